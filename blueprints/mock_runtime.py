@@ -1,0 +1,239 @@
+"""Run a Pulumi program offline under Pulumi's mocks and record every registered resource.
+
+Used by the offline plan (``python -m blueprints plan``), the tests and the benchmarks: it is
+the project's way to see exactly what a blueprint would ask Azure for, with no CLI and no
+credentials. The mocks return plausible outputs (ARM ids, principal/client ids, random
+suffixes, the map shape of ``userAssignedIdentities``) so that code depending on them runs
+as it would against Azure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+MOCK_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+MOCK_TENANT = "11111111-1111-1111-1111-111111111111"
+MOCK_RESOURCE_GROUP = "rg-mock"
+
+# azure-native type token -> ARM provider/type segment used to build plausible ids.
+_ARM_NAME_KEYS = (
+    "accountName",
+    "workspaceName",
+    "vaultName",
+    "registryName",
+    "resourceName",
+    "computeName",
+    "datastoreName",
+    "virtualNetworkName",
+    "subnetName",
+    "networkSecurityGroupName",
+    "privateEndpointName",
+    "privateZoneName",
+    "virtualNetworkPeeringName",
+    "containerName",
+    "resourceGroupName",
+    "name",
+)
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    """One resource (custom or component) as the program registered it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    id: str | None
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+    @property
+    def arm_name(self) -> str:
+        """The name Azure would see (the explicit ARM name input when there is one)."""
+        return _arm_name(self.type, self.inputs, self.name)
+
+
+def _arm_name(type_token: str, inputs: dict[str, Any], default: str) -> str:
+    if type_token == "azure-native:resources:ResourceGroup":
+        value = inputs.get("resourceGroupName")
+        return value if isinstance(value, str) else default
+    for key in _ARM_NAME_KEYS:
+        value = inputs.get(key)
+        if isinstance(value, str) and key != "resourceGroupName":
+            return value
+    return default
+
+
+def _uuid_for(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
+
+
+def _random_string(name: str, length: int, upper: bool, numeric: bool) -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz"
+    if numeric:
+        alphabet += "0123456789"
+    if upper:
+        alphabet += "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    digest = hashlib.sha256(name.encode()).digest() * (length // 32 + 1)
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Mocks that answer like Azure would, closely enough for the program's own logic."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        outputs: dict[str, Any] = dict(inputs)
+        if typ.startswith("random:"):
+            length = int(inputs.get("length", 8))
+            result = _random_string(
+                name, length, bool(inputs.get("upper", True)), bool(inputs.get("numeric", True))
+            )
+            outputs["result"] = result
+            return f"{name}-id", outputs
+        if not args.custom:
+            return "", outputs
+        rg = inputs.get("resourceGroupName", MOCK_RESOURCE_GROUP)
+        provider = typ.split(":")[1] if ":" in typ else "mock"
+        kind = typ.split(":")[-1]
+        arm_name = _arm_name(typ, inputs, name)
+        if typ == "azure-native:resources:ResourceGroup":
+            rid = f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{arm_name}"
+        else:
+            rid = (
+                f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{rg}/providers/"
+                f"Microsoft.{provider.capitalize()}/{kind[:1].lower()}{kind[1:]}s/{arm_name}"
+            )
+        outputs.setdefault("name", arm_name)
+        outputs["id"] = rid
+        if typ == "azure-native:managedidentity:UserAssignedIdentity":
+            outputs["principalId"] = _uuid_for("principal", rid)
+            outputs["clientId"] = _uuid_for("client", rid)
+            outputs["tenantId"] = MOCK_TENANT
+        identity = inputs.get("identity")
+        if isinstance(identity, dict):
+            identity = dict(identity)
+            uais = identity.get("userAssignedIdentities")
+            if isinstance(uais, list):  # input is a list of ids, output is a map
+                identity["userAssignedIdentities"] = {
+                    uai: {
+                        "principalId": _uuid_for("principal", uai),
+                        "clientId": _uuid_for("client", uai),
+                    }
+                    for uai in uais
+                }
+            if "SystemAssigned" in str(identity.get("type", "")):
+                identity["principalId"] = _uuid_for("principal", rid, "system")
+                identity["tenantId"] = MOCK_TENANT
+            outputs["identity"] = identity
+        return rid, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        if args.token.endswith("getClientConfig"):
+            return {
+                "subscriptionId": MOCK_SUBSCRIPTION,
+                "tenantId": MOCK_TENANT,
+                "clientId": _uuid_for("deployer-client"),
+                "objectId": _uuid_for("deployer-object"),
+            }, None
+        return {}, None
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also remembers each registration's parent and inputs."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.records: list[RecordedResource] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        registration = self.resources[response.urn]
+        inputs = rpc.deserialize_properties(request.object)
+        record = RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            custom=bool(request.custom),
+            id=registration.id or None,
+            inputs=_plain(inputs),
+            outputs=_plain(registration.state),
+        )
+        with self._lock:
+            self.records.append(record)
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Strip Pulumi wrappers so records are plain JSON-able data."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass
+class MockRun:
+    """What a program registered, and what it returned (resolved)."""
+
+    resources: list[RecordedResource] = field(default_factory=list)
+    result: Any = None
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def by_urn(self) -> dict[str, RecordedResource]:
+        return {r.urn: r for r in self.resources}
+
+
+def run_under_mocks(
+    program: Callable[[], Any], *, project: str = "fl-sandbox", stack: str = "plan"
+) -> MockRun:
+    """Run ``program`` (which declares resources and may return Outputs) under mocks.
+
+    Returns every registered resource and the program's return value with all Outputs
+    resolved. ``set_mocks`` is process-global, so calls must not overlap.
+    """
+    monitor = RecordingMonitor(RecordingMocks())
+    pulumi.runtime.set_mocks(
+        monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor
+    )
+    run = MockRun()
+
+    def body() -> Any:
+        return pulumi.Output.from_input(program()).apply(lambda value: _store(run, value))
+
+    pulumi.runtime.test(body)()
+    run.resources = list(monitor.records)
+    return run
+
+
+def _store(run: MockRun, value: Any) -> Any:
+    run.result = value
+    return value
+
+
+__all__ = [
+    "MOCK_RESOURCE_GROUP",
+    "MOCK_SUBSCRIPTION",
+    "MOCK_TENANT",
+    "MockRun",
+    "RecordedResource",
+    "run_under_mocks",
+]
