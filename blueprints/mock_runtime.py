@@ -24,25 +24,81 @@ MOCK_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 MOCK_TENANT = "11111111-1111-1111-1111-111111111111"
 MOCK_RESOURCE_GROUP = "rg-mock"
 
-# azure-native type token -> ARM provider/type segment used to build plausible ids.
+# Input keys that carry a resource's ARM name, most specific first: a child resource (a subnet,
+# a container, a compute) also names its parent (VNet, account, workspace), and its own name
+# must win.
 _ARM_NAME_KEYS = (
+    "containerName",
+    "computeName",
+    "subnetName",
+    "virtualNetworkPeeringName",
+    "virtualNetworkLinkName",
+    "privateDnsZoneGroupName",
+    "privateEndpointName",
+    "name",
     "accountName",
     "workspaceName",
     "vaultName",
     "registryName",
     "resourceName",
-    "computeName",
-    "datastoreName",
     "virtualNetworkName",
-    "subnetName",
     "networkSecurityGroupName",
-    "privateEndpointName",
     "privateZoneName",
-    "virtualNetworkPeeringName",
-    "containerName",
     "resourceGroupName",
-    "name",
 )
+
+# azure-native type token -> ARM id path under the resource group, as Azure builds it
+# ({key} = that input). Types not listed get a generic Microsoft.<Provider>/<type>s path.
+_ARM_PATHS = {
+    "azure-native:storage:StorageAccount": "Microsoft.Storage/storageAccounts/{accountName}",
+    "azure-native:storage:BlobContainer": (
+        "Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/"
+        "{containerName}"
+    ),
+    "azure-native:managedidentity:UserAssignedIdentity": (
+        "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}"
+    ),
+    "azure-native:keyvault:Vault": "Microsoft.KeyVault/vaults/{vaultName}",
+    "azure-native:containerregistry:Registry": (
+        "Microsoft.ContainerRegistry/registries/{registryName}"
+    ),
+    "azure-native:machinelearningservices:Workspace": (
+        "Microsoft.MachineLearningServices/workspaces/{workspaceName}"
+    ),
+    "azure-native:machinelearningservices:Compute": (
+        "Microsoft.MachineLearningServices/workspaces/{workspaceName}/computes/{computeName}"
+    ),
+    "azure-native:machinelearningservices:Datastore": (
+        "Microsoft.MachineLearningServices/workspaces/{workspaceName}/datastores/{name}"
+    ),
+    "azure-native:network:VirtualNetwork": "Microsoft.Network/virtualNetworks/{virtualNetworkName}",
+    "azure-native:network:Subnet": (
+        "Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets/{subnetName}"
+    ),
+    "azure-native:network:VirtualNetworkPeering": (
+        "Microsoft.Network/virtualNetworks/{virtualNetworkName}/virtualNetworkPeerings/"
+        "{virtualNetworkPeeringName}"
+    ),
+    "azure-native:network:NetworkSecurityGroup": (
+        "Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}"
+    ),
+    "azure-native:network:PrivateEndpoint": (
+        "Microsoft.Network/privateEndpoints/{privateEndpointName}"
+    ),
+    "azure-native:network:PrivateDnsZoneGroup": (
+        "Microsoft.Network/privateEndpoints/{privateEndpointName}/privateDnsZoneGroups/"
+        "{privateDnsZoneGroupName}"
+    ),
+    "azure-native:privatedns:PrivateZone": "Microsoft.Network/privateDnsZones/{privateZoneName}",
+    "azure-native:privatedns:VirtualNetworkLink": (
+        "Microsoft.Network/privateDnsZones/{privateZoneName}/virtualNetworkLinks/"
+        "{virtualNetworkLinkName}"
+    ),
+    "azure-native:operationalinsights:Workspace": (
+        "Microsoft.OperationalInsights/workspaces/{workspaceName}"
+    ),
+    "azure-native:applicationinsights:Component": "Microsoft.Insights/components/{resourceName}",
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +129,17 @@ def _arm_name(type_token: str, inputs: dict[str, Any], default: str) -> str:
         if isinstance(value, str) and key != "resourceGroupName":
             return value
     return default
+
+
+def _arm_path(type_token: str, inputs: dict[str, Any], arm_name: str) -> str | None:
+    template = _ARM_PATHS.get(type_token)
+    if template is None:
+        return None
+    values = {k: v for k, v in inputs.items() if isinstance(v, str)}
+    try:
+        return template.format(**values)
+    except KeyError:  # an autonamed resource: its own name is the Pulumi-generated one
+        return template.rsplit("/", 1)[0] + f"/{arm_name}"
 
 
 def _uuid_for(*parts: str) -> str:
@@ -111,10 +178,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if typ == "azure-native:resources:ResourceGroup":
             rid = f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{arm_name}"
         else:
-            rid = (
-                f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{rg}/providers/"
-                f"Microsoft.{provider.capitalize()}/{kind[:1].lower()}{kind[1:]}s/{arm_name}"
-            )
+            path = _arm_path(typ, inputs, arm_name)
+            if path is None:
+                path = f"Microsoft.{provider.capitalize()}/{kind[:1].lower()}{kind[1:]}s/{arm_name}"
+            rid = f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{rg}/providers/{path}"
         outputs.setdefault("name", arm_name)
         outputs["id"] = rid
         if typ == "azure-native:managedidentity:UserAssignedIdentity":
@@ -146,8 +213,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "tenantId": MOCK_TENANT,
                 "clientId": _uuid_for("deployer-client"),
                 "objectId": _uuid_for("deployer-object"),
-            }, None
-        return {}, None
+            }, []  # pulumi's MockMonitor iterates the failures: None would crash every invoke
+        return {}, []
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -1,0 +1,138 @@
+"""One infra-scale measurement in a fresh process (run by ``benchmarks/infra_scale.py``).
+
+``blueprint``: evaluate a blueprint with N silos under Pulumi's mocks (the offline plan's
+engine); ``pipeline``: build the Azure ML pipeline for N silos x R rounds and validate it
+offline. Prints one JSON object: import seconds, work seconds, the process's peak resident
+memory (VmHWM) and its resident memory after the imports, and what was built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.memory import rss_bytes
+
+_PROCESS_START = time.perf_counter()
+
+
+def _peak_rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return rss_bytes()
+
+
+def blueprint(name: str, silos: int) -> dict[str, Any]:
+    """Resources, seconds and memory of evaluating blueprint ``name`` at ``silos`` silos."""
+    start = time.perf_counter()
+    from blueprints.builder import build_sandbox
+    from blueprints.mock_runtime import run_under_mocks
+    from blueprints.spec import default_spec
+
+    imported = time.perf_counter()
+    after_imports = rss_bytes()
+    spec = default_spec(name, silos)
+    with contextlib.redirect_stdout(sys.stderr):
+        run = run_under_mocks(lambda: build_sandbox(spec))
+    done = time.perf_counter()
+    custom = [r for r in run.resources if r.custom]
+    return {
+        "resources": len(custom),
+        "components": len(run.resources) - len(custom),
+        "import_s": imported - start,
+        "work_s": done - imported,
+        "rss_after_imports_bytes": after_imports,
+        "peak_rss_bytes": _peak_rss_bytes(),
+    }
+
+
+def _manifest(silos: int) -> Any:
+    from fl_jobs.manifest import FederationManifest
+
+    return FederationManifest.model_validate(
+        {
+            "blueprint": "eyes-off",
+            "workspace": {
+                "subscription_id": "00000000-0000-0000-0000-000000000000",
+                "resource_group": "rg-bench",
+                "name": "mlw-bench",
+                "region": "westeurope",
+            },
+            "orchestrator": {"compute": "orchestrator", "datastore": "models"},
+            "silos": [
+                {
+                    "name": f"silo{i}",
+                    "region": "westeurope",
+                    "compute": f"silo{i}-compute",
+                    "datastore": f"silo{i}_data",
+                }
+                for i in range(1, silos + 1)
+            ],
+        }
+    )
+
+
+def pipeline(silos: int, rounds: int) -> dict[str, Any]:
+    """Seconds and memory of building the pipeline, ``_validate()`` and the data-flow check."""
+    start = time.perf_counter()
+    from fl_jobs.aml.code_snapshot import stage_code
+    from fl_jobs.aml.dataflow import check_steps
+    from fl_jobs.aml.pipeline import build_pipeline
+    from fl_jobs.aml.steps_io import describe_steps
+    from fl_jobs.config import JobConfig
+
+    imported = time.perf_counter()
+    after_imports = rss_bytes()
+    manifest = _manifest(silos)
+    config = JobConfig(example="digits", silos=silos, rounds=rounds)
+    with tempfile.TemporaryDirectory(prefix="bench-aml-") as scratch:
+        code = stage_code(Path(scratch) / "code", config)
+        t0 = time.perf_counter()
+        job = build_pipeline(manifest, config, code=code, job_name="fl-bench-scale")
+        t1 = time.perf_counter()
+        validation = job._validate()
+        t2 = time.perf_counter()
+        violations = check_steps(describe_steps(job), manifest)
+        t3 = time.perf_counter()
+    if not validation.passed:
+        raise SystemExit(f"pipeline does not validate: {validation.error_messages}")
+    if violations:
+        raise SystemExit(f"data-flow check failed: {violations}")
+    return {
+        "steps": len(job.jobs),
+        "import_s": imported - start,
+        "build_s": t1 - t0,
+        "validate_s": t2 - t1,
+        "dataflow_s": t3 - t2,
+        "rss_after_imports_bytes": after_imports,
+        "peak_rss_bytes": _peak_rss_bytes(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.infra_probe", description=__doc__)
+    sub = parser.add_subparsers(dest="what", required=True)
+    bp = sub.add_parser("blueprint", help="evaluate a blueprint under mocks")
+    bp.add_argument("--blueprint", required=True)
+    bp.add_argument("--silos", type=int, required=True)
+    pl = sub.add_parser("pipeline", help="build and validate the Azure ML pipeline")
+    pl.add_argument("--silos", type=int, required=True)
+    pl.add_argument("--rounds", type=int, required=True)
+    args = parser.parse_args(argv)
+    if args.what == "blueprint":
+        result = blueprint(args.blueprint, args.silos)
+    else:
+        result = pipeline(args.silos, args.rounds)
+    result["process_s"] = time.perf_counter() - _PROCESS_START
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""Local federation vs Flower simulation: the same digits task end to end, side by side.
+
+The task: scikit-learn's digits, the project's MLP (64-64-10), 10 silos, E=1, B=16, the
+project's partition and seed, 5 and 20 rounds. Two contenders, each a fresh process timed from
+outside (interpreter start, imports and shutdown included, as a user pays them):
+
+* fl-sandbox: ``python -m fl_jobs run ...`` (one worker process per silo, streaming FedAvg);
+* Flower: ``benchmarks/flower_digits.py`` in the Flower environment, ``run_simulation`` with
+  the Ray backend and Flower's FedAvg, training with the project's own ``train_local`` on the
+  project's own partition (checked equal by digest) from the same initial weights.
+
+Peak memory is the summed PSS of each process tree (workers, Ray's processes), sampled every
+50 ms. Target: fl-sandbox at least 5x faster end to end at equal accuracy (within 1 point).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.cli import Clock, list_of, parser_for, positive_int
+from benchmarks.flower_digits import partition_digest
+from benchmarks.flower_runtime import REPO_ROOT, flower_env, flower_python
+from benchmarks.machine import collect
+from benchmarks.measured_run import MeasuredRun, run_measured
+from benchmarks.report import BenchmarkReport, Table, Target, write_report
+
+NAME = "local_vs_flower"
+SPEEDUP_TARGET = 5.0
+ACCURACY_POINTS = 1.0
+
+
+@dataclass(frozen=True)
+class Task:
+    """The shared task's settings, passed identically to both contenders."""
+
+    silos: int
+    rounds: int
+    epochs: int
+    batch_size: int
+    lr: float
+    partition: str
+    seed: int
+
+    def options(self) -> list[str]:
+        return [
+            "--silos",
+            str(self.silos),
+            "--rounds",
+            str(self.rounds),
+            "--epochs",
+            str(self.epochs),
+            "--batch-size",
+            str(self.batch_size),
+            "--lr",
+            str(self.lr),
+            "--partition",
+            self.partition,
+            "--seed",
+            str(self.seed),
+        ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    contender: str
+    rounds: int
+    run: MeasuredRun
+    accuracy: float
+
+
+def our_partition_digest(task: Task) -> str:
+    """The digest of the partition the project computes for this task."""
+    from fl_jobs.config import JobConfig
+    from fl_jobs.local.prepare import prepare_job
+
+    config = JobConfig(
+        example="digits",
+        silos=task.silos,
+        rounds=task.rounds,
+        epochs=task.epochs,
+        batch_size=task.batch_size,
+        lr=task.lr,
+        partition=task.partition,
+        seed=task.seed,
+        tracking=False,
+        baselines=False,
+    )
+    return partition_digest(prepare_job(config).partitions)
+
+
+def _final_accuracy(summary: dict[str, Any]) -> float:
+    """The global model's final test accuracy from the CLI's JSON summary."""
+    for key in ("final_metrics", "federated"):
+        block = summary.get(key)
+        if isinstance(block, dict) and "accuracy" in block:
+            return float(block["accuracy"])
+        if isinstance(block, dict) and isinstance(block.get("metrics"), dict):
+            return float(block["metrics"]["accuracy"])
+    raise KeyError(f"no final accuracy in the run summary (keys: {sorted(summary)})")
+
+
+def run_ours(task: Task, scratch: Path) -> Outcome:
+    summary = scratch / f"ours-{task.rounds}.json"
+    command = [
+        sys.executable,
+        "-m",
+        "fl_jobs",
+        "run",
+        "--example",
+        "digits",
+        *task.options(),
+        "--no-baselines",
+        "--no-tracking",
+        "--output-dir",
+        str(scratch / f"ours-{task.rounds}"),
+        "--summary",
+        str(summary),
+    ]
+    run = run_measured(command, cwd=REPO_ROOT).check()
+    accuracy = _final_accuracy(json.loads(summary.read_text()))
+    return Outcome("fl-sandbox (python -m fl_jobs run)", task.rounds, run, accuracy)
+
+
+def run_flower(task: Task, scratch: Path, expected_digest: str) -> Outcome | None:
+    python = flower_python()
+    if python is None:
+        return None
+    out = scratch / f"flower-{task.rounds}.json"
+    command = [str(python), "-m", "benchmarks.flower_digits", *task.options(), "--out", str(out)]
+    run = run_measured(command, cwd=REPO_ROOT, env=flower_env(scratch / "flower")).check()
+    result = json.loads(out.read_text())
+    if result["partition_sha256"] != expected_digest:
+        raise RuntimeError(
+            "the Flower run's partition differs from the project's (digest "
+            f"{result['partition_sha256']} vs {expected_digest}); the comparison would be unfair"
+        )
+    accuracy = float(result["final_metrics"][result["metric_name"]])
+    return Outcome("Flower run_simulation (Ray)", task.rounds, run, accuracy)
+
+
+def _targets(pairs: list[tuple[Outcome, Outcome | None]]) -> list[Target]:
+    targets = []
+    for ours, flower in pairs:
+        name = f"{ours.rounds} rounds: speed-up over Flower at equal accuracy (±1 point)"
+        if flower is None:
+            targets.append(
+                Target(
+                    name=name,
+                    target=f">= {SPEEDUP_TARGET:.0f}x",
+                    measured="not measured",
+                    met=None,
+                    note="Flower environment absent (benchmarks/flower_env.sh)",
+                )
+            )
+            continue
+        speedup = flower.run.wall_s / ours.run.wall_s
+        gap = 100 * (ours.accuracy - flower.accuracy)
+        equal = abs(gap) <= ACCURACY_POINTS
+        targets.append(
+            Target(
+                name=name,
+                target=f">= {SPEEDUP_TARGET:.0f}x, |accuracy gap| <= {ACCURACY_POINTS:g} point",
+                measured=f"{speedup:.1f}x ({ours.run.wall_s:.1f} s vs {flower.run.wall_s:.1f} s);"
+                f" accuracy {100 * ours.accuracy:.1f}% vs {100 * flower.accuracy:.1f}%",
+                met=speedup >= SPEEDUP_TARGET and equal,
+            )
+        )
+    return targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = parser_for(NAME, __doc__)
+    parser.add_argument(
+        "--rounds",
+        type=list_of(positive_int),
+        default=[5, 20],
+        help="round counts to run, comma-separated (default: 5,20)",
+    )
+    parser.add_argument("--silos", type=positive_int, default=10, help="silos (default: 10)")
+    parser.add_argument(
+        "--partition", default="iid", help="the project's partition spec (default: iid)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="job seed (default: 0)")
+    parser.add_argument("--no-flower", action="store_true", help="skip the Flower contender")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.rounds, args.silos = [1], 3
+    from fl_jobs.partition import parse_partition
+
+    try:
+        parse_partition(args.partition)
+    except ValueError as exc:
+        parser.error(f"--partition: {exc}")
+
+    clock = Clock()
+    machine = collect(flower_python())
+    pairs: list[tuple[Outcome, Outcome | None]] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-local-flwr-") as tmp:
+        scratch = Path(tmp)
+        for rounds in args.rounds:
+            task = Task(args.silos, rounds, 1, 16, 0.05, args.partition, args.seed)
+            digest = our_partition_digest(task)
+            ours = run_ours(task, scratch)
+            flower = None if args.no_flower else run_flower(task, scratch, digest)
+            if flower is None and not args.no_flower:
+                notes.append(
+                    "Flower not measured: create its environment with benchmarks/flower_env.sh"
+                )
+            pairs.append((ours, flower))
+            for o in (ours, flower):
+                if o is not None:
+                    print(
+                        f"{rounds:>3} rounds {o.contender:<38} {o.run.wall_s:6.1f} s "
+                        f"peak {o.run.peak_tree_bytes / 1e6:6.0f} MB acc {o.accuracy:.4f}",
+                        file=sys.stderr,
+                    )
+    rows = []
+    for ours, flower in pairs:
+        for o in (ours, flower):
+            if o is None:
+                continue
+            rows.append(
+                [
+                    o.rounds,
+                    o.contender,
+                    round(o.run.wall_s, 2),
+                    round(o.run.wall_s / ours.run.wall_s, 2),
+                    round(o.run.peak_tree_bytes / 1e6),
+                    round(100 * o.accuracy, 2),
+                ]
+            )
+    report = BenchmarkReport(
+        benchmark=NAME,
+        title="Local federation vs Flower simulation: digits MLP, end to end",
+        started_utc=clock.started_utc,
+        duration_s=round(clock.elapsed(), 1),
+        smoke=args.smoke,
+        machine=machine,
+        parameters={
+            "example": "digits",
+            "silos": args.silos,
+            "rounds": args.rounds,
+            "epochs": 1,
+            "batch_size": 16,
+            "lr": 0.05,
+            "partition": args.partition,
+            "seed": args.seed,
+        },
+        targets=_targets(pairs),
+        tables=[
+            Table(
+                title="End to end, fresh process each (imports, start-up and shutdown included)",
+                columns=[
+                    "rounds",
+                    "contender",
+                    "wall s",
+                    "vs fl-sandbox",
+                    "peak memory, process tree PSS (MB)",
+                    "final test accuracy %",
+                ],
+                rows=rows,
+            )
+        ],
+        notes=[
+            *notes,
+            "Both sides run the project's data loading, partition (digest checked equal), "
+            "seeded initial model, local training (train_local with the same per-round "
+            "per-silo seeds) and evaluation; only the federation engine differs.",
+            "fl-sandbox runs with --no-baselines --no-tracking (Flower does neither); Flower "
+            "uses its FedAvg (fraction_fit=1, centralised evaluation each round, no client "
+            "evaluation) and one CPU per virtual client.",
+        ],
+    )
+    print(write_report(report, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

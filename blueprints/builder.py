@@ -1,0 +1,229 @@
+"""The one builder: walks a validated spec and its blueprint's data, declares every resource.
+
+Order matters only where Azure needs it: the orchestrator (workspace, hub VNet, DNS zones)
+first, then each silo (which registers its compute and datastore in the workspace and peers
+with the hub), then the permissions table's remaining role assignments. Returns the stack
+outputs, all non-secret, including the ``federation`` manifest the FL jobs consume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_random
+from pulumi_azure_native import authorization
+
+from blueprints.catalog import Blueprint, blueprint
+from blueprints.spec import SandboxSpec
+from components import naming
+from components.access_targets import parse_target
+from components.orchestrator import (
+    MODELS_DATASTORE,
+    Orchestrator,
+    OrchestratorArgs,
+    updates_datastore,
+)
+from components.permissions import (
+    ORCHESTRATOR_IDENTITY,
+    AccessControl,
+    AccessControlArgs,
+    Grant,
+    access_table,
+    person_grant,
+    silo_identity,
+)
+from components.silo import Silo, SiloArgs, silo_datastore
+from components.silo_network import HubRef
+from fl_jobs.manifest import FederationManifest
+
+SUFFIX_RESOURCE = "name-suffix"
+
+
+def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
+    """The full permissions table of a spec: built-in rows plus the stack file's extras."""
+    extras = [
+        person_grant(
+            e.principal_id,
+            e.principal_type,
+            e.role,
+            parse_target(e.target, spec.silo_names),
+            e.why,
+            e.member_of,
+        )
+        for e in spec.extra_role_assignments
+    ]
+    return access_table(spec.silo_names, extras)
+
+
+def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
+    """Declare the sandbox described by ``spec``; return the outputs to export."""
+    bp: Blueprint = blueprint(spec.blueprint)
+    client = authorization.get_client_config_output()
+    suffix = pulumi_random.RandomString(
+        SUFFIX_RESOURCE,
+        length=naming.SUFFIX_LENGTH,
+        special=False,
+        upper=False,
+        numeric=True,
+    ).result
+    table = sandbox_access_table(spec)
+
+    orchestrator = Orchestrator(
+        "orchestrator",
+        OrchestratorArgs(
+            base_name=spec.base_name,
+            suffix=suffix,
+            location=spec.region,
+            silos=spec.silo_names,
+            compute_sku=spec.orchestrator_compute_sku,
+            max_nodes=spec.orchestrator_max_nodes,
+            tags=spec.tags,
+            subscription_id=client.subscription_id,
+            tenant_id=client.tenant_id,
+            workspace_grants=[g for g in table if g.before_workspace],
+            networked=bp.networked,
+            storage_private=bp.storage_private,
+            node_public_ip=bp.node_public_ip,
+            address_space=spec.orchestrator_address_space,
+            private_dns_zones=bp.private_dns_zones,
+        ),
+    )
+    hub = (
+        HubRef(
+            vnet_id=orchestrator.network.vnet.id,
+            vnet_name=orchestrator.network.vnet.name,
+            resource_group_name=orchestrator.resource_group.name,
+        )
+        if orchestrator.network is not None
+        else None
+    )
+    silos = [
+        Silo(
+            f"silo-{s.name}",
+            SiloArgs(
+                base_name=spec.base_name,
+                suffix=suffix,
+                silo=s.name,
+                location=s.region,
+                compute_sku=s.compute_sku,
+                max_nodes=s.max_nodes,
+                tags=spec.tags,
+                workspace=orchestrator.workspace,
+                workspace_resource_group=orchestrator.resource_group.name,
+                networked=bp.networked,
+                storage_private=bp.storage_private,
+                node_public_ip=bp.node_public_ip,
+                address_space=s.address_space,
+                hub=hub,
+                dns_zones=orchestrator.dns_zones,
+                dns_resource_group_name=orchestrator.resource_group.name,
+            ),
+        )
+        for s in spec.silos
+    ]
+
+    principals: dict[str, pulumi.Input[str]] = {
+        ORCHESTRATOR_IDENTITY: orchestrator.identity.principal_id
+    }
+    scopes: dict[str, pulumi.Input[str]] = dict(orchestrator.scopes)
+    for s, silo in zip(spec.silos, silos, strict=True):
+        principals[silo_identity(s.name)] = silo.identity.principal_id
+        scopes.update(silo.scopes)
+    AccessControl(
+        "access",
+        AccessControlArgs(
+            grants=[g for g in table if not g.before_workspace],
+            principals=principals,
+            scopes=scopes,
+            subscription_id=client.subscription_id,
+        ),
+    )
+
+    return _outputs(spec, bp, table, orchestrator, silos, client.subscription_id)
+
+
+def _outputs(
+    spec: SandboxSpec,
+    bp: Blueprint,
+    table: list[Grant],
+    orchestrator: Orchestrator,
+    silos: list[Silo],
+    subscription_id: pulumi.Output[str],
+) -> dict[str, Any]:
+    silo_refs = [
+        pulumi.Output.all(
+            compute=silo.compute.name,
+            datastore=silo.datastore.name,
+            client_id=silo.identity.client_id,
+        ).apply(
+            lambda v, s=s: {
+                "name": s.name,
+                "region": s.region,
+                "kind": "internal",
+                "compute": v["compute"],
+                "datastore": v["datastore"],
+                "identity_client_id": v["client_id"],
+            }
+        )
+        for s, silo in zip(spec.silos, silos, strict=True)
+    ]
+    federation = pulumi.Output.all(
+        subscription_id=subscription_id,
+        resource_group=orchestrator.resource_group.name,
+        workspace=orchestrator.workspace.name,
+        compute=orchestrator.compute.name,
+        datastore=orchestrator.models_datastore.name,
+        client_id=orchestrator.identity.client_id,
+        silos=pulumi.Output.all(*silo_refs),
+    ).apply(
+        lambda v: FederationManifest.model_validate(
+            {
+                "blueprint": spec.blueprint,
+                "workspace": {
+                    "subscription_id": v["subscription_id"],
+                    "resource_group": v["resource_group"],
+                    "name": v["workspace"],
+                    "region": spec.region,
+                },
+                "orchestrator": {
+                    "compute": v["compute"],
+                    "datastore": v["datastore"],
+                    "identity_client_id": v["client_id"],
+                },
+                "silos": list(v["silos"]),
+            }
+        ).model_dump(mode="json")
+    )
+    outputs: dict[str, Any] = {
+        "federation": federation,
+        "blueprint": bp.name,
+        "workspace_name": orchestrator.workspace.name,
+        "orchestrator_resource_group": orchestrator.resource_group.name,
+        "silo_resource_groups": {
+            s.name: silo.resource_group.name for s, silo in zip(spec.silos, silos, strict=True)
+        },
+        "storage_accounts": {
+            "workspace": orchestrator.workspace_storage.name,
+            "models": orchestrator.models_storage.name,
+            **{
+                f"silo:{s.name}": silo.storage.name
+                for s, silo in zip(spec.silos, silos, strict=True)
+            },
+        },
+        "model_store": {
+            "account": orchestrator.models_storage.name,
+            "global_datastore": MODELS_DATASTORE,
+            "update_datastores": {s: updates_datastore(s) for s in spec.silo_names},
+            "update_containers": {s: naming.silo_container(s) for s in spec.silo_names},
+        },
+        "silo_datastores": {s: silo_datastore(s) for s in spec.silo_names},
+        "access_table": [grant.row() for grant in table],
+    }
+    if bp.networked:
+        outputs["network"] = {
+            "orchestrator": spec.orchestrator_address_space,
+            "silos": {s.name: s.address_space for s in spec.silos},
+            "private_dns_zones": list(bp.private_dns_zones),
+        }
+    return outputs

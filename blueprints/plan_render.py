@@ -1,0 +1,129 @@
+"""How the offline plan looks to a person: rich tables and a tree, invariants last.
+
+The JSON form (``Plan.to_dict``) carries the same content for machines; this module only
+chooses what a human needs to read before paying for a deployment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from blueprints.plan import Plan
+from policies.access_matrix import access_entries
+from policies.invariants import INVARIANTS
+
+
+def _short(type_token: str) -> str:
+    return type_token.split(":", 1)[-1]
+
+
+def _tree(plan: Plan) -> Tree:
+    root = Tree(f"[bold]{plan.spec.blueprint}[/] sandbox ({len(plan.spec.silos)} silos)")
+
+    def add(parent: Tree, node: dict[str, Any]) -> None:
+        if node["component"]:
+            label = f"[bold cyan]{node['name']}[/] [dim]{_short(node['type'])}[/]"
+        else:
+            arm = node["arm_name"]
+            shown = f" [green]{arm}[/]" if arm and arm != node["name"] else ""
+            label = f"{_short(node['type'])} {node['name']}{shown}"
+        branch = parent.add(label)
+        for child in node["children"]:
+            add(branch, child)
+
+    for node in plan.tree():
+        add(root, node)
+    return root
+
+
+def _counts(plan: Plan) -> Table:
+    table = Table(title=f"Resources by type ({len(plan.custom_resources)} in all)")
+    table.add_column("type")
+    table.add_column("count", justify="right")
+    for type_token, count in plan.counts_by_type().items():
+        table.add_row(_short(type_token), str(count))
+    return table
+
+
+def _access(plan: Plan) -> Table:
+    table = Table(title="Access matrix (who holds which role where)")
+    for column in ("principal", "target", "role", "scope"):
+        table.add_column(column)
+    for entry in access_entries(plan.graph):
+        table.add_row(entry.principal, entry.target, entry.role, entry.scope_level)
+    return table
+
+
+def _network(plan: Plan) -> list[Table]:
+    layout = plan.network
+    if not layout["vnets"]:
+        return []
+    vnets = Table(title="Network: VNets and subnets")
+    for column in ("vnet", "owner", "address space", "subnets"):
+        vnets.add_column(column)
+    for vnet in layout["vnets"]:
+        subnets = ", ".join(
+            f"{s['name']} {' '.join(s['address_prefixes'])}" for s in vnet["subnets"]
+        )
+        vnets.add_row(vnet["name"], vnet["owner"], " ".join(vnet["address_space"]), subnets)
+    tables = [vnets]
+    if layout["private_endpoints"]:
+        endpoints = Table(title="Network: private endpoints")
+        for column in ("endpoint", "subnet", "target", "groups"):
+            endpoints.add_column(column)
+        for pe in layout["private_endpoints"]:
+            endpoints.add_row(
+                pe["name"], pe["subnet"] or "?", str(pe["target"]), ",".join(pe["groups"])
+            )
+        tables.append(endpoints)
+    if layout["peerings"]:
+        peerings = Table(title="Network: peerings")
+        peerings.add_column("peering")
+        peerings.add_column("from -> to")
+        for peering in layout["peerings"]:
+            peerings.add_row(peering["name"], f"{peering['from']} -> {peering['to']}")
+        tables.append(peerings)
+    if layout["private_dns_zones"]:
+        zones = Table(title="Network: private DNS zones")
+        zones.add_column("zone")
+        zones.add_column("linked VNets")
+        for zone in layout["private_dns_zones"]:
+            zones.add_row(zone["zone"], ", ".join(zone["linked_vnets"]))
+        tables.append(zones)
+    return tables
+
+
+def _invariants(plan: Plan) -> Table:
+    table = Table(title="Isolation invariants")
+    table.add_column("#", justify="right")
+    table.add_column("invariant")
+    table.add_column("result")
+    for invariant in INVARIANTS:
+        broken = plan.results[invariant.id]
+        result = f"[red]{len(broken)} violation(s)[/]" if broken else "[green]holds[/]"
+        table.add_row(str(invariant.number), invariant.title, result)
+    return table
+
+
+def render(plan: Plan, console: Console) -> None:
+    """Print the plan for a person; violations and problems at the very end."""
+    console.print(_tree(plan))
+    console.print(_counts(plan))
+    console.print(_access(plan))
+    for table in _network(plan):
+        console.print(table)
+    console.print(_invariants(plan))
+    for violations in plan.results.values():
+        for violation in violations:
+            console.print(Text.assemble(("violation ", "bold red"), str(violation)))
+    if plan.manifest_error:
+        console.print(Text.assemble(("manifest ", "bold red"), plan.manifest_error))
+    for a, b in plan.network["overlaps"]:
+        console.print(Text.assemble(("network ", "bold red"), f"VNets {a} and {b} overlap"))
+    verdict = "[green]OK[/]: every invariant holds" if plan.ok else "[red]FAILED[/]"
+    console.print(verdict)

@@ -1,0 +1,142 @@
+"""The job configuration: one validated object shared by the CLI, the local federation and the
+Azure ML entry scripts.
+
+A YAML file (``--config job.yaml``) and CLI options give the same settings; CLI options win.
+Unknown keys are rejected so that a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fl_jobs.approval_spec import ApprovalSpec
+from fl_jobs.errors import JobConfigError, PartitionError
+
+Task = Literal["classification", "regression"]
+
+
+class JobConfig(BaseModel):
+    """Every setting of an FL job. ``None`` training settings take the example's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    example: str = Field(default="digits", description="digits | mnist | turbofan | tabular")
+    silos: int = Field(default=5, ge=1, description="number of silos")
+    rounds: int = Field(default=20, ge=1, description="federated rounds")
+    partition: str = Field(
+        default="iid",
+        description="iid | dirichlet:ALPHA | shards:K | quantity:ALPHA",
+    )
+    epochs: int | None = Field(default=None, ge=1, description="local epochs per round (E)")
+    batch_size: int | None = Field(default=None, ge=1, description="local batch size (B)")
+    lr: float | None = Field(default=None, gt=0, description="local SGD learning rate")
+    fraction: float = Field(default=1.0, gt=0, le=1, description="client fraction C per round")
+    seed: int = Field(default=0, ge=0, description="seed of partitioning, sampling and init")
+    server_lr: float = Field(default=1.0, gt=0, description="server learning rate")
+    server_momentum: float = Field(default=0.0, ge=0, lt=1, description="server momentum")
+    model: str | None = Field(default=None, description="model variant (mnist: 2nn | cnn)")
+    data_dir: Path | None = Field(default=None, description="folder holding the example's files")
+    data: Path | None = Field(default=None, description="CSV file (tabular example)")
+    target: str | None = Field(default=None, description="target column (tabular example)")
+    task: Task | None = Field(default=None, description="classification | regression")
+    test_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="held-out test share when no official split exists"
+    )
+    max_train_samples: int | None = Field(
+        default=None, ge=1, description="use a seeded subset of the training data"
+    )
+    summary: Path | None = Field(default=None, description="write the JSON summary here")
+    output_dir: Path = Field(default=Path("runs/latest"), description="run artifacts folder")
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI (default: sqlite store in output_dir)"
+    )
+    tracking: bool = Field(default=True, description="log params and metrics to MLflow")
+    baselines: bool = Field(default=True, description="also train centralized and local-only")
+    approval: ApprovalSpec | None = Field(
+        default=None, description="approval hook asked before an Azure ML submission"
+    )
+
+    @field_validator("partition")
+    @classmethod
+    def _check_partition(cls, value: str) -> str:
+        from fl_jobs.partition import parse_partition
+
+        try:
+            parse_partition(value)
+        except PartitionError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("example")
+    @classmethod
+    def _check_example(cls, value: str) -> str:
+        from fl_jobs.examples.registry import EXAMPLE_NAMES
+
+        if value not in EXAMPLE_NAMES:
+            raise ValueError(
+                f"unknown example {value!r}; choose one of {', '.join(EXAMPLE_NAMES)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _fill_example_defaults(self) -> JobConfig:
+        from fl_jobs.examples.registry import get_example
+
+        example = get_example(self.example)
+        for key, value in example.defaults.items():
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, value)
+        if example.models and self.model not in example.models:
+            raise ValueError(
+                f"model {self.model!r} is not available for example {self.example!r}; "
+                f"choose one of {', '.join(example.models)}"
+            )
+        if not example.models and self.model is not None:
+            raise ValueError(f"example {self.example!r} has no model variants; drop 'model'")
+        if self.example == "tabular" and (self.data is None or self.target is None):
+            raise ValueError("the tabular example needs 'data' (a CSV path) and 'target'")
+        return self
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling; see `python -m fl_jobs run --help`)"
+        problems.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(problems)
+
+
+def load_job_config(path: Path | None, overrides: dict[str, Any] | None = None) -> JobConfig:
+    """Read an optional YAML job file, apply non-``None`` overrides, validate.
+
+    Raises :class:`JobConfigError` with every problem in one line.
+    """
+    data: dict[str, Any] = {}
+    source = "options"
+    if path is not None:
+        source = str(path)
+        if not Path(path).is_file():
+            raise JobConfigError(f"job config {path} does not exist")
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except yaml.YAMLError as exc:
+            raise JobConfigError(f"job config {path} is not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise JobConfigError(
+                f"job config {path} must be a mapping of settings, got {type(loaded).__name__}"
+            )
+        data.update(loaded)
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return JobConfig.model_validate(data)
+    except ValidationError as exc:
+        raise JobConfigError(f"invalid job config ({source}): {_describe(exc)}") from None

@@ -1,0 +1,136 @@
+"""Bring your own data: any CSV with a target column.
+
+Numeric features (and one-hot encoded categorical ones) are standardised by each party with
+its own statistics, so no pooled statistic ever leaves a silo. The task is inferred from the
+target (non-numeric or few integer values: classification) unless given.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from fl_jobs.errors import DataError
+from fl_jobs.examples.base import DataShape, Dataset, Example, Task, standardize_own
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from torch import nn
+
+    from fl_jobs.config import JobConfig
+
+#: An integer target with at most this many distinct values is taken as class labels.
+MAX_INFERRED_CLASSES = 20
+
+
+class TabularExample(Example):
+    name = "tabular"
+    task = "classification"
+    metric_name = "accuracy"
+    higher_is_better = True
+    description = "your CSV (--data PATH --target COLUMN), MLP, per-silo standardisation"
+    defaults: ClassVar[dict[str, Any]] = {"epochs": 2, "batch_size": 32, "lr": 0.05}
+    standardize = True
+
+    def __init__(self, task: Task = "classification") -> None:
+        self.task = task  # type: ignore[misc]
+        self.metric_name = "accuracy" if task == "classification" else "rmse"  # type: ignore[misc]
+        self.higher_is_better = task == "classification"  # type: ignore[misc]
+
+    def specialize(self, task: Task) -> Example:
+        return self if task == self.task else TabularExample(task)
+
+    def load(self, config: JobConfig) -> Dataset:
+        from sklearn.model_selection import train_test_split
+
+        frame = read_csv(config)
+        target = str(config.target)
+        task = config.task or infer_task(frame[target])
+        features = frame.drop(columns=[target])
+        if features.shape[1] == 0:
+            raise DataError(f"{config.data}: no feature columns besides the target {target!r}")
+        X = encode_features(features).astype(np.float32)
+        if task == "classification":
+            classes, y = np.unique(frame[target].astype(str).to_numpy(), return_inverse=True)
+            if len(classes) < 2:
+                raise DataError(f"{config.data}: target {target!r} has a single class")
+            n_outputs = len(classes)
+            stratify = y if np.bincount(y).min() >= 2 else None
+        else:
+            try:
+                y = frame[target].to_numpy(dtype=np.float32)
+            except (TypeError, ValueError):
+                raise DataError(
+                    f"{config.data}: target {target!r} is not numeric; use --task classification"
+                ) from None
+            n_outputs, stratify = 1, None
+        if len(X) < 2:
+            raise DataError(f"{config.data}: needs at least 2 rows, found {len(X)}")
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=config.test_fraction, random_state=config.seed, stratify=stratify
+        )
+        return Dataset(
+            X=X_train,
+            y=y_train.astype(np.int64 if task == "classification" else np.float32),
+            test_X=standardize_own(X_test),
+            test_y=y_test.astype(np.int64 if task == "classification" else np.float32),
+            task=task,
+            shape=DataShape(n_features=X.shape[1], n_outputs=n_outputs),
+        )
+
+    def build_model(self, config: JobConfig, shape: DataShape) -> nn.Module:
+        from torch import nn
+
+        hidden = 64
+        return nn.Sequential(
+            nn.Linear(shape.n_features, hidden), nn.ReLU(), nn.Linear(hidden, shape.n_outputs)
+        )
+
+
+def read_csv(config: JobConfig) -> pd.DataFrame:
+    """The CSV as a frame, after checking the file, the target and missing values."""
+    import pandas as pd
+
+    path = config.data
+    if path is None or not path.is_file():
+        raise DataError(f"CSV file {path} does not exist; pass --data PATH to an existing CSV")
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path} as CSV: {exc}") from None
+    if config.target not in frame.columns:
+        raise DataError(
+            f"{path} has no column {config.target!r}; columns are: {', '.join(map(str, frame.columns))}"
+        )
+    missing = frame.columns[frame.isna().any()].tolist()
+    if missing:
+        raise DataError(
+            f"{path}: columns with missing values: {', '.join(map(str, missing))}; fill or drop "
+            "them before federating"
+        )
+    return frame
+
+
+def infer_task(target: pd.Series) -> Task:
+    """Classification for non-numeric targets and few distinct integers, else regression."""
+    import pandas as pd
+
+    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+        return "classification"
+    values = target.to_numpy()
+    integral = np.all(np.equal(np.mod(values, 1), 0))
+    if integral and len(np.unique(values)) <= MAX_INFERRED_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def encode_features(features: pd.DataFrame) -> np.ndarray:
+    """Numeric columns as they are, categorical columns one-hot (categories from the schema)."""
+    import pandas as pd
+
+    categorical = [
+        c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])
+    ]
+    encoded = pd.get_dummies(features, columns=categorical, dtype=np.float32)
+    return encoded.to_numpy(dtype=np.float32)

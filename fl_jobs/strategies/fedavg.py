@@ -1,0 +1,75 @@
+"""FedAvg (McMahan et al., 2017) with optional server learning rate and momentum (FedAvgM).
+
+The mean of the round's updates, weighted by sample count, is streamed into one accumulator.
+The server step treats ``global - mean`` as a pseudo-gradient: with ``server_lr=1`` and no
+momentum the new global model is exactly the weighted mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from fl_jobs.aggregation import StreamingWeightedMean
+from fl_jobs.training import LocalUpdate
+
+S = TypeVar("S")
+
+
+class FedAvg:
+    """Client fraction ``fraction`` (C) per round; sample-weighted streaming mean."""
+
+    def __init__(
+        self, fraction: float = 1.0, server_lr: float = 1.0, server_momentum: float = 0.0
+    ) -> None:
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        if not server_lr > 0:
+            raise ValueError(f"server_lr must be > 0, got {server_lr}")
+        if not 0 <= server_momentum < 1:
+            raise ValueError(f"server_momentum must be in [0, 1), got {server_momentum}")
+        self.fraction = fraction
+        self.server_lr = server_lr
+        self.server_momentum = server_momentum
+        self._velocity: dict[str, torch.Tensor] = {}
+        self.last_round_samples = 0
+        self.last_round_updates = 0
+
+    def configure_round(self, round: int, silos: Sequence[S], rng: np.random.Generator) -> list[S]:
+        """``max(1, round(C * K))`` silos drawn without replacement, in their original order."""
+        k = max(1, int(round_half_up(self.fraction * len(silos))))
+        if k >= len(silos):
+            return list(silos)
+        chosen = np.sort(rng.choice(len(silos), size=k, replace=False))
+        return [silos[i] for i in chosen]
+
+    def aggregate(
+        self, global_weights: Mapping[str, torch.Tensor], updates: Iterable[LocalUpdate]
+    ) -> dict[str, torch.Tensor]:
+        mean = StreamingWeightedMean()
+        for update in updates:
+            mean.add(update.weights, update.n_samples)
+        averaged = mean.result()
+        self.last_round_samples = int(mean.total_weight)
+        self.last_round_updates = mean.count
+        if self.server_lr == 1.0 and self.server_momentum == 0.0:
+            return averaged
+        new: dict[str, torch.Tensor] = {}
+        for key, current in global_weights.items():
+            if not current.is_floating_point():
+                new[key] = averaged[key]
+                continue
+            step = current - averaged[key]  # pseudo-gradient
+            if self.server_momentum > 0:
+                velocity = self._velocity.get(key)
+                step = step if velocity is None else velocity.mul_(self.server_momentum).add_(step)
+                self._velocity[key] = step
+            new[key] = current - self.server_lr * step
+        return new
+
+
+def round_half_up(x: float) -> int:
+    return int(np.floor(x + 0.5))

@@ -1,0 +1,110 @@
+"""Local training on one silo's data: the only code that ever touches a silo's samples.
+
+Same function in the local federation's workers and in the Azure ML train step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from fl_jobs.silo_data import SiloArrays
+
+if TYPE_CHECKING:
+    from fl_jobs.examples.base import Example
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Local training budget and optimiser settings (FedAvg's E, B and learning rate)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError(
+                f"epochs and batch_size must be >= 1 and lr > 0, got {self.epochs}, "
+                f"{self.batch_size}, {self.lr}"
+            )
+
+
+@dataclass
+class LocalUpdate:
+    """What leaves a silo: updated weights, the sample count and training metrics."""
+
+    weights: dict[str, torch.Tensor]
+    n_samples: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def state_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of the model's state (parameters and buffers)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def example_of(data: SiloArrays) -> Example:
+    """The example a silo folder was written for (``meta["example"]``), for its task."""
+    from fl_jobs.examples.registry import get_example
+    from fl_jobs.errors import SiloDataError
+
+    name = data.meta.get("example")
+    if not isinstance(name, str):
+        raise SiloDataError("silo metadata lacks 'example'; pass example= explicitly")
+    return get_example(name).specialize(data.task)  # type: ignore[arg-type]
+
+
+def tensors(data: SiloArrays) -> tuple[torch.Tensor, torch.Tensor]:
+    """The silo's arrays as tensors with the dtypes the loss expects."""
+    X = torch.from_numpy(np.ascontiguousarray(data.X, dtype=np.float32))
+    dtype = np.int64 if data.task == "classification" else np.float32
+    y = torch.from_numpy(np.ascontiguousarray(data.y, dtype=dtype))
+    return X, y
+
+
+def train_local(
+    model: nn.Module,
+    data: SiloArrays,
+    params: TrainParams,
+    *,
+    seed: int,
+    example: Example | None = None,
+) -> LocalUpdate:
+    """Run ``params.epochs`` epochs of minibatch SGD on ``data``; deterministic given ``seed``.
+
+    The model is trained in place; the returned weights are a copy. ``example`` (its loss)
+    defaults to the one named in the silo's metadata.
+    """
+    if example is None:
+        example = example_of(data)
+    X, y = tensors(data)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=params.lr, momentum=params.momentum,
+        weight_decay=params.weight_decay,
+    )
+    model.train()
+    total, count = 0.0, 0
+    n = len(X)
+    for _ in range(params.epochs):
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, params.batch_size):
+            batch = order[start : start + params.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = example.loss_fn(model(X[batch]), y[batch])
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(batch)
+            count += len(batch)
+    return LocalUpdate(
+        weights=state_weights(model),
+        n_samples=n,
+        metrics={"train_loss": total / max(count, 1)},
+    )

@@ -1,0 +1,116 @@
+"""The pack's policies as importable objects (tests call their ``validate`` directly).
+
+One stack policy per isolation invariant (they need the whole graph: who a principal is,
+what a scope reaches) and two resource policies that stop an unsafe storage account or an
+always-on compute before it is created. All reuse the invariant functions of
+``policies.invariants``, so the pack, the offline plan and the tests agree by construction.
+
+Optional policy config ``blueprint`` (minimal, eyes-on, eyes-off) states the blueprint when
+the stack's ``federation`` output is not available (e.g. on the first preview).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policies.crossguard.deployed_graph import DeployedResource, graph_from_stack, plain
+from policies.graph import COMPUTE, STORAGE_ACCOUNT, Node, ResourceGraph
+from policies.invariants import INVARIANTS, Invariant
+from policies.invariants.compute_placement import scale_problems
+from policies.invariants.storage_hardening import setting_problems
+
+PACK_NAME = "fl-sandbox-isolation"
+BLUEPRINTS = ["minimal", "eyes-on", "eyes-off"]
+
+_CONFIG = PolicyConfigSchema(
+    properties={"blueprint": {"type": "string", "enum": BLUEPRINTS}}, required=[]
+)
+
+
+def _blueprint(config: Mapping[str, Any]) -> str | None:
+    value = config.get("blueprint")
+    return value if isinstance(value, str) and value else None
+
+
+StackValidator = Callable[[StackValidationArgs, ReportViolation], None]
+
+
+def _stack_validator(invariant: Invariant) -> StackValidator:
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        graph = graph_from_stack(args.resources, _blueprint(args.get_config()))
+        for violation in invariant.check(graph):
+            report(str(violation), violation.urn)
+
+    return validate
+
+
+def _single(args: ResourceValidationArgs) -> tuple[ResourceGraph, Node]:
+    resource = DeployedResource(
+        urn=args.urn,
+        type=args.resource_type,
+        name=args.name,
+        parent=None,
+        outputs={},
+        inputs=plain(args.props),
+    )
+    blueprint = _blueprint(args.get_config())
+    graph = ResourceGraph.build([resource], {"federation": {"blueprint": blueprint}})
+    return graph, graph.nodes[0]
+
+
+def _validate_storage(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != STORAGE_ACCOUNT:
+        return
+    _, node = _single(args)
+    for problem, fix in setting_problems(node):
+        report(f"{node.label}: {problem} Fix: {fix}", None)
+
+
+def _validate_compute(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != COMPUTE:
+        return
+    graph, node = _single(args)
+    for problem, fix in scale_problems(graph, node):
+        report(f"{node.label}: {problem} Fix: {fix}", None)
+
+
+STACK_POLICIES: list[StackValidationPolicy] = [
+    StackValidationPolicy(
+        name=f"fl-sandbox-{invariant.number}-{invariant.id}",
+        description=f"Isolation invariant {invariant.number}: {invariant.title}.",
+        validate=_stack_validator(invariant),
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=_CONFIG,
+    )
+    for invariant in INVARIANTS
+]
+
+RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
+    ResourceValidationPolicy(
+        name="fl-sandbox-storage-settings",
+        description="Storage accounts: shared-key access off, public blob access off, TLS 1.2.",
+        validate=_validate_storage,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=_CONFIG,
+    ),
+    ResourceValidationPolicy(
+        name="fl-sandbox-compute-idle-cost",
+        description="AML clusters scale to 0 nodes; no public node IPs in eyes-off.",
+        validate=_validate_compute,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=_CONFIG,
+    ),
+]
+
+POLICIES = [*STACK_POLICIES, *RESOURCE_POLICIES]

@@ -1,0 +1,117 @@
+"""Partition an example's data into one folder per silo, ready to upload to each silo's
+datastore, plus the orchestrator's test set for the model store.
+
+    python scripts/prepare_silo_data.py --manifest federation.json --example digits --out data/
+
+writes ``data/silos/<silo>/`` (raw training rows of that silo) and ``data/orchestrator/test/``
+(the prepared held-out test set), using exactly the partition the local federation uses for
+the same job config and seed, and prints where each folder goes (``<prefix>/<silo>`` in the
+silo's datastore, ``<prefix>/test`` in the orchestrator's). In a real federation each site
+already holds its data; this stands in for that, for the sample examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # runnable as `python scripts/prepare_silo_data.py`
+    sys.path.insert(0, str(REPO_ROOT))
+
+from fl_jobs.config import JobConfig, load_job_config  # noqa: E402
+from fl_jobs.errors import FLJobError  # noqa: E402
+from fl_jobs.manifest import FederationManifest, ManifestError  # noqa: E402
+
+SILOS_DIR = "silos"
+TEST_DIR = Path("orchestrator") / "test"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One local folder and the datastore path it belongs at."""
+
+    local: Path
+    datastore: str
+    path: str
+    rows: int
+
+
+def prepare_silo_data(
+    manifest: FederationManifest, config: JobConfig, out: Path, *, data_prefix: str
+) -> list[Upload]:
+    """Write every silo's raw partition and the test set under ``out``; return the uploads.
+
+    The k-th manifest silo gets the k-th partition of the local federation, so a pipeline over
+    ``manifest`` trains on the same rows as ``python -m fl_jobs run`` with the same config.
+    """
+    from fl_jobs.local.prepare import prepare_job
+    from fl_jobs.silo_data import SiloArrays, write_silo_data
+
+    config = config.model_copy(update={"silos": len(manifest.silos)})
+    job = prepare_job(config)
+    example, dataset = job.example, job.dataset
+    prefix = data_prefix.strip("/")
+    uploads: list[Upload] = []
+    for silo, rows in zip(manifest.silos, job.partitions, strict=True):
+        folder = out / SILOS_DIR / silo.name
+        write_silo_data(
+            folder,
+            SiloArrays(
+                X=dataset.X[rows],
+                y=dataset.y[rows],
+                task=example.task,
+                meta={"example": example.name, "silo": silo.name},
+            ),
+        )
+        uploads.append(Upload(folder, silo.datastore, f"{prefix}/{silo.name}", len(rows)))
+    test_folder = out / TEST_DIR
+    write_silo_data(
+        test_folder,
+        SiloArrays(
+            X=dataset.test_X,
+            y=dataset.test_y,
+            task=example.task,
+            meta={
+                "example": example.name,
+                "role": "orchestrator-test",
+                "n_outputs": dataset.shape.n_outputs,
+            },
+        ),
+    )
+    uploads.append(
+        Upload(test_folder, manifest.orchestrator.datastore, f"{prefix}/test", len(dataset.test_y))
+    )
+    return uploads
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--manifest", type=Path, required=True, help="federation manifest JSON")
+    parser.add_argument("--example", required=True, help="digits | mnist | turbofan | tabular")
+    parser.add_argument("--config", type=Path, help="job YAML (partition, seed, data paths)")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write (must be empty)")
+    parser.add_argument(
+        "--data-prefix", help="folder in every datastore (default fl-sandbox/<example>)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        manifest = FederationManifest.load(args.manifest)
+        config = load_job_config(args.config, {"example": args.example})
+        if args.out.exists() and any(args.out.iterdir()):
+            raise FLJobError(f"{args.out} is not empty; choose a new --out folder")
+        prefix = args.data_prefix or f"fl-sandbox/{config.example}"
+        uploads = prepare_silo_data(manifest, config, args.out, data_prefix=prefix)
+    except (FLJobError, ManifestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("upload each folder to its datastore path (e.g. `az storage blob upload-batch`):")
+    for upload in uploads:
+        print(f"  {upload.local} ({upload.rows} rows) -> {upload.datastore}:{upload.path}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

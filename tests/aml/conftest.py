@@ -1,0 +1,61 @@
+"""Fixtures for the Azure ML pipeline tests.
+
+Manifests come from running the blueprints under Pulumi mocks (never written by hand), so the
+jobs are always tested against what the infrastructure really exports.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fl_jobs.aml.submit import PreparedJob
+from fl_jobs.config import JobConfig, load_job_config
+from fl_jobs.manifest import FederationManifest
+
+# Every blueprint, and both federation sizes the issue names (1 and 3 silos).
+BLUEPRINT_CASES = [("minimal", 1), ("eyes-on", 3), ("eyes-off", 3)]
+
+
+@functools.cache
+def blueprint_manifest(blueprint: str, silos: int) -> FederationManifest:
+    """The ``federation`` output of ``blueprint`` with ``silos`` silos, evaluated under mocks."""
+    from blueprints.builder import build_sandbox
+    from blueprints.mock_runtime import run_under_mocks
+    from blueprints.spec import default_spec
+
+    run = run_under_mocks(lambda: build_sandbox(default_spec(blueprint, silos)))
+    return FederationManifest.parse(run.result["federation"], source=f"blueprint {blueprint}")
+
+
+@pytest.fixture(scope="session")
+def manifest3() -> FederationManifest:
+    return blueprint_manifest("eyes-off", 3)
+
+
+@pytest.fixture(scope="session")
+def manifest1() -> FederationManifest:
+    return blueprint_manifest("minimal", 1)
+
+
+def job_config(**overrides: Any) -> JobConfig:
+    return load_job_config(None, {"example": "digits", "rounds": 2, **overrides})
+
+
+@pytest.fixture(scope="session")
+def config2() -> JobConfig:
+    return job_config()
+
+
+@pytest.fixture(scope="session")
+def prepared3(
+    manifest3: FederationManifest, config2: JobConfig, tmp_path_factory: pytest.TempPathFactory
+) -> PreparedJob:
+    """The 3-silo pipeline, built, validated and checked once for the session."""
+    from fl_jobs.aml.submit import prepare_job
+
+    code_dir: Path = tmp_path_factory.mktemp("code")
+    return prepare_job(manifest3, config2, code_dir=code_dir, job_name="fl-digits-test")

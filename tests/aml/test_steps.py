@@ -1,0 +1,260 @@
+"""The entry scripts, run through their components' command lines from a staged code snapshot
+(as Azure ML runs them), give the same global model as the local federation."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from fl_jobs.aml.code_snapshot import CodeSnapshot, stage_code
+from fl_jobs.aml.components import aggregate_yaml, component_yaml, update_port
+from fl_jobs.config import JobConfig, load_job_config
+from fl_jobs.manifest import FederationManifest
+from scripts.prepare_silo_data import prepare_silo_data
+
+_PLACEHOLDER = re.compile(r"\$\{\{(inputs|outputs)\.([a-z0-9_]+)\}\}")
+
+
+def command_line(component: dict[str, Any], values: dict[str, Any]) -> list[str]:
+    """The component's command with every ``${{inputs.x}}``/``${{outputs.x}}`` filled in, the
+    way Azure ML substitutes mounted paths and parameter values."""
+    text = _PLACEHOLDER.sub(lambda m: shlex.quote(str(values[m.group(2)])), component["command"])
+    argv = shlex.split(text)
+    assert argv[:2] == ["python", "-m"]
+    return [sys.executable, *argv[1:]]
+
+
+def run_steps(commands: list[list[str]], cwd: Path) -> None:
+    """Run independent steps side by side (silos train in parallel on Azure ML too)."""
+    procs = [
+        subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for cmd in commands
+    ]
+    for cmd, proc in zip(commands, procs, strict=True):
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{out}\n{err}"
+
+
+@dataclass
+class CloudRound:
+    code: CodeSnapshot
+    data: Path
+    models: Path
+    manifest: FederationManifest
+    config: JobConfig
+
+
+def _config(tmp: Path) -> JobConfig:
+    return load_job_config(
+        None,
+        {
+            "example": "digits",
+            "silos": 3,
+            "rounds": 1,
+            "seed": 11,
+            "partition": "dirichlet:0.5",
+            "output_dir": tmp / "local",
+            "tracking": False,
+            "baselines": False,
+        },
+    )
+
+
+pytestmark = pytest.mark.slow  # one subprocess per step, each importing torch
+
+
+@pytest.fixture(scope="module")
+def cloud_round(
+    manifest3: FederationManifest, tmp_path_factory: pytest.TempPathFactory
+) -> CloudRound:
+    """init, preprocess, train and aggregate for one round, as subprocesses from the snapshot."""
+    tmp = tmp_path_factory.mktemp("aml-steps")
+    config = _config(tmp)
+    code = stage_code(tmp / "code", config)
+    data, models = tmp / "data", tmp / "models"
+    prepare_silo_data(manifest3, config, data, data_prefix="fl-sandbox/digits")
+    silos = manifest3.silos
+    test_data = data / "orchestrator" / "test"
+
+    run_steps(
+        [
+            command_line(
+                component_yaml("init"), {"test_data": test_data, "global_model": models / "g0"}
+            )
+        ]
+        + [
+            command_line(
+                component_yaml("preprocess"),
+                {
+                    "raw_data": data / "silos" / silo.name,
+                    "silo": silo.name,
+                    "processed_data": data / "processed" / silo.name,
+                },
+            )
+            for silo in silos
+        ],
+        code.path,
+    )
+    run_steps(
+        [
+            command_line(
+                component_yaml("train"),
+                {
+                    "global_model": models / "g0",
+                    "silo_data": data / "processed" / silo.name,
+                    "silo": silo.name,
+                    "silo_index": index,
+                    "round": 1,
+                    "model_update": models / "round-1" / silo.name,
+                },
+            )
+            for index, silo in enumerate(silos)
+        ],
+        code.path,
+    )
+    updates = {update_port(i): models / "round-1" / s.name for i, s in enumerate(silos)}
+    run_steps(
+        [
+            command_line(
+                aggregate_yaml(len(silos)),
+                {
+                    "global_model": models / "g0",
+                    "test_data": test_data,
+                    "round": 1,
+                    "new_global_model": models / "g1",
+                    **updates,
+                },
+            )
+        ],
+        code.path,
+    )
+    return CloudRound(code, data, models, manifest3, config)
+
+
+def test_one_round_matches_the_local_federation(cloud_round: CloudRound) -> None:
+    from fl_jobs.local.federation import run_federation
+    from fl_jobs.model_io import load_weights
+
+    local = run_federation(cloud_round.config)
+    cloud, meta = load_weights(cloud_round.models / "g1" / "model.pt")
+    assert meta["round"] == 1 and meta["example"] == "digits"
+    assert set(cloud) == set(local.final_weights)
+    for key, tensor in local.final_weights.items():
+        assert torch.equal(cloud[key], tensor), f"tensor {key} differs"
+    metrics = json.loads((cloud_round.models / "g1" / "metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(local.final_metrics["accuracy"], abs=0)
+    assert metrics["n_updates"] == 3
+    assert metrics["n_samples"] == sum(local.silo_sizes)
+
+
+def test_each_silo_update_carries_samples_and_metrics(cloud_round: CloudRound) -> None:
+    for silo in cloud_round.manifest.silos:
+        folder = cloud_round.models / "round-1" / silo.name
+        metrics = json.loads((folder / "metrics.json").read_text())
+        raw = json.loads((cloud_round.data / "silos" / silo.name / "meta.json").read_text())
+        assert metrics["silo"] == silo.name and metrics["round"] == 1
+        assert metrics["n_samples"] == raw["n_samples"]
+        assert metrics["train_loss"] > 0
+
+
+def _aggregate_in_process(
+    argv: list[str], cwd: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    """The aggregate entry point called in this process (error paths need no fresh torch)."""
+    from fl_jobs.aml.steps.aggregate import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)  # the command's paths are relative to the code snapshot
+        code = main(argv[3:])  # drop "<python> -m fl_jobs.aml.steps.aggregate"
+    return code, capsys.readouterr().err
+
+
+def test_aggregate_rejects_a_tampered_update(
+    cloud_round: CloudRound, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fl_jobs.model_io import load_weights, save_weights
+
+    silo = cloud_round.manifest.silos[0]
+    weights, meta = load_weights(cloud_round.models / "round-1" / silo.name / "update.pt")
+    key = next(iter(weights))
+    weights[key] = torch.zeros(3, 3)
+    bad = tmp_path / "bad-update"
+    save_weights(bad / "update.pt", weights, meta=meta)
+    argv = command_line(
+        aggregate_yaml(1),
+        {
+            "global_model": cloud_round.models / "g0",
+            "test_data": cloud_round.data / "orchestrator" / "test",
+            "round": 1,
+            "new_global_model": tmp_path / "g1",
+            "update_1": bad,
+        },
+    )
+    code, err = _aggregate_in_process(argv, cloud_round.code.path, capsys)
+    assert code == 2
+    assert f"tensor {key!r} has shape (3, 3)" in err
+    assert not (tmp_path / "g1").exists()
+
+
+def test_aggregate_refuses_a_global_model_of_the_wrong_round(
+    cloud_round: CloudRound, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = command_line(
+        aggregate_yaml(1),
+        {
+            "global_model": cloud_round.models / "g1",
+            "test_data": cloud_round.data / "orchestrator" / "test",
+            "round": 1,
+            "new_global_model": tmp_path / "g2",
+            "update_1": cloud_round.models / "round-1" / cloud_round.manifest.silos[0].name,
+        },
+    )
+    code, err = _aggregate_in_process(argv, cloud_round.code.path, capsys)
+    assert code == 2
+    assert "global model of round 1, but round 1 must start from round 0" in err
+
+
+def test_train_refuses_a_model_of_another_example(
+    cloud_round: CloudRound, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fl_jobs.aml.steps.train import main
+
+    other = tmp_path / "code"
+    other.mkdir()
+    (other / "job.yaml").write_text("example: mnist\n")
+    silo = cloud_round.manifest.silos[0]
+    code = main(
+        [
+            "--config", str(other / "job.yaml"), "--silo", silo.name, "--silo-index", "0",
+            "--round", "1", "--global-model", str(cloud_round.models / "g0"),
+            "--silo-data", str(cloud_round.data / "processed" / silo.name),
+            "--out", str(tmp_path / "u"),
+        ]
+    )  # fmt: skip
+    assert code == 2
+    assert "holds a model of example 'digits', but the job runs 'mnist'" in capsys.readouterr().err
+    assert not (tmp_path / "u").exists()
+
+
+def test_preprocess_reports_missing_raw_data(
+    cloud_round: CloudRound, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fl_jobs.aml.steps.preprocess import main
+
+    code = main(
+        [
+            "--config", str(cloud_round.code.path / "job.yaml"), "--silo", "silo1",
+            "--raw-data", str(tmp_path / "nothing"), "--out", str(tmp_path / "p"),
+        ]
+    )  # fmt: skip
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err

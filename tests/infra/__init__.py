@@ -1,0 +1,1 @@
+"""Offline tests of the Pulumi program: config, components, blueprints, invariants."""

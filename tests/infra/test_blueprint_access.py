@@ -1,0 +1,201 @@
+"""Role assignments are exactly the permissions table's rows, and keep silos isolated."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from blueprints.builder import sandbox_access_table
+from blueprints.mock_runtime import MOCK_SUBSCRIPTION, MockRun, RecordedResource
+from blueprints.spec import SandboxSpec, load_stack_file
+from components.builtin_roles import BLOB_DATA_READER, BUILTIN_ROLES
+from components.conventions import (
+    MEMBER_OF_MARKER,
+    PURPOSE_MODELS,
+    PURPOSE_WORKSPACE,
+    TAG_PURPOSE,
+    TAG_SILO,
+)
+from components.permissions import GRANTS_PER_SILO, ORCHESTRATOR_IDENTITY, Grant, silo_identity
+from tests.infra.helpers import (
+    BLUEPRINT_NAMES,
+    blueprint_run,
+    blueprint_spec,
+    owner_component,
+    run_spec,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+ROLE = "azure-native:authorization:RoleAssignment"
+STORAGE = "azure-native:storage:StorageAccount"
+SUBSCRIPTION = f"/subscriptions/{MOCK_SUBSCRIPTION}"
+
+
+@functools.cache
+def stack_run() -> tuple[SandboxSpec, MockRun]:
+    """The eyes-on sample stack: it grants a silo custodian and a group extra roles."""
+    spec = load_stack_file(REPO / "stacks" / "Pulumi.eyes-on.yaml")
+    assert spec.extra_role_assignments
+    return spec, run_spec(spec)
+
+
+CASES = [(bp, n) for bp in BLUEPRINT_NAMES for n in (1, 3)]
+
+
+@pytest.fixture(params=[*CASES, "stack"], ids=[*(f"{bp}-{n}" for bp, n in CASES), "eyes-on-stack"])
+def case(request: pytest.FixtureRequest) -> tuple[SandboxSpec, MockRun]:
+    if request.param == "stack":
+        return stack_run()
+    bp, n = request.param
+    return blueprint_spec(bp, n), blueprint_run(bp, n)
+
+
+def _by_tag(run: MockRun, type_token: str, silo: str | None, purpose: str | None = None):
+    for resource in run.of_type(type_token):
+        tags = resource.inputs.get("tags", {})
+        if tags.get(TAG_SILO) == silo and (purpose is None or tags.get(TAG_PURPOSE) == purpose):
+            return resource
+    raise AssertionError(f"no {type_token} for silo={silo} purpose={purpose}")
+
+
+def _principals(run: MockRun, spec: SandboxSpec) -> dict[str, str]:
+    identities = run.of_type("azure-native:managedidentity:UserAssignedIdentity")
+    out = {}
+    for identity in identities:
+        owner = owner_component(run, identity)
+        assert owner is not None
+        silo = identity.inputs["tags"].get(TAG_SILO)
+        key = silo_identity(silo) if silo else ORCHESTRATOR_IDENTITY
+        out[key] = identity.outputs["principalId"]
+    assert len(out) == len(spec.silos) + 1
+    return out
+
+
+def _scopes(run: MockRun, spec: SandboxSpec) -> dict[str, str]:
+    """Symbolic target -> the ARM id of the recorded resource it must resolve to."""
+    one = {
+        t: run.of_type(f"azure-native:{t}")[0].outputs["id"]
+        for t in (
+            "keyvault:Vault",
+            "containerregistry:Registry",
+            "applicationinsights:Component",
+            "machinelearningservices:Workspace",
+        )
+    }
+    scopes = {
+        "key-vault": one["keyvault:Vault"],
+        "container-registry": one["containerregistry:Registry"],
+        "app-insights": one["applicationinsights:Component"],
+        "workspace": one["machinelearningservices:Workspace"],
+        "orchestrator-storage": _by_tag(run, STORAGE, None, PURPOSE_WORKSPACE).outputs["id"],
+        "models-storage": _by_tag(run, STORAGE, None, PURPOSE_MODELS).outputs["id"],
+        "orchestrator-resource-group": _by_tag(
+            run, "azure-native:resources:ResourceGroup", None
+        ).outputs["id"],
+        "subscription": SUBSCRIPTION,
+    }
+    for container in run.of_type("azure-native:storage:BlobContainer"):
+        if (
+            container.inputs["accountName"]
+            == _by_tag(run, STORAGE, None, PURPOSE_MODELS).inputs["accountName"]
+        ):
+            scopes[f"models-container:{container.inputs['containerName']}"] = container.outputs[
+                "id"
+            ]
+    for silo in spec.silo_names:
+        scopes[f"silo:{silo}-storage"] = _by_tag(run, STORAGE, silo).outputs["id"]
+        scopes[f"silo:{silo}-resource-group"] = _by_tag(
+            run, "azure-native:resources:ResourceGroup", silo
+        ).outputs["id"]
+    return scopes
+
+
+def _expected(grant: Grant, principals: dict[str, str], scopes: dict[str, str]) -> tuple:
+    principal = (
+        grant.grantee.removeprefix("principal:")
+        if grant.grantee.startswith("principal:")
+        else principals[grant.grantee]
+    )
+    role_id = (
+        f"{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/"
+        f"{BUILTIN_ROLES[grant.role]}"
+    )
+    return principal, grant.principal_type, role_id, scopes[str(grant.target)]
+
+
+def _actual(assignment: RecordedResource) -> tuple:
+    i = assignment.inputs
+    return i["principalId"], i["principalType"], i["roleDefinitionId"], i["scope"]
+
+
+def test_role_assignments_are_exactly_the_table(case: tuple[SandboxSpec, MockRun]) -> None:
+    spec, run = case
+    table = sandbox_access_table(spec)
+    principals, scopes = _principals(run, spec), _scopes(run, spec)
+    expected = Counter(_expected(g, principals, scopes) for g in table)
+    actual = Counter(_actual(r) for r in run.of_type(ROLE))
+    assert actual == expected
+    assert len(table) == 7 + GRANTS_PER_SILO * len(spec.silos) + len(spec.extra_role_assignments)
+
+
+def test_descriptions_say_who_what_why_and_membership(case: tuple[SandboxSpec, MockRun]) -> None:
+    spec, run = case
+    descriptions = sorted(r.inputs["description"] for r in run.of_type(ROLE))
+    assert descriptions == sorted(g.description for g in sandbox_access_table(spec))
+    members = {e.principal_id: e.member_of for e in spec.extra_role_assignments if e.member_of}
+    for assignment in run.of_type(ROLE):
+        member_of = members.get(assignment.inputs["principalId"])
+        marker = f"{MEMBER_OF_MARKER}{member_of}"
+        assert (marker in assignment.inputs["description"]) == (member_of is not None)
+
+
+def test_orchestrator_identity_holds_nothing_on_silo_resources(
+    case: tuple[SandboxSpec, MockRun],
+) -> None:
+    spec, run = case
+    principals, scopes = _principals(run, spec), _scopes(run, spec)
+    silo_scopes = [v for k, v in scopes.items() if k.startswith("silo:")]
+    for assignment in run.of_type(ROLE):
+        if assignment.inputs["principalId"] == principals[ORCHESTRATOR_IDENTITY]:
+            scope = assignment.inputs["scope"]
+            assert not any(scope.startswith(s) for s in silo_scopes), scope
+            assert scope != SUBSCRIPTION
+
+
+def test_silo_identities_reach_only_their_own_things(case: tuple[SandboxSpec, MockRun]) -> None:
+    spec, run = case
+    principals, scopes = _principals(run, spec), _scopes(run, spec)
+    for silo in spec.silo_names:
+        mine = [
+            r
+            for r in run.of_type(ROLE)
+            if r.inputs["principalId"] == principals[silo_identity(silo)]
+        ]
+        reached = {r.inputs["scope"]: r.inputs["roleDefinitionId"] for r in mine}
+        assert set(reached) == {
+            scopes[f"silo:{silo}-storage"],
+            scopes[f"models-container:silo-{silo}"],
+            scopes["models-container:global"],
+            scopes["container-registry"],
+            scopes["orchestrator-storage"],
+        }
+        # The global model and the workspace storage are read-only for silos.
+        for read_only in ("models-container:global", "orchestrator-storage"):
+            assert reached[scopes[read_only]].endswith(BUILTIN_ROLES[BLOB_DATA_READER])
+
+
+def test_only_the_silo_and_its_members_hold_roles_on_its_storage(
+    case: tuple[SandboxSpec, MockRun],
+) -> None:
+    spec, run = case
+    principals, scopes = _principals(run, spec), _scopes(run, spec)
+    for silo in spec.silo_names:
+        allowed = {principals[silo_identity(silo)]} | {
+            e.principal_id for e in spec.extra_role_assignments if e.member_of == silo
+        }
+        for assignment in run.of_type(ROLE):
+            if assignment.inputs["scope"].startswith(scopes[f"silo:{silo}-storage"]):
+                assert assignment.inputs["principalId"] in allowed

@@ -1,0 +1,201 @@
+"""``python -m blueprints plan``: exit codes, JSON content, one-line config errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi_azure_native import authorization
+from typer.testing import CliRunner
+
+import blueprints.builder
+from blueprints.__main__ import EXIT_BAD_CONFIG, EXIT_VIOLATIONS, app
+from blueprints.mock_runtime import MOCK_SUBSCRIPTION
+from blueprints.spec import SandboxSpec
+from fl_jobs.manifest import FederationManifest
+from policies import roles
+from policies.invariants import INVARIANTS
+
+REPO = Path(__file__).resolve().parents[2]
+STACK_FILES = sorted((REPO / "stacks").glob("Pulumi.*.yaml"))
+runner = CliRunner()
+
+
+def plan(*args: str) -> Any:
+    return runner.invoke(app, ["plan", *args])
+
+
+def test_eyes_off_three_silos_json_holds_resources_access_and_invariants() -> None:
+    result = plan("--blueprint", "eyes-off", "--silos", "3", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is True and doc["blueprint"] == "eyes-off"
+    assert doc["resource_count"] == len(doc["resources"]) == sum(doc["counts_by_type"].values())
+    assert doc["counts_by_type"]["azure-native:storage:StorageAccount"] == 5  # ws, models, 3 silos
+    assert doc["counts_by_type"]["azure-native:network:VirtualNetwork"] == 4
+    assert [i["id"] for i in doc["invariants"]] == [i.id for i in INVARIANTS]
+    assert all(i["ok"] and i["violations"] == [] for i in doc["invariants"])
+    matrix = doc["access_matrix"]["matrix"]
+    for silo in ("silo1", "silo2", "silo3"):
+        mine = matrix[f"silo:{silo} identity"]
+        assert any(t.startswith(f"silo:{silo} storage") for t in mine)
+        assert not any(t.startswith("silo:") and f"silo:{silo} " not in t for t in mine)
+    assert not any(t.startswith("silo:") for t in matrix["orchestrator identity"])
+    network = doc["network"]
+    assert len(network["peerings"]) == 6 and network["overlaps"] == []
+    assert {pe["groups"][0] for pe in network["private_endpoints"]} >= {"blob"}
+    assert doc["manifest"] == {"valid": True, "error": None}
+    FederationManifest.parse(doc["outputs"]["federation"])
+    roots = {node["name"] for node in doc["tree"]}
+    assert {"orchestrator", "silo-silo1", "silo-silo2", "silo-silo3"} <= roots
+
+
+def test_human_output_shows_tables_and_verdict() -> None:
+    result = plan("--blueprint", "minimal", "--silos", "1")
+    assert result.exit_code == 0, result.stderr
+    for heading in ("Resources by type", "Access matrix", "Isolation invariants", "OK"):
+        assert heading in result.stdout
+    assert "silo:silo1 identity" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--blueprint", "eyes-closed"], "unknown blueprint"),
+        (["--blueprint", "minimal", "--silos", "0"], "at least one silo"),
+        (["--blueprint", "minimal", "--silos", "101"], "at most 100"),
+        ([], "exactly one of --blueprint or --config"),
+        (["--blueprint", "minimal", "--config", "x.yaml"], "exactly one of"),
+        (["--config", "stacks/Pulumi.nope.yaml"], "no such file"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(args: list[str], expected: str) -> None:
+    result = plan(*args)
+    assert result.exit_code == EXIT_BAD_CONFIG
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and expected in line
+    assert "Traceback" not in result.stderr
+
+
+def test_silos_with_config_is_refused(tmp_path: Path) -> None:
+    stack = tmp_path / "Pulumi.x.yaml"
+    stack.write_text("config:\n  fl-sandbox:blueprint: minimal\n")
+    result = plan("--config", str(stack), "--silos", "2")
+    assert result.exit_code == EXIT_BAD_CONFIG and "--silos applies to --blueprint" in result.stderr
+
+
+def test_bad_stack_file_names_key_and_value_and_declares_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    declared: list[SandboxSpec] = []
+    monkeypatch.setattr(blueprints.builder, "build_sandbox", declared.append)
+    stack = tmp_path / "Pulumi.bad.yaml"
+    stack.write_text(
+        "config:\n"
+        "  fl-sandbox:blueprint: eyes-on\n"
+        "  fl-sandbox:silos:\n"
+        "    - name: bank-1\n"
+        "      region: moonbase-1\n"
+    )
+    result = plan("--config", str(stack), "--json")
+    assert result.exit_code == EXIT_BAD_CONFIG
+    (line,) = result.stderr.strip().splitlines()
+    assert "silos[0].region" in line and "moonbase-1" in line and "unknown Azure region" in line
+    assert json.loads(result.stdout) == {"ok": False, "error": line.removeprefix("error: ")}
+    assert declared == []
+
+
+def test_broken_invariant_exits_1_and_names_the_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_build = blueprints.builder.build_sandbox
+
+    def with_leak(spec: SandboxSpec) -> dict[str, Any]:
+        outputs = real_build(spec)
+        authorization.RoleAssignment(
+            "everyone-reads-everything",
+            principal_id="3f1c9a7e-0000-4000-8000-00000000beef",
+            principal_type="User",
+            role_definition_id=f"/subscriptions/{MOCK_SUBSCRIPTION}/providers/"
+            f"Microsoft.Authorization/roleDefinitions/{roles.STORAGE_BLOB_DATA_READER}",
+            scope=f"/subscriptions/{MOCK_SUBSCRIPTION}",
+        )
+        return outputs
+
+    monkeypatch.setattr(blueprints.builder, "build_sandbox", with_leak)
+    result = plan("--blueprint", "minimal", "--silos", "1", "--json")
+    assert result.exit_code == EXIT_VIOLATIONS
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False
+    (silo_data,) = [i for i in doc["invariants"] if i["id"] == "silo-data-access"]
+    assert [v["resource_name"] for v in silo_data["violations"]] == ["everyone-reads-everything"]
+    assert "everyone-reads-everything" in result.stderr
+
+    human = plan("--blueprint", "minimal", "--silos", "1")
+    assert human.exit_code == EXIT_VIOLATIONS
+    assert "violation" in human.stdout and "FAILED" in human.stdout
+
+
+@pytest.mark.parametrize("stack", STACK_FILES, ids=[p.name for p in STACK_FILES])
+def test_sample_stack_files_plan_cleanly(stack: Path) -> None:
+    result = plan("--config", str(stack), "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["ok"] and doc["blueprint"] in stack.name
+
+
+def _subprocess(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "blueprints", "plan", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_subprocess_json_is_one_document_on_stdout() -> None:
+    done = _subprocess("--blueprint", "minimal", "--silos", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["ok"] and doc["silos"] == ["silo1"]
+
+
+def test_subprocess_bad_config_has_no_traceback() -> None:
+    done = _subprocess("--blueprint", "minimal", "--silos", "0")
+    assert done.returncode == EXIT_BAD_CONFIG
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_hundred_silos_have_as_many_resources_per_silo_as_three() -> None:
+    docs = {}
+    for silos in (3, 100):
+        result = plan("--blueprint", "eyes-off", "--silos", str(silos), "--json")
+        assert result.exit_code == 0, result.stderr
+        docs[silos] = json.loads(result.stdout)
+
+    def per_silo(doc: dict[str, Any]) -> dict[str, int]:
+        sizes = {}
+        for node in doc["tree"]:
+            if node["type"] == "fl-sandbox:infra:Silo":
+                sizes[node["name"]] = _count_custom(node)
+        return sizes
+
+    small, large = per_silo(docs[3]), per_silo(docs[100])
+    assert len(large) == 100 and len(set(large.values())) == 1
+    assert set(large.values()) == set(small.values())
+    per_silo_total = (docs[100]["resource_count"] - docs[3]["resource_count"]) / 97
+    three_silo_fixed = docs[3]["resource_count"] - 3 * per_silo_total
+    assert per_silo_total == int(per_silo_total) and three_silo_fixed > 0
+    assert all(i["ok"] for i in docs[100]["invariants"])
+
+
+def _count_custom(node: dict[str, Any]) -> int:
+    own = 0 if node["component"] else 1
+    return own + sum(_count_custom(child) for child in node["children"])

@@ -1,0 +1,178 @@
+"""Smoke runs of every benchmark script (tiny sizes, seconds long) and of the results page.
+
+They check that each script runs alone, writes a well-formed report and refuses bad arguments
+with a message naming the option; they measure nothing (figures belong in benchmarks). The
+Flower contenders run only where the separate Flower environment exists (``.venv-flwr``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.flower_runtime import REPO_ROOT, flower_python
+from benchmarks.machine import collect
+from benchmarks.report import BenchmarkReport, ReportError, Table, Target, load_report
+from benchmarks.results import load_reports, render
+
+HAS_FLOWER = flower_python() is not None
+needs_flower = pytest.mark.skipif(
+    not HAS_FLOWER, reason="Flower environment absent (bash benchmarks/flower_env.sh)"
+)
+
+
+def _run(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _smoke(module: str, out: Path, *args: str) -> BenchmarkReport:
+    done = _run(module, "--smoke", "--out", str(out), *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = load_report(out)
+    assert report.benchmark == module
+    assert report.smoke is True
+    assert report.targets, "every benchmark states its targets"
+    assert report.tables and all(table.rows for table in report.tables)
+    return report
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["aggregation", "local_vs_flower", "fedavg_paper", "infra_scale", "results", "run_quick"],
+)
+def test_every_script_has_help(module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main = importlib.import_module(f"benchmarks.{module}").main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: python -m benchmarks.{module}" in capsys.readouterr().out
+
+
+def test_aggregation_smoke(tmp_path: Path) -> None:
+    args = () if HAS_FLOWER else ("--no-flower",)
+    report = _smoke("aggregation", tmp_path / "aggregation.json", *args)
+    rows = report.tables[0].rows
+    contenders = {row[2] for row in rows}
+    assert "fl-sandbox StreamingWeightedMean" in contenders
+    assert "stack-then-average (np.stack + tensordot)" in contenders
+    assert ("Flower aggregate()" in contenders) == HAS_FLOWER
+    same_result = report.tables[0].columns.index("same result")
+    assert all(row[same_result] in (True, None) for row in rows), "contenders disagree"
+
+
+def test_local_vs_flower_smoke_product_side(tmp_path: Path) -> None:
+    report = _smoke("local_vs_flower", tmp_path / "local.json", "--no-flower")
+    (row,) = report.tables[0].rows
+    assert row[1].startswith("fl-sandbox")
+    assert 0 <= row[-1] <= 100
+    assert report.targets[0].met is None  # no Flower, no verdict
+
+
+@needs_flower
+@pytest.mark.slow
+def test_local_vs_flower_smoke_with_flower(tmp_path: Path) -> None:
+    report = _smoke("local_vs_flower", tmp_path / "local.json")
+    contenders = [row[1] for row in report.tables[0].rows]
+    assert any(c.startswith("Flower") for c in contenders)
+    assert report.targets[0].met is not None
+
+
+def test_fedavg_paper_smoke(tmp_path: Path) -> None:
+    report = _smoke("fedavg_paper", tmp_path / "fedavg.json")
+    labels = [row[0] for row in report.tables[0].rows]
+    assert labels == ["2NN, IID", "2NN, non-IID (2 shards/client)"]
+    assert [row[1] for row in report.tables[0].rows] == [87, 664]
+
+
+def test_infra_scale_smoke(tmp_path: Path) -> None:
+    report = _smoke("infra_scale", tmp_path / "infra.json")
+    blueprint_rows = report.tables[0].rows
+    assert [row[0] for row in blueprint_rows] == [1, 2]
+    assert blueprint_rows[1][1] > blueprint_rows[0][1]  # more silos, more resources
+    assert report.tables[2].rows[0][1] > 0  # pipeline steps
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "complaint"),
+    [
+        ("aggregation", ("--k", "0"), "--k"),
+        ("aggregation", ("--params", "ten"), "--params"),
+        ("aggregation", ("--params", "1000"), "--params"),
+        ("aggregation", ("--repeats", "-1"), "--repeats"),
+        ("local_vs_flower", ("--partition", "shards:x"), "--partition"),
+        ("local_vs_flower", ("--rounds", ""), "--rounds"),
+        ("fedavg_paper", ("--lr", "0"), "--lr"),
+        ("fedavg_paper", ("--max-rounds", "0"), "--max-rounds"),
+        ("infra_scale", ("--silos", "1,101"), "--silos"),
+        ("infra_scale", ("--blueprint", "eyes-closed"), "--blueprint"),
+        ("results", ("--results", "/nonexistent/results"), "no results folder"),
+    ],
+)
+def test_bad_arguments_are_refused_before_running(
+    module: str,
+    args: tuple[str, ...],
+    complaint: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "never.json"
+    extra = () if module == "results" else ("--out", str(out))
+    main = importlib.import_module(f"benchmarks.{module}").main
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, *extra])
+    assert exit_info.value.code == 2
+    assert complaint in capsys.readouterr().err
+    assert not out.exists()
+
+
+def _report(name: str, met: bool | None) -> BenchmarkReport:
+    return BenchmarkReport(
+        benchmark=name,
+        title=f"{name} title",
+        started_utc="2026-01-01T00:00:00+00:00",
+        duration_s=1.0,
+        machine=collect(),
+        parameters={"k": [10]},
+        targets=[Target(name="speed", target=">= 4x", measured="5.0x", met=met)],
+        tables=[Table(title="t", columns=["a", "b"], rows=[[1, 0.5], ["x|y", None]])],
+        notes=["a note"],
+    )
+
+
+def test_results_page_lists_every_target_with_its_status(tmp_path: Path) -> None:
+    for name, met in (("infra_scale", None), ("aggregation", True), ("extra_one", False)):
+        (tmp_path / f"{name}.json").write_text(_report(name, met).model_dump_json())
+    reports = load_reports(tmp_path)
+    assert [r.benchmark for r in reports] == ["aggregation", "infra_scale", "extra_one"]
+    page = render(reports)
+    assert "## Machine" in page and "Python" in page
+    assert "| aggregation | speed | >= 4x | 5.0x | met |" in page
+    assert "| extra_one | speed | >= 4x | 5.0x | **missed** |" in page
+    assert "| infra_scale | speed | >= 4x | 5.0x | not measured |" in page
+    assert "x\\|y" in page  # pipes in cells are escaped
+
+
+def test_malformed_results_are_named(tmp_path: Path) -> None:
+    bad = tmp_path / "aggregation.json"
+    bad.write_text("{not json")
+    with pytest.raises(ReportError, match=r"aggregation\.json is not valid JSON"):
+        load_report(bad)
+    bad.write_text(json.dumps({"benchmark": "aggregation"}))
+    with pytest.raises(ReportError, match=r"not a valid benchmark report: title"):
+        load_report(bad)
+
+
+def test_ragged_tables_are_refused() -> None:
+    with pytest.raises(ValueError, match="row 0 has 1 cells for 2 columns"):
+        Table(title="t", columns=["a", "b"], rows=[[1]])
