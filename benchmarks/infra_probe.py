@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import sys
 import tempfile
@@ -20,6 +21,29 @@ from typing import Any
 from benchmarks.memory import rss_bytes
 
 _PROCESS_START = time.perf_counter()
+
+
+class GcClock:
+    """Time spent in Python's cyclic garbage collector (via ``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections += 1
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
 
 
 def _peak_rss_bytes() -> int:
@@ -39,7 +63,7 @@ def blueprint(name: str, silos: int) -> dict[str, Any]:
     imported = time.perf_counter()
     after_imports = rss_bytes()
     spec = default_spec(name, silos)
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), GcClock() as gc_clock:
         run = run_under_mocks(lambda: build_sandbox(spec))
     done = time.perf_counter()
     custom = [r for r in run.resources if r.custom]
@@ -48,6 +72,8 @@ def blueprint(name: str, silos: int) -> dict[str, Any]:
         "components": len(run.resources) - len(custom),
         "import_s": imported - start,
         "work_s": done - imported,
+        "gc_s": gc_clock.seconds,
+        "gc_collections": gc_clock.collections,
         "rss_after_imports_bytes": after_imports,
         "peak_rss_bytes": _peak_rss_bytes(),
     }

@@ -32,6 +32,10 @@ from benchmarks.report import BenchmarkReport, Table, Target, write_report
 NAME = "local_vs_flower"
 SPEEDUP_TARGET = 5.0
 ACCURACY_POINTS = 1.0
+# The task of the issue: E=1, B=16; lr is the digits example's default.
+EPOCHS = 1
+BATCH_SIZE = 16
+LR = 0.05
 
 
 @dataclass(frozen=True)
@@ -204,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-local-flwr-") as tmp:
         scratch = Path(tmp)
         for rounds in args.rounds:
-            task = Task(args.silos, rounds, 1, 16, 0.05, args.partition, args.seed)
+            task = Task(args.silos, rounds, EPOCHS, BATCH_SIZE, LR, args.partition, args.seed)
             digest = our_partition_digest(task)
             ours = run_ours(task, scratch)
             flower = None if args.no_flower else run_flower(task, scratch, digest)
@@ -246,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
             "example": "digits",
             "silos": args.silos,
             "rounds": args.rounds,
-            "epochs": 1,
-            "batch_size": 16,
-            "lr": 0.05,
+            "epochs": EPOCHS,
+            "batch_size": BATCH_SIZE,
+            "lr": LR,
             "partition": args.partition,
             "seed": args.seed,
         },

@@ -27,7 +27,7 @@ class MachineInfo(BaseModel):
     cpu_model: str
     logical_cores: int
     usable_cores: int
-    memory_gb: float
+    memory_gib: float
     platform: str
     python: str
     libraries: dict[str, str | None]
@@ -74,7 +74,7 @@ def collect(flower_python: Path | None = None) -> MachineInfo:
         cpu_model=cpu_model(),
         logical_cores=os.cpu_count() or 0,
         usable_cores=len(os.sched_getaffinity(0)),
-        memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
+        memory_gib=round(psutil.virtual_memory().total / 2**30, 1),
         platform=platform.platform(),
         python=platform.python_version(),
         libraries=libraries,

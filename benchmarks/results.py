@@ -71,7 +71,7 @@ def _machine(reports: list[BenchmarkReport]) -> list[str]:
     libraries = ", ".join(f"{name} {version or 'absent'}" for name, version in versions.items())
     return [
         f"- CPU: {m.cpu_model}; {m.logical_cores} logical cores, {m.usable_cores} usable",
-        f"- Memory: {m.memory_gb} GiB; platform {m.platform}",
+        f"- Memory: {m.memory_gib} GiB; platform {m.platform}",
         f"- Python {m.python}; {libraries}",
     ]
 

@@ -98,8 +98,13 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
         if orchestrator.network is not None
         else None
     )
-    silos = [
-        Silo(
+    # Azure refuses concurrent changes to one VNet: hub-side peerings go one after another.
+    hub_after: list[pulumi.Resource] = (
+        [orchestrator.network.endpoints_subnet] if orchestrator.network is not None else []
+    )
+    silos: list[Silo] = []
+    for s in spec.silos:
+        silo = Silo(
             f"silo-{s.name}",
             SiloArgs(
                 base_name=spec.base_name,
@@ -118,10 +123,12 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
                 hub=hub,
                 dns_zones=orchestrator.dns_zones,
                 dns_resource_group_name=orchestrator.resource_group.name,
+                hub_after=tuple(hub_after),
             ),
         )
-        for s in spec.silos
-    ]
+        if silo.network is not None and silo.network.hub_peering is not None:
+            hub_after = [silo.network.hub_peering]
+        silos.append(silo)
 
     principals: dict[str, pulumi.Input[str]] = {
         ORCHESTRATOR_IDENTITY: orchestrator.identity.principal_id
@@ -163,6 +170,7 @@ def _outputs(
                 "kind": "internal",
                 "compute": v["compute"],
                 "datastore": v["datastore"],
+                "update_datastore": updates_datastore(s.name),
                 "identity_client_id": v["client_id"],
             }
         )

@@ -113,6 +113,9 @@ class RecordedResource:
     id: str | None
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    dependencies: tuple[str, ...] = ()
+    """URNs of the resources this one explicitly depends on (``depends_on``, and resources
+    whose outputs feed its inputs)."""
 
     @property
     def arm_name(self) -> str:
@@ -240,6 +243,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             id=registration.id or None,
             inputs=_plain(inputs),
             outputs=_plain(registration.state),
+            dependencies=tuple(request.dependencies),
         )
         with self._lock:
             self.records.append(record)

@@ -90,7 +90,9 @@ class Plan:
         """Resources nested under their parent component (roots first)."""
         known = {r.urn for r in self.run.resources}
         children: dict[str | None, list[RecordedResource]] = {}
-        for record in self.run.resources:
+        # Registration order depends on Output resolution; sort for a stable tree.
+        ordered = sorted(self.run.resources, key=lambda r: (r.custom, r.type, r.name))
+        for record in ordered:
             parent = record.parent if record.parent in known else None
             children.setdefault(parent, []).append(record)
 

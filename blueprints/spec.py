@@ -55,7 +55,11 @@ class ConfigError(ValueError):
 
 class _Spec(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        coerce_numbers_to_str=True,  # YAML reads `cost-center: 42` as a number
     )
 
 

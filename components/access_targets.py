@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from components.conventions import GLOBAL_MODELS_CONTAINER
+from components.naming import silo_container
 
 TargetKind = Literal[
     "subscription",
@@ -78,7 +79,7 @@ class Target:
         if self.kind == "models-storage":
             covered |= set(silos)  # every silo's update container
         if self.kind == "models-container" and self.container != GLOBAL_MODELS_CONTAINER:
-            covered |= {s for s in silos if self.container == f"silo-{s}"}
+            covered |= {s for s in silos if self.container == silo_container(s)}
         return covered
 
 
@@ -88,7 +89,7 @@ def parse_target(text: str, silos: Collection[str]) -> Target:
         return Target(kind=text)  # type: ignore[arg-type]
     if text.startswith("models-container:"):
         container = text.removeprefix("models-container:")
-        known = [GLOBAL_MODELS_CONTAINER, *(f"silo-{s}" for s in silos)]
+        known = [GLOBAL_MODELS_CONTAINER, *(silo_container(s) for s in silos)]
         if container not in known:
             raise ValueError(f"the model store has no container {container!r}; known: {known}")
         return Target(kind="models-container", container=container)

@@ -19,6 +19,7 @@ from pulumi_azure_native import authorization
 from components import builtin_roles as roles
 from components.access_targets import Target
 from components.conventions import GLOBAL_MODELS_CONTAINER, MEMBER_OF_MARKER
+from components.naming import silo_container
 
 ORCHESTRATOR_IDENTITY = "orchestrator-identity"
 PrincipalType = Literal["User", "Group", "ServicePrincipal"]
@@ -130,7 +131,7 @@ def _silo_rows(silo: str) -> list[Grant]:
         Grant(
             me,
             roles.BLOB_DATA_CONTRIBUTOR,
-            Target("models-container", container=f"silo-{silo}"),
+            Target("models-container", container=silo_container(silo)),
             f"silo {silo} writes its model updates, only into its own container",
         ),
         Grant(

@@ -8,7 +8,7 @@ federation schedules silo jobs without ever holding the silo's data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -47,6 +47,8 @@ class SiloArgs:
     hub: HubRef | None = None
     dns_zones: Mapping[str, privatedns.PrivateZone] = field(default_factory=dict)
     dns_resource_group_name: pulumi.Input[str] | None = None
+    hub_after: Sequence[pulumi.Resource] = ()
+    """Hub VNet changes this silo's peering must wait for (see ``SiloNetworkArgs``)."""
 
 
 class Silo(pulumi.ComponentResource):
@@ -113,6 +115,7 @@ class Silo(pulumi.ComponentResource):
                     dns_zones=args.dns_zones,
                     dns_resource_group_name=args.dns_resource_group_name,
                     private_endpoints=endpoints,
+                    hub_after=args.hub_after,
                 ),
                 opts=child,
             )

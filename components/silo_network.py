@@ -87,6 +87,9 @@ class SiloNetworkArgs:
     """Private DNS zones by name, all in the orchestrator resource group."""
     dns_resource_group_name: pulumi.Input[str] | None = None
     private_endpoints: Sequence[PrivateEndpointSpec] = ()
+    hub_after: Sequence[pulumi.Resource] = ()
+    """Changes to the hub VNet to wait for: Azure refuses concurrent operations on one VNet,
+    so the builder chains every silo's hub-side peering after the previous one."""
 
 
 class SiloNetwork(pulumi.ComponentResource):
@@ -95,6 +98,8 @@ class SiloNetwork(pulumi.ComponentResource):
     vnet: network.VirtualNetwork
     compute_subnet: network.Subnet
     endpoints_subnet: network.Subnet
+    hub_peering: network.VirtualNetworkPeering | None
+    """The peering on the hub's side (the last change this network makes to the hub VNet)."""
 
     def __init__(
         self, name: str, args: SiloNetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -155,6 +160,7 @@ class SiloNetwork(pulumi.ComponentResource):
                 opts=child,
             )
 
+        previous_endpoint: list[pulumi.Resource] = []
         for endpoint in args.private_endpoints:
             pe_name = naming.network("pe", args.base_name, f"{endpoint.label}-{endpoint.group_id}")
             pe = network.PrivateEndpoint(
@@ -171,8 +177,10 @@ class SiloNetwork(pulumi.ComponentResource):
                     }
                 ],
                 tags=tags,
-                opts=child,
+                # One endpoint at a time in a subnet, like every change to one VNet.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=previous_endpoint),
             )
+            previous_endpoint = [pe]
             network.PrivateDnsZoneGroup(
                 f"{name}-dns-{endpoint.label}-{endpoint.group_id}",
                 private_dns_zone_group_name="default",
@@ -187,6 +195,7 @@ class SiloNetwork(pulumi.ComponentResource):
                 opts=child,
             )
 
+        self.hub_peering = None
         if args.hub is not None:
             network.VirtualNetworkPeering(
                 f"{name}-to-hub",
@@ -200,7 +209,7 @@ class SiloNetwork(pulumi.ComponentResource):
                 use_remote_gateways=False,
                 opts=child,
             )
-            network.VirtualNetworkPeering(
+            self.hub_peering = network.VirtualNetworkPeering(
                 f"{name}-from-hub",
                 virtual_network_peering_name=naming.network("peer", "hub-to", args.label),
                 virtual_network_name=args.hub.vnet_name,
@@ -210,7 +219,7 @@ class SiloNetwork(pulumi.ComponentResource):
                 allow_forwarded_traffic=False,
                 allow_gateway_transit=False,
                 use_remote_gateways=False,
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.hub_after)),
             )
 
         self.register_outputs(

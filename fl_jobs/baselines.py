@@ -20,7 +20,8 @@ from fl_jobs.local.federation import initial_model
 from fl_jobs.local.prepare import PreparedJob
 from fl_jobs.seeds import derive_seed
 from fl_jobs.silo_data import SiloArrays
-from fl_jobs.training import TrainParams, train_local
+from fl_jobs.torch_threads import single_threaded
+from fl_jobs.training import train_local, train_params_from_config
 
 
 @dataclass
@@ -50,18 +51,10 @@ class Baselines:
         return [float(v) for v in np.mean([c.per_round for c in self.local_only], axis=0)]
 
 
-def train_params(prepared: PreparedJob) -> TrainParams:
-    config = prepared.config
-    return TrainParams(
-        epochs=int(config.epochs or 1), batch_size=int(config.batch_size or 32),
-        lr=float(config.lr or 0.01),
-    )
-
-
 def _curve(prepared: PreparedJob, data: SiloArrays, stream: int) -> BaselineCurve:
     ex, ds, config = prepared.example, prepared.dataset, prepared.config
     model = initial_model(prepared)
-    params = train_params(prepared)
+    params = train_params_from_config(config)
     per_round: list[float] = []
     metrics: dict[str, float] = {}
     for rnd in range(1, config.rounds + 1):
@@ -90,9 +83,11 @@ def local_only(prepared: PreparedJob) -> list[BaselineCurve]:
 
 
 def run_baselines(prepared: PreparedJob) -> Baselines:
-    return Baselines(
-        centralized=centralized(prepared),
-        local_only=local_only(prepared),
-        metric_name=prepared.example.metric_name,
-        higher_is_better=prepared.example.higher_is_better,
-    )
+    """Centralized and local-only training for the job, single-threaded (see torch_threads)."""
+    with single_threaded():
+        return Baselines(
+            centralized=centralized(prepared),
+            local_only=local_only(prepared),
+            metric_name=prepared.example.metric_name,
+            higher_is_better=prepared.example.higher_is_better,
+        )

@@ -34,6 +34,7 @@ class JobConfig(BaseModel):
     epochs: int | None = Field(default=None, ge=1, description="local epochs per round (E)")
     batch_size: int | None = Field(default=None, ge=1, description="local batch size (B)")
     lr: float | None = Field(default=None, gt=0, description="local SGD learning rate")
+    momentum: float | None = Field(default=None, ge=0, lt=1, description="local SGD momentum")
     fraction: float = Field(default=1.0, gt=0, le=1, description="client fraction C per round")
     seed: int = Field(default=0, ge=0, description="seed of partitioning, sampling and init")
     server_lr: float = Field(default=1.0, gt=0, description="server learning rate")
@@ -77,9 +78,7 @@ class JobConfig(BaseModel):
         from fl_jobs.examples.registry import EXAMPLE_NAMES
 
         if value not in EXAMPLE_NAMES:
-            raise ValueError(
-                f"unknown example {value!r}; choose one of {', '.join(EXAMPLE_NAMES)}"
-            )
+            raise ValueError(f"unknown example {value!r}; choose one of {', '.join(EXAMPLE_NAMES)}")
         return value
 
     @model_validator(mode="after")

@@ -54,6 +54,11 @@ class SiloRef(_Strict):
     kind: SiloKind = "internal"
     compute: str = Field(description="AML compute (cluster or attached Kubernetes) of the silo")
     datastore: str = Field(description="AML datastore (or local folder for kind=local)")
+    update_datastore: str | None = Field(
+        default=None,
+        description="AML datastore of the silo's own container in the model store, the only "
+        "place its model updates may be written",
+    )
     identity_client_id: str | None = None
     instance_type: str | None = Field(
         default=None, description="Kubernetes instance type, for external (Arc) silos"

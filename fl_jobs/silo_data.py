@@ -58,7 +58,7 @@ def write_silo_data(folder: Path, arrays: SiloArrays) -> None:
     meta = {
         "format_version": FORMAT_VERSION,
         "task": arrays.task,
-        "n_samples": int(len(X)),
+        "n_samples": len(X),
         "n_features": int(X.shape[1]),
         **{k: v for k, v in arrays.meta.items() if k not in ("task", "n_samples", "n_features")},
     }

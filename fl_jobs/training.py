@@ -15,6 +15,7 @@ from torch import nn
 from fl_jobs.silo_data import SiloArrays
 
 if TYPE_CHECKING:
+    from fl_jobs.config import JobConfig
     from fl_jobs.examples.base import Example
 
 
@@ -36,6 +37,16 @@ class TrainParams:
             )
 
 
+def train_params_from_config(config: JobConfig) -> TrainParams:
+    """The local training settings of a job (after the example's defaults were applied)."""
+    return TrainParams(
+        epochs=int(config.epochs or 1),
+        batch_size=int(config.batch_size or 32),
+        lr=float(config.lr or 0.01),
+        momentum=float(config.momentum or 0.0),
+    )
+
+
 @dataclass
 class LocalUpdate:
     """What leaves a silo: updated weights, the sample count and training metrics."""
@@ -52,8 +63,8 @@ def state_weights(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def example_of(data: SiloArrays) -> Example:
     """The example a silo folder was written for (``meta["example"]``), for its task."""
-    from fl_jobs.examples.registry import get_example
     from fl_jobs.errors import SiloDataError
+    from fl_jobs.examples.registry import get_example
 
     name = data.meta.get("example")
     if not isinstance(name, str):
@@ -87,7 +98,9 @@ def train_local(
     X, y = tensors(data)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=params.lr, momentum=params.momentum,
+        model.parameters(),
+        lr=params.lr,
+        momentum=params.momentum,
         weight_decay=params.weight_decay,
     )
     model.train()

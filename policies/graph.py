@@ -22,7 +22,6 @@ from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from components.conventions import (
-    GLOBAL_MODELS_CONTAINER,
     MEMBER_OF_MARKER,
     PURPOSE_MODELS,
     PURPOSE_SILO_DATA,
@@ -376,10 +375,10 @@ class ResourceGraph:
 
     @cached_property
     def blueprint(self) -> str | None:
-        """The blueprint: from the ``federation`` output, else from a blueprint tag."""
-        value = self.federation.get("blueprint")
-        if isinstance(value, str) and value:
-            return value
+        """The blueprint: from the ``federation`` (or ``blueprint``) output, else a tag."""
+        for value in (self.federation.get("blueprint"), self.outputs.get("blueprint")):
+            if isinstance(value, str) and value:
+                return value
         for node in self.nodes:
             tagged = node.tags.get(BLUEPRINT_TAG)
             if isinstance(tagged, str) and tagged:
@@ -599,7 +598,6 @@ def _prefixes(props: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 __all__ = [
-    "GLOBAL_MODELS_CONTAINER",
     "Grant",
     "Node",
     "Principal",

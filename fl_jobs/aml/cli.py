@@ -10,6 +10,7 @@ pipeline that breaks the silo rules, 3 not approved.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,7 +36,7 @@ def step_table(prepared: Any) -> Table:
 
     table = Table(title=f"{prepared.job_name}: {len(prepared.steps)} steps")
     for column in ("step", "compute", "reads", "writes"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column in ("step", "compute"), overflow="fold")
     for step in prepared.steps:
         compute = step.compute or "-"
         if step.instance_type:
@@ -103,10 +104,16 @@ def submit(
         submit_job,
     )
 
+    # azure-ai-ml announces its experimental schema classes on every load, and azure-identity
+    # logs every credential it tried: noise here, since failures come back as one line.
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     console = Console(soft_wrap=True)
+    if not console.is_terminal:  # piped or captured: keep datastore paths on one line
+        console = Console(soft_wrap=True, width=220)
     errors = Console(stderr=True, soft_wrap=True)
     try:
-        manifest_obj, job_config = load_inputs(
+        manifest_obj, store, job_config = load_inputs(
             manifest, example, config, {"rounds": rounds, "seed": seed}
         )
     except (FLJobError, ManifestError) as exc:
@@ -124,6 +131,7 @@ def submit(
                 job_name=name,
                 data_prefix=data_prefix,
                 experiment_name=experiment,
+                model_store=store,
             )
         except (FLJobError, ManifestError, DataFlowError, ValueError) as exc:
             raise _fail(errors, str(exc), 2) from None

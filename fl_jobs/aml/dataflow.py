@@ -8,10 +8,12 @@ datastore, so a mistake never turns into a denied (or, with loose RBAC, a leakin
 Rules, per step (``describe_steps`` resolves every data port to the datastore behind it):
 - the step runs on an explicit compute listed in the manifest;
 - every data input and output resolves to an ``azureml://datastores/...`` URI;
-- no step outside silo S reads or writes S's datastore;
-- a silo step writes only its own silo datastore and its own update path in the model store
-  (``<job>/round-<r>/<silo>/``), and reads from the model store only global models;
-- nothing writes to another datastore from inside a silo.
+- no step outside silo S reads or writes S's data datastore;
+- silo S's update datastore is written only by S's steps and read only by S and the
+  orchestrator (no silo sees another silo's update);
+- a silo step reads from the global model store only global models (``<job>/global/...``)
+  and never writes there;
+- nothing inside a silo writes to any other datastore: only its update leaves the silo.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fl_jobs.aml.layout import is_global_model_path, parse_datastore_uri, update_path_owner
+from fl_jobs.aml.layout import is_global_model_path, parse_datastore_uri
+from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.aml.steps_io import DataPort, StepIO, describe_steps
 from fl_jobs.manifest import FederationManifest
 
@@ -71,11 +74,16 @@ def _places(manifest: FederationManifest) -> tuple[dict[str, Place], list[DataFl
     return {compute: places[0] for compute, places in owners.items()}, problems
 
 
+def _violation(step: StepIO, datastore: str | None, message: str) -> list[DataFlowViolation]:
+    return [DataFlowViolation(step.name, datastore, message)]
+
+
 def _check_port(
     step: StepIO,
     port: DataPort,
     place: Place,
     manifest: FederationManifest,
+    store: ModelStore,
     *,
     write: bool,
 ) -> list[DataFlowViolation]:
@@ -83,74 +91,83 @@ def _check_port(
     what = f"{'output' if write else 'input'} {port.name!r}"
     if port.uri is None:
         source = f" (from step {port.produced_by!r})" if port.produced_by else ""
-        return [
-            DataFlowViolation(
-                step.name,
-                None,
-                f"{what}{source} has no explicit datastore path, so it would use the "
-                "workspace default store; give it an azureml://datastores/<name>/paths/... path",
-            )
-        ]
+        return _violation(
+            step,
+            None,
+            f"{what}{source} has no explicit datastore path, so it would use the workspace "
+            "default store; give it an azureml://datastores/<name>/paths/... path",
+        )
     ref = parse_datastore_uri(port.uri)
     if ref is None:
-        return [
-            DataFlowViolation(
-                step.name,
-                None,
-                f"{what} {port.uri!r} is not an azureml://datastores/<name>/paths/... URI, so "
-                "the check cannot tell which store it touches",
-            )
-        ]
-    data_owner = {s.datastore: s.name for s in manifest.silos}.get(ref.datastore)
+        return _violation(
+            step,
+            None,
+            f"{what} {port.uri!r} is not an azureml://datastores/<name>/paths/... URI, so the "
+            "check cannot tell which store it touches",
+        )
     kind, owner = place
-    if data_owner is not None and (kind != "silo" or owner != data_owner):
-        runner = "the orchestrator" if kind == "orchestrator" else f"silo {owner!r}"
-        return [
-            DataFlowViolation(
-                step.name,
+    runner = "the orchestrator" if kind == "orchestrator" else f"silo {owner!r}"
+    on = f"runs on {runner}'s compute {step.compute!r} but"
+    data_owner = {s.datastore: s.name for s in manifest.silos}.get(ref.datastore)
+    if data_owner is not None:
+        if kind == "silo" and owner == data_owner:
+            return []
+        return _violation(
+            step,
+            ref.datastore,
+            f"{on} {verb} silo {data_owner!r}'s data datastore through {what}; only silo "
+            f"{data_owner!r}'s compute may touch it",
+        )
+    update_owner = store.update_owner(ref.datastore)
+    if update_owner is not None:
+        if kind == "silo" and owner != update_owner:
+            return _violation(
+                step,
                 ref.datastore,
-                f"runs on {runner}'s compute {step.compute!r} but {verb} silo {data_owner!r}'s "
-                f"datastore through {what}; only silo {data_owner!r}'s compute may touch it",
+                f"{on} {verb} silo {update_owner!r}'s update datastore through {what}; a silo "
+                "never sees another silo's updates",
             )
-        ]
-    if kind != "silo" or data_owner == owner:
+        if kind == "orchestrator" and write:
+            return _violation(
+                step,
+                ref.datastore,
+                f"{on} writes silo {update_owner!r}'s update datastore through {what}; only "
+                f"silo {update_owner!r} writes its updates",
+            )
         return []
-    if ref.datastore == manifest.orchestrator.datastore:
-        path_owner = update_path_owner(ref.path)
-        if write and path_owner != owner:
-            target = f"silo {path_owner!r}'s update path" if path_owner else f"path {ref.path!r}"
-            return [
-                DataFlowViolation(
-                    step.name,
-                    ref.datastore,
-                    f"silo {owner!r} writes {target} in the model store through {what}; a silo "
-                    f"may write only its own update path <job>/round-<r>/{owner}/",
-                )
-            ]
-        if not write and not is_global_model_path(ref.path) and path_owner != owner:
-            return [
-                DataFlowViolation(
-                    step.name,
-                    ref.datastore,
-                    f"silo {owner!r} reads {ref.path!r} from the model store through {what}; a "
-                    "silo may read only global models (<job>/global/round-<r>/)",
-                )
-            ]
+    if kind != "silo":
+        return []
+    if ref.datastore == store.global_datastore:
+        if write:
+            return _violation(
+                step,
+                ref.datastore,
+                f"silo {owner!r} writes the global model store through {what}; a silo writes "
+                f"only its own update datastore {store.update_datastore(owner)!r}",
+            )
+        if not is_global_model_path(ref.path):
+            return _violation(
+                step,
+                ref.datastore,
+                f"silo {owner!r} reads {ref.path!r} from the global model store through {what}; "
+                "a silo may read only global models (<job>/global/round-<r>/)",
+            )
         return []
     if write:
-        return [
-            DataFlowViolation(
-                step.name,
-                ref.datastore,
-                f"silo {owner!r} writes to datastore {ref.datastore!r} outside the silo through "
-                f"{what}; only model updates to the model store may leave a silo",
-            )
-        ]
+        return _violation(
+            step,
+            ref.datastore,
+            f"silo {owner!r} writes to datastore {ref.datastore!r} outside the silo through "
+            f"{what}; only its model update, in its own update datastore, may leave a silo",
+        )
     return []
 
 
-def check_steps(steps: list[StepIO], manifest: FederationManifest) -> list[DataFlowViolation]:
+def check_steps(
+    steps: list[StepIO], manifest: FederationManifest, store: ModelStore | None = None
+) -> list[DataFlowViolation]:
     """The silo rules over already-described steps (see ``describe_steps``)."""
+    store = store or model_store_for(manifest)
     places, violations = _places(manifest)
     for step in steps:
         if step.compute is None:
@@ -175,19 +192,24 @@ def check_steps(steps: list[StepIO], manifest: FederationManifest) -> list[DataF
             )
             continue
         for port in step.reads:
-            violations.extend(_check_port(step, port, place, manifest, write=False))
+            violations.extend(_check_port(step, port, place, manifest, store, write=False))
         for port in step.writes:
-            violations.extend(_check_port(step, port, place, manifest, write=True))
+            violations.extend(_check_port(step, port, place, manifest, store, write=True))
     return violations
 
 
-def check_data_flow(pipeline_job: Any, manifest: FederationManifest) -> list[DataFlowViolation]:
-    """Every violation of the silo rules in ``pipeline_job``; empty means it may be submitted."""
-    return check_steps(describe_steps(pipeline_job), manifest)
+def check_data_flow(
+    pipeline_job: Any, manifest: FederationManifest, store: ModelStore | None = None
+) -> list[DataFlowViolation]:
+    """Every violation of the silo rules in ``pipeline_job``; empty means it may be submitted.
+    ``store`` defaults to the model store the infrastructure registers for ``manifest``."""
+    return check_steps(describe_steps(pipeline_job), manifest, store)
 
 
-def require_data_flow(pipeline_job: Any, manifest: FederationManifest) -> None:
+def require_data_flow(
+    pipeline_job: Any, manifest: FederationManifest, store: ModelStore | None = None
+) -> None:
     """Raise ``DataFlowError`` listing every violation, if there is any."""
-    violations = check_data_flow(pipeline_job, manifest)
+    violations = check_data_flow(pipeline_job, manifest, store)
     if violations:
         raise DataFlowError(violations)

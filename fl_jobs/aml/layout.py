@@ -1,9 +1,10 @@
 """Where a federated pipeline reads and writes: datastore URIs and model-store paths.
 
 One module owns the naming so that the pipeline builder (which writes the paths) and the
-data-flow check (which reads them back) cannot drift apart. In the orchestrator's model store a
-job owns the prefix ``<job>/``; global models live under ``<job>/global/round-<r>/`` and silo
-updates under ``<job>/round-<r>/<silo>/``, so each silo writes exactly one path per round.
+data-flow check (which reads them back) cannot drift apart. A job owns the prefix ``<job>/`` in
+every datastore: global models live under ``<job>/global/round-<r>/`` in the global model
+store, each silo's update under ``<job>/round-<r>/`` in that silo's own update datastore (see
+model_store), and its prepared data under ``<job>/processed/`` in its data datastore.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ _DATASTORE_URI = re.compile(
     re.IGNORECASE,
 )
 _JOB_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_UPDATE_PATH = re.compile(r"^(?P<job>[^/]+)/round-(?P<round>\d+)/(?P<silo>[^/]+)/?$")
 _GLOBAL_PATH = re.compile(r"^(?P<job>[^/]+)/global/round-(?P<round>\d+)/?$")
 
 
@@ -57,20 +57,14 @@ def global_model_path(job: str, round_index: int) -> str:
     return f"{job}/global/round-{round_index}"
 
 
-def update_path(job: str, round_index: int, silo: str) -> str:
-    """The one path silo ``silo`` may write in the model store during round ``round_index``."""
-    return f"{job}/round-{round_index}/{silo}"
+def update_path(job: str, round_index: int) -> str:
+    """A silo's update of round ``round_index``, inside that silo's own update datastore."""
+    return f"{job}/round-{round_index}"
 
 
 def processed_data_path(job: str) -> str:
     """Preprocessed silo data, kept inside the silo's own datastore."""
     return f"{job}/processed"
-
-
-def update_path_owner(path: str) -> str | None:
-    """The silo whose update path ``path`` is, or ``None`` when it is not an update path."""
-    match = _UPDATE_PATH.match(path.strip("/"))
-    return match["silo"] if match else None
 
 
 def is_global_model_path(path: str) -> bool:

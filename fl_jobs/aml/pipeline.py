@@ -2,10 +2,10 @@
 
 Rounds are unrolled into one static graph (Azure ML pipelines have no loops)::
 
-    init (orchestrator)          -> <job>/global/round-0           (model store)
-    preprocess_<silo> (silo)     -> <job>/processed                (the silo's own datastore)
-    train_r<r>_<silo> (silo)     -> <job>/round-<r>/<silo>         (model store, per silo path)
-    aggregate_r<r> (orchestrator)-> <job>/global/round-<r>         (model store)
+    init (orchestrator)           -> <job>/global/round-0   (global model store)
+    preprocess_<silo> (silo)      -> <job>/processed        (the silo's data datastore)
+    train_r<r>_<silo> (silo)      -> <job>/round-<r>        (the silo's update datastore)
+    aggregate_r<r> (orchestrator) -> <job>/global/round-<r> (global model store)
 
 The initial model comes from a dedicated ``init`` step on the orchestrator compute: it builds
 the model under the job seed exactly as the local federation does, so both start from the
@@ -19,7 +19,7 @@ function's annotations at run time and rejects string annotations.
 from typing import Any
 
 from fl_jobs.aml.code_snapshot import CodeSnapshot
-from fl_jobs.aml.components import load_components, update_port
+from fl_jobs.aml.component_loader import load_components, update_port
 from fl_jobs.aml.layout import (
     check_job_prefix,
     datastore_uri,
@@ -27,6 +27,7 @@ from fl_jobs.aml.layout import (
     processed_data_path,
     update_path,
 )
+from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.config import JobConfig
 from fl_jobs.manifest import FederationManifest, ManifestError, SiloRef
 
@@ -90,13 +91,15 @@ def build_pipeline(
     job_name: str,
     data_prefix: str | None = None,
     experiment_name: str | None = None,
+    model_store: ModelStore | None = None,
 ) -> Any:
     """The ``PipelineJob`` running ``config.rounds`` FedAvg rounds over ``manifest``'s silos.
 
     ``code`` is the staged snapshot every step runs (see ``code_snapshot.stage_code``);
-    ``job_name`` names the job and its folder in the model store; ``data_prefix`` is the
+    ``job_name`` names the job and its folder in every datastore; ``data_prefix`` is the
     folder holding the raw data in every silo datastore (and the test set under ``test/`` in
-    the orchestrator datastore).
+    the global model store); ``model_store`` defaults to the datastores the infrastructure
+    registers for ``manifest`` (see model_store).
     """
     check_cloud_manifest(manifest, config)
     check_job_prefix(job_name)
@@ -105,7 +108,8 @@ def build_pipeline(
     prefix = (data_prefix or default_data_prefix(config)).strip("/")
     components = load_components(code.path, len(manifest.silos))
     orchestrator = manifest.orchestrator
-    model_store = orchestrator.datastore
+    store = model_store or model_store_for(manifest)
+    global_store = store.global_datastore
 
     def folder(datastore: str, path: str) -> Input:
         return Input(type="uri_folder", path=datastore_uri(datastore, path))
@@ -113,7 +117,7 @@ def build_pipeline(
     def out_folder(datastore: str, path: str) -> Output:
         return Output(type="uri_folder", path=datastore_uri(datastore, path), mode="rw_mount")
 
-    test_data = folder(model_store, f"{prefix}/test")
+    test_data = folder(global_store, f"{prefix}/test")
 
     @dsl.pipeline(
         name=job_name,
@@ -125,7 +129,7 @@ def build_pipeline(
     def federated_job() -> None:
         init = components.init(test_data=test_data)
         _pin(init, "init", None, orchestrator.compute)
-        init.outputs.global_model = out_folder(model_store, global_model_path(job_name, 0))
+        init.outputs.global_model = out_folder(global_store, global_model_path(job_name, 0))
         global_model = init.outputs.global_model
 
         processed = {}
@@ -149,7 +153,7 @@ def build_pipeline(
                 )
                 _pin(train, step_name("train", silo, round_index), silo, orchestrator.compute)
                 train.outputs.model_update = out_folder(
-                    model_store, update_path(job_name, round_index, silo.name)
+                    store.update_datastore(silo.name), update_path(job_name, round_index)
                 )
                 updates[update_port(index)] = train.outputs.model_update
             aggregate = components.aggregate(
@@ -158,7 +162,7 @@ def build_pipeline(
             name = step_name("aggregate", round_index=round_index)
             _pin(aggregate, name, None, orchestrator.compute)
             aggregate.outputs.new_global_model = out_folder(
-                model_store, global_model_path(job_name, round_index)
+                global_store, global_model_path(job_name, round_index)
             )
             global_model = aggregate.outputs.new_global_model
 

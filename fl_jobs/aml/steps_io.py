@@ -66,7 +66,7 @@ def _output_uri(node: Any, port: str) -> str | None:
     return str(path) if path else None
 
 
-def _resolve_input(job: Any, node: Any, value: Any) -> tuple[str | None, str | None]:
+def _resolve_input(job: Any, value: Any) -> tuple[str | None, str | None]:
     """(uri, producing step) for an input value, following bindings."""
     owner = getattr(value, "_owner", None)
     if owner is not None and hasattr(value, "_port_name"):  # bound to another step's output
@@ -85,7 +85,7 @@ def _resolve_input(job: Any, node: Any, value: Any) -> tuple[str | None, str | N
     if pipeline_binding:
         pipeline_input = (job.inputs or {}).get(pipeline_binding["name"])
         data = getattr(pipeline_input, "_data", pipeline_input)
-        return _resolve_input(job, node, data)
+        return _resolve_input(job, data)
     return text, None
 
 
@@ -116,7 +116,7 @@ def describe_steps(job: Any) -> list[StepIO]:
             if value is None:
                 continue
             if _is_data_input(node, port, value):
-                uri, producer = _resolve_input(job, node, value)
+                uri, producer = _resolve_input(job, value)
                 reads.append(DataPort(port, uri, producer))
             else:
                 params[port] = value

@@ -19,6 +19,7 @@ from fl_jobs.aml.approval import ApprovalDecision, build_request, require_approv
 from fl_jobs.aml.code_snapshot import CodeSnapshot, stage_code
 from fl_jobs.aml.dataflow import DataFlowError, check_steps
 from fl_jobs.aml.layout import check_job_prefix
+from fl_jobs.aml.model_store import ModelStore, model_store_for, read_stack_outputs
 from fl_jobs.aml.steps_io import StepIO, describe_steps
 from fl_jobs.config import JobConfig, load_job_config
 from fl_jobs.errors import FLJobError
@@ -48,6 +49,7 @@ class PreparedJob:
     steps: list[StepIO]
     job_name: str
     experiment_name: str
+    model_store: ModelStore
 
     def approval_request(self, author: str | None = None) -> dict[str, Any]:
         workspace = self.manifest.workspace
@@ -83,6 +85,7 @@ def prepare_job(
     job_name: str | None = None,
     data_prefix: str | None = None,
     experiment_name: str | None = None,
+    model_store: ModelStore | None = None,
 ) -> PreparedJob:
     """Build the pipeline, validate it offline and enforce the silo rules.
 
@@ -92,6 +95,7 @@ def prepare_job(
     from fl_jobs.aml.pipeline import build_pipeline, check_cloud_manifest
 
     check_cloud_manifest(manifest, config)
+    store = model_store or model_store_for(manifest)
     name = check_job_prefix(job_name) if job_name else default_job_name(config.example)
     code = stage_code(code_dir, config)
     job = build_pipeline(
@@ -101,6 +105,7 @@ def prepare_job(
         job_name=name,
         data_prefix=data_prefix,
         experiment_name=experiment_name,
+        model_store=store,
     )
     validation = job._validate()
     if not validation.passed:
@@ -108,10 +113,10 @@ def prepare_job(
             f"the built pipeline does not validate: {validation.error_messages}"
         )
     steps = describe_steps(job)
-    violations = check_steps(steps, manifest)
+    violations = check_steps(steps, manifest, store)
     if violations:
         raise DataFlowError(violations)
-    return PreparedJob(job, manifest, config, code, steps, name, job.experiment_name)
+    return PreparedJob(job, manifest, config, code, steps, name, job.experiment_name, store)
 
 
 def load_inputs(
@@ -119,12 +124,14 @@ def load_inputs(
     example: str,
     config_path: Path | None,
     overrides: dict[str, Any] | None = None,
-) -> tuple[FederationManifest, JobConfig]:
-    """Read the manifest file and the job config; ``example`` and non-None ``overrides``
-    (CLI options) win over the file."""
+) -> tuple[FederationManifest, ModelStore, JobConfig]:
+    """Read the manifest file (a bare manifest or the whole stack output, whose
+    ``model_store`` section then names the update datastores) and the job config;
+    ``example`` and non-None ``overrides`` (CLI options) win over the file."""
     manifest = FederationManifest.load(manifest_path)
+    store = model_store_for(manifest, read_stack_outputs(manifest_path))
     config = load_job_config(config_path, {**(overrides or {}), "example": example})
-    return manifest, config
+    return manifest, store, config
 
 
 def dump_dry_run(prepared: PreparedJob, out: Path) -> Path:
@@ -141,13 +148,25 @@ def dump_dry_run(prepared: PreparedJob, out: Path) -> Path:
     return path
 
 
-def default_client_factory(workspace: WorkspaceRef) -> Any:
-    """An ``MLClient`` for the manifest's workspace, authenticated like the az CLI."""
+ARM_SCOPE = "https://management.azure.com/.default"
+
+
+def check_credential(credential: Any) -> None:
+    """Get one ARM token up front: without it azure-ai-ml would first stage the code and then
+    bury the authentication failure in a validation report."""
+    credential.get_token(ARM_SCOPE)
+
+
+def default_client_factory(workspace: WorkspaceRef, credential: Any | None = None) -> Any:
+    """An ``MLClient`` for the manifest's workspace, authenticated like the az CLI
+    (``DefaultAzureCredential``: environment, managed identity, az login, ...)."""
     from azure.ai.ml import MLClient
     from azure.identity import DefaultAzureCredential
 
+    credential = credential if credential is not None else DefaultAzureCredential()
+    check_credential(credential)
     return MLClient(
-        DefaultAzureCredential(),
+        credential,
         subscription_id=workspace.subscription_id,
         resource_group_name=workspace.resource_group,
         workspace_name=workspace.name,
@@ -155,7 +174,19 @@ def default_client_factory(workspace: WorkspaceRef) -> Any:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The first line of what went wrong; azure-ai-ml often wraps the real error in a JSON
+    validation report, whose first error message is the useful part."""
+    import json
+
     text = str(getattr(exc, "message", None) or exc).strip()
+    try:
+        report = json.loads(text)
+    except ValueError:
+        report = None
+    if isinstance(report, dict) and report.get("errors"):
+        first_error = report["errors"][0]
+        if isinstance(first_error, dict) and first_error.get("message"):
+            text = str(first_error["message"]).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     return first[:500]
 
@@ -196,7 +227,7 @@ def submit_job(
     Raises ``ApprovalError`` without contacting Azure when not approved, and
     ``SubmissionError`` (one line) for any Azure failure.
     """
-    violations = check_steps(describe_steps(prepared.job), prepared.manifest)
+    violations = check_steps(describe_steps(prepared.job), prepared.manifest, prepared.model_store)
     if violations:  # the job object may have been changed since it was prepared
         raise DataFlowError(violations)
     decision = None

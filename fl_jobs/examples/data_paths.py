@@ -29,8 +29,7 @@ def resolve_data_dir(data_dir: Path | None, subdir: str, expected: list[str]) ->
     missing = [name for name in expected if find_file(folder, name) is None]
     if missing:
         raise DataError(
-            f"data folder {folder} lacks {', '.join(missing)} (gzipped or not); expected "
-            f"{wanted}"
+            f"data folder {folder} lacks {', '.join(missing)} (gzipped or not); expected {wanted}"
         )
     return folder
 

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from fl_jobs.examples.base import DataShape, Dataset, Example
+from fl_jobs.errors import DataError
+from fl_jobs.examples.base import Dataset, DataShape, Example
+from fl_jobs.examples.split import train_test_indices
 
 if TYPE_CHECKING:
     from torch import nn
 
     from fl_jobs.config import JobConfig
+
+
+def bundled_digits_csv() -> Path:
+    """scikit-learn's copy of the UCI digits, found without importing scikit-learn."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("scikit-learn is not installed; the digits data ships with it")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets/data/digits.csv.gz"
+    if not path.is_file():
+        raise DataError(f"scikit-learn's digits data is missing at {path}; reinstall it")
+    return path
 
 
 class DigitsExample(Example):
@@ -20,23 +35,20 @@ class DigitsExample(Example):
     metric_name = "accuracy"
     higher_is_better = True
     description = "sklearn 8x8 digits (bundled, 1,797 images), MLP 64-64-10"
-    defaults: ClassVar[dict[str, Any]] = {"epochs": 2, "batch_size": 16, "lr": 0.05}
+    defaults: ClassVar[dict[str, Any]] = {"epochs": 5, "batch_size": 16, "lr": 0.1, "momentum": 0.0}
 
     def load(self, config: JobConfig) -> Dataset:
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
-
-        bunch = load_digits()
-        X = (bunch.data / 16.0).astype(np.float32)
-        y = bunch.target.astype(np.int64)
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=config.test_fraction, random_state=config.seed, stratify=y
-        )
+        table = np.loadtxt(bundled_digits_csv(), delimiter=",", dtype=np.float32)
+        if table.ndim != 2 or table.shape[1] != 65:
+            raise DataError(f"{bundled_digits_csv()}: expected 65 columns (64 pixels + label)")
+        X = table[:, :64] / 16.0
+        y = table[:, 64].astype(np.int64)
+        train, test = train_test_indices(len(y), config.test_fraction, config.seed, stratify=y)
         return Dataset(
-            X=X_train,
-            y=y_train,
-            test_X=X_test,
-            test_y=y_test,
+            X=X[train],
+            y=y[train],
+            test_X=X[test],
+            test_y=y[test],
             task="classification",
             shape=DataShape(n_features=64, n_outputs=10),
         )

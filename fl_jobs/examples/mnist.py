@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from fl_jobs.errors import DataError
-from fl_jobs.examples.base import DataShape, Dataset, Example
+from fl_jobs.examples.base import Dataset, DataShape, Example
 from fl_jobs.examples.data_paths import read_bytes, resolve_data_dir
 
 if TYPE_CHECKING:
@@ -61,7 +61,13 @@ class MnistExample(Example):
     metric_name = "accuracy"
     higher_is_better = True
     description = "MNIST IDX files; FedAvg paper 2NN (784-200-200-10) or CNN"
-    defaults: ClassVar[dict[str, Any]] = {"epochs": 1, "batch_size": 32, "lr": 0.05, "model": "2nn"}
+    defaults: ClassVar[dict[str, Any]] = {
+        "epochs": 1,
+        "batch_size": 32,
+        "lr": 0.05,
+        "model": "2nn",
+        "momentum": 0.9,
+    }
     models = ("2nn", "cnn")
 
     def load(self, config: JobConfig) -> Dataset:

@@ -20,4 +20,6 @@ def get_example(name: str) -> Example:
     try:
         return EXAMPLES[name]()
     except KeyError:
-        raise JobConfigError(f"unknown example {name!r}; choose one of {', '.join(EXAMPLES)}") from None
+        raise JobConfigError(
+            f"unknown example {name!r}; choose one of {', '.join(EXAMPLES)}"
+        ) from None

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from fl_jobs.errors import DataError
-from fl_jobs.examples.base import DataShape, Dataset, Example, Task, standardize_own
+from fl_jobs.examples.base import Dataset, DataShape, Example, Task, standardize_own
+from fl_jobs.examples.split import train_test_indices
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +31,12 @@ class TabularExample(Example):
     metric_name = "accuracy"
     higher_is_better = True
     description = "your CSV (--data PATH --target COLUMN), MLP, per-silo standardisation"
-    defaults: ClassVar[dict[str, Any]] = {"epochs": 2, "batch_size": 32, "lr": 0.05}
+    defaults: ClassVar[dict[str, Any]] = {
+        "epochs": 2,
+        "batch_size": 32,
+        "lr": 0.05,
+        "momentum": 0.0,
+    }
     standardize = True
 
     def __init__(self, task: Task = "classification") -> None:
@@ -42,8 +48,6 @@ class TabularExample(Example):
         return self if task == self.task else TabularExample(task)
 
     def load(self, config: JobConfig) -> Dataset:
-        from sklearn.model_selection import train_test_split
-
         frame = read_csv(config)
         target = str(config.target)
         task = config.task or infer_task(frame[target])
@@ -56,7 +60,7 @@ class TabularExample(Example):
             if len(classes) < 2:
                 raise DataError(f"{config.data}: target {target!r} has a single class")
             n_outputs = len(classes)
-            stratify = y if np.bincount(y).min() >= 2 else None
+            stratify = y
         else:
             try:
                 y = frame[target].to_numpy(dtype=np.float32)
@@ -67,9 +71,8 @@ class TabularExample(Example):
             n_outputs, stratify = 1, None
         if len(X) < 2:
             raise DataError(f"{config.data}: needs at least 2 rows, found {len(X)}")
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=config.test_fraction, random_state=config.seed, stratify=stratify
-        )
+        train, test = train_test_indices(len(X), config.test_fraction, config.seed, stratify)
+        X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
         return Dataset(
             X=X_train,
             y=y_train.astype(np.int64 if task == "classification" else np.float32),
@@ -101,7 +104,8 @@ def read_csv(config: JobConfig) -> pd.DataFrame:
         raise DataError(f"cannot read {path} as CSV: {exc}") from None
     if config.target not in frame.columns:
         raise DataError(
-            f"{path} has no column {config.target!r}; columns are: {', '.join(map(str, frame.columns))}"
+            f"{path} has no column {config.target!r}; its columns are: "
+            f"{', '.join(map(str, frame.columns))}"
         )
     missing = frame.columns[frame.isna().any()].tolist()
     if missing:
@@ -129,8 +133,6 @@ def encode_features(features: pd.DataFrame) -> np.ndarray:
     """Numeric columns as they are, categorical columns one-hot (categories from the schema)."""
     import pandas as pd
 
-    categorical = [
-        c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])
-    ]
+    categorical = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     encoded = pd.get_dummies(features, columns=categorical, dtype=np.float32)
     return encoded.to_numpy(dtype=np.float32)

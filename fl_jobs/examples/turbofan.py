@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from fl_jobs.errors import DataError
-from fl_jobs.examples.base import DataShape, Dataset, Example
+from fl_jobs.examples.base import Dataset, DataShape, Example
 from fl_jobs.examples.data_paths import read_bytes, resolve_data_dir
 
 if TYPE_CHECKING:
@@ -94,7 +94,12 @@ class TurbofanExample(Example):
     metric_name = "rmse"
     higher_is_better = False
     description = "NASA C-MAPSS FD001 remaining useful life; engines split across silos"
-    defaults: ClassVar[dict[str, Any]] = {"epochs": 1, "batch_size": 32, "lr": 0.01}
+    defaults: ClassVar[dict[str, Any]] = {
+        "epochs": 1,
+        "batch_size": 32,
+        "lr": 0.01,
+        "momentum": 0.0,
+    }
     target_scale = RUL_CAP
 
     def load(self, config: JobConfig) -> Dataset:
@@ -123,7 +128,10 @@ class TurbofanExample(Example):
         from torch import nn
 
         return nn.Sequential(
-            nn.Linear(shape.n_features, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(),
+            nn.Linear(shape.n_features, 64),
+            nn.ReLU(),
+            nn.Linear(64, 32),
+            nn.ReLU(),
             nn.Linear(32, 1),
         )
 

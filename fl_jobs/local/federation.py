@@ -8,6 +8,7 @@ fixed silo order (so a seed always gives the same weights). It never opens a sil
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import shutil
 import time
@@ -27,6 +28,7 @@ from fl_jobs.local.worker import STOP, TrainReply, TrainRequest, WorkerFailure, 
 from fl_jobs.model_io import read_update, save_weights
 from fl_jobs.seeds import derive_seed
 from fl_jobs.strategies.fedavg import FedAvg
+from fl_jobs.torch_threads import single_threaded
 from fl_jobs.training import LocalUpdate, state_weights
 
 
@@ -97,6 +99,17 @@ def run_federation(
     keep_files: bool = False,
 ) -> FederationResult:
     """Run ``config.rounds`` rounds of FedAvg across ``config.silos`` local workers."""
+    with single_threaded():
+        return _run(config, prepared=prepared, progress=progress, keep_files=keep_files)
+
+
+def _run(
+    config: JobConfig,
+    *,
+    prepared: PreparedJob | None,
+    progress: Progress | None,
+    keep_files: bool,
+) -> FederationResult:
     start = time.perf_counter()
     prepared = prepared or prepare_job(config)
     example, ds = prepared.example, prepared.dataset
@@ -228,10 +241,8 @@ def _start_workers(prepared: PreparedJob, silos_root: Path) -> list[_Worker]:
 
 def _stop_workers(workers: list[_Worker]) -> None:
     for worker in workers:
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             worker.conn.send(STOP)
-        except (BrokenPipeError, OSError):
-            pass
     for worker in workers:
         worker.process.join(timeout=5)
         if worker.process.is_alive():

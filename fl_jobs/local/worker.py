@@ -21,7 +21,7 @@ from fl_jobs.config import JobConfig
 from fl_jobs.examples.base import DataShape, Example
 from fl_jobs.model_io import load_weights, save_weights
 from fl_jobs.silo_data import SiloArrays, read_silo_data, write_silo_data
-from fl_jobs.training import TrainParams, train_local
+from fl_jobs.training import train_local, train_params_from_config
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,7 @@ def run_worker(
             X=example.prepare(stored.X), y=stored.y, task=stored.task, meta=stored.meta
         )
         model = example.build_model(config, shape)
-        params = TrainParams(
-            epochs=int(config.epochs or 1),
-            batch_size=int(config.batch_size or 32),
-            lr=float(config.lr or 0.01),
-        )
+        params = train_params_from_config(config)
     except Exception as exc:
         conn.send(WorkerFailure(silo, f"{type(exc).__name__}: {exc}"))
         return

@@ -38,6 +38,15 @@ class FedAvg:
         self.last_round_samples = 0
         self.last_round_updates = 0
 
+    @property
+    def velocity(self) -> dict[str, torch.Tensor]:
+        """Server momentum state; persist it when each round runs in a new process."""
+        return self._velocity
+
+    @velocity.setter
+    def velocity(self, value: Mapping[str, torch.Tensor]) -> None:
+        self._velocity = dict(value)
+
     def configure_round(self, round: int, silos: Sequence[S], rng: np.random.Generator) -> list[S]:
         """``max(1, round(C * K))`` silos drawn without replacement, in their original order."""
         k = max(1, int(round_half_up(self.fraction * len(silos))))

@@ -2,7 +2,8 @@
 
 A silo compute runs as its silo's user-assigned identity and only that one (no system
 identity beside it), in the silo's region, in one of the silo's own subnets whenever the silo
-has a VNet, scales down to 0 nodes, and, in private blueprints, has no public node IPs.
+has a VNet, scales down to 0 nodes, and, in private blueprints, has no public node IPs. The
+last two apply to the orchestrator's cluster as well.
 """
 
 from __future__ import annotations
@@ -142,6 +143,9 @@ def check_compute_placement(graph: ResourceGraph) -> list[Violation]:
             )
             continue
         if side_of(compute) != ROLE_SILO:
+            # The orchestrator's cluster must also cost nothing idle and stay private.
+            problems = scale_problems(graph, compute)
+            found += [Violation.at(ID, compute, problem, fix) for problem, fix in problems]
             continue
         silo = silo_of(compute)
         if silo is None:

@@ -7,6 +7,7 @@ jobs are always tested against what the infrastructure really exports.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,22 @@ BLUEPRINT_CASES = [("minimal", 1), ("eyes-on", 3), ("eyes-off", 3)]
 
 
 @functools.cache
-def blueprint_manifest(blueprint: str, silos: int) -> FederationManifest:
-    """The ``federation`` output of ``blueprint`` with ``silos`` silos, evaluated under mocks."""
+def blueprint_outputs(blueprint: str, silos: int) -> dict[str, Any]:
+    """The stack outputs of ``blueprint`` with ``silos`` silos, evaluated under Pulumi mocks
+    (what `pulumi stack output --json` would print after a deployment)."""
     from blueprints.builder import build_sandbox
     from blueprints.mock_runtime import run_under_mocks
     from blueprints.spec import default_spec
 
     run = run_under_mocks(lambda: build_sandbox(default_spec(blueprint, silos)))
-    return FederationManifest.parse(run.result["federation"], source=f"blueprint {blueprint}")
+    return json.loads(json.dumps(run.result))
+
+
+def blueprint_manifest(blueprint: str, silos: int) -> FederationManifest:
+    """The ``federation`` output of ``blueprint`` with ``silos`` silos."""
+    return FederationManifest.parse(
+        blueprint_outputs(blueprint, silos), source=f"blueprint {blueprint}"
+    )
 
 
 @pytest.fixture(scope="session")

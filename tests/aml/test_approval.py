@@ -50,7 +50,10 @@ def test_request_describes_job_author_code_and_every_step(
     train = steps[f"train_r1_{silo.name}".replace("-", "_")]
     assert train["compute"] == silo.compute
     assert set(train["inputs"]) == {"global_model", "silo_data"}
-    assert train["outputs"]["model_update"].endswith(f"/round-1/{silo.name}/")
+    update_store = prepared3.model_store.update_datastore(silo.name)
+    assert train["outputs"]["model_update"] == (
+        f"azureml://datastores/{update_store}/paths/{prepared3.job_name}/round-1/"
+    )
     json.dumps(request_body)  # JSON-ready as is
 
 

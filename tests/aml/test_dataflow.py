@@ -71,21 +71,46 @@ def test_aggregate_reading_silo_data_is_named(
     assert "orchestrator" in violation.message
 
 
-def test_silo_writing_another_silos_update_path_is_named(
+def test_silo_writing_another_silos_update_store_is_named(
     prepared3: Any, manifest3: FederationManifest
 ) -> None:
     a, b = manifest3.silos[0], manifest3.silos[1]
     job = _job(prepared3)
     step = f"train_r2_{a.name}".replace("-", "_")
-    store = manifest3.orchestrator.datastore
-    _set_output(job, step, "model_update", datastore_uri(store, f"fl-digits-test/round-2/{b.name}"))
+    b_updates = prepared3.model_store.update_datastore(b.name)
+    _set_output(job, step, "model_update", datastore_uri(b_updates, "fl-digits-test/round-2"))
     violations = check_data_flow(job, manifest3)
+    # the writer, and the aggregate that reads silo a's update from where it now lands
     mine = [v for v in violations if v.step == step]
     assert len(mine) == 1
-    assert mine[0].datastore == store
-    assert f"silo {b.name!r}'s update path" in mine[0].message
-    # the aggregate now reads silo a's path with nothing in it; reading is still allowed there
-    assert all(v.step == step for v in violations)
+    assert mine[0].datastore == b_updates
+    assert f"silo {b.name!r}'s update datastore" in mine[0].message
+    assert {v.step for v in violations} == {step}
+
+
+def test_silo_writing_the_global_model_store_is_named(
+    prepared3: Any, manifest3: FederationManifest
+) -> None:
+    a = manifest3.silos[0]
+    job = _job(prepared3)
+    step = f"train_r1_{a.name}".replace("-", "_")
+    store = manifest3.orchestrator.datastore
+    _set_output(job, step, "model_update", datastore_uri(store, f"fl-digits-test/round-1/{a.name}"))
+    (violation,) = check_data_flow(job, manifest3)
+    assert (violation.step, violation.datastore) == (step, store)
+    assert "writes the global model store" in violation.message
+    assert prepared3.model_store.update_datastore(a.name) in violation.message
+
+
+def test_orchestrator_writing_a_silos_update_store_is_named(
+    prepared3: Any, manifest3: FederationManifest
+) -> None:
+    c = manifest3.silos[2]
+    c_updates = prepared3.model_store.update_datastore(c.name)
+    job = _job(prepared3)
+    _set_output(job, "aggregate_r1", "new_global_model", datastore_uri(c_updates, "x"))
+    violations = [v for v in check_data_flow(job, manifest3) if v.step == "aggregate_r1"]
+    assert [(v.datastore, "only silo" in v.message) for v in violations] == [(c_updates, True)]
 
 
 def test_silo_writing_into_another_silos_datastore_is_named(
@@ -116,10 +141,23 @@ def test_silo_reading_another_silos_update_is_named(
     prepared3: Any, manifest3: FederationManifest
 ) -> None:
     a, b = manifest3.silos[0], manifest3.silos[1]
+    b_updates = prepared3.model_store.update_datastore(b.name)
     job = _job(prepared3)
     step = f"train_r2_{a.name}".replace("-", "_")
+    _set_input(job, step, "global_model", datastore_uri(b_updates, "fl-digits-test/round-1"))
+    (violation,) = check_data_flow(job, manifest3)
+    assert violation.step == step and violation.datastore == b_updates
+    assert "never sees another silo's updates" in violation.message
+
+
+def test_silo_reading_non_model_paths_of_the_global_store_is_named(
+    prepared3: Any, manifest3: FederationManifest
+) -> None:
+    a = manifest3.silos[0]
     store = manifest3.orchestrator.datastore
-    _set_input(job, step, "global_model", datastore_uri(store, f"fl-digits-test/round-1/{b.name}"))
+    job = _job(prepared3)
+    step = f"train_r1_{a.name}".replace("-", "_")
+    _set_input(job, step, "global_model", datastore_uri(store, "fl-sandbox/digits/test"))
     (violation,) = check_data_flow(job, manifest3)
     assert violation.step == step and violation.datastore == store
     assert "only global models" in violation.message

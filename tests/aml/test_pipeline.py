@@ -28,6 +28,9 @@ def _build(manifest: FederationManifest, tmp_path: Path, **config: Any) -> Any:
 
 def _assert_steps(job: Any, manifest: FederationManifest, rounds: int) -> None:
     """Every step: where it runs, what it reads, what it writes."""
+    from fl_jobs.aml.model_store import model_store_for
+
+    updates = model_store_for(manifest)
     store = manifest.orchestrator.datastore
     orchestrator = manifest.orchestrator.compute
     steps = {s.name: s for s in describe_steps(job)}
@@ -67,7 +70,9 @@ def _assert_steps(job: Any, manifest: FederationManifest, rounds: int) -> None:
                 "silo_data": processed,
             }
             assert writes(train.name) == {
-                "model_update": datastore_uri(store, f"{JOB}/round-{r}/{silo.name}")
+                "model_update": datastore_uri(
+                    updates.update_datastore(silo.name), f"{JOB}/round-{r}"
+                )
             }
             assert train.params["silo"] == silo.name and train.params["round"] == r
     for r in range(1, rounds + 1):
@@ -77,7 +82,9 @@ def _assert_steps(job: Any, manifest: FederationManifest, rounds: int) -> None:
             "global_model": datastore_uri(store, f"{JOB}/global/round-{r - 1}"),
             "test_data": test_set,
             **{
-                f"update_{i + 1}": datastore_uri(store, f"{JOB}/round-{r}/{silo.name}")
+                f"update_{i + 1}": datastore_uri(
+                    updates.update_datastore(silo.name), f"{JOB}/round-{r}"
+                )
                 for i, silo in enumerate(manifest.silos)
             },
         }

@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 from fl_jobs.aml.code_snapshot import CodeSnapshot, stage_code
-from fl_jobs.aml.components import aggregate_yaml, component_yaml, update_port
+from fl_jobs.aml.component_loader import aggregate_yaml, component_yaml, update_port
 from fl_jobs.config import JobConfig, load_job_config
 from fl_jobs.manifest import FederationManifest
 from scripts.prepare_silo_data import prepare_silo_data
@@ -70,6 +71,14 @@ def _config(tmp: Path) -> JobConfig:
 
 
 pytestmark = pytest.mark.slow  # one subprocess per step, each importing torch
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads() -> Iterator[None]:
+    """Steps called in this process pin torch to one thread; give the session its setting back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +267,114 @@ def test_preprocess_reports_missing_raw_data(
     )  # fmt: skip
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_steps_log_metrics_under_the_local_runs_names(
+    cloud_round: CloudRound, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a tracking store configured (Azure ML sets MLFLOW_TRACKING_URI for every step),
+    train logs ``silo_<silo>_*`` and aggregate logs ``global_*``, step = round."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from fl_jobs.aml.steps import aggregate, train
+    from fl_jobs.tracking import round_metric_names, silo_metric_names
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(cloud_round.code.path)
+    silo = cloud_round.manifest.silos[1]
+    try:
+        assert train.main(
+            [
+                "--config", "job.yaml", "--silo", silo.name, "--silo-index", "1",
+                "--round", "1", "--global-model", str(cloud_round.models / "g0"),
+                "--silo-data", str(cloud_round.data / "processed" / silo.name),
+                "--out", str(tmp_path / "update"),
+            ]
+        ) == 0  # fmt: skip
+        assert aggregate.main(
+            [
+                "--config", "job.yaml", "--round", "1",
+                "--global-model", str(cloud_round.models / "g0"),
+                "--test-data", str(cloud_round.data / "orchestrator" / "test"),
+                "--update", str(tmp_path / "update"), "--out", str(tmp_path / "g1"),
+            ]
+        ) == 0  # fmt: skip
+        run_id = mlflow.active_run().info.run_id  # type: ignore[union-attr]
+    finally:
+        mlflow.end_run()
+    logged = MlflowClient(tracking_uri=uri).get_run(run_id).data.metrics
+    expected = {
+        *silo_metric_names(silo.name, {"train_loss": 0, "samples": 0}),
+        *round_metric_names({"accuracy": 0, "loss": 0}),
+    }
+    assert expected <= set(logged)
+    update = json.loads((tmp_path / "update" / "metrics.json").read_text())
+    assert logged[f"silo_{silo.name}_samples"] == update["n_samples"]
+    assert (
+        logged["global_accuracy"]
+        == json.loads((tmp_path / "g1" / "metrics.json").read_text())["accuracy"]
+    )
+
+
+def test_server_momentum_carries_across_rounds_like_the_local_run(
+    cloud_round: CloudRound, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FedAvgM's velocity lives in the aggregate step's process for one round only; it is
+    carried in the global model folder, so two rounds match the local federation exactly."""
+    from fl_jobs.aml.steps import aggregate, init, train
+    from fl_jobs.local.federation import run_federation
+    from fl_jobs.model_io import load_weights
+
+    config = cloud_round.config.model_copy(
+        update={"rounds": 2, "server_momentum": 0.9, "output_dir": tmp_path / "local"}
+    )
+    code = stage_code(tmp_path / "code", config)
+    monkeypatch.chdir(code.path)
+    data, models = cloud_round.data, tmp_path / "models"
+    test_data = str(data / "orchestrator" / "test")
+    init_args = ["--config", "job.yaml", "--test-data", test_data, "--out", str(models / "g0")]
+    assert init.main(init_args) == 0
+    for rnd in (1, 2):
+        updates = []
+        for index, silo in enumerate(cloud_round.manifest.silos):
+            out = models / f"round-{rnd}" / silo.name
+            assert train.main(
+                [
+                    "--config", "job.yaml", "--silo", silo.name, "--silo-index", str(index),
+                    "--round", str(rnd), "--global-model", str(models / f"g{rnd - 1}"),
+                    "--silo-data", str(data / "processed" / silo.name), "--out", str(out),
+                ]
+            ) == 0  # fmt: skip
+            updates += ["--update", str(out)]
+        assert aggregate.main(
+            [
+                "--config", "job.yaml", "--round", str(rnd),
+                "--global-model", str(models / f"g{rnd - 1}"), "--test-data", test_data,
+                "--out", str(models / f"g{rnd}"), *updates,
+            ]
+        ) == 0  # fmt: skip
+    assert (models / "g1" / "server_state.pt").is_file()
+    local = run_federation(config)
+    cloud, _ = load_weights(models / "g2" / "model.pt")
+    for key, tensor in local.final_weights.items():
+        assert torch.equal(cloud[key], tensor), f"tensor {key} differs"
+
+
+def test_init_needs_the_test_sets_output_width(
+    cloud_round: CloudRound, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fl_jobs.aml.steps.init import main
+
+    silo = cloud_round.manifest.silos[0]
+    code = main(
+        [
+            "--config", str(cloud_round.code.path / "job.yaml"),
+            "--test-data", str(cloud_round.data / "silos" / silo.name),  # has no n_outputs
+            "--out", str(tmp_path / "g0"),
+        ]
+    )  # fmt: skip
+    assert code == 2
+    assert "lacks a positive integer 'n_outputs'" in capsys.readouterr().err
+    assert not (tmp_path / "g0").exists()

@@ -19,6 +19,7 @@ from fl_jobs.aml.dataflow import DataFlowError
 from fl_jobs.aml.submit import SubmissionError, default_client_factory, submit_job
 from fl_jobs.approval_spec import ApprovalSpec
 from fl_jobs.manifest import FederationManifest, WorkspaceRef
+from tests.aml.conftest import blueprint_outputs
 
 APPROVER = Path(__file__).with_name("approver.py")
 STUDIO = "https://ml.azure.com/runs/fl-digits-test?wsid=/subscriptions/x"
@@ -151,22 +152,59 @@ def test_default_factory_builds_a_client_for_the_workspace(
     manifest1: FederationManifest,
 ) -> None:
     from azure.ai.ml import MLClient
+    from azure.core.credentials import AccessToken
+
+    class IssuedToken:  # a credential that already holds a token: no network needed
+        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            assert scopes == ("https://management.azure.com/.default",)
+            return AccessToken("token", 2_000_000_000)
 
     assert manifest1.workspace is not None
-    client = default_client_factory(manifest1.workspace)
+    client = default_client_factory(manifest1.workspace, IssuedToken())
     assert isinstance(client, MLClient)
     assert client.subscription_id == manifest1.workspace.subscription_id
     assert client.resource_group_name == manifest1.workspace.resource_group
     assert client.workspace_name == manifest1.workspace.name
 
 
+def test_missing_credentials_stop_before_anything_is_sent(
+    prepared3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.identity import EnvironmentCredential
+
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def factory(workspace: WorkspaceRef) -> Any:
+        return default_client_factory(workspace, EnvironmentCredential())
+
+    with pytest.raises(SubmissionError, match=r"could not authenticate.*az login"):
+        submit_job(prepared3, client_factory=factory, stream=False)
+
+
+def test_azure_ml_validation_report_is_reduced_to_its_first_message(prepared3: Any) -> None:
+    from azure.ai.ml.exceptions import ErrorTarget, MlException
+
+    report = json.dumps(
+        {"result": "Failed", "errors": [{"message": "Compute c-silo1 not found.\nDetails..."}]},
+        indent=2,
+    )
+    error = MlException(message=report, no_personal_data_message="x", target=ErrorTarget.JOB)
+    with pytest.raises(SubmissionError) as info:
+        submit_job(prepared3, client_factory=RecordingFactory(error), stream=False)
+    assert str(info.value) == (
+        "Azure ML rejected or failed the job (MlException): Compute c-silo1 not found."
+    )
+
+
 # --- the CLI -----------------------------------------------------------------------------
 
 
 @pytest.fixture
-def manifest_file(manifest3: FederationManifest, tmp_path: Path) -> Path:
-    path = tmp_path / "federation.json"
-    path.write_text(json.dumps({"federation": json.loads(manifest3.to_json())}))
+def manifest_file(tmp_path: Path) -> Path:
+    """What `pulumi stack output --json` prints for the eyes-off blueprint with 3 silos."""
+    path = tmp_path / "stack-outputs.json"
+    path.write_text(json.dumps(blueprint_outputs("eyes-off", 3)))
     return path
 
 

@@ -412,3 +412,8 @@ def test_default_spec_refuses_silo_counts_out_of_range(count: int) -> None:
 def test_default_spec_refuses_unknown_blueprint() -> None:
     with pytest.raises(ConfigError, match="unknown blueprint"):
         default_spec("maximal", 2)
+
+
+def test_numeric_tag_values_become_text() -> None:
+    raw = with_("tags", {"cost-center": 42})
+    assert parse_spec(raw).tags == {"cost-center": "42"}

@@ -7,11 +7,17 @@ dependencies, and the stack outputs on the root stack resource.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import yaml
+from google.protobuf import empty_pb2
+from pulumi.runtime.proto import analyzer_pb2_grpc
 from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyResource,
@@ -27,12 +33,21 @@ from policies.crossguard.pack_policies import (
     RESOURCE_POLICIES,
     STACK_POLICIES,
 )
+from policies.graph import Node
 from policies.invariants import INVARIANTS
 from tests.infra import policy_graphs as g
+from tests.infra.blueprint_runs import BLUEPRINT_NAMES, blueprint_run, find
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies" / "crossguard"
 STACK_URN = "urn:pulumi:dev::fl-sandbox::pulumi:pulumi:Stack::fl-sandbox-dev"
 RG_TYPE = "azure-native:resources:ResourceGroup"
+PARENT_NAME_INPUTS = {
+    "resourceGroupName": RG_TYPE,
+    "accountName": "azure-native:storage:StorageAccount",
+    "virtualNetworkName": "azure-native:network:VirtualNetwork",
+    "workspaceName": "azure-native:machinelearningservices:Workspace",
+    "privateZoneName": "azure-native:privatedns:PrivateZone",
+}
 
 
 def _opts() -> PolicyResourceOptions:
@@ -40,7 +55,10 @@ def _opts() -> PolicyResourceOptions:
 
 
 def as_deployed(records: list[RecordedResource], outputs: dict[str, Any]) -> list[PolicyResource]:
-    """What CrossGuard passes a stack policy: outputs only, groups via property deps."""
+    """What CrossGuard passes a stack policy: outputs without ids or parent-name inputs
+    (``resourceGroupName``, ``accountName``, ``virtualNetworkName``...), which arrive as
+    property dependencies on the named resource instead; stack outputs on the stack."""
+    arm_names = {r.urn: Node.of(r).arm_name for r in records}
     group = PolicyResource(
         RG_TYPE,
         {"name": g.RG},
@@ -55,16 +73,28 @@ def as_deployed(records: list[RecordedResource], outputs: dict[str, Any]) -> lis
     stack = PolicyResource(
         "pulumi:pulumi:Stack", outputs, STACK_URN, "fl-sandbox-dev", _opts(), None, None, [], {}
     )
-    deployed = [group, stack]
+    deployed = {r.urn: _stripped(r, arm_names[r.urn]) for r in records}
+    records_by_urn = {r.urn: r for r in records}
+    by_name = {
+        (records_by_urn[urn].type, arm_names[urn]): resource for urn, resource in deployed.items()
+    }
+    by_name.setdefault((RG_TYPE, g.RG), group)
     for record in records:
-        props = {k: v for k, v in record.outputs.items() if k not in ("resourceGroupName", "id")}
-        deps = {"resourceGroupName": [group]} if "resourceGroupName" in record.inputs else {}
-        deployed.append(
-            PolicyResource(
-                record.type, props, record.urn, record.name, _opts(), None, None, [], deps
-            )
-        )
-    return deployed
+        for key, parent_type in PARENT_NAME_INPUTS.items():
+            parent = by_name.get((parent_type, record.inputs.get(key)))
+            if parent is not None:
+                deployed[record.urn].property_dependencies[key] = [parent]
+    return [group, stack, *deployed.values()]
+
+
+def _stripped(record: RecordedResource, arm_name: str) -> PolicyResource:
+    props = {
+        k: v
+        for k, v in record.outputs.items()
+        if k != "id" and not (k.endswith("Name") and k != "name")
+    }
+    props["name"] = arm_name
+    return PolicyResource(record.type, props, record.urn, record.name, _opts(), None, None, [], {})
 
 
 def run_stack_policies(
@@ -158,3 +188,57 @@ def test_always_on_or_public_compute_is_stopped_before_creation() -> None:
     assert any("2 node(s)" in m for m in messages)
     assert any("enableNodePublicIp" in m for m in messages)
     assert [m for m in _validate_resource(compute) if "enableNodePublicIp" in m] == []
+
+
+@pytest.mark.parametrize("blueprint", BLUEPRINT_NAMES)
+def test_real_blueprint_passes_as_deployed(blueprint: str) -> None:
+    run = blueprint_run(blueprint, 3)
+    reported = run_stack_policies(as_deployed(run.resources, run.result))
+    assert all(not found for found in reported.values()), reported
+
+
+def test_real_blueprint_break_is_reported_as_deployed() -> None:
+    run = blueprint_run("eyes-off", 3)
+    (orchestrator,) = find(run.resources, "UserAssignedIdentity", fl_sandbox_role="orchestrator")
+    (storage,) = find(run.resources, "StorageAccount", fl_sandbox_silo="silo1")
+    leak = g.assignment(
+        "orchestrator-reads-silo1",
+        orchestrator.outputs["principalId"],
+        roles.STORAGE_BLOB_DATA_READER,
+        storage.outputs["id"],
+    )
+    (compute,) = find(run.resources, "Compute", fl_sandbox_silo="silo2")
+    (other,) = find(run.resources, "Compute", fl_sandbox_silo="silo3")
+    moved = [
+        r
+        if r.urn != compute.urn
+        else replace(r, outputs={**r.outputs, "properties": other.outputs["properties"]})
+        for r in run.resources
+    ]
+    reported = run_stack_policies(as_deployed([*moved, leak], run.result))
+    assert [urn for _, urn in reported["fl-sandbox-2-orchestrator-no-silo-access"]] == [leak.urn]
+    placement = reported["fl-sandbox-5-compute-placement"]
+    assert [urn for _, urn in placement] == [compute.urn]
+    assert "silo3" in placement[0][0]
+
+
+def test_pack_entry_point_serves_every_policy_over_grpc() -> None:
+    """Start the pack as Pulumi does and ask it, over loopback gRPC, what it enforces."""
+    process = subprocess.Popen(
+        [sys.executable, str(PACK_DIR / "__main__.py")],
+        cwd=PACK_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(process.stdout.readline().strip())  # type: ignore[union-attr]
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            info = analyzer_pb2_grpc.AnalyzerStub(channel).GetAnalyzerInfo(
+                empty_pb2.Empty(), timeout=30
+            )
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    assert info.name == "fl-sandbox-isolation"
+    assert sorted(p.name for p in info.policies) == sorted(p.name for p in POLICIES)

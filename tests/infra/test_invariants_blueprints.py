@@ -293,3 +293,15 @@ def test_connection_string_in_outputs_is_named() -> None:
     }
     (violation,) = broken_only(base.resources, outputs, "no-secret-outputs")
     assert violation.resource_name == "outputs.models_connection"
+
+
+def test_orchestrator_compute_with_public_ip_in_eyes_off_is_named() -> None:
+    base = blueprint_run("eyes-off", 1)
+    (compute,) = find(base.resources, "Compute", fl_sandbox_role="orchestrator")
+
+    def expose(props: dict[str, Any]) -> None:
+        props["properties"]["properties"]["enableNodePublicIp"] = True
+
+    records = modified(base.resources, compute, expose)
+    (violation,) = broken_only(records, base.result, "compute-placement")
+    assert violation.resource_name == compute.name and "enableNodePublicIp" in violation.problem

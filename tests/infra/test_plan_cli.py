@@ -199,3 +199,10 @@ def test_hundred_silos_have_as_many_resources_per_silo_as_three() -> None:
 def _count_custom(node: dict[str, Any]) -> int:
     own = 0 if node["component"] else 1
     return own + sum(_count_custom(child) for child in node["children"])
+
+
+def test_non_numeric_silos_is_a_usage_error() -> None:
+    result = plan("--blueprint", "minimal", "--silos", "three")
+    assert result.exit_code == 2
+    text = " ".join(result.stderr.replace("│", " ").split())
+    assert "Invalid value for '--silos'" in text and "valid integer" in text

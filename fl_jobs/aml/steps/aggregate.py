@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.round < 1:
         parser.error("--round must be >= 1")
     try:
+        import torch
+
         from fl_jobs.aml.steps.model_folder import module_for, read_global
         from fl_jobs.evaluation import evaluate
         from fl_jobs.model_io import load_weights, read_update, save_weights
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         from fl_jobs.strategies.fedavg import FedAvg
         from fl_jobs.training import LocalUpdate
 
+        torch.set_num_threads(1)  # as the local federation's orchestrator (same test metrics)
         config = load_config(args.config)
         weights, meta = read_global(args.global_model, config)
         if meta["round"] != args.round - 1:
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         strategy = FedAvg(server_lr=config.server_lr, server_momentum=config.server_momentum)
         state_file = args.global_model / SERVER_STATE_FILE
         if state_file.is_file():
+            # FedAvg keeps its velocity in memory across rounds; this process lives one round.
             strategy._velocity, _ = load_weights(state_file)
 
         def updates() -> Iterator[LocalUpdate]:

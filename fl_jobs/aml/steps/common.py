@@ -61,7 +61,7 @@ def _log(metrics: Mapping[str, float], *, step: int) -> None:
 
 
 def log_silo_metrics(silo: str, round_index: int, metrics: Mapping[str, float]) -> None:
-    """A silo's training metrics under the local federation's names."""
+    """A silo's training metrics (and ``samples``) under the local federation's names."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         from fl_jobs.tracking import silo_metric_names
 

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 **update.metrics,
             },
         )
-        log_silo_metrics(args.silo, args.round, update.metrics)
+        log_silo_metrics(args.silo, args.round, {**update.metrics, "samples": update.n_samples})
     except FLJobError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""Loading the component YAMLs, with the staged code snapshot as their ``code``.
+"""Loading the component YAMLs (`components/*.yaml`), with the staged code snapshot as their
+``code``.
 
 The aggregate component gets one ``update_<k>`` input per silo: Azure ML components have a
 fixed set of inputs, so the builder derives the N-silo variant from the YAML on disk rather

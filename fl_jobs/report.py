@@ -1,0 +1,151 @@
+"""The end of a run: comparison table, metric-per-round plot and JSON summary."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fl_jobs.baselines import Baselines
+from fl_jobs.config import JobConfig
+from fl_jobs.local.federation import FederationResult
+
+
+@dataclass
+class Comparison:
+    """Final metric of federated, centralized and local-only (mean and worst silo)."""
+
+    metric_name: str
+    higher_is_better: bool
+    federated: float
+    centralized: float | None
+    local_mean: float | None
+    local_worst: float | None
+
+
+def compare(result: FederationResult, baselines: Baselines | None) -> Comparison:
+    return Comparison(
+        metric_name=result.metric_name,
+        higher_is_better=result.higher_is_better,
+        federated=float(result.final_metrics[result.metric_name]),
+        centralized=(
+            None
+            if baselines is None
+            else float(baselines.centralized.final_metrics[result.metric_name])
+        ),
+        local_mean=None if baselines is None else baselines.local_mean(),
+        local_worst=None if baselines is None else baselines.local_worst(),
+    )
+
+
+def _fmt(value: float | None, metric: str) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}%" if metric == "accuracy" else f"{value:.3f}"
+
+
+def comparison_table(comparison: Comparison, rounds: int) -> Table:
+    """A rich table: one row per approach, with the difference to federated."""
+    metric = comparison.metric_name
+    arrow = "higher is better" if comparison.higher_is_better else "lower is better"
+    table = Table(title=f"Test {metric} after {rounds} rounds ({arrow})")
+    table.add_column("approach")
+    table.add_column(metric, justify="right")
+    table.add_column("federated vs this", justify="right")
+    rows = [
+        ("federated (FedAvg)", comparison.federated),
+        ("centralized (pooled data)", comparison.centralized),
+        ("local-only, mean of silos", comparison.local_mean),
+        ("local-only, worst silo", comparison.local_worst),
+    ]
+    for name, value in rows:
+        if value is None:
+            continue
+        diff = comparison.federated - value
+        scale = 100 if metric == "accuracy" else 1
+        unit = " pts" if metric == "accuracy" else ""
+        delta = "" if name.startswith("federated") else f"{scale * diff:+.2f}{unit}"
+        table.add_row(name, _fmt(value, metric), delta)
+    return table
+
+
+def write_plot(path: Path, result: FederationResult, baselines: Baselines | None) -> Path:
+    """PNG of the test metric per round: federated vs centralized vs local-only mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [r.round for r in result.history]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    ax.plot(
+        rounds,
+        [r.global_metrics[result.metric_name] for r in result.history],
+        label="federated (FedAvg)",
+        linewidth=2,
+    )
+    if baselines is not None:
+        ax.plot(rounds, baselines.centralized.per_round, label="centralized", linestyle="--")
+        ax.plot(rounds, baselines.local_mean_curve(), label="local-only (mean)", linestyle=":")
+    ax.set_xlabel("round")
+    ax.set_ylabel(f"test {result.metric_name}")
+    ax.set_title(f"{result.example}: {len(result.silo_names)} silos")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def summary_dict(
+    config: JobConfig,
+    result: FederationResult,
+    baselines: Baselines | None,
+    *,
+    wall_seconds: float,
+    artifacts: dict[str, str],
+) -> dict[str, Any]:
+    """Everything a reader needs to compare runs, as plain JSON."""
+    comparison = compare(result, baselines)
+    return {
+        "example": config.example,
+        "metric": result.metric_name,
+        "higher_is_better": result.higher_is_better,
+        "rounds": config.rounds,
+        "silos": dict(zip(result.silo_names, result.silo_sizes, strict=True)),
+        "federated": result.final_metrics,
+        "centralized": None if baselines is None else baselines.centralized.final_metrics,
+        "local_only": None
+        if baselines is None
+        else {
+            "mean": comparison.local_mean,
+            "worst": comparison.local_worst,
+            "per_silo": {
+                name: curve.final_metrics
+                for name, curve in zip(result.silo_names, baselines.local_only, strict=True)
+            },
+        },
+        "history": [
+            {"round": r.round, "selected": r.selected, **r.global_metrics} for r in result.history
+        ],
+        "wall_seconds": round(wall_seconds, 3),
+        "federation_seconds": round(result.wall_seconds, 3),
+        "config": config.model_dump(mode="json"),
+        "artifacts": artifacts,
+    }
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    return path
+
+
+def print_comparison(console: Console, comparison: Comparison, rounds: int) -> None:
+    console.print(comparison_table(comparison, rounds))
