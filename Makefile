@@ -16,7 +16,7 @@ setup: $(STAMP)
 
 ## The main job: a local federation of 5 non-IID silos on real data (sklearn digits), no cloud.
 demo: $(STAMP)
-	$(PY) -m fl_jobs run --example digits --silos 5 --rounds 20 --partition dirichlet:0.5 --summary runs/demo/summary.json
+	$(PY) -m fl_jobs run --example digits --silos 5 --rounds 20 --partition dirichlet:0.5 --output-dir runs/demo --summary runs/demo/summary.json
 
 ## The whole test suite (offline; sockets to anything but loopback are blocked).
 test: $(STAMP)

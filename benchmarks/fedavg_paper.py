@@ -128,6 +128,7 @@ def run_setting(
             epochs=EPOCHS,
             batch_size=BATCH,
             lr=lr,
+            momentum=0.0,
             partition=setting.partition,
             seed=seed,
             rounds=max_rounds,

@@ -1,13 +1,14 @@
 """The digits task as a Flower simulation (runs in the Flower environment, ``.venv-flwr``).
 
 Invoked by ``benchmarks/local_vs_flower.py``. Everything but the federation engine is the
-project's own code, imported from the repository: the job config, the data loading and the
+project's own code, imported from the repository: the job config (so the example's defaults,
+e.g. momentum, apply as they do for ``python -m fl_jobs run``), the data loading and the
 partition (``prepare_job``), the seeded initial model, local training (``train_local`` with the
-same per-round, per-silo seeds) and the test-set evaluation. What differs is only what is
-compared: Flower's ``run_simulation`` (Ray backend, one virtual client per silo) and Flower's
-``FedAvg`` in place of fl-sandbox's worker processes and streaming FedAvg. Writes a JSON file
-with the accuracy after each round and a digest of the partition, which the caller checks
-against its own.
+same settings and the same per-round, per-silo seeds) and the test-set evaluation. Only the
+engine differs: Flower's ``run_simulation`` (Ray backend, one virtual client per silo) and
+Flower's ``FedAvg`` in place of fl-sandbox's worker processes and streaming FedAvg. Writes a
+JSON file with the accuracy after each round and a digest of the partition, which the caller
+checks against its own.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     from fl_jobs.local.prepare import prepare_job
     from fl_jobs.seeds import derive_seed
     from fl_jobs.silo_data import SiloArrays
-    from fl_jobs.training import TrainParams, state_weights, train_local
+    from fl_jobs.training import state_weights, train_local, train_params_from_config
 
     config = JobConfig(
         example="digits",
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     model = initial_model(prepared)
     keys = list(state_weights(model))
     initial = [t.numpy() for t in state_weights(model).values()]
-    params = TrainParams(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    params = train_params_from_config(config)
     history: list[dict[str, Any]] = []
 
     def set_weights(net: torch.nn.Module, arrays: list[np.ndarray]) -> None:

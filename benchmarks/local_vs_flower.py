@@ -32,10 +32,16 @@ from benchmarks.report import BenchmarkReport, Table, Target, write_report
 NAME = "local_vs_flower"
 SPEEDUP_TARGET = 5.0
 ACCURACY_POINTS = 1.0
-# The task of the issue: E=1, B=16; lr is the digits example's default.
+# The task of the issue: E=1, B=16; the learning rate (and momentum) are the digits example's.
 EPOCHS = 1
 BATCH_SIZE = 16
-LR = 0.05
+
+
+def digits_lr() -> float:
+    """The digits example's default learning rate, passed explicitly to both contenders."""
+    from fl_jobs.examples.registry import get_example
+
+    return float(get_example("digits").defaults["lr"])
 
 
 @dataclass(frozen=True)
@@ -203,12 +209,13 @@ def main(argv: list[str] | None = None) -> int:
 
     clock = Clock()
     machine = collect(flower_python())
+    lr = digits_lr()
     pairs: list[tuple[Outcome, Outcome | None]] = []
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-local-flwr-") as tmp:
         scratch = Path(tmp)
         for rounds in args.rounds:
-            task = Task(args.silos, rounds, EPOCHS, BATCH_SIZE, LR, args.partition, args.seed)
+            task = Task(args.silos, rounds, EPOCHS, BATCH_SIZE, lr, args.partition, args.seed)
             digest = our_partition_digest(task)
             ours = run_ours(task, scratch)
             flower = None if args.no_flower else run_flower(task, scratch, digest)
@@ -252,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": args.rounds,
             "epochs": EPOCHS,
             "batch_size": BATCH_SIZE,
-            "lr": LR,
+            "lr": lr,
             "partition": args.partition,
             "seed": args.seed,
         },
@@ -275,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             *notes,
             "Both sides run the project's data loading, partition (digest checked equal), "
             "seeded initial model, local training (train_local with the same per-round "
-            "per-silo seeds) and evaluation; only the federation engine differs.",
+            "per-silo seeds) and evaluation; only the federation engine differs. Learning rate "
+            f"{lr} and the other local settings (momentum) are the digits example's defaults.",
             "fl-sandbox runs with --no-baselines --no-tracking (Flower does neither); Flower "
             "uses its FedAvg (fraction_fit=1, centralised evaluation each round, no client "
             "evaluation) and one CPU per virtual client.",

@@ -47,6 +47,9 @@ def run(
     epochs: int = typer.Option(None, "--epochs", help="Local epochs per round, E [example's]"),
     batch_size: int = typer.Option(None, "--batch-size", help="Local batch size, B [example's]"),
     lr: float = typer.Option(None, "--lr", help="Local SGD learning rate [example's]"),
+    momentum: float = typer.Option(
+        None, "--momentum", help="Local SGD momentum in [0, 1) [example's]"
+    ),
     fraction: float = typer.Option(
         None, "--fraction", help="Client fraction C in (0, 1]: share of silos per round [1.0]"
     ),
@@ -54,6 +57,15 @@ def run(
     server_lr: float = typer.Option(None, "--server-lr", help="Server learning rate [1.0]"),
     server_momentum: float = typer.Option(
         None, "--server-momentum", help="Server momentum in [0, 1) (FedAvgM) [0.0]"
+    ),
+    clip_norm: float = typer.Option(
+        None, "--clip-norm", help="DP-SGD: clip each example's gradient to this norm [off]"
+    ),
+    noise_multiplier: float = typer.Option(
+        None, "--noise-multiplier", help="DP-SGD: noise std / clip norm (needs --clip-norm) [1.0]"
+    ),
+    target_delta: float = typer.Option(
+        None, "--target-delta", help="DP-SGD: delta at which epsilon is reported [1e-5]"
     ),
     model: str = typer.Option(None, "--model", help="Model variant (mnist: 2nn | cnn) [2nn]"),
     data_dir: Path = typer.Option(
@@ -97,10 +109,14 @@ def run(
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,
+        "momentum": momentum,
         "fraction": fraction,
         "seed": seed,
         "server_lr": server_lr,
         "server_momentum": server_momentum,
+        "clip_norm": clip_norm,
+        "noise_multiplier": noise_multiplier,
+        "target_delta": target_delta,
         "model": model,
         "data_dir": data_dir,
         "data": data,
@@ -127,3 +143,13 @@ def run(
     from fl_jobs.job import run_job
 
     run_job(job, console=Console(), prepared=prepared)
+
+
+def _register_submit() -> None:
+    """``submit`` (Azure ML) lives with the pipeline code; its module imports no Azure SDK."""
+    from fl_jobs.aml.cli import submit
+
+    app.command()(submit)
+
+
+_register_submit()

@@ -18,6 +18,19 @@ from fl_jobs.errors import JobConfigError, PartitionError
 
 Task = Literal["classification", "regression"]
 
+#: MLflow store schemes accepted for ``tracking_uri``.
+TRACKING_SCHEMES = (
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "http",
+    "https",
+    "databricks",
+    "azureml",
+    "file",
+)
+
 
 class JobConfig(BaseModel):
     """Every setting of an FL job. ``None`` training settings take the example's defaults."""
@@ -35,6 +48,13 @@ class JobConfig(BaseModel):
     batch_size: int | None = Field(default=None, ge=1, description="local batch size (B)")
     lr: float | None = Field(default=None, gt=0, description="local SGD learning rate")
     momentum: float | None = Field(default=None, ge=0, lt=1, description="local SGD momentum")
+    clip_norm: float | None = Field(
+        default=None, gt=0, description="DP-SGD: per-example gradient norm bound (privacy on)"
+    )
+    noise_multiplier: float | None = Field(
+        default=None, ge=0, description="DP-SGD: noise std as a multiple of clip_norm"
+    )
+    target_delta: float = Field(default=1e-5, gt=0, lt=1, description="DP delta for epsilon")
     fraction: float = Field(default=1.0, gt=0, le=1, description="client fraction C per round")
     seed: int = Field(default=0, ge=0, description="seed of partitioning, sampling and init")
     server_lr: float = Field(default=1.0, gt=0, description="server learning rate")
@@ -72,6 +92,19 @@ class JobConfig(BaseModel):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("tracking_uri")
+    @classmethod
+    def _check_tracking_uri(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme = value.split(":", 1)[0].split("+", 1)[0] if ":" in value else ""
+        if scheme not in TRACKING_SCHEMES:
+            raise ValueError(
+                f"tracking URI {value!r} must start with one of "
+                f"{', '.join(s + ':' for s in TRACKING_SCHEMES)} (e.g. sqlite:///runs/mlflow.db)"
+            )
+        return value
+
     @field_validator("example")
     @classmethod
     def _check_example(cls, value: str) -> str:
@@ -96,6 +129,10 @@ class JobConfig(BaseModel):
             )
         if not example.models and self.model is not None:
             raise ValueError(f"example {self.example!r} has no model variants; drop 'model'")
+        if self.noise_multiplier is not None and self.clip_norm is None:
+            raise ValueError("noise_multiplier needs clip_norm (DP-SGD clips, then adds noise)")
+        if self.clip_norm is not None and self.noise_multiplier is None:
+            self.noise_multiplier = 1.0
         if self.example == "tabular" and (self.data is None or self.target is None):
             raise ValueError("the tabular example needs 'data' (a CSV path) and 'target'")
         return self

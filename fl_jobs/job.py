@@ -62,10 +62,17 @@ def run_job(
             progress.note("training baselines (centralized, local-only)")
             baselines = run_baselines(prepared)
 
-    plot = write_plot(out / "metric_per_round.png", result, baselines)
+    plot = write_plot(out / "metric_per_round.png", result, baselines, partition=config.partition)
     summary_path = Path(config.summary) if config.summary else out / "summary.json"
     comparison = compare(result, baselines)
     print_comparison(console, comparison, config.rounds)
+    if result.epsilon_per_silo:
+        worst = max(result.epsilon_per_silo.values())
+        console.print(
+            f"privacy: DP-SGD (clip {config.clip_norm}, noise x{config.noise_multiplier}); "
+            f"each silo's data is ({worst:.2f}, {config.target_delta:g})-DP at worst",
+            soft_wrap=True,
+        )
 
     tracking_uri, tracking_error, run_id = None, None, None
     if tracker_job is not None:
@@ -95,12 +102,12 @@ def run_job(
         config, result, baselines, wall_seconds=time.perf_counter() - start, artifacts=artifacts
     )
     write_summary(summary_path, summary)
-    console.print(f"plot:    {plot}")
-    console.print(f"summary: {summary_path}")
+    console.print(f"plot:    {plot}", soft_wrap=True)
+    console.print(f"summary: {summary_path}", soft_wrap=True)
     if tracking_uri:
         from fl_jobs.tracking import ui_command
 
-        console.print(f"mlflow:  {ui_command(tracking_uri)}")
+        console.print(f"mlflow:  {ui_command(tracking_uri)}", soft_wrap=True)
     elif tracking_error:
         console.print(f"[yellow]mlflow tracking failed, results kept on disk: {tracking_error}")
     console.print(f"wall time: {summary['wall_seconds']:.1f} s")

@@ -49,13 +49,14 @@ def _fmt(value: float | None, metric: str) -> str:
 
 
 def comparison_table(comparison: Comparison, rounds: int) -> Table:
-    """A rich table: one row per approach, with the difference to federated."""
+    """A rich table: one row per approach and how much better federated did (positive) or
+    worse (negative) than it."""
     metric = comparison.metric_name
     arrow = "higher is better" if comparison.higher_is_better else "lower is better"
     table = Table(title=f"Test {metric} after {rounds} rounds ({arrow})")
     table.add_column("approach")
     table.add_column(metric, justify="right")
-    table.add_column("federated vs this", justify="right")
+    table.add_column("federated advantage", justify="right")
     rows = [
         ("federated (FedAvg)", comparison.federated),
         ("centralized (pooled data)", comparison.centralized),
@@ -66,6 +67,8 @@ def comparison_table(comparison: Comparison, rounds: int) -> Table:
         if value is None:
             continue
         diff = comparison.federated - value
+        if not comparison.higher_is_better:
+            diff = -diff  # positive always means federation did better
         scale = 100 if metric == "accuracy" else 1
         unit = " pts" if metric == "accuracy" else ""
         delta = "" if name.startswith("federated") else f"{scale * diff:+.2f}{unit}"
@@ -73,12 +76,15 @@ def comparison_table(comparison: Comparison, rounds: int) -> Table:
     return table
 
 
-def write_plot(path: Path, result: FederationResult, baselines: Baselines | None) -> Path:
+def write_plot(
+    path: Path, result: FederationResult, baselines: Baselines | None, *, partition: str = ""
+) -> Path:
     """PNG of the test metric per round: federated vs centralized vs local-only mean."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rounds = [r.round for r in result.history]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
@@ -93,7 +99,8 @@ def write_plot(path: Path, result: FederationResult, baselines: Baselines | None
         ax.plot(rounds, baselines.local_mean_curve(), label="local-only (mean)", linestyle=":")
     ax.set_xlabel("round")
     ax.set_ylabel(f"test {result.metric_name}")
-    ax.set_title(f"{result.example}: {len(result.silo_names)} silos")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"{result.example}: {len(result.silo_names)} silos, {partition}")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -134,6 +141,15 @@ def summary_dict(
         "history": [
             {"round": r.round, "selected": r.selected, **r.global_metrics} for r in result.history
         ],
+        "privacy": None
+        if result.epsilon_per_silo is None
+        else {
+            "clip_norm": config.clip_norm,
+            "noise_multiplier": config.noise_multiplier,
+            "delta": config.target_delta,
+            "epsilon_per_silo": result.epsilon_per_silo,
+            "epsilon_max": max(result.epsilon_per_silo.values(), default=0.0),
+        },
         "wall_seconds": round(wall_seconds, 3),
         "federation_seconds": round(result.wall_seconds, 3),
         "config": config.model_dump(mode="json"),

@@ -28,6 +28,10 @@ class TrainParams:
     lr: float
     momentum: float = 0.0
     weight_decay: float = 0.0
+    #: DP-SGD: per-example gradient norm bound; ``None`` trains without privacy.
+    clip_norm: float | None = None
+    #: DP-SGD: noise standard deviation as a multiple of ``clip_norm``.
+    noise_multiplier: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
@@ -35,6 +39,10 @@ class TrainParams:
                 f"epochs and batch_size must be >= 1 and lr > 0, got {self.epochs}, "
                 f"{self.batch_size}, {self.lr}"
             )
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be > 0, got {self.clip_norm}")
+        if self.noise_multiplier < 0 or (self.noise_multiplier > 0 and self.clip_norm is None):
+            raise ValueError("noise_multiplier must be >= 0 and needs clip_norm")
 
 
 def train_params_from_config(config: JobConfig) -> TrainParams:
@@ -44,6 +52,8 @@ def train_params_from_config(config: JobConfig) -> TrainParams:
         batch_size=int(config.batch_size or 32),
         lr=float(config.lr or 0.01),
         momentum=float(config.momentum or 0.0),
+        clip_norm=config.clip_norm,
+        noise_multiplier=float(config.noise_multiplier or 0.0),
     )
 
 
@@ -96,6 +106,11 @@ def train_local(
     if example is None:
         example = example_of(data)
     X, y = tensors(data)
+    if params.clip_norm is not None:
+        from fl_jobs.privacy import train_private
+
+        metrics = train_private(model, X, y, params, seed=seed, example=example)
+        return LocalUpdate(weights=state_weights(model), n_samples=len(X), metrics=metrics)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.SGD(
         model.parameters(),

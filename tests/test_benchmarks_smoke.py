@@ -7,19 +7,24 @@ Flower contenders run only where the separate Flower environment exists (``.venv
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import aggregation
-from benchmarks.flower_runtime import REPO_ROOT, flower_python
+from benchmarks.cli import count
+from benchmarks.flower_runtime import REPO_ROOT, flower_env, flower_python
 from benchmarks.machine import collect
+from benchmarks.memory import peak_extra_memory
 from benchmarks.report import BenchmarkReport, ReportError, Table, Target, load_report
 from benchmarks.results import load_reports, render
+from benchmarks.updates import make_updates
 
 HAS_FLOWER = flower_python() is not None
 needs_flower = pytest.mark.skipif(
@@ -177,3 +182,48 @@ def test_malformed_results_are_named(tmp_path: Path) -> None:
 def test_ragged_tables_are_refused() -> None:
     with pytest.raises(ValueError, match="row 0 has 1 cells for 2 columns"):
         Table(title="t", columns=["a", "b"], rows=[[1]])
+
+
+def test_flower_runs_with_telemetry_off_and_state_in_scratch(tmp_path: Path) -> None:
+    env = flower_env(tmp_path)
+    assert env["FLWR_TELEMETRY_ENABLED"] == "0"
+    assert env["RAY_USAGE_STATS_ENABLED"] == "0"
+    for key in ("FLWR_HOME", "RAY_TMPDIR"):
+        assert Path(env[key]).is_dir() and Path(env[key]).is_relative_to(tmp_path)
+    assert env["PYTHONPATH"] == str(REPO_ROOT)
+
+
+def test_updates_are_the_same_in_every_process() -> None:
+    first, w1 = make_updates(3, 8_000, seed=7)
+    again, w2 = make_updates(3, 8_000, seed=7)
+    other, _ = make_updates(3, 8_000, seed=8)
+    assert np.array_equal(w1, w2)
+    pairs = zip(first, again, strict=True)
+    assert all(np.array_equal(a, b) for u, v in pairs for a, b in zip(u, v, strict=True))
+    assert not np.array_equal(first[0][0], other[0][0])
+    assert sum(layer.size for layer in first[0]) == 8_000
+    assert all(layer.dtype == np.float32 for layer in first[0])
+    with pytest.raises(ValueError, match="n_params must be >= 4000"):
+        make_updates(1, 100, seed=0)
+
+
+def test_peak_extra_memory_sees_a_transient_allocation() -> None:
+    size = 64 * 2**20
+    with peak_extra_memory() as memory:
+        block = np.ones(size, dtype=np.uint8)
+        del block
+    assert memory.extra_bytes >= size * 0.95
+    assert memory.method
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("100", 100), ("50k", 50_000), ("10M", 10_000_000), ("2.5k", 2_500)]
+)
+def test_counts_accept_suffixes(text: str, value: int) -> None:
+    assert count(text) == value
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "1.5", "ten", "10X", ""])
+def test_counts_refuse_what_is_not_a_positive_whole_number(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        count(text)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from fl_jobs.errors import DataError
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -72,7 +74,7 @@ class Example(ABC):
         """This example for ``task``: itself when the task is fixed (only tabular data picks
         its task from the data)."""
         if task != self.task:
-            raise ValueError(f"example {self.name!r} is a {self.task} task, not {task}")
+            raise DataError(f"example {self.name!r} is a {self.task} task, not {task}")
         return self
 
     @abstractmethod

@@ -55,6 +55,8 @@ class FederationResult:
     final_weights: dict[str, torch.Tensor]
     wall_seconds: float
     initial_metrics: dict[str, float] = field(default_factory=dict)
+    #: With DP-SGD: epsilon spent by each silo over the run (at ``config.target_delta``).
+    epsilon_per_silo: dict[str, float] | None = None
 
 
 Progress = Callable[[RoundRecord], None]
@@ -172,11 +174,27 @@ def _run(
         silo_names=prepared.silo_names,
         silo_sizes=prepared.silo_sizes(),
         history=history,
+        epsilon_per_silo=_privacy_spent(config, history),
         final_metrics=history[-1].global_metrics,
         final_weights=global_weights,
         wall_seconds=time.perf_counter() - start,
         initial_metrics=initial_metrics,
     )
+
+
+def _privacy_spent(config: JobConfig, history: list[RoundRecord]) -> dict[str, float] | None:
+    if config.clip_norm is None:
+        return None
+    from fl_jobs.privacy import spent_per_silo
+
+    steps: dict[str, float] = {}
+    rates: dict[str, float] = {}
+    for record in history:
+        for silo, metrics in record.silo_metrics.items():
+            steps[silo] = steps.get(silo, 0.0) + metrics.get("dp_steps", 0.0)
+            rates[silo] = metrics.get("dp_sample_rate", 1.0)
+    noise = float(config.noise_multiplier or 0.0)
+    return spent_per_silo(steps, rates, noise, config.target_delta)
 
 
 def _collect(

@@ -8,6 +8,7 @@ its sample count and its metrics.
 
 from __future__ import annotations
 
+import signal
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -60,6 +61,8 @@ def run_worker(
     shape: DataShape,
 ) -> None:
     """Worker main loop (runs in the child process)."""
+    # Ctrl-C reaches the whole process group: the orchestrator stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     try:
         write_silo_data(

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from fl_jobs.config import JobConfig
-from fl_jobs.errors import DataError
+from fl_jobs.errors import DataError, PartitionError
 from fl_jobs.evaluation import evaluate
 from fl_jobs.examples.base import DataShape
 from fl_jobs.examples.mnist import read_idx_images, read_idx_labels
@@ -129,7 +129,7 @@ def test_turbofan_windows_and_groups(shared_data: Path) -> None:
 
 
 def test_turbofan_refuses_label_skew(shared_data: Path) -> None:
-    with pytest.raises(Exception, match="needs class labels"):
+    with pytest.raises(PartitionError, match="needs class labels"):
         prepare_job(JobConfig(example="turbofan", partition="dirichlet:0.5"))
 
 

@@ -21,6 +21,8 @@ _PATH_EVENTS = {"open", "os.listdir", "os.scandir", "os.remove", "os.rename", "s
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _RECORDING["on"] and event == "os.fork":
+        _OPENED.append((os.getpid(), event, ""))
     if _RECORDING["on"] and event in _PATH_EVENTS and args:
         path = args[0]
         if isinstance(path, (str, bytes, os.PathLike)):
@@ -55,7 +57,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tmp_path: Path) -> None
 
 
 def test_orchestrator_never_opens_silo_data(tmp_path: Path) -> None:
-    config = digits_config(tmp_path, rounds=2)
+    config = digits_config(tmp_path, rounds=3)
     parent = os.getpid()
     _OPENED.clear()
     _RECORDING["on"] = True
@@ -69,6 +71,8 @@ def test_orchestrator_never_opens_silo_data(tmp_path: Path) -> None:
     assert touched == [], f"the orchestrator accessed silo data: {touched}"
     # ... while it did read the model files the silos sent back (the probe works)
     assert any("updates" in p.parts for p in parent_paths)
+    # one long-lived worker per silo: 3 forks for 3 silos x 3 rounds
+    assert sum(1 for pid, event, _ in _OPENED if pid == parent and event == "os.fork") == 3
     # and every silo wrote and owns its data folder
     for name, size in zip(result.silo_names, result.silo_sizes, strict=True):
         assert (silos_root / name / "arrays.npz").is_file()

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         state_file = args.global_model / SERVER_STATE_FILE
         if state_file.is_file():
             # FedAvg keeps its velocity in memory across rounds; this process lives one round.
-            strategy._velocity, _ = load_weights(state_file)
+            strategy.velocity, _ = load_weights(state_file)
 
         def updates() -> Iterator[LocalUpdate]:
             for folder in args.update:  # one at a time: the mean is streamed
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         model = module_for(config, meta, new_weights)
         metrics = evaluate(model, test.X, test.y, example_for(config, meta["task"]))
         save_weights(args.out / MODEL_FILE, new_weights, meta={**meta, "round": args.round})
-        if strategy._velocity:
-            save_weights(args.out / SERVER_STATE_FILE, strategy._velocity)
+        if strategy.velocity:
+            save_weights(args.out / SERVER_STATE_FILE, strategy.velocity)
         summary = {
             **metrics,
             "n_updates": strategy.last_round_updates,

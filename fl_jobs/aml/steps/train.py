@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         from fl_jobs.model_io import save_weights
         from fl_jobs.seeds import derive_seed
         from fl_jobs.silo_data import read_silo_data
-        from fl_jobs.training import TrainParams, train_local
+        from fl_jobs.training import train_local, train_params_from_config
 
         # One intra-op thread, as in the local federation's workers: matmul blocking depends on
         # the thread count, so this makes the update bit-identical on any node size.
@@ -49,11 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         weights, meta = read_global(args.global_model, config)
         data = read_silo_data(args.silo_data)
         model = module_for(config, meta, weights)
-        params = TrainParams(
-            epochs=int(config.epochs or 1),
-            batch_size=int(config.batch_size or 32),
-            lr=float(config.lr or 0.01),
-        )
+        params = train_params_from_config(config)  # momentum and DP settings included
         update = train_local(
             model,
             data,
