@@ -1,4 +1,7 @@
-"""Azure built-in roles the sandbox grants or lets users grant, by name.
+"""Azure built-in roles the sandbox grants, lets users grant, or must recognise, by name.
+
+The single table of built-in role GUIDs: the permissions table grants from it and the
+isolation policies (``policies/roles.py``) classify role assignments with it.
 
 A built-in role's definition GUID is the same in every tenant; the full role definition id is
 ``/subscriptions/<sub>/providers/Microsoft.Authorization/roleDefinitions/<guid>``. Users name
@@ -31,18 +34,23 @@ BUILTIN_ROLES: Final[dict[str, str]] = {
     USER_ACCESS_ADMINISTRATOR: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
     RBAC_ADMINISTRATOR: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
     STORAGE_ACCOUNT_CONTRIBUTOR: "17d1049b-9a84-46fb-8f53-869881c3d3ab",
+    "Storage Account Key Operator Service Role": "81a9662b-bebf-436f-a333-f67b29880f12",
+    "Reader and Data Access": "c12c1c16-33a1-487b-954d-41c89c60f349",
     BLOB_DATA_OWNER: "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     BLOB_DATA_CONTRIBUTOR: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     BLOB_DATA_READER: "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     BLOB_DELEGATOR: "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",
     "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "Storage Queue Data Reader": "19e7f393-937e-4f77-808e-94535e297925",
+    "Storage Queue Data Message Processor": "8a0f0c08-91a1-4084-bc3d-661d67233fed",
+    "Storage Queue Data Message Sender": "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a",
     "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "Storage Table Data Reader": "76199698-9eea-4c19-bc75-cec21354c6b6",
     FILE_DATA_PRIVILEGED_CONTRIBUTOR: "69566ab7-960f-475b-8e7c-b3118f30c6bd",
     "Storage File Data Privileged Reader": "b8eda974-7b85-4f76-af95-65846b26df6d",
     "Storage File Data SMB Share Contributor": "0c867c2a-1d8c-454a-a3db-039c8fdc4d48",
     "Storage File Data SMB Share Reader": "aba4ae5f-2193-4029-9191-0cb91df5e314",
+    "Storage File Data SMB Share Elevated Contributor": "a7264617-510b-434b-a828-9731dc254ea7",
     KEY_VAULT_ADMINISTRATOR: "00482a5a-887f-4fb3-b363-3b7fe8e74483",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     ACR_PULL: "7f951dda-4ed3-4680-a7ca-43fe172d538d",
