@@ -123,7 +123,7 @@ def _streaming(updates: list[dict[str, torch.Tensor]], weights: np.ndarray) -> M
     mean = StreamingWeightedMean()
     for update, weight in zip(updates, weights, strict=True):
         mean.add(update, float(weight))
-    return mean.result()
+    return mean.finish()
 
 
 def _stack_then_average(updates: list[list[np.ndarray]], weights: np.ndarray) -> list[np.ndarray]:

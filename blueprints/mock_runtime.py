@@ -9,6 +9,7 @@ as it would against Azure.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 import uuid
@@ -280,7 +281,23 @@ def run_under_mocks(
 
     Returns every registered resource and the program's return value with all Outputs
     resolved. ``set_mocks`` is process-global, so calls must not overlap.
+
+    Python's cyclic garbage collector is paused for the run: the SDK allocates many
+    short-lived cyclic objects (futures, Outputs) and repeated full-heap collections cost
+    most of the time (eyes-off, 30 silos: 29.7 s with it, 7.7 s without, for 13% more peak
+    memory). It runs once at the end instead.
     """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(program, project=project, stack=stack)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        gc.collect()
+
+
+def _run(program: Callable[[], Any], *, project: str, stack: str) -> MockRun:
     monitor = RecordingMonitor(RecordingMocks())
     pulumi.runtime.set_mocks(
         monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor

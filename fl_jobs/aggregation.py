@@ -23,9 +23,12 @@ class StreamingWeightedMean:
         self._keys: tuple[str, ...] | None = None
         self.count = 0
         self.total_weight = 0.0
+        self._finished = False
 
     def add(self, weights: Mapping[str, torch.Tensor], weight: float) -> None:
         """Fold one update in, weighted by ``weight`` (e.g. its sample count)."""
+        if self._finished:
+            raise ValueError("this mean was finished; start a new StreamingWeightedMean")
         w = float(weight)
         if not w > 0 or w == float("inf"):
             raise ValueError(f"update weight must be a finite number > 0, got {weight!r}")
@@ -53,11 +56,31 @@ class StreamingWeightedMean:
         self.count += 1
         self.total_weight += w
 
+    def finish(self) -> dict[str, torch.Tensor]:
+        """The weighted mean, divided in place in the accumulators, which are handed over.
+
+        The server's hot path: no second model is allocated, so aggregation peaks at one model
+        of extra memory. The mean cannot take more updates afterwards.
+        """
+        self._require_updates()
+        self._finished = True
+        sums, self._sums = self._sums, {}
+        for acc in sums.values():
+            if acc.is_floating_point():
+                acc.div_(self.total_weight)
+        return sums
+
     def result(self) -> dict[str, torch.Tensor]:
-        """The weighted mean (new tensors; the accumulators are left untouched)."""
-        if self._keys is None:
-            raise ValueError("no updates were added; cannot average nothing")
+        """The weighted mean as new tensors; the accumulators are left untouched, so more
+        updates can still be added (use :meth:`finish` when the round is complete)."""
+        self._require_updates()
         return {
             key: (acc / self.total_weight if acc.is_floating_point() else acc.clone())
             for key, acc in self._sums.items()
         }
+
+    def _require_updates(self) -> None:
+        if self._finished:
+            raise ValueError("this mean was finished; its accumulators were handed over")
+        if self._keys is None:
+            raise ValueError("no updates were added; cannot average nothing")

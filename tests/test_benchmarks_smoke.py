@@ -94,7 +94,8 @@ def test_local_vs_flower_smoke_with_flower(tmp_path: Path) -> None:
     assert report.targets[0].met is not None
 
 
-def test_fedavg_paper_smoke(tmp_path: Path) -> None:
+def test_fedavg_paper_smoke(tmp_path: Path, shared_data: Path) -> None:
+    assert (shared_data / "mnist").is_dir()
     report = _smoke("fedavg_paper", tmp_path / "fedavg.json", "--only", "non-iid")
     (row,) = report.tables[0].rows
     assert row[:2] == ["2NN, non-IID (2 shards/client)", 664]

@@ -243,6 +243,9 @@ def _start_workers(prepared: PreparedJob, silos_root: Path) -> list[_Worker]:
                     "config": prepared.config,
                     "example": prepared.example,
                     "shape": ds.shape,
+                    # Forked children inherit every open pipe end; each closes the parent's
+                    # ends so that it sees end-of-file (and exits) if the parent dies.
+                    "inherited": [parent_conn, *(w.conn for w in workers)],
                 },
                 daemon=True,
             )

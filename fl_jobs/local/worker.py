@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -59,8 +60,11 @@ def run_worker(
     config: JobConfig,
     example: Example,
     shape: DataShape,
+    inherited: Sequence[Connection] = (),
 ) -> None:
     """Worker main loop (runs in the child process)."""
+    for conn_end in inherited:  # the orchestrator's pipe ends, copied by fork
+        conn_end.close()
     # Ctrl-C reaches the whole process group: the orchestrator stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)

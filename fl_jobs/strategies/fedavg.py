@@ -61,7 +61,7 @@ class FedAvg:
         mean = StreamingWeightedMean()
         for update in updates:
             mean.add(update.weights, update.n_samples)
-        averaged = mean.result()
+        averaged = mean.finish()
         self.last_round_samples = int(mean.total_weight)
         self.last_round_updates = mean.count
         if self.server_lr == 1.0 and self.server_momentum == 0.0:

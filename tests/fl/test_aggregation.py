@@ -148,3 +148,22 @@ def test_fedavg_client_fraction() -> None:
     assert FedAvg(fraction=1.0).configure_round(1, silos, rng) == silos
     with pytest.raises(ValueError, match="fraction"):
         FedAvg(fraction=0.0)
+
+
+def test_finish_divides_in_place_and_matches_result() -> None:
+    torch.manual_seed(0)
+    updates = [{"w": torch.randn(50, 20), "b": torch.randn(20)} for _ in range(5)]
+    counts = [3, 70, 11, 1, 400]
+    mean = StreamingWeightedMean()
+    for update, n in zip(updates, counts, strict=True):
+        mean.add(update, n)
+    expected = mean.result()
+    accumulators = {k: v.data_ptr() for k, v in mean._sums.items()}
+    finished = mean.finish()
+    for key, tensor in finished.items():
+        assert torch.equal(tensor, expected[key])
+        assert tensor.data_ptr() == accumulators[key]  # no second model was allocated
+    with pytest.raises(ValueError, match="finished"):
+        mean.add(updates[0], 1)
+    with pytest.raises(ValueError, match="finished"):
+        mean.finish()

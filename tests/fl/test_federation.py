@@ -93,3 +93,36 @@ def test_history_and_artifacts(tmp_path: Path) -> None:
     assert sum(result.silo_sizes) > 1400
     assert (tmp_path / "global_model.pt").is_file()
     assert not any((tmp_path / "updates").iterdir())  # round files are cleaned up
+
+
+def test_workers_exit_when_the_orchestrator_is_killed(tmp_path: Path) -> None:
+    """A SIGTERM'd orchestrator (no clean-up code runs) must not leave silo workers behind."""
+    import contextlib
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "fl_jobs", "run", "--example", "digits", "--silos", "3"]
+    cmd += ["--rounds", "500", "--no-baselines", "--no-tracking", "--output-dir", str(tmp_path)]
+    parent = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(workers) < 3:
+            time.sleep(0.2)
+            workers = psutil.Process(parent.pid).children()
+        assert len(workers) == 3, "the federation did not start its three workers"
+        time.sleep(0.5)  # let them enter the round loop
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=10)
+        _, alive = psutil.wait_procs(workers, timeout=20)
+        assert alive == [], f"workers outlived the orchestrator: {[p.pid for p in alive]}"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for worker in workers:  # orphans are no longer our children: kill them by handle
+            with contextlib.suppress(psutil.NoSuchProcess):
+                worker.kill()
