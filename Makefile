@@ -18,8 +18,9 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m fl_jobs run --example digits --silos 5 --rounds 20 --partition dirichlet:0.5 --output-dir runs/demo --summary runs/demo/summary.json
 
-## The whole test suite (offline; sockets to anything but loopback are blocked).
+## Workflow lint, then the whole test suite (offline; sockets to anything but loopback are blocked).
 test: $(STAMP)
+	$(VENV)/bin/actionlint .github/workflows/*.yml
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -35,7 +36,7 @@ format: $(STAMP)
 
 ## What a blueprint would deploy, evaluated offline under Pulumi mocks.
 plan: $(STAMP)
-	$(PY) -m blueprints plan --blueprint eyes-off --silos 3
+	$(PY) -m blueprints plan --config stacks/Pulumi.eyes-off.yaml
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_quick

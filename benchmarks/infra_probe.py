@@ -1,7 +1,8 @@
 """One infra-scale measurement in a fresh process (run by ``benchmarks/infra_scale.py``).
 
 ``blueprint``: evaluate a blueprint with N silos under Pulumi's mocks (the offline plan's
-engine); ``pipeline``: build the Azure ML pipeline for N silos x R rounds and validate it
+engine), then run every check the plan runs over it (isolation invariants, Azure's rules, the
+job path of one FL round); ``pipeline``: build the Azure ML pipeline for N silos x R rounds and validate it
 offline. Prints one JSON object: import seconds, work seconds, the process's peak resident
 memory (VmHWM) and its resident memory after the imports, and what was built.
 """
@@ -53,25 +54,46 @@ def _peak_rss_bytes() -> int:
     return rss_bytes()
 
 
+def _checks(run: Any) -> dict[str, int]:
+    """Every check of the offline plan over a run: how much was checked, how much broke."""
+    from blueprints.plan import _plain
+    from policies.azure_rules import check_rules
+    from policies.graph import ResourceGraph
+    from policies.invariants import check_graph
+    from policies.job_path import job_path
+
+    graph = ResourceGraph.build(run.resources, _plain(run.result))
+    invariants, rules, movements = check_graph(graph), check_rules(graph), job_path(graph)
+    return {
+        "movements": len(movements),
+        "violations": sum(len(v) for v in [*invariants.values(), *rules.values()])
+        + sum(1 for m in movements if not m.ok),
+    }
+
+
 def blueprint(name: str, silos: int) -> dict[str, Any]:
     """Resources, seconds and memory of evaluating blueprint ``name`` at ``silos`` silos."""
     start = time.perf_counter()
     from blueprints.builder import build_sandbox
     from blueprints.mock_runtime import run_under_mocks
-    from blueprints.spec import default_spec
+    from blueprints.spec import example_spec
 
     imported = time.perf_counter()
     after_imports = rss_bytes()
-    spec = default_spec(name, silos)
+    spec = example_spec(name, silos)
     with contextlib.redirect_stdout(sys.stderr), GcClock() as gc_clock:
         run = run_under_mocks(lambda: build_sandbox(spec))
     done = time.perf_counter()
+    checks = _checks(run)
+    checked = time.perf_counter()
     custom = [r for r in run.resources if r.custom]
     return {
         "resources": len(custom),
         "components": len(run.resources) - len(custom),
         "import_s": imported - start,
         "work_s": done - imported,
+        "checks_s": checked - done,
+        **checks,
         "gc_s": gc_clock.seconds,
         "gc_collections": gc_clock.collections,
         "rss_after_imports_bytes": after_imports,
@@ -98,6 +120,7 @@ def _manifest(silos: int) -> Any:
                     "region": "westeurope",
                     "compute": f"silo{i}-compute",
                     "datastore": f"silo{i}_data",
+                    "update_datastore": f"updates_silo{i}",
                 }
                 for i in range(1, silos + 1)
             ],

@@ -1,11 +1,13 @@
 """Infra scale: blueprint evaluation under Pulumi's mocks and Azure ML pipeline building, by size.
 
 Each size runs in a fresh process (``benchmarks/infra_probe.py``) so that its peak memory is its
-own: the blueprint is evaluated at 1, 10, 50 and 100 silos (resources, seconds, peak resident
-memory), and the pipeline built then validated offline (``job._validate()``) at 10 and 100
-silos x 5 rounds. Growth must be linear per silo: the marginal cost of one more silo (extra
-resources, seconds, memory between consecutive sizes) must stay the same as the federation
-grows; resources exactly, seconds and memory within a factor of 1.5.
+own: every blueprint is evaluated at 1, 10, 50 and 100 silos (resources, seconds, peak
+resident memory) and checked the way the offline plan checks it (isolation invariants, Azure's
+rules, the job path of one FL round), and the pipeline built then validated offline
+(``job._validate()``) at 10 and 100 silos x 5 rounds. Growth must be linear per silo: the
+marginal cost of one more silo (extra resources, seconds with the checks, memory between
+consecutive sizes) must stay the same as the federation grows; resources exactly, seconds and
+memory within a factor of 1.5.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from benchmarks.cli import Clock, list_of, parser_for, positive_int
 from benchmarks.flower_runtime import REPO_ROOT
 from benchmarks.machine import collect
 from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from blueprints.catalog import BLUEPRINT_NAMES
 
 NAME = "infra_scale"
 LINEAR_TOLERANCE = 1.5
 MAX_SILOS = 100
-BLUEPRINTS = ("minimal", "eyes-on", "eyes-off")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Step:
     resources: float
     seconds: float
     seconds_outside_gc: float
+    checks_seconds: float
     memory_mb: float
 
 
@@ -58,12 +61,18 @@ def _steps(sizes: list[int], runs: list[dict[str, Any]]) -> list[Step]:
                 a,
                 b,
                 (rb["resources"] - ra["resources"]) / n,
-                (rb["work_s"] - ra["work_s"]) / n,
-                (rb["work_s"] - rb["gc_s"] - ra["work_s"] + ra["gc_s"]) / n,
+                (_total(rb) - _total(ra)) / n,
+                (_total(rb) - rb["gc_s"] - _total(ra) + ra["gc_s"]) / n,
+                (rb["checks_s"] - ra["checks_s"]) / n,
                 (rb["peak_rss_bytes"] - ra["peak_rss_bytes"]) / n / 1e6,
             )
         )
     return steps
+
+
+def _total(run: dict[str, Any]) -> float:
+    """Seconds to evaluate and check a blueprint (what `plan` spends)."""
+    return float(run["work_s"] + run["checks_s"])
 
 
 def _spread(values: list[float]) -> float:
@@ -97,7 +106,7 @@ def _linearity_targets(blueprint: str, steps: list[Step]) -> list[Target]:
             met=len(resources) == 1,
         ),
         Target(
-            name=f"{blueprint}: seconds per added silo constant",
+            name=f"{blueprint}: seconds per added silo constant, checks included",
             target=f"max/min <= {LINEAR_TOLERANCE}",
             measured=f"{seconds:.2f} ("
             + ", ".join(f"{s.seconds * 1000:.0f} ms" for s in steps)
@@ -116,10 +125,10 @@ def _linearity_targets(blueprint: str, steps: list[Step]) -> list[Target]:
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(NAME, __doc__)
     parser.add_argument(
-        "--blueprint",
-        choices=BLUEPRINTS,
-        default="eyes-off",
-        help="blueprint to evaluate (default: %(default)s, the one with the most resources)",
+        "--blueprints",
+        type=list_of(str),
+        default=list(BLUEPRINT_NAMES),
+        help="blueprints to evaluate, comma-separated (default: every blueprint)",
     )
     parser.add_argument(
         "--silos",
@@ -138,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.smoke:
-        args.blueprint, args.silos, args.pipeline_silos, args.rounds = "minimal", [1, 2], [2], 1
+        args.blueprints, args.silos, args.pipeline_silos, args.rounds = ["minimal"], [1, 2], [2], 1
+    unknown = [b for b in args.blueprints if b not in BLUEPRINT_NAMES]
+    if unknown:
+        parser.error(f"--blueprints: unknown {unknown}; choose from {', '.join(BLUEPRINT_NAMES)}")
     too_many = [n for n in [*args.silos, *args.pipeline_silos] if n > MAX_SILOS]
     if too_many:
         parser.error(f"--silos/--pipeline-silos: at most {MAX_SILOS} silos (got {too_many})")
@@ -146,16 +158,19 @@ def main(argv: list[str] | None = None) -> int:
 
     clock = Clock()
     machine = collect()
-    runs = []
-    for n in sizes:
-        run = _probe("blueprint", "--blueprint", args.blueprint, "--silos", str(n))
-        print(
-            f"{args.blueprint} {n:>3} silos: {run['resources']} resources, "
-            f"{run['work_s']:.1f} s, peak {run['peak_rss_bytes'] / 1e6:.0f} MB",
-            file=sys.stderr,
-        )
-        runs.append(run)
-    steps = _steps(sizes, runs)
+    measured: dict[str, list[dict[str, Any]]] = {}
+    for name in args.blueprints:
+        runs = []
+        for n in sizes:
+            run = _probe("blueprint", "--blueprint", name, "--silos", str(n))
+            print(
+                f"{name} {n:>3} silos: {run['resources']} resources, {run['work_s']:.1f} s + "
+                f"{run['checks_s']:.2f} s checks, {run['violations']} violations, peak "
+                f"{run['peak_rss_bytes'] / 1e6:.0f} MB",
+                file=sys.stderr,
+            )
+            runs.append(run)
+        measured[name] = runs
     pipelines = []
     for n in sorted(set(args.pipeline_silos)):
         run = _probe("pipeline", "--silos", str(n), "--rounds", str(args.rounds))
@@ -167,46 +182,61 @@ def main(argv: list[str] | None = None) -> int:
         pipelines.append((n, run))
 
     blueprint_table = Table(
-        title=f"Blueprint {args.blueprint!r} evaluated under mocks (fresh process per size)",
+        title="Blueprints evaluated under mocks and checked like `plan` (fresh process per size)",
         columns=[
+            "blueprint",
             "silos",
             "resources",
             "resources / silo",
-            "components",
-            "seconds",
+            "evaluate s",
             "of which in Python's GC",
-            "ms / resource",
+            "checks s",
+            "job-path movements",
+            "violations",
             "peak memory (MB)",
-            "after imports (MB)",
             "import s",
         ],
         rows=[
             [
+                name,
                 n,
                 r["resources"],
                 round(r["resources"] / n, 1),
-                r["components"],
                 round(r["work_s"], 2),
                 round(r["gc_s"], 2),
-                round(1000 * r["work_s"] / r["resources"], 1),
+                round(r["checks_s"], 2),
+                r["movements"],
+                r["violations"],
                 round(r["peak_rss_bytes"] / 1e6),
-                round(r["rss_after_imports_bytes"] / 1e6),
                 round(r["import_s"], 2),
             ]
+            for name, runs in measured.items()
             for n, r in zip(sizes, runs, strict=True)
         ],
     )
+    steps_by_blueprint = {name: _steps(sizes, runs) for name, runs in measured.items()}
     steps_table = Table(
         title="Marginal cost of one more silo between consecutive sizes",
-        columns=["sizes", "resources / silo", "ms / silo", "ms / silo outside GC", "MB / silo"],
+        columns=[
+            "blueprint",
+            "sizes",
+            "resources / silo",
+            "ms / silo (with checks)",
+            "ms / silo outside GC",
+            "of which checks (ms)",
+            "MB / silo",
+        ],
         rows=[
             [
+                name,
                 f"{s.from_silos} -> {s.to_silos}",
                 round(s.resources, 2),
                 round(s.seconds * 1000),
                 round(s.seconds_outside_gc * 1000),
+                round(s.checks_seconds * 1000, 1),
                 round(s.memory_mb, 2),
             ]
+            for name, steps in steps_by_blueprint.items()
             for s in steps
         ],
     )
@@ -235,7 +265,20 @@ def main(argv: list[str] | None = None) -> int:
             for n, r in pipelines
         ],
     )
-    targets = _linearity_targets(args.blueprint, steps)
+    targets = [
+        target
+        for name, steps in steps_by_blueprint.items()
+        for target in _linearity_targets(name, steps)
+    ]
+    clean = all(r["violations"] == 0 for runs in measured.values() for r in runs)
+    targets.append(
+        Target(
+            name="every blueprint passes every check at every size",
+            target="0 violations",
+            measured="0" if clean else "violations found (see the table)",
+            met=clean,
+        )
+    )
     if len(pipelines) >= 2:
         (n0, p0), (n1, p1) = pipelines[0], pipelines[-1]
         ratio = (p1["build_s"] + p1["validate_s"]) / (p0["build_s"] + p0["validate_s"])
@@ -255,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke=args.smoke,
         machine=machine,
         parameters={
-            "blueprint": args.blueprint,
+            "blueprints": list(args.blueprints),
             "silos": sizes,
             "pipeline_silos": sorted(set(args.pipeline_silos)),
             "rounds": args.rounds,
@@ -263,8 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         targets=targets,
         tables=[blueprint_table, steps_table, pipeline_table],
         notes=[
-            "seconds: evaluation only (spec -> every resource registered and resolved under "
-            "mocks), imports excluded and shown separately; peak memory: the process's "
+            "evaluate s: spec -> every resource registered and resolved under mocks; checks s: "
+            "the isolation invariants, Azure's rules and the job path over the result (what "
+            "`plan` adds); imports excluded and shown separately; peak memory: the process's "
             "resident high-water mark (VmHWM), imports included. 'of which in Python's GC': "
             "time inside the cyclic garbage collector during the evaluation (gc.callbacks).",
             "Pipeline: seconds exclude imports and the code snapshot; the data-flow check is "

@@ -1,8 +1,9 @@
 """``python -m blueprints plan``: see what a sandbox deploys, offline, before paying for it.
 
-Exit codes: 0 when the config is valid and every check holds; 1 when an invariant (or the
-manifest, or the network layout) is broken; 2 when the config or the arguments are invalid,
-with one line saying what to fix and nothing declared.
+Exit codes: 0 when the config is valid and every check holds; 1 when an isolation invariant,
+one of Azure's rules or a job-path movement is broken (or the manifest, or the network
+layout); 2 when the config or the arguments are invalid, with one line
+(``error: <what> - <fix>``) and nothing declared.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from blueprints.spec import BLUEPRINT_NAMES, ConfigError, SandboxSpec, default_spec, load_stack_file
+from blueprints.catalog import BLUEPRINT_NAMES
+from blueprints.spec import ConfigError, SandboxSpec, default_spec, load_stack_file
 
 EXIT_VIOLATIONS = 1
 EXIT_BAD_CONFIG = 2
@@ -31,7 +33,12 @@ def main() -> None:
     """Blueprints of fl-sandbox."""
 
 
-def _spec(blueprint: str | None, silos: int | None, config: Path | None) -> SandboxSpec:
+def _spec(
+    blueprint: str | None,
+    silos: int | None,
+    config: Path | None,
+    submitter_ips: list[str] | None = None,
+) -> SandboxSpec:
     if (blueprint is None) == (config is None):
         raise ConfigError(
             "<arguments>",
@@ -41,20 +48,23 @@ def _spec(blueprint: str | None, silos: int | None, config: Path | None) -> Sand
             "or --config stacks/Pulumi.minimal.yaml",
         )
     if config is not None:
-        if silos is not None:
-            raise ConfigError(
-                "<arguments>",
-                silos,
-                "--silos applies to --blueprint only",
-                "list the silos in the stack file instead",
-            )
+        for option, value in (("--silos", silos), ("--submitter-ip", submitter_ips)):
+            if value:
+                raise ConfigError(
+                    "<arguments>",
+                    value,
+                    f"{option} applies to --blueprint only",
+                    "set it in the stack file instead (silos, submitters[].ipRanges)",
+                )
         return load_stack_file(config)
     assert blueprint is not None
-    return default_spec(blueprint, 3 if silos is None else silos)
+    return default_spec(
+        blueprint, 3 if silos is None else silos, submitter_ip_ranges=tuple(submitter_ips or ())
+    )
 
 
-def _fail(message: str, as_json: bool) -> None:
-    line = " ".join(message.split())
+def _fail(error: ConfigError, as_json: bool) -> None:
+    line = " ".join(f"{error.what} - {error.fix}".split())
     if as_json:
         typer.echo(json.dumps({"ok": False, "error": line}))
     typer.echo(f"error: {line}", err=True)
@@ -72,20 +82,27 @@ def plan(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="a stack file, e.g. stacks/Pulumi.eyes-off.yaml"
     ),
+    submitter_ip: list[str] | None = typer.Option(
+        None,
+        "--submitter-ip",
+        help="with --blueprint: a public IPv4 address or range the deployer submits jobs "
+        "from (repeatable; needed where the workspace storage admits selected networks only)",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document to stdout"),
 ) -> None:
-    """Run a blueprint under Pulumi mocks and show resources, access, network and invariants."""
+    """Run a blueprint under Pulumi mocks: resources, access, network, invariants, Azure's
+    rules and the job path of one FL round."""
     try:
-        spec = _spec(blueprint, silos, config)
+        spec = _spec(blueprint, silos, config, submitter_ip)
     except ConfigError as exc:
-        _fail(str(exc), as_json)
+        _fail(exc, as_json)
 
     from blueprints.plan import make_plan  # imported late: loads Pulumi and azure-native
 
     try:
         result = make_plan(spec)
     except ConfigError as exc:
-        _fail(str(exc), as_json)
+        _fail(exc, as_json)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, sort_keys=False))
     else:
@@ -94,9 +111,8 @@ def plan(
         render(result, Console())
     if not result.ok:
         if as_json:
-            for violations in result.results.values():
-                for violation in violations:
-                    typer.echo(f"violation: {violation}", err=True)
+            for violation in result.violations:
+                typer.echo(f"violation: {violation}", err=True)
         raise typer.Exit(EXIT_VIOLATIONS)
 
 

@@ -15,9 +15,9 @@ import pulumi_random
 from pulumi_azure_native import authorization
 
 from blueprints.catalog import Blueprint, blueprint
-from blueprints.spec import SandboxSpec
+from blueprints.spec import DEPLOYER, SandboxSpec
 from components import naming
-from components.access_targets import parse_target
+from components.access_targets import Target, parse_target
 from components.orchestrator import (
     MODELS_DATASTORE,
     Orchestrator,
@@ -25,13 +25,20 @@ from components.orchestrator import (
     updates_datastore,
 )
 from components.permissions import (
-    ORCHESTRATOR_IDENTITY,
+    DEPLOYER as DEPLOYER_GRANTEE,
+)
+from components.permissions import (
+    JOBS_IDENTITY,
+    WORKSPACE_IDENTITY,
     AccessControl,
     AccessControlArgs,
     Grant,
+    Grantee,
     access_table,
+    person,
     person_grant,
     silo_identity,
+    submitter_grants,
 )
 from components.silo import Silo, SiloArgs, silo_datastore
 from components.silo_network import HubRef
@@ -40,8 +47,18 @@ from fl_jobs.manifest import FederationManifest
 SUFFIX_RESOURCE = "name-suffix"
 
 
+def submitter_grantee(principal_id: str) -> Grantee:
+    """The grantee of a submitter entry (``deployer`` is whoever runs ``pulumi up``)."""
+    return DEPLOYER_GRANTEE if principal_id.lower() == DEPLOYER else person(principal_id)
+
+
 def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
-    """The full permissions table of a spec: built-in rows plus the stack file's extras."""
+    """The full permissions table of a spec: built-in rows, submitters, stack-file extras."""
+    submitters = [
+        grant
+        for s in spec.submitters
+        for grant in submitter_grants(submitter_grantee(s.principal_id), s.principal_type)
+    ]
     extras = [
         person_grant(
             e.principal_id,
@@ -53,7 +70,7 @@ def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
         )
         for e in spec.extra_role_assignments
     ]
-    return access_table(spec.silo_names, extras)
+    return access_table(spec.silo_names, extras, submitters)
 
 
 def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
@@ -69,6 +86,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     ).result
     table = sandbox_access_table(spec)
 
+    posture = bp.posture
     orchestrator = Orchestrator(
         "orchestrator",
         OrchestratorArgs(
@@ -82,11 +100,10 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
             workspace_grants=[g for g in table if g.before_workspace],
-            networked=bp.networked,
-            storage_private=bp.storage_private,
-            node_public_ip=bp.node_public_ip,
+            posture=posture,
             address_space=spec.orchestrator_address_space,
-            private_dns_zones=bp.private_dns_zones,
+            outbound=spec.compute_outbound,
+            submitter_ip_ranges=spec.submitter_ip_ranges,
         ),
     )
     hub = (
@@ -116,24 +133,26 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
                 tags=spec.tags,
                 workspace=orchestrator.workspace,
                 workspace_resource_group=orchestrator.resource_group.name,
-                networked=bp.networked,
-                storage_private=bp.storage_private,
-                node_public_ip=bp.node_public_ip,
+                workspace_location=spec.region,
+                posture=posture,
+                zone_writes=orchestrator.zone_writes,
                 address_space=s.address_space,
+                outbound=spec.compute_outbound,
                 hub=hub,
-                dns_zones=orchestrator.dns_zones,
-                dns_resource_group_name=orchestrator.resource_group.name,
                 hub_after=tuple(hub_after),
+                compute_prerequisites=tuple(orchestrator.compute_prerequisites),
             ),
         )
         if silo.network is not None and silo.network.hub_peering is not None:
             hub_after = [silo.network.hub_peering]
         silos.append(silo)
 
-    principals: dict[str, pulumi.Input[str]] = {
-        ORCHESTRATOR_IDENTITY: orchestrator.identity.principal_id
+    principals: dict[Grantee, pulumi.Input[str]] = {
+        WORKSPACE_IDENTITY: orchestrator.identity.principal_id,
+        JOBS_IDENTITY: orchestrator.jobs_identity.principal_id,
+        DEPLOYER_GRANTEE: client.object_id,
     }
-    scopes: dict[str, pulumi.Input[str]] = dict(orchestrator.scopes)
+    scopes: dict[Target, pulumi.Input[str]] = dict(orchestrator.scopes)
     for s, silo in zip(spec.silos, silos, strict=True):
         principals[silo_identity(s.name)] = silo.identity.principal_id
         scopes.update(silo.scopes)
@@ -147,7 +166,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
         ),
     )
 
-    return _outputs(spec, bp, table, orchestrator, silos, client.subscription_id)
+    return _outputs(spec, bp, table, orchestrator, silos, client)
 
 
 def _outputs(
@@ -156,7 +175,7 @@ def _outputs(
     table: list[Grant],
     orchestrator: Orchestrator,
     silos: list[Silo],
-    subscription_id: pulumi.Output[str],
+    client: Any,
 ) -> dict[str, Any]:
     silo_refs = [
         pulumi.Output.all(
@@ -177,12 +196,12 @@ def _outputs(
         for s, silo in zip(spec.silos, silos, strict=True)
     ]
     federation = pulumi.Output.all(
-        subscription_id=subscription_id,
+        subscription_id=client.subscription_id,
         resource_group=orchestrator.resource_group.name,
         workspace=orchestrator.workspace.name,
         compute=orchestrator.compute.name,
         datastore=orchestrator.models_datastore.name,
-        client_id=orchestrator.identity.client_id,
+        client_id=orchestrator.jobs_identity.client_id,
         silos=pulumi.Output.all(*silo_refs),
     ).apply(
         lambda v: FederationManifest.model_validate(
@@ -227,11 +246,25 @@ def _outputs(
         },
         "silo_datastores": {s: silo_datastore(s) for s in spec.silo_names},
         "access_table": [grant.row() for grant in table],
+        "submitters": [
+            {
+                "principal_id": (
+                    client.object_id if s.principal_id.lower() == DEPLOYER else s.principal_id
+                ),
+                "principal_type": s.principal_type,
+                "deployer": s.principal_id.lower() == DEPLOYER,
+                "ip_ranges": list(s.ip_ranges),
+                "network": bp.posture.submitter_network,
+            }
+            for s in spec.submitters
+        ],
+        "image_build_compute": naming.IMAGE_BUILD_COMPUTE if bp.posture.image_build_compute else "",
     }
-    if bp.networked:
+    if bp.posture.networked:
         outputs["network"] = {
             "orchestrator": spec.orchestrator_address_space,
             "silos": {s.name: s.address_space for s in spec.silos},
-            "private_dns_zones": list(bp.private_dns_zones),
+            "private_dns_zones": list(bp.posture.private_dns_zones),
+            "compute_outbound": spec.compute_outbound,
         }
     return outputs

@@ -21,85 +21,11 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
+from components.arm_types import RESOURCE_GROUP, USER_ASSIGNED_IDENTITY, arm_name, arm_path
+
 MOCK_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 MOCK_TENANT = "11111111-1111-1111-1111-111111111111"
 MOCK_RESOURCE_GROUP = "rg-mock"
-
-# Input keys that carry a resource's ARM name, most specific first: a child resource (a subnet,
-# a container, a compute) also names its parent (VNet, account, workspace), and its own name
-# must win.
-_ARM_NAME_KEYS = (
-    "containerName",
-    "computeName",
-    "subnetName",
-    "virtualNetworkPeeringName",
-    "virtualNetworkLinkName",
-    "privateDnsZoneGroupName",
-    "privateEndpointName",
-    "name",
-    "accountName",
-    "workspaceName",
-    "vaultName",
-    "registryName",
-    "resourceName",
-    "virtualNetworkName",
-    "networkSecurityGroupName",
-    "privateZoneName",
-    "resourceGroupName",
-)
-
-# azure-native type token -> ARM id path under the resource group, as Azure builds it
-# ({key} = that input). Types not listed get a generic Microsoft.<Provider>/<type>s path.
-_ARM_PATHS = {
-    "azure-native:storage:StorageAccount": "Microsoft.Storage/storageAccounts/{accountName}",
-    "azure-native:storage:BlobContainer": (
-        "Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/"
-        "{containerName}"
-    ),
-    "azure-native:managedidentity:UserAssignedIdentity": (
-        "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}"
-    ),
-    "azure-native:keyvault:Vault": "Microsoft.KeyVault/vaults/{vaultName}",
-    "azure-native:containerregistry:Registry": (
-        "Microsoft.ContainerRegistry/registries/{registryName}"
-    ),
-    "azure-native:machinelearningservices:Workspace": (
-        "Microsoft.MachineLearningServices/workspaces/{workspaceName}"
-    ),
-    "azure-native:machinelearningservices:Compute": (
-        "Microsoft.MachineLearningServices/workspaces/{workspaceName}/computes/{computeName}"
-    ),
-    "azure-native:machinelearningservices:Datastore": (
-        "Microsoft.MachineLearningServices/workspaces/{workspaceName}/datastores/{name}"
-    ),
-    "azure-native:network:VirtualNetwork": "Microsoft.Network/virtualNetworks/{virtualNetworkName}",
-    "azure-native:network:Subnet": (
-        "Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets/{subnetName}"
-    ),
-    "azure-native:network:VirtualNetworkPeering": (
-        "Microsoft.Network/virtualNetworks/{virtualNetworkName}/virtualNetworkPeerings/"
-        "{virtualNetworkPeeringName}"
-    ),
-    "azure-native:network:NetworkSecurityGroup": (
-        "Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}"
-    ),
-    "azure-native:network:PrivateEndpoint": (
-        "Microsoft.Network/privateEndpoints/{privateEndpointName}"
-    ),
-    "azure-native:network:PrivateDnsZoneGroup": (
-        "Microsoft.Network/privateEndpoints/{privateEndpointName}/privateDnsZoneGroups/"
-        "{privateDnsZoneGroupName}"
-    ),
-    "azure-native:privatedns:PrivateZone": "Microsoft.Network/privateDnsZones/{privateZoneName}",
-    "azure-native:privatedns:VirtualNetworkLink": (
-        "Microsoft.Network/privateDnsZones/{privateZoneName}/virtualNetworkLinks/"
-        "{virtualNetworkLinkName}"
-    ),
-    "azure-native:operationalinsights:Workspace": (
-        "Microsoft.OperationalInsights/workspaces/{workspaceName}"
-    ),
-    "azure-native:applicationinsights:Component": "Microsoft.Insights/components/{resourceName}",
-}
 
 
 @dataclass(frozen=True)
@@ -117,37 +43,26 @@ class RecordedResource:
     dependencies: tuple[str, ...] = ()
     """URNs of the resources this one explicitly depends on (``depends_on``, and resources
     whose outputs feed its inputs)."""
+    secret_inputs: tuple[str, ...] = ()
+    """Dotted paths of inputs the program marked secret (their values are in ``inputs``, for
+    the checks; anything shown to people redacts them)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Resource options Pulumi acts on: ``replaceOnChanges``, ``deleteBeforeReplace``,
+    ``protect``, ``ignoreChanges`` (only those set)."""
 
     @property
     def arm_name(self) -> str:
         """The name Azure would see (the explicit ARM name input when there is one)."""
-        return _arm_name(self.type, self.inputs, self.name)
-
-
-def _arm_name(type_token: str, inputs: dict[str, Any], default: str) -> str:
-    if type_token == "azure-native:resources:ResourceGroup":
-        value = inputs.get("resourceGroupName")
-        return value if isinstance(value, str) else default
-    for key in _ARM_NAME_KEYS:
-        value = inputs.get(key)
-        if isinstance(value, str) and key != "resourceGroupName":
-            return value
-    return default
-
-
-def _arm_path(type_token: str, inputs: dict[str, Any], arm_name: str) -> str | None:
-    template = _ARM_PATHS.get(type_token)
-    if template is None:
-        return None
-    values = {k: v for k, v in inputs.items() if isinstance(v, str)}
-    try:
-        return template.format(**values)
-    except KeyError:  # an autonamed resource: its own name is the Pulumi-generated one
-        return template.rsplit("/", 1)[0] + f"/{arm_name}"
+        return arm_name(self.type, self.inputs, self.name)
 
 
 def _uuid_for(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
+
+
+def deployer_object_id() -> str:
+    """The object id the mocks give the principal running ``pulumi up``."""
+    return _uuid_for("deployer-object")
 
 
 def _random_string(name: str, length: int, upper: bool, numeric: bool) -> str:
@@ -178,17 +93,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
         rg = inputs.get("resourceGroupName", MOCK_RESOURCE_GROUP)
         provider = typ.split(":")[1] if ":" in typ else "mock"
         kind = typ.split(":")[-1]
-        arm_name = _arm_name(typ, inputs, name)
-        if typ == "azure-native:resources:ResourceGroup":
-            rid = f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{arm_name}"
+        name_seen = arm_name(typ, inputs, name)
+        if typ == RESOURCE_GROUP:
+            rid = f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{name_seen}"
         else:
-            path = _arm_path(typ, inputs, arm_name)
+            path = arm_path(typ, inputs, name_seen)
             if path is None:
-                path = f"Microsoft.{provider.capitalize()}/{kind[:1].lower()}{kind[1:]}s/{arm_name}"
+                path = (
+                    f"Microsoft.{provider.capitalize()}/{kind[:1].lower()}{kind[1:]}s/{name_seen}"
+                )
             rid = f"/subscriptions/{MOCK_SUBSCRIPTION}/resourceGroups/{rg}/providers/{path}"
-        outputs.setdefault("name", arm_name)
+        outputs.setdefault("name", name_seen)
         outputs["id"] = rid
-        if typ == "azure-native:managedidentity:UserAssignedIdentity":
+        if typ == USER_ASSIGNED_IDENTITY:
             outputs["principalId"] = _uuid_for("principal", rid)
             outputs["clientId"] = _uuid_for("client", rid)
             outputs["tenantId"] = MOCK_TENANT
@@ -216,7 +133,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "subscriptionId": MOCK_SUBSCRIPTION,
                 "tenantId": MOCK_TENANT,
                 "clientId": _uuid_for("deployer-client"),
-                "objectId": _uuid_for("deployer-object"),
+                "objectId": deployer_object_id(),
             }, []  # pulumi's MockMonitor iterates the failures: None would crash every invoke
         return {}, []
 
@@ -235,6 +152,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return response
         registration = self.resources[response.urn]
         inputs = rpc.deserialize_properties(request.object)
+        secrets: list[str] = []
         record = RecordedResource(
             urn=response.urn,
             type=request.type,
@@ -242,22 +160,46 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             parent=request.parent or None,
             custom=bool(request.custom),
             id=registration.id or None,
-            inputs=_plain(inputs),
+            inputs=_plain(inputs, secrets),
             outputs=_plain(registration.state),
             dependencies=tuple(request.dependencies),
+            secret_inputs=tuple(secrets),
+            options=_options(request),
         )
         with self._lock:
             self.records.append(record)
         return response
 
 
-def _plain(value: Any) -> Any:
-    """Strip Pulumi wrappers so records are plain JSON-able data."""
+def _plain(value: Any, secrets: list[str] | None = None, path: str = "") -> Any:
+    """Strip Pulumi wrappers so records are plain JSON-able data; note secret paths."""
+    if rpc.is_rpc_secret(value):
+        if secrets is not None:
+            secrets.append(path)
+        return _plain(rpc.unwrap_rpc_secret(value), secrets, path)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not k.startswith("__")}
+        return {
+            k: _plain(v, secrets, f"{path}.{k}" if path else k)
+            for k, v in value.items()
+            if not k.startswith("__")
+        }
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, secrets, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def _options(request: Any) -> dict[str, Any]:
+    """The resource options of a registration that change how Pulumi updates it."""
+    found: dict[str, Any] = {}
+    if list(request.replaceOnChanges):
+        found["replaceOnChanges"] = list(request.replaceOnChanges)
+    if request.deleteBeforeReplace:
+        found["deleteBeforeReplace"] = True
+    if request.protect:
+        found["protect"] = True
+    if list(request.ignoreChanges):
+        found["ignoreChanges"] = list(request.ignoreChanges)
+    return found
 
 
 @dataclass

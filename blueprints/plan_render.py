@@ -15,7 +15,11 @@ from rich.tree import Tree
 
 from blueprints.plan import Plan
 from policies.access_matrix import access_entries
+from policies.azure_rules import RULES
 from policies.invariants import INVARIANTS
+
+JOB_PATH_ROWS = 60
+"""Above this many movements (large federations) only the broken ones and a count print."""
 
 
 def _short(type_token: str) -> str:
@@ -110,6 +114,41 @@ def _invariants(plan: Plan) -> Table:
     return table
 
 
+def _rules(plan: Plan) -> Table:
+    table = Table(title="Azure's rules (what ARM refuses, what fails jobs at run time)")
+    table.add_column("#", justify="right")
+    table.add_column("rule")
+    table.add_column("result")
+    for rule in RULES:
+        broken = plan.rule_results[rule.id]
+        result = f"[red]{len(broken)} violation(s)[/]" if broken else "[green]holds[/]"
+        title = rule.title + (" [dim](unverified)[/]" if rule.unverified else "")
+        table.add_row(str(rule.number), title, result)
+    return table
+
+
+def _job_path(plan: Plan) -> Table:
+    moves = plan.movements
+    shown = moves if len(moves) <= JOB_PATH_ROWS else [m for m in moves if not m.ok]
+    broken = sum(1 for m in moves if not m.ok)
+    title = f"Job path of one FL round ({len(moves)} data movements, {broken} broken)"
+    if len(shown) < len(moves):
+        title += f"; the {len(moves) - len(shown)} that hold are in --json"
+    table = Table(title=title)
+    for column in ("movement", "target", "role held", "network path", "ok"):
+        table.add_column(column)
+    step = None
+    for m in shown:
+        if (m.step, m.actor) != step:
+            step = (m.step, m.actor)
+            table.add_section()
+            table.add_row(Text(f"{m.step}", style="bold"), Text(f"as {m.actor}", style="dim"))
+        role = m.role_detail if m.role_ok else f"[red]{m.role_detail}[/] (needs {m.role})"
+        route = m.route if m.network_ok else f"[red]{m.route or 'none'}[/]"
+        table.add_row(m.what, m.target, role, route, "[green]yes[/]" if m.ok else "[red]no[/]")
+    return table
+
+
 def render(plan: Plan, console: Console) -> None:
     """Print the plan for a person; violations and problems at the very end."""
     console.print(_tree(plan))
@@ -118,12 +157,17 @@ def render(plan: Plan, console: Console) -> None:
     for table in _network(plan):
         console.print(table)
     console.print(_invariants(plan))
-    for violations in plan.results.values():
-        for violation in violations:
-            console.print(Text.assemble(("violation ", "bold red"), str(violation)))
+    console.print(_rules(plan))
+    console.print(_job_path(plan))
+    for violation in plan.violations:
+        console.print(Text.assemble(("violation ", "bold red"), str(violation)))
     if plan.manifest_error:
         console.print(Text.assemble(("manifest ", "bold red"), plan.manifest_error))
     for a, b in plan.network["overlaps"]:
         console.print(Text.assemble(("network ", "bold red"), f"VNets {a} and {b} overlap"))
-    verdict = "[green]OK[/]: every invariant holds" if plan.ok else "[red]FAILED[/]"
+    verdict = (
+        "[green]OK[/]: every invariant and Azure rule holds, and an FL job's path is clear"
+        if plan.ok
+        else "[red]FAILED[/]"
+    )
     console.print(verdict)

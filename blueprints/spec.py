@@ -20,14 +20,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from blueprints.catalog import BLUEPRINT_NAMES, BLUEPRINTS
 from blueprints.regions import AZURE_REGIONS, DEFAULT_SILO_REGIONS
+from blueprints.stack_yaml import StackFileError, load_unique_yaml
 from components import naming
 from components.access_targets import TARGET_FORMS, Target, parse_target
 from components.builtin_roles import BUILTIN_ROLES, touches_data
+from components.posture import NetworkPosture
 
 NAMESPACE = "fl-sandbox"
-BlueprintName = Literal["minimal", "eyes-on", "eyes-off"]
-BLUEPRINT_NAMES: tuple[str, ...] = ("minimal", "eyes-on", "eyes-off")
+DEPLOYER = "deployer"
+"""``principalId`` of a submitter that stands for whoever runs ``pulumi up``."""
 MAX_SILOS = 100
 DEFAULT_SKU = "Standard_DS3_v2"
 DEFAULT_ORCHESTRATOR_ADDRESS_SPACE = "10.0.0.0/16"
@@ -39,6 +42,18 @@ _BASE_NAME = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,14}[a-z0-9]$")
 _VM_SIZE = re.compile(r"^(Standard|Basic)_[A-Z]+[0-9]+(-[0-9]+)?[a-z]*(_[A-Za-z0-9]+)*$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _TAG_KEY_FORBIDDEN = re.compile(r"[<>%&\\?/]")
+_NOT_INTERNET = tuple(
+    ipaddress.IPv4Network(block)
+    for block in (
+        "0.0.0.0/8",  # "this network"
+        "10.0.0.0/8",  # RFC 1918, refused by Azure storage IP rules
+        "100.64.0.0/10",  # carrier-grade NAT: never a source address on the internet
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",  # RFC 1918
+        "192.168.0.0/16",  # RFC 1918
+    )
+)
 
 
 class ConfigError(ValueError):
@@ -49,8 +64,14 @@ class ConfigError(ValueError):
         self.value = value
         self.problem = problem
         self.fix = fix
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{NAMESPACE}:{key} = {value!r}: {problem}. Fix: {fix}")
+        self.source = source
+        super().__init__(f"{self.what}. Fix: {fix}")
+
+    @property
+    def what(self) -> str:
+        """Where, which key, which value and what is wrong with it (without the fix)."""
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}{NAMESPACE}:{self.key} = {self.value!r}: {self.problem}"
 
 
 class _Spec(BaseModel):
@@ -88,22 +109,57 @@ class ExtraRoleAssignment(_Spec):
     why: str = "granted in the stack file"
 
 
+class Submitter(_Spec):
+    """A person, group or app that submits FL jobs to the workspace.
+
+    Granted exactly what submitting needs (AzureML Data Scientist on the workspace, the two
+    data roles on the workspace storage that code upload needs) and nothing on any silo.
+    ``ipRanges`` are the public addresses they submit from, admitted by the workspace
+    storage where it accepts only selected networks (``eyes-off``)."""
+
+    principal_id: str
+    principal_type: Literal["User", "Group", "ServicePrincipal"] = Field(
+        default="User",
+        description="ARM checks it against the principal: ServicePrincipal when an app (a CI "
+        "pipeline) deploys or submits",
+    )
+    ip_ranges: list[str] = Field(default_factory=list)
+
+
+def _deployer_submits() -> list[Submitter]:
+    return [Submitter(principal_id=DEPLOYER)]
+
+
 class SandboxSpec(_Spec):
     """A whole sandbox: which blueprint, where, which silos, and who else gets access."""
 
-    blueprint: BlueprintName
+    blueprint: str
     base_name: str = "flsandbox"
     region: str = "westeurope"
     silos: list[SiloSpec]
     tags: dict[str, str] = Field(default_factory=dict)
     extra_role_assignments: list[ExtraRoleAssignment] = Field(default_factory=list)
+    submitters: list[Submitter] = Field(default_factory=_deployer_submits)
     orchestrator_compute_sku: str = DEFAULT_SKU
     orchestrator_max_nodes: int = 2
     orchestrator_address_space: str = DEFAULT_ORCHESTRATOR_ADDRESS_SPACE
+    compute_outbound: Literal["default", "nat-gateway"] = "default"
 
     @property
     def silo_names(self) -> list[str]:
         return [s.name for s in self.silos]
+
+    @property
+    def posture(self) -> NetworkPosture:
+        return BLUEPRINTS[self.blueprint].posture
+
+    @property
+    def submitter_ip_ranges(self) -> list[str]:
+        """Every submitter's IP ranges, in order, without repeats."""
+        ranges: list[str] = []
+        for submitter in self.submitters:
+            ranges += [r for r in submitter.ip_ranges if r not in ranges]
+        return ranges
 
     def silo(self, name: str) -> SiloSpec:
         for silo in self.silos:
@@ -144,7 +200,9 @@ def load_stack_file(path: str | Path) -> SandboxSpec:
             "pass a stack file such as stacks/Pulumi.minimal.yaml",
         )
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = load_unique_yaml(path.read_text()) or {}
+    except StackFileError as exc:
+        raise ConfigError("<stack file>", str(path), str(exc), "keep only one of them") from None
     except yaml.YAMLError as exc:
         raise ConfigError(
             "<stack file>", str(path), f"not valid YAML ({exc})", "fix the YAML"
@@ -157,16 +215,37 @@ def load_stack_file(path: str | Path) -> SandboxSpec:
             "has no 'config:' mapping",
             f"put the settings under 'config:' as '{NAMESPACE}:<key>: <value>'",
         )
-    raw = {
-        key.removeprefix(f"{NAMESPACE}:"): value
-        for key, value in config.items()
-        if isinstance(key, str) and key.startswith(f"{NAMESPACE}:")
-    }
+    raw: dict[str, Any] = {}
+    for key, value in config.items():
+        if not isinstance(key, str):
+            raise ConfigError(
+                str(key), value, "not a config key", f"write '{NAMESPACE}:<key>'", source=str(path)
+            )
+        if key.startswith(f"{NAMESPACE}:"):
+            raw[key.removeprefix(f"{NAMESPACE}:")] = value
+        elif ":" not in key:
+            # Pulumi reads only namespaced keys; without the prefix the setting is lost.
+            raise ConfigError(
+                key,
+                value,
+                f"has no namespace, so it is not an {NAMESPACE} setting Pulumi passes on",
+                f"write it as '{NAMESPACE}:{key}'",
+                source=str(path),
+            )
     return parse_spec(raw, source=str(path))
 
 
-def default_spec(blueprint: str, silos: int, *, base_name: str = "flsandbox") -> SandboxSpec:
-    """A ready-to-deploy spec with ``silos`` silos named silo1..N spread over EU regions."""
+def default_spec(
+    blueprint: str,
+    silos: int,
+    *,
+    base_name: str = "flsandbox",
+    submitter_ip_ranges: tuple[str, ...] = (),
+) -> SandboxSpec:
+    """A ready-to-deploy spec with ``silos`` silos named silo1..N spread over EU regions.
+
+    Whoever deploys is the one submitter; ``submitter_ip_ranges`` are the addresses they
+    submit from (needed where the workspace storage admits only selected networks)."""
     source = f"--blueprint {blueprint} --silos {silos}"
     if not 1 <= silos <= MAX_SILOS:
         raise ConfigError(
@@ -184,8 +263,27 @@ def default_spec(blueprint: str, silos: int, *, base_name: str = "flsandbox") ->
             {"name": f"silo{i + 1}", "region": DEFAULT_SILO_REGIONS[i % len(DEFAULT_SILO_REGIONS)]}
             for i in range(silos)
         ],
+        "submitters": [{"principalId": DEPLOYER, "ipRanges": list(submitter_ip_ranges)}],
     }
     return parse_spec(raw, source=source)
+
+
+EXAMPLE_SUBMITTER_RANGE = "198.51.100.0/24"
+"""TEST-NET-2 (RFC 5737), reserved for documentation: stands for a submitter's address in
+examples, tests and benchmarks. Never a real source of traffic."""
+
+
+def example_spec(blueprint: str, silos: int, *, base_name: str = "flsandbox") -> SandboxSpec:
+    """``default_spec`` for examples, tests and benchmarks: where the blueprint admits only
+    listed submitter addresses, the deployer submits from ``EXAMPLE_SUBMITTER_RANGE``."""
+    posture = BLUEPRINTS[blueprint].posture if blueprint in BLUEPRINTS else None
+    needs_range = (
+        posture is not None
+        and posture.submitter_network == "internet"
+        and posture.workspace_storage_access == "selected-networks"
+    )
+    ranges = (EXAMPLE_SUBMITTER_RANGE,) if needs_range else ()
+    return default_spec(blueprint, silos, base_name=base_name, submitter_ip_ranges=ranges)
 
 
 # --- pydantic errors -> ConfigError ---------------------------------------------------------
@@ -218,6 +316,8 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
         return SiloSpec
     if names[:1] in (["extraRoleAssignments"], ["extra_role_assignments"]):
         return ExtraRoleAssignment
+    if names[:1] == ["submitters"]:
+        return Submitter
     return SandboxSpec
 
 
@@ -236,14 +336,6 @@ def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any], source: str) ->
         )
     if kind == "missing":
         return ConfigError(key, None, "required key is missing", "add it", source=source)
-    if loc == ("blueprint",):
-        return ConfigError(
-            key,
-            value,
-            "unknown blueprint",
-            f"use one of: {', '.join(BLUEPRINT_NAMES)}",
-            source=source,
-        )
     return ConfigError(key, value, err["msg"], "give a value of the expected type", source=source)
 
 
@@ -251,11 +343,25 @@ def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any], source: str) ->
 
 
 def _check(spec: SandboxSpec) -> None:
+    _check_blueprint(spec)
     _check_base(spec)
     _check_silos(spec)
     _check_tags(spec)
     _check_networks(spec)
+    _check_submitters(spec)
     _check_extra_roles(spec)
+
+
+def _check_blueprint(spec: SandboxSpec) -> None:
+    if spec.blueprint not in BLUEPRINTS:
+        close = difflib.get_close_matches(spec.blueprint, BLUEPRINT_NAMES, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            "blueprint",
+            spec.blueprint,
+            "unknown blueprint",
+            f"{hint}use one of: {', '.join(BLUEPRINT_NAMES)}",
+        )
 
 
 def _check_base(spec: SandboxSpec) -> None:
@@ -429,6 +535,89 @@ def _assign_address_spaces(spec: SandboxSpec) -> SandboxSpec:
     return spec.model_copy(update={"silos": silos})
 
 
+def _ip_range(key: str, text: str) -> None:
+    """A submitter's address as Azure storage IP rules take it (Azure Storage docs, "IP
+    network rules"): public IPv4 only, single addresses or ranges up to /30 (/31 and /32
+    ranges are not supported; a /32 is written as the plain address)."""
+    fix = "use a public IPv4 address or CIDR range such as 203.0.113.7 or 203.0.113.0/24"
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise ConfigError(key, text, f"not an IPv4 address or range ({exc})", fix) from None
+    if not isinstance(net, ipaddress.IPv4Network):
+        raise ConfigError(key, text, "Azure storage IP rules take IPv4 only", fix)
+    if any(net.subnet_of(block) for block in _NOT_INTERNET) or net.is_multicast:
+        raise ConfigError(
+            key,
+            text,
+            "a private or reserved range; storage IP rules admit only public internet "
+            "addresses (traffic from a VNet arrives through private endpoints instead)",
+            fix,
+        )
+    if net.prefixlen == 31:
+        raise ConfigError(
+            key, text, "Azure storage IP rules do not take /31 ranges", "list the two addresses"
+        )
+
+
+def _check_submitters(spec: SandboxSpec) -> None:
+    posture = spec.posture
+    needs_ranges = (
+        posture.submitter_network == "internet"
+        and posture.workspace_storage_access == "selected-networks"
+    )
+    seen: dict[str, int] = {}
+    for i, submitter in enumerate(spec.submitters):
+        key = f"submitters[{i}]"
+        pid = submitter.principal_id.lower()
+        if pid != DEPLOYER and not _GUID.match(pid):
+            raise ConfigError(
+                f"{key}.principalId",
+                submitter.principal_id,
+                "not an object id",
+                f"use the principal's object id (a GUID, e.g. from `az ad signed-in-user show "
+                f"--query id -o tsv`), or '{DEPLOYER}' for whoever runs pulumi up",
+            )
+        if pid in seen:
+            raise ConfigError(
+                f"{key}.principalId",
+                submitter.principal_id,
+                f"listed twice (also submitters[{seen[pid]}])",
+                "list each submitter once, with all of its ipRanges",
+            )
+        seen[pid] = i
+        for j, text in enumerate(submitter.ip_ranges):
+            _ip_range(f"{key}.ipRanges[{j}]", text)
+        if posture.submitter_network == "hub" and submitter.ip_ranges:
+            raise ConfigError(
+                f"{key}.ipRanges",
+                submitter.ip_ranges,
+                f"blueprint {spec.blueprint!r} keeps the workspace private, so submitters come "
+                "in through the hub network, not from internet addresses",
+                "remove ipRanges and connect to the hub VNet (VPN, ExpressRoute, peering, or "
+                "a machine in it); see docs/infrastructure.md",
+            )
+        if posture.workspace_storage_access == "public" and submitter.ip_ranges:
+            raise ConfigError(
+                f"{key}.ipRanges",
+                submitter.ip_ranges,
+                f"blueprint {spec.blueprint!r} leaves the workspace storage open to every "
+                "network (access is by role only), so these ranges would have no effect",
+                "remove ipRanges, or choose a blueprint that restricts the workspace storage "
+                "(eyes-off)",
+            )
+        if needs_ranges and not submitter.ip_ranges:
+            raise ConfigError(
+                f"{key}.ipRanges",
+                [],
+                f"blueprint {spec.blueprint!r} admits to the workspace storage only the "
+                "workspace and the submitters' addresses, and azure-ai-ml uploads job code "
+                "straight to it, so this submitter could not submit",
+                "list the public IPv4 addresses it submits from (e.g. your address from "
+                "`curl -s https://ifconfig.me`), or pass --submitter-ip to `plan --blueprint`",
+            )
+
+
 def _check_extra_roles(spec: SandboxSpec) -> None:
     silos = spec.silo_names
     seen: set[tuple[str, str, str]] = set()
@@ -465,6 +654,15 @@ def _check_extra_roles(spec: SandboxSpec) -> None:
                 f"use one of the silo names: {', '.join(silos)}",
             )
         _check_isolation(key, grant, target, silos)
+        submitters = {s.principal_id.lower() for s in spec.submitters}
+        if grant.principal_id.lower() in submitters and target.silo_resources_covered(silos):
+            raise ConfigError(
+                key,
+                f"{grant.role} on {target}",
+                "this principal submits jobs, and submitters never reach a silo's resources "
+                "(they drive the orchestrator; only silo identities and members touch silo data)",
+                "grant silo access to a different principal (e.g. the silo's data custodian)",
+            )
         identity = (grant.principal_id.lower(), grant.role, str(target))
         if identity in seen:
             raise ConfigError(

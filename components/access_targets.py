@@ -11,13 +11,14 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from components.conventions import GLOBAL_MODELS_CONTAINER
+from components.conventions import GLOBAL_MODELS_CONTAINER, WORKSPACE_LOGS_CONTAINER
 from components.naming import silo_container
 
 TargetKind = Literal[
     "subscription",
     "orchestrator-resource-group",
     "orchestrator-storage",
+    "orchestrator-storage-container",
     "models-storage",
     "models-container",
     "workspace",
@@ -42,6 +43,7 @@ _FIXED: tuple[TargetKind, ...] = (
 TARGET_FORMS = (
     *_FIXED,
     "models-container:<container> (global or silo-<silo>)",
+    f"orchestrator-storage-container:{WORKSPACE_LOGS_CONTAINER}",
     "silo:<silo>-storage",
     "silo:<silo>-resource-group",
 )
@@ -50,15 +52,17 @@ TARGET_FORMS = (
 
 @dataclass(frozen=True)
 class Target:
-    """A symbolic scope. ``silo`` is set for silo targets, ``container`` for model-store ones."""
+    """A symbolic scope. ``silo`` is set for silo targets, ``container`` for container ones.
+
+    Frozen and hashable: the builder maps targets (not their spellings) to ARM scopes."""
 
     kind: TargetKind
     silo: str | None = None
     container: str | None = None
 
     def __str__(self) -> str:
-        if self.kind == "models-container":
-            return f"models-container:{self.container}"
+        if self.kind in ("models-container", "orchestrator-storage-container"):
+            return f"{self.kind}:{self.container}"
         if self.kind == "silo-storage":
             return f"silo:{self.silo}-storage"
         if self.kind == "silo-resource-group":
@@ -93,6 +97,14 @@ def parse_target(text: str, silos: Collection[str]) -> Target:
         if container not in known:
             raise ValueError(f"the model store has no container {container!r}; known: {known}")
         return Target(kind="models-container", container=container)
+    if text.startswith("orchestrator-storage-container:"):
+        container = text.removeprefix("orchestrator-storage-container:")
+        if container != WORKSPACE_LOGS_CONTAINER:
+            raise ValueError(
+                f"the workspace storage has no declared container {container!r}; known: "
+                f"{[WORKSPACE_LOGS_CONTAINER]}"
+            )
+        return Target(kind="orchestrator-storage-container", container=container)
     if text.startswith("silo:"):
         rest = text.removeprefix("silo:")
         for suffix, kind in (

@@ -50,6 +50,7 @@ def aml_cluster(
     resource_name: str,
     *,
     compute_name: str,
+    workspace_location: str,
     location: str,
     vm_size: str,
     max_nodes: int,
@@ -60,8 +61,14 @@ def aml_cluster(
     node_public_ip: bool,
     tags: Mapping[str, str],
     parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
 ) -> machinelearningservices.Compute:
-    """An AML compute cluster that scales to 0 and runs as one user-assigned identity."""
+    """An AML compute cluster that scales to 0 and runs as one user-assigned identity.
+
+    The compute resource lives in the workspace's region (``location``) and its nodes in
+    ``location`` of the silo (``compute_location``), as Azure Verified Modules declare
+    cross-region clusters. ``depends_on`` carries what Azure needs first (the workspace's
+    private endpoint when nodes have no public IP)."""
     cluster: dict[str, object] = {
         "vm_size": vm_size,
         "vm_priority": "Dedicated",
@@ -79,15 +86,16 @@ def aml_cluster(
     return machinelearningservices.Compute(
         resource_name,
         compute_name=compute_name,
-        location=location,
+        location=workspace_location,
         resource_group_name=resource_group_name,
         workspace_name=workspace.name,
         identity={"type": "UserAssigned", "user_assigned_identities": [identity_id]},
         properties={
             "compute_type": "AmlCompute",
+            "compute_location": location,
             "disable_local_auth": True,
             "properties": cluster,
         },
         tags=dict(tags),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )

@@ -14,7 +14,7 @@ TAG_SILO = "fl-sandbox-silo"
 """The silo name, on every resource owned by a silo."""
 
 TAG_PURPOSE = "fl-sandbox-purpose"
-"""What a storage account holds (see the PURPOSE_* values)."""
+"""What a resource holds or is for (see the PURPOSE_* values)."""
 
 ROLE_ORCHESTRATOR = "orchestrator"
 ROLE_SILO = "silo"
@@ -34,3 +34,19 @@ GLOBAL_MODELS_CONTAINER = "global"
 MEMBER_OF_MARKER = "member-of="
 """In a role assignment's description, ``member-of=<silo>`` marks a person who belongs to
 that silo (e.g. its data custodian) and may therefore hold data roles on its storage."""
+
+SUBMITTER_MARKER = "submitter"
+"""In a role assignment's description, ``[submitter]`` marks a grant that lets a person, group
+or app submit jobs; the checks then hold that principal to the submitters' rules (it must
+never reach silo data, and it must be able to upload code and call the workspace)."""
+
+PURPOSE_IMAGE_BUILD = "image-build"
+"""On the compute that builds environment images (it runs as the workspace's identity, which
+may push to the registry; no FL step ever runs there)."""
+
+PURPOSE_JOBS = "jobs"
+"""On the orchestrator's identity for its jobs (aggregation), which holds only data roles."""
+
+WORKSPACE_LOGS_CONTAINER = "azureml"
+"""The workspace storage container where Azure ML writes job logs, outputs and MLflow
+artifacts; compute identities may write only there, never to the whole account."""

@@ -146,3 +146,7 @@ def silo_container(silo: str) -> str:
 def network(kind: str, base: str, label: str) -> str:
     """VNets, NSGs, private endpoints, peerings and links (names scoped to a resource group)."""
     return check("network", f"{kind}-{base}-{label}")
+
+
+IMAGE_BUILD_COMPUTE = check("compute", "image-builder")
+"""The cluster that builds environment images where the registry or storage is private."""

@@ -2,10 +2,12 @@
 
 Holds the workspace (system identity + a user-assigned identity as primary identity), its
 storage, Key Vault (RBAC, purge protection), registry, Application Insights + Log Analytics,
-the aggregation compute (scales to 0), and the model store: one container per silo for that
-silo's updates and one ``global`` container for aggregated models, each registered as an
-identity-based datastore. In networked blueprints it also owns the hub VNet and the private
-DNS zones every VNet links to.
+the aggregation compute (scales to 0, runs as its own jobs identity with data roles only),
+and the model store: one container per silo for that silo's updates and one ``global``
+container for aggregated models, each registered as an identity-based datastore. In
+networked blueprints it also owns the hub VNet, the private DNS zones every VNet links to,
+and the private endpoints of its own resources; where resources are private, an image-build
+cluster in the hub (Azure's serverless image build cannot reach them).
 """
 
 from __future__ import annotations
@@ -21,20 +23,26 @@ from pulumi_azure_native import (
     machinelearningservices,
     managedidentity,
     operationalinsights,
-    privatedns,
     resources,
 )
 
 from components import naming
+from components.access_targets import Target
 from components.aml import aml_cluster, identity_datastore
 from components.conventions import (
     GLOBAL_MODELS_CONTAINER,
+    PURPOSE_IMAGE_BUILD,
+    PURPOSE_JOBS,
     PURPOSE_MODELS,
     PURPOSE_WORKSPACE,
+    WORKSPACE_LOGS_CONTAINER,
 )
-from components.permissions import ORCHESTRATOR_IDENTITY, Grant, assign
-from components.silo_network import PrivateEndpointSpec, SiloNetwork, SiloNetworkArgs
-from components.storage import container_scope, private_container, secure_storage_account
+from components.dns import ZoneWrites, private_zones
+from components.permissions import WORKSPACE_IDENTITY, Grant, assign
+from components.posture import NetworkPosture
+from components.silo_network import Outbound, PrivateEndpointSpec, SiloNetwork, SiloNetworkArgs
+from components.storage import PRIVATE, PUBLIC, StorageNetwork, private_container
+from components.storage import secure_storage_account as storage_account
 from components.tags import orchestrator_tags, with_purpose
 
 MODELS_DATASTORE = "fl_models"
@@ -60,11 +68,11 @@ class OrchestratorArgs:
     tenant_id: pulumi.Input[str]
     workspace_grants: Sequence[Grant]
     """Permissions-table rows the workspace's identity needs before the workspace exists."""
-    networked: bool = False
-    storage_private: bool = False
-    node_public_ip: bool = True
+    posture: NetworkPosture
     address_space: str | None = None
-    private_dns_zones: Sequence[str] = ()
+    outbound: Outbound = "default"
+    submitter_ip_ranges: Sequence[str] = ()
+    """Where submitters upload code from, admitted by the workspace storage's IP rules."""
 
 
 class Orchestrator(pulumi.ComponentResource):
@@ -75,7 +83,7 @@ class Orchestrator(pulumi.ComponentResource):
     ) -> None:
         super().__init__("fl-sandbox:infra:Orchestrator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        base, tags = args.base_name, orchestrator_tags(args.tags)
+        base, tags, posture = args.base_name, orchestrator_tags(args.tags), args.posture
         suffix = pulumi.Output.from_input(args.suffix)
 
         self.resource_group = resources.ResourceGroup(
@@ -96,23 +104,56 @@ class Orchestrator(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        self.jobs_identity = managedidentity.UserAssignedIdentity(
+            f"{name}-jobs-identity",
+            resource_name_=naming.identity(base, "orchestrator-jobs"),
+            resource_group_name=rg,
+            location=args.location,
+            tags=with_purpose(tags, PURPOSE_JOBS),
+            opts=child,
+        )
+        workspace_name = suffix.apply(lambda s: naming.workspace(base, s))
+        # Known before the workspace exists, so its storage can admit it as a trusted instance.
+        workspace_id = pulumi.Output.concat(
+            "/subscriptions/",
+            args.subscription_id,
+            "/resourceGroups/",
+            rg,
+            "/providers/Microsoft.MachineLearningServices/workspaces/",
+            workspace_name,
+        )
 
         # Storage: the workspace's own, and the model store with a container per silo.
-        self.workspace_storage = secure_storage_account(
+        ws_network = PUBLIC
+        if posture.workspace_storage_access == "selected-networks":
+            ws_network = StorageNetwork(
+                "selected-networks",
+                ip_ranges=tuple(args.submitter_ip_ranges),
+                trusted_resources=(workspace_id,),
+                tenant_id=args.tenant_id,
+            )
+        self.workspace_storage = storage_account(
             f"{name}-ws-storage",
             account_name=suffix.apply(lambda s: naming.storage_account(base, "ws", s)),
             resource_group_name=rg,
             location=args.location,
-            private=args.storage_private,
+            network=ws_network,
             tags=with_purpose(tags, PURPOSE_WORKSPACE),
             parent=self,
         )
-        self.models_storage = secure_storage_account(
+        self.logs_container = private_container(
+            f"{name}-ws-logs",
+            container_name=WORKSPACE_LOGS_CONTAINER,
+            account=self.workspace_storage,
+            resource_group_name=rg,
+            parent=self,
+        )
+        self.models_storage = storage_account(
             f"{name}-models-storage",
             account_name=suffix.apply(lambda s: naming.storage_account(base, "models", s)),
             resource_group_name=rg,
             location=args.location,
-            private=args.storage_private,
+            network=PRIVATE if posture.storage_private else PUBLIC,
             tags=with_purpose(tags, PURPOSE_MODELS),
             parent=self,
         )
@@ -135,6 +176,7 @@ class Orchestrator(pulumi.ComponentResource):
             )
         self.model_containers = containers
 
+        private_services = posture.workspace_private
         self.key_vault = keyvault.Vault(
             f"{name}-kv",
             vault_name=suffix.apply(lambda s: naming.key_vault(base, s)),
@@ -147,7 +189,11 @@ class Orchestrator(pulumi.ComponentResource):
                 "enable_soft_delete": True,
                 "soft_delete_retention_in_days": 7,
                 "enable_purge_protection": True,
-                "public_network_access": "Enabled",
+                "public_network_access": "Disabled" if private_services else "Enabled",
+                "network_acls": {
+                    "default_action": "Deny" if private_services else "Allow",
+                    "bypass": "AzureServices",
+                },
             },
             tags=tags,
             opts=child,
@@ -157,8 +203,10 @@ class Orchestrator(pulumi.ComponentResource):
             registry_name=suffix.apply(lambda s: naming.container_registry(base, s)),
             resource_group_name=rg,
             location=args.location,
-            sku={"name": "Basic"},
+            sku={"name": posture.registry_sku},
             admin_user_enabled=False,
+            public_network_access="Disabled" if private_services else "Enabled",
+            network_rule_bypass_options="AzureServices",
             tags=tags,
             opts=child,
         )
@@ -186,34 +234,14 @@ class Orchestrator(pulumi.ComponentResource):
         )
 
         # Networked blueprints: private DNS zones (linked to every VNet) and the hub VNet.
-        self.dns_zones = {
-            zone: privatedns.PrivateZone(
-                f"{name}-zone-{zone.split('.')[1]}",
-                private_zone_name=zone,
-                resource_group_name=rg,
-                location="global",
-                tags=tags,
-                opts=child,
-            )
-            for zone in args.private_dns_zones
-        }
+        zones = private_zones(
+            name, posture.private_dns_zones, resource_group_name=rg, tags=tags, parent=self
+        )
+        self.zone_writes = ZoneWrites(zones, rg)
         self.network: SiloNetwork | None = None
-        if args.networked:
+        if posture.networked:
             if args.address_space is None:
                 raise ValueError("a networked orchestrator needs an address space")
-            endpoints: list[PrivateEndpointSpec] = []
-            if args.storage_private:
-                zone_of = {zone.split(".")[1]: zone for zone in args.private_dns_zones}
-                endpoints = [
-                    PrivateEndpointSpec("ws", self.workspace_storage.id, "blob", zone_of["blob"]),
-                    PrivateEndpointSpec("models", self.models_storage.id, "blob", zone_of["blob"]),
-                ]
-                if "file" in zone_of:  # the workspace also keeps a file share in its storage
-                    endpoints.append(
-                        PrivateEndpointSpec(
-                            "ws", self.workspace_storage.id, "file", zone_of["file"]
-                        )
-                    )
             self.network = SiloNetwork(
                 f"{name}-hub",
                 SiloNetworkArgs(
@@ -223,38 +251,52 @@ class Orchestrator(pulumi.ComponentResource):
                     location=args.location,
                     address_space=args.address_space,
                     tags=tags,
-                    dns_zones=self.dns_zones,
-                    dns_resource_group_name=rg,
-                    private_endpoints=endpoints,
+                    zone_writes=self.zone_writes,
+                    outbound=args.outbound,
                 ),
                 opts=child,
             )
+            endpoints: list[PrivateEndpointSpec] = []
+            if posture.storage_private:
+                endpoints += [
+                    PrivateEndpointSpec("ws", self.workspace_storage.id, "blob"),
+                    PrivateEndpointSpec("ws", self.workspace_storage.id, "file"),
+                    PrivateEndpointSpec("models", self.models_storage.id, "blob"),
+                ]
+            if private_services:
+                endpoints += [
+                    PrivateEndpointSpec("kv", self.key_vault.id, "vault"),
+                    PrivateEndpointSpec("acr", self.registry.id, "registry"),
+                ]
+            for endpoint in endpoints:
+                self.network.private_endpoint(endpoint)
 
-        # The permissions table scopes the orchestrator owns.
-        self.scopes: dict[str, pulumi.Input[str]] = {
-            "orchestrator-resource-group": self.resource_group.id,
-            "orchestrator-storage": self.workspace_storage.id,
-            "models-storage": self.models_storage.id,
-            "key-vault": self.key_vault.id,
-            "container-registry": self.registry.id,
-            "app-insights": self.app_insights.id,
+        # The permissions table scopes the orchestrator owns; containers by their own ids.
+        self.scopes: dict[Target, pulumi.Input[str]] = {
+            Target("orchestrator-resource-group"): self.resource_group.id,
+            Target("orchestrator-storage"): self.workspace_storage.id,
+            Target(
+                "orchestrator-storage-container", container=WORKSPACE_LOGS_CONTAINER
+            ): self.logs_container.id,
+            Target("models-storage"): self.models_storage.id,
+            Target("key-vault"): self.key_vault.id,
+            Target("container-registry"): self.registry.id,
+            Target("app-insights"): self.app_insights.id,
         }
-        for container in containers:
-            self.scopes[f"models-container:{container}"] = container_scope(
-                self.models_storage, container
-            )
+        for container_name, container in containers.items():
+            self.scopes[Target("models-container", container=container_name)] = container.id
 
         # The workspace's primary identity must hold its roles before the workspace exists.
         workspace_roles = assign(
             args.workspace_grants,
-            principals={ORCHESTRATOR_IDENTITY: self.identity.principal_id},
+            principals={WORKSPACE_IDENTITY: self.identity.principal_id},
             scopes=self.scopes,
             subscription_id=args.subscription_id,
             parent=self,
         )
         self.workspace = machinelearningservices.Workspace(
             f"{name}-workspace",
-            workspace_name=suffix.apply(lambda s: naming.workspace(base, s)),
+            workspace_name=workspace_name,
             resource_group_name=rg,
             location=args.location,
             friendly_name=f"{base} federated-learning orchestrator",
@@ -268,28 +310,68 @@ class Orchestrator(pulumi.ComponentResource):
             application_insights=self.app_insights.id,
             container_registry=self.registry.id,
             system_datastores_auth_mode="Identity",
-            public_network_access="Enabled",
+            public_network_access="Disabled" if private_services else "Enabled",
+            # Azure accepts this flag only when the workspace is created: a change is planned
+            # as a visible replacement instead of an update ARM would refuse halfway.
+            hbi_workspace=private_services,
+            image_build_compute=(
+                naming.IMAGE_BUILD_COMPUTE if posture.image_build_compute else None
+            ),
             sku={"name": "Basic", "tier": "Basic"},
             v1_legacy_mode=False,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(workspace_roles)),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(workspace_roles),
+                replace_on_changes=["hbiWorkspace"],
+                delete_before_replace=True,
+            ),
         )
-        self.scopes["workspace"] = self.workspace.id
+        self.scopes[Target("workspace")] = self.workspace.id
 
+        # Computes without public IPs need the workspace's private endpoint first (Azure).
+        self.compute_prerequisites: list[pulumi.Resource] = []
+        if posture.workspace_endpoint and self.network is not None:
+            _, zone_group = self.network.private_endpoint(
+                PrivateEndpointSpec("ws", self.workspace.id, "amlworkspace")
+            )
+            self.compute_prerequisites = [zone_group]
+
+        subnet_id = self.network.compute_subnet.id if self.network else None
         self.compute = aml_cluster(
             f"{name}-compute",
             compute_name=naming.ORCHESTRATOR_COMPUTE,
+            workspace_location=args.location,
             location=args.location,
             vm_size=args.compute_sku,
             max_nodes=args.max_nodes,
-            identity_id=self.identity.id,
+            identity_id=self.jobs_identity.id,
             workspace=self.workspace,
             resource_group_name=rg,
-            subnet_id=self.network.compute_subnet.id if self.network else None,
-            node_public_ip=args.node_public_ip,
+            subnet_id=subnet_id,
+            node_public_ip=posture.node_public_ip,
             tags=tags,
             parent=self,
+            depends_on=self.compute_prerequisites,
         )
+        self.image_builder: machinelearningservices.Compute | None = None
+        if posture.image_build_compute:
+            self.image_builder = aml_cluster(
+                f"{name}-image-builder",
+                compute_name=naming.IMAGE_BUILD_COMPUTE,
+                workspace_location=args.location,
+                location=args.location,
+                vm_size=args.compute_sku,
+                max_nodes=1,
+                identity_id=self.identity.id,
+                workspace=self.workspace,
+                resource_group_name=rg,
+                subnet_id=subnet_id,
+                node_public_ip=posture.node_public_ip,
+                tags=with_purpose(tags, PURPOSE_IMAGE_BUILD),
+                parent=self,
+                depends_on=self.compute_prerequisites,
+            )
         store_tags = with_purpose(tags, PURPOSE_MODELS)
         self.models_datastore = identity_datastore(
             f"{name}-models-datastore",
@@ -320,6 +402,6 @@ class Orchestrator(pulumi.ComponentResource):
                 "resource_group": rg,
                 "workspace": self.workspace.name,
                 "compute": self.compute.name,
-                "identity_client_id": self.identity.client_id,
+                "identity_client_id": self.jobs_identity.client_id,
             }
         )

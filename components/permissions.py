@@ -2,8 +2,20 @@
 
 Every ``azure-native:authorization:RoleAssignment`` in a sandbox is created by ``assign`` from
 rows of this table, so the access matrix can be printed and checked against the isolation
-invariants before deployment. Grantees and targets are symbolic (``silo:<name>-identity``,
-``models-container:silo-<name>``); the builder resolves them to principal ids and ARM scopes.
+invariants, Azure's rules and the job-path check before deployment. Grantees and targets are
+typed symbols (a silo's identity, ``models-container:silo-<name>``); the builder resolves them
+to principal ids and ARM scopes.
+
+Who holds what, and why:
+- the workspace's identity: what Azure ML documents for a user-assigned workspace identity
+  (its storage, key vault, registry, telemetry, the workspace itself); it also runs the image
+  builder, the only compute allowed to push images;
+- the orchestrator's jobs identity (aggregation): data roles on the model store and the
+  workspace storage, and AcrPull; nothing that could push an image or change a resource;
+- each silo's identity: its own storage, its own update container, read-only on the global
+  models and the workspace storage, the workspace's log container, AcrPull;
+- each submitter: AzureML Data Scientist on the workspace and the two data roles on the
+  workspace storage azure-ai-ml needs to upload code (shared keys are off); nothing on silos.
 """
 
 from __future__ import annotations
@@ -18,33 +30,67 @@ from pulumi_azure_native import authorization
 
 from components import builtin_roles as roles
 from components.access_targets import Target
-from components.conventions import GLOBAL_MODELS_CONTAINER, MEMBER_OF_MARKER
+from components.conventions import (
+    GLOBAL_MODELS_CONTAINER,
+    MEMBER_OF_MARKER,
+    SUBMITTER_MARKER,
+    WORKSPACE_LOGS_CONTAINER,
+)
 from components.naming import silo_container
 
-ORCHESTRATOR_IDENTITY = "orchestrator-identity"
 PrincipalType = Literal["User", "Group", "ServicePrincipal"]
+GranteeKind = Literal["workspace-identity", "jobs-identity", "silo-identity", "person", "deployer"]
 
 
-def silo_identity(silo: str) -> str:
-    """Grantee symbol of a silo's user-assigned identity."""
-    return f"silo:{silo}-identity"
+@dataclass(frozen=True)
+class Grantee:
+    """Who a row grants to: an identity the sandbox creates, a person (by object id), or
+    the principal that runs ``pulumi up`` (resolved from the Azure client config)."""
+
+    kind: GranteeKind
+    silo: str | None = None
+    principal_id: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "workspace-identity":
+            return "orchestrator-identity"
+        if self.kind == "jobs-identity":
+            return "orchestrator-jobs-identity"
+        if self.kind == "silo-identity":
+            return f"silo:{self.silo}-identity"
+        if self.kind == "person":
+            return f"principal:{self.principal_id}"
+        return "deployer"
 
 
-def person(principal_id: str) -> str:
-    """Grantee symbol of a person, group or app given by object id in the stack file."""
-    return f"principal:{principal_id.lower()}"
+WORKSPACE_IDENTITY = Grantee("workspace-identity")
+"""The workspace's primary user-assigned identity (``id-<base>-orchestrator``)."""
+JOBS_IDENTITY = Grantee("jobs-identity")
+"""The identity the orchestrator's compute runs aggregation steps as."""
+DEPLOYER = Grantee("deployer")
+
+
+def silo_identity(silo: str) -> Grantee:
+    """Grantee of a silo's user-assigned identity."""
+    return Grantee("silo-identity", silo=silo)
+
+
+def person(principal_id: str) -> Grantee:
+    """Grantee of a person, group or app given by object id in the stack file."""
+    return Grantee("person", principal_id=principal_id.lower())
 
 
 @dataclass(frozen=True)
 class Grant:
     """One row: ``grantee`` gets ``role`` on ``target`` because ``why``."""
 
-    grantee: str
+    grantee: Grantee
     role: str
     target: Target
     why: str
     principal_type: PrincipalType = "ServicePrincipal"
     member_of: str | None = None
+    submitter: bool = False
     before_workspace: bool = False
     """Needed before the AML workspace is created (its primary identity's own access)."""
 
@@ -53,6 +99,8 @@ class Grant:
         text = f"fl-sandbox: {self.role} for {self.grantee} on {self.target}: {self.why}"
         if self.member_of is not None:
             text += f" [{MEMBER_OF_MARKER}{self.member_of}]"
+        if self.submitter:
+            text += f" [{SUBMITTER_MARKER}]"
         return text
 
     @property
@@ -64,31 +112,39 @@ class Grant:
     def row(self) -> dict[str, str]:
         """The row as plain strings, for printing and stack outputs."""
         return {
-            "grantee": self.grantee,
+            "grantee": str(self.grantee),
             "role": self.role,
             "target": str(self.target),
             "why": self.why,
             "member_of": self.member_of or "",
+            "submitter": "yes" if self.submitter else "",
         }
 
 
-def _orchestrator_rows() -> list[Grant]:
-    ws_storage = Target("orchestrator-storage")
-    rows = [
+WS_STORAGE = Target("orchestrator-storage")
+LOGS_CONTAINER = Target("orchestrator-storage-container", container=WORKSPACE_LOGS_CONTAINER)
+GLOBAL_MODELS = Target("models-container", container=GLOBAL_MODELS_CONTAINER)
+REGISTRY = Target("container-registry")
+
+
+def _workspace_identity_rows() -> list[Grant]:
+    """Azure ML's documented roles for a user-assigned workspace identity (rule 11 of
+    ``policies/azure_rules``); all but the last are needed before the workspace exists."""
+    before = [
         (
             roles.BLOB_DATA_CONTRIBUTOR,
-            ws_storage,
+            WS_STORAGE,
             "the workspace keeps code snapshots, logs "
             "and outputs in its storage, reached by identity since shared keys are off",
         ),
         (
             roles.FILE_DATA_PRIVILEGED_CONTRIBUTOR,
-            ws_storage,
+            WS_STORAGE,
             "the workspace file share (notebooks, snapshots) without shared keys",
         ),
         (
             roles.STORAGE_ACCOUNT_CONTRIBUTOR,
-            ws_storage,
+            WS_STORAGE,
             "the workspace manages its default storage (containers, CORS)",
         ),
         (
@@ -98,24 +154,63 @@ def _orchestrator_rows() -> list[Grant]:
         ),
         (
             roles.CONTRIBUTOR,
-            Target("container-registry"),
-            "the workspace builds and pushes job environment images",
+            Target("key-vault"),
+            "the workspace manages its vault (documented role for workspace identities)",
+        ),
+        (
+            roles.CONTRIBUTOR,
+            REGISTRY,
+            "the workspace (and its image builder) builds and pushes job environment images",
         ),
         (roles.CONTRIBUTOR, Target("app-insights"), "the workspace writes its telemetry"),
     ]
     grants = [
-        Grant(ORCHESTRATOR_IDENTITY, role, target, why, before_workspace=True)
-        for role, target, why in rows
+        Grant(WORKSPACE_IDENTITY, role, target, why, before_workspace=True)
+        for role, target, why in before
     ]
     grants.append(
         Grant(
-            ORCHESTRATOR_IDENTITY,
-            roles.BLOB_DATA_CONTRIBUTOR,
-            Target("models-storage"),
-            "aggregation on the orchestrator compute reads every silo's update and writes "
-            "the global model",
+            WORKSPACE_IDENTITY,
+            roles.CONTRIBUTOR,
+            Target("workspace"),
+            "documented role for a workspace's user-assigned identity on the workspace",
         )
     )
+    return grants
+
+
+def _jobs_identity_rows(silos: Sequence[str]) -> list[Grant]:
+    me = JOBS_IDENTITY
+    grants = [
+        Grant(
+            me,
+            roles.BLOB_DATA_CONTRIBUTOR,
+            GLOBAL_MODELS,
+            "aggregation reads the test set and writes each round's global model",
+        ),
+        *(
+            Grant(
+                me,
+                roles.BLOB_DATA_READER,
+                Target("models-container", container=silo_container(silo)),
+                f"aggregation reads silo {silo}'s updates, read-only",
+            )
+            for silo in silos
+        ),
+        Grant(
+            me,
+            roles.BLOB_DATA_READER,
+            WS_STORAGE,
+            "the orchestrator's compute downloads job code snapshots",
+        ),
+        Grant(
+            me,
+            roles.BLOB_DATA_CONTRIBUTOR,
+            LOGS_CONTAINER,
+            "aggregation steps write their logs and MLflow artifacts",
+        ),
+        Grant(me, roles.ACR_PULL, REGISTRY, "the orchestrator's compute pulls job images"),
+    ]
     return grants
 
 
@@ -137,33 +232,67 @@ def _silo_rows(silo: str) -> list[Grant]:
         Grant(
             me,
             roles.BLOB_DATA_READER,
-            Target("models-container", container=GLOBAL_MODELS_CONTAINER),
+            GLOBAL_MODELS,
             f"silo {silo} reads the current global model, read-only",
         ),
         Grant(
             me,
             roles.ACR_PULL,
-            Target("container-registry"),
+            REGISTRY,
             f"silo {silo}'s compute pulls job images (the registry admin user is off)",
         ),
         Grant(
             me,
             roles.BLOB_DATA_READER,
-            Target("orchestrator-storage"),
+            WS_STORAGE,
             f"silo {silo}'s compute downloads job code snapshots from the workspace storage",
+        ),
+        Grant(
+            me,
+            roles.BLOB_DATA_CONTRIBUTOR,
+            LOGS_CONTAINER,
+            f"silo {silo}'s steps write their logs and MLflow artifacts",
         ),
     ]
 
 
-GRANTS_PER_SILO = len(_silo_rows("s"))
-"""Role assignments each silo adds to the table (excluding stack-file extras)."""
+GRANTS_PER_SILO = len(_silo_rows("s")) + 1
+"""Role assignments each silo adds to the table: its own rows, plus the jobs identity's read
+on its update container."""
+
+SUBMITTER_ROLES: tuple[tuple[str, Target, str], ...] = (
+    (roles.AML_DATA_SCIENTIST, Target("workspace"), "submits and monitors FL jobs"),
+    (
+        roles.BLOB_DATA_CONTRIBUTOR,
+        WS_STORAGE,
+        "azure-ai-ml uploads the job's code snapshot with the submitter's own credential",
+    ),
+    (
+        roles.FILE_DATA_PRIVILEGED_CONTRIBUTOR,
+        WS_STORAGE,
+        "the workspace's file share, without shared keys",
+    ),
+)
+"""What submitting a job needs, and nothing more (never anything on a silo)."""
 
 
-def access_table(silos: Sequence[str], extra: Iterable[Grant] = ()) -> list[Grant]:
-    """Every role assignment of a sandbox with these silos, plus the stack file's extras."""
-    table = _orchestrator_rows()
+def submitter_grants(grantee: Grantee, principal_type: PrincipalType) -> list[Grant]:
+    """The rows that let ``grantee`` submit jobs, each marked ``[submitter]``."""
+    return [
+        Grant(grantee, role, target, why, principal_type=principal_type, submitter=True)
+        for role, target, why in SUBMITTER_ROLES
+    ]
+
+
+def access_table(
+    silos: Sequence[str], extra: Iterable[Grant] = (), submitters: Iterable[Grant] = ()
+) -> list[Grant]:
+    """Every role assignment of a sandbox with these silos, plus submitters and extras."""
+    table = _workspace_identity_rows()
+    table.extend(_jobs_identity_rows(silos))
     for silo in silos:
         table.extend(_silo_rows(silo))
+    table.extend(submitters)
     table.extend(extra)
     return table
 
@@ -190,23 +319,24 @@ def person_grant(
 def assign(
     grants: Iterable[Grant],
     *,
-    principals: Mapping[str, pulumi.Input[str]],
-    scopes: Mapping[str, pulumi.Input[str]],
+    principals: Mapping[Grantee, pulumi.Input[str]],
+    scopes: Mapping[Target, pulumi.Input[str]],
     subscription_id: pulumi.Input[str],
     parent: pulumi.Resource,
 ) -> list[authorization.RoleAssignment]:
-    """Create one RoleAssignment per row. ``principals`` maps identity grantees to principal
-    ids (people carry theirs in the grantee); ``scopes`` maps ``str(target)`` to ARM ids."""
+    """Create one RoleAssignment per row. ``principals`` maps identity grantees (and the
+    deployer) to principal ids, people carry theirs; ``scopes`` maps targets to ARM ids, and
+    a container's id comes from its own resource, so the assignment waits for it."""
     created = []
     for grant in grants:
-        if grant.grantee.startswith("principal:"):
-            principal_id: pulumi.Input[str] = grant.grantee.removeprefix("principal:")
+        if grant.grantee.kind == "person":
+            principal_id: pulumi.Input[str] = str(grant.grantee.principal_id)
         else:
             principal_id = principals[grant.grantee]
         if grant.target.kind == "subscription":
             scope: pulumi.Input[str] = pulumi.Output.concat("/subscriptions/", subscription_id)
         else:
-            scope = scopes[str(grant.target)]
+            scope = scopes[grant.target]
         created.append(
             authorization.RoleAssignment(
                 grant.resource_name,
@@ -226,8 +356,8 @@ def assign(
 @dataclass(frozen=True)
 class AccessControlArgs:
     grants: Sequence[Grant]
-    principals: Mapping[str, pulumi.Input[str]]
-    scopes: Mapping[str, pulumi.Input[str]]
+    principals: Mapping[Grantee, pulumi.Input[str]]
+    scopes: Mapping[Target, pulumi.Input[str]]
     subscription_id: pulumi.Input[str]
 
 

@@ -9,16 +9,25 @@ federation schedules silo jobs without ever holding the silo's data.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import machinelearningservices, managedidentity, privatedns, resources
+from pulumi_azure_native import machinelearningservices, managedidentity, resources
 
 from components import naming
+from components.access_targets import Target
 from components.aml import aml_cluster, identity_datastore
 from components.conventions import PURPOSE_SILO_DATA
-from components.silo_network import HubRef, PrivateEndpointSpec, SiloNetwork, SiloNetworkArgs
-from components.storage import private_container, secure_storage_account
+from components.dns import ZoneWrites
+from components.posture import NetworkPosture
+from components.silo_network import (
+    HubRef,
+    Outbound,
+    PrivateEndpointSpec,
+    SiloNetwork,
+    SiloNetworkArgs,
+)
+from components.storage import PRIVATE, PUBLIC, private_container, secure_storage_account
 from components.tags import silo_tags, with_purpose
 
 DATA_CONTAINER = "data"
@@ -40,15 +49,16 @@ class SiloArgs:
     tags: Mapping[str, str]
     workspace: machinelearningservices.Workspace
     workspace_resource_group: pulumi.Input[str]
-    networked: bool = False
-    storage_private: bool = False
-    node_public_ip: bool = True
+    workspace_location: str
+    posture: NetworkPosture
+    zone_writes: ZoneWrites
     address_space: str | None = None
+    outbound: Outbound = "default"
     hub: HubRef | None = None
-    dns_zones: Mapping[str, privatedns.PrivateZone] = field(default_factory=dict)
-    dns_resource_group_name: pulumi.Input[str] | None = None
     hub_after: Sequence[pulumi.Resource] = ()
     """Hub VNet changes this silo's peering must wait for (see ``SiloNetworkArgs``)."""
+    compute_prerequisites: Sequence[pulumi.Resource] = ()
+    """What Azure needs before the compute (the workspace's private endpoint)."""
 
 
 class Silo(pulumi.ComponentResource):
@@ -82,7 +92,7 @@ class Silo(pulumi.ComponentResource):
             account_name=suffix.apply(lambda s: naming.storage_account(base, silo, s)),
             resource_group_name=rg,
             location=args.location,
-            private=args.storage_private,
+            network=PRIVATE if args.posture.storage_private else PUBLIC,
             tags=with_purpose(tags, PURPOSE_SILO_DATA),
             parent=self,
         )
@@ -95,13 +105,9 @@ class Silo(pulumi.ComponentResource):
         )
 
         self.network: SiloNetwork | None = None
-        if args.networked:
+        if args.posture.networked:
             if args.address_space is None:
                 raise ValueError(f"silo {silo}: a networked silo needs an address space")
-            endpoints = []
-            if args.storage_private:
-                zone = next(z for z in args.dns_zones if z.split(".")[1] == "blob")
-                endpoints.append(PrivateEndpointSpec(silo, self.storage.id, "blob", zone))
             self.network = SiloNetwork(
                 f"{name}-network",
                 SiloNetworkArgs(
@@ -111,18 +117,20 @@ class Silo(pulumi.ComponentResource):
                     location=args.location,
                     address_space=args.address_space,
                     tags=tags,
+                    zone_writes=args.zone_writes,
+                    outbound=args.outbound,
                     hub=args.hub,
-                    dns_zones=args.dns_zones,
-                    dns_resource_group_name=args.dns_resource_group_name,
-                    private_endpoints=endpoints,
                     hub_after=args.hub_after,
                 ),
                 opts=child,
             )
+            if args.posture.storage_private:
+                self.network.private_endpoint(PrivateEndpointSpec(silo, self.storage.id, "blob"))
 
         self.compute = aml_cluster(
             f"{name}-compute",
             compute_name=naming.compute(silo),
+            workspace_location=args.workspace_location,
             location=args.location,
             vm_size=args.compute_sku,
             max_nodes=args.max_nodes,
@@ -130,9 +138,10 @@ class Silo(pulumi.ComponentResource):
             workspace=args.workspace,
             resource_group_name=args.workspace_resource_group,
             subnet_id=self.network.compute_subnet.id if self.network else None,
-            node_public_ip=args.node_public_ip,
+            node_public_ip=args.posture.node_public_ip,
             tags=tags,
             parent=self,
+            depends_on=args.compute_prerequisites,
         )
         self.datastore = identity_datastore(
             f"{name}-datastore",
@@ -144,9 +153,9 @@ class Silo(pulumi.ComponentResource):
             tags=with_purpose(tags, PURPOSE_SILO_DATA),
             parent=self,
         )
-        self.scopes: dict[str, pulumi.Input[str]] = {
-            f"silo:{silo}-storage": self.storage.id,
-            f"silo:{silo}-resource-group": self.resource_group.id,
+        self.scopes: dict[Target, pulumi.Input[str]] = {
+            Target("silo-storage", silo=silo): self.storage.id,
+            Target("silo-resource-group", silo=silo): self.resource_group.id,
         }
         self.register_outputs(
             {

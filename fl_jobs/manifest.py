@@ -57,7 +57,7 @@ class SiloRef(_Strict):
     update_datastore: str | None = Field(
         default=None,
         description="AML datastore of the silo's own container in the model store, the only "
-        "place its model updates may be written",
+        "place its model updates may be written (required for cloud silos)",
     )
     identity_client_id: str | None = None
     instance_type: str | None = Field(
@@ -70,6 +70,11 @@ class SiloRef(_Strict):
             raise ValueError(
                 f"silo name {self.name!r} must be 1-24 lowercase letters, digits or '-', "
                 "starting with a letter and not ending with '-'"
+            )
+        if self.kind != "local" and not self.update_datastore:
+            raise ValueError(
+                f"silo {self.name!r} ({self.kind}) needs update_datastore, the datastore of its "
+                "own container in the model store"
             )
         return self
 

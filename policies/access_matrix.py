@@ -2,8 +2,9 @@
 
 Derived from the same resolved grants the invariants check, so what the plan prints is what
 was checked. Identities are named the way the federation names them (``silo:<name>
-identity``, ``orchestrator identity``, ``workspace system identity``); people and groups
-appear as external principals with the silo they belong to, if any.
+identity``, ``orchestrator identity`` (the workspace's), ``orchestrator jobs identity``,
+``workspace system identity``); people and groups appear as external principals with the
+silo they belong to, if any, and ``(submitter)`` when they submit jobs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from components.conventions import (
+    PURPOSE_JOBS,
     PURPOSE_MODELS,
     PURPOSE_SILO_DATA,
     PURPOSE_WORKSPACE,
@@ -37,17 +39,21 @@ class AccessEntry:
     assignment: str
 
 
-def principal_label(principal: Principal, member_of: str | None = None) -> str:
+def principal_label(
+    principal: Principal, member_of: str | None = None, submitter: bool = False
+) -> str:
     """A principal as the federation names it."""
     node = principal.node
     if node is None:
         suffix = f" (member-of={member_of})" if member_of else ""
+        suffix += " (submitter)" if submitter else ""
         return f"external {principal.principal_id}{suffix}"
     if principal.kind == "identity":
         if principal.silo:
             return f"silo:{principal.silo} identity"
         if principal.side == ROLE_ORCHESTRATOR:
-            return "orchestrator identity"
+            jobs = purpose_of(node) == PURPOSE_JOBS
+            return "orchestrator jobs identity" if jobs else "orchestrator identity"
         return f"identity {node.arm_name}"
     if node.type == WORKSPACE:
         return "workspace system identity"
@@ -70,7 +76,8 @@ def storage_label(account: Node, container: str | None = None) -> str:
 
 
 def _entries(graph: ResourceGraph, grant: Grant) -> list[AccessEntry]:
-    who = principal_label(grant.principal, grant.member_of)
+    submitter = grant.principal.principal_id.lower() in graph.submitter_ids
+    who = principal_label(grant.principal, grant.member_of, submitter)
     common = {
         "principal": who,
         "principal_kind": grant.principal.kind,

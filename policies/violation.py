@@ -1,4 +1,5 @@
-"""A broken isolation invariant, named precisely enough to find and fix the resource."""
+"""A broken check (an invariant, an Azure rule, a job-path step), named precisely enough to
+find and fix the resource."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from policies.graph import Node
 
 @dataclass(frozen=True)
 class Violation:
-    """One resource breaking one invariant: what is wrong and what to change."""
+    """One resource breaking one check: what is wrong and what to change."""
 
-    invariant: str
+    check: str
     resource_type: str
     resource_name: str
     arm_name: str
@@ -21,15 +22,15 @@ class Violation:
     fix: str
 
     @classmethod
-    def at(cls, invariant: str, node: Node, problem: str, fix: str) -> Violation:
-        return cls(invariant, node.type, node.name, node.arm_name, node.urn, problem, fix)
+    def at(cls, check: str, node: Node, problem: str, fix: str) -> Violation:
+        return cls(check, node.type, node.name, node.arm_name, node.urn, problem, fix)
 
     def __str__(self) -> str:
         short = self.resource_type.rsplit(":", 1)[-1]
         named = f"{short} '{self.resource_name}'"
         if self.arm_name != self.resource_name:
             named += f" ({self.arm_name})"
-        return f"[{self.invariant}] {named}: {self.problem} Fix: {self.fix}"
+        return f"[{self.check}] {named}: {self.problem} Fix: {self.fix}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "message": str(self)}

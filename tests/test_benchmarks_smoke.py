@@ -105,8 +105,9 @@ def test_fedavg_paper_smoke(tmp_path: Path, shared_data: Path) -> None:
 def test_infra_scale_smoke(tmp_path: Path) -> None:
     report = _smoke("infra_scale", tmp_path / "infra.json")
     blueprint_rows = report.tables[0].rows
-    assert [row[0] for row in blueprint_rows] == [1, 2]
-    assert blueprint_rows[1][1] > blueprint_rows[0][1]  # more silos, more resources
+    assert [row[:2] for row in blueprint_rows] == [["minimal", 1], ["minimal", 2]]
+    assert blueprint_rows[1][2] > blueprint_rows[0][2]  # more silos, more resources
+    assert all(row[7] > 0 and row[8] == 0 for row in blueprint_rows)  # movements, violations
     assert report.tables[2].rows[0][1] > 0  # pipeline steps
 
 
@@ -122,7 +123,7 @@ def test_infra_scale_smoke(tmp_path: Path) -> None:
         ("fedavg_paper", ("--lr", "0"), "--lr"),
         ("fedavg_paper", ("--max-rounds", "0"), "--max-rounds"),
         ("infra_scale", ("--silos", "1,101"), "--silos"),
-        ("infra_scale", ("--blueprint", "eyes-closed"), "--blueprint"),
+        ("infra_scale", ("--blueprints", "eyes-closed"), "--blueprints"),
         ("results", ("--results", "/nonexistent/results"), "no results folder"),
     ],
 )

@@ -27,6 +27,7 @@ def _cloud_manifest() -> dict:
                 "region": "westeurope",
                 "compute": "silo-hospital-a",
                 "datastore": "silo_hospital_a_data",
+                "update_datastore": "updates_hospital_a",
                 "identity_client_id": "abc",
             }
         ],
@@ -54,6 +55,7 @@ def test_round_trips_through_json() -> None:
         (lambda m: m.update(silos=[]), "silos"),
         (lambda m: m.pop("workspace"), "workspace"),
         (lambda m: m["silos"][0].update(kind="cloud"), "kind"),
+        (lambda m: m["silos"][0].pop("update_datastore"), "needs update_datastore"),
         (lambda m: m.update(surprise=True), "surprise"),
     ],
 )

@@ -13,7 +13,10 @@ Rules, per step (``describe_steps`` resolves every data port to the datastore be
   orchestrator (no silo sees another silo's update);
 - a silo step reads from the global model store only global models (``<job>/global/...``)
   and never writes there;
-- nothing inside a silo writes to any other datastore: only its update leaves the silo.
+- nothing inside a silo writes to any other datastore: only its update leaves the silo;
+- every step runs with ``identity: managed`` (Azure's rule 13): the default (``AmlToken``)
+  leaves the data identity to the service, and ``user_identity`` would use the submitter's
+  own token, which must never reach a silo's data.
 """
 
 from __future__ import annotations
@@ -180,6 +183,15 @@ def check_steps(
                 )
             )
             continue
+        if step.identity != "managed":
+            violations.append(
+                DataFlowViolation(
+                    step.name,
+                    None,
+                    f"runs with identity {step.identity or 'unset (the service default)'}, so "
+                    "the identity that reaches data is not its compute's; set identity: managed",
+                )
+            )
         place = places.get(step.compute)
         if place is None:
             violations.append(

@@ -6,18 +6,15 @@ The infrastructure gives every silo its own container in the model store for its
 for silos). A silo step therefore writes its update to its own update datastore, never to the
 global one: RBAC would refuse it at run time, and the data-flow check refuses it before.
 
-The per-silo datastore names come from each silo's ``update_datastore`` in the manifest; for
-older manifests without it, from the full stack output (``model_store.update_datastores``), and
-failing that from the infrastructure's own naming function, so both sides share one definition.
+The per-silo datastore names come from each silo's ``update_datastore`` in the manifest,
+which the infrastructure writes and the manifest schema requires for cloud silos; the jobs
+never guess a name from the infrastructure's naming rules.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from fl_jobs.manifest import FederationManifest, ManifestError, SiloRef
 
@@ -46,35 +43,14 @@ class ModelStore:
         return None
 
 
-def conventional_update_datastore(silo: str) -> str:
-    """The name the infrastructure registers for ``silo``'s update container."""
-    from components.naming import datastore
-
-    return datastore("updates", silo)
-
-
-def _update_datastore(silo: SiloRef, declared: Mapping[str, Any] | None) -> str:
-    """The manifest's own field first, then the stack output, then the shared naming rule."""
-    if silo.update_datastore:
-        return silo.update_datastore
-    if declared and silo.name in declared:
-        return str(declared[silo.name])
-    return conventional_update_datastore(silo.name)
-
-
-def model_store_for(
-    manifest: FederationManifest, stack_outputs: Mapping[str, Any] | None = None
-) -> ModelStore:
-    """The model store of ``manifest``, from the stack outputs when given; checked so that no
-    datastore plays two roles."""
-    declared = None
-    if stack_outputs is not None:
-        declared = (stack_outputs.get("model_store") or {}).get("update_datastores")
-    if declared is not None and not isinstance(declared, Mapping):
-        raise ManifestError("stack output model_store.update_datastores must be a mapping")
-    updates = {silo.name: _update_datastore(silo, declared) for silo in manifest.silos}
+def model_store_for(manifest: FederationManifest) -> ModelStore:
+    """The model store of ``manifest`` (each cloud silo names its update datastore; local
+    silos have none and cannot run on Azure ML); checked so that no datastore plays two
+    roles."""
+    cloud = [silo for silo in manifest.silos if silo.kind != "local"]
+    updates = {silo.name: _update_datastore(silo) for silo in cloud}
     roles: dict[str, str] = {manifest.orchestrator.datastore: "the global model store"}
-    for silo in manifest.silos:
+    for silo in cloud:
         for datastore, role in (
             (silo.datastore, f"silo {silo.name!r}'s data"),
             (updates[silo.name], f"silo {silo.name!r}'s updates"),
@@ -88,12 +64,10 @@ def model_store_for(
     return ModelStore(manifest.orchestrator.datastore, updates)
 
 
-def read_stack_outputs(path: Path) -> dict[str, Any] | None:
-    """The whole stack output when ``path`` holds one (it has a ``federation`` key)."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None  # FederationManifest.load reports unreadable files with the right message
-    if isinstance(data, dict) and "federation" in data:
-        return data
-    return None
+def _update_datastore(silo: SiloRef) -> str:
+    if not silo.update_datastore:
+        raise ManifestError(
+            f"silo {silo.name!r} names no update_datastore; only a local silo can run without "
+            "one. Regenerate the manifest with `pulumi stack output --json federation`"
+        )
+    return silo.update_datastore

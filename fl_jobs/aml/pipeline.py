@@ -29,7 +29,7 @@ from fl_jobs.aml.layout import (
 )
 from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.config import JobConfig
-from fl_jobs.manifest import FederationManifest, ManifestError, SiloRef
+from fl_jobs.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
 
 TAG_BLUEPRINT = "fl-sandbox-blueprint"
 TAG_CODE_SHA256 = "fl-sandbox-code-sha256"
@@ -71,13 +71,22 @@ def check_cloud_manifest(manifest: FederationManifest, config: JobConfig) -> Non
         )
 
 
-def _pin(node: Any, name: str, silo: SiloRef | None, orchestrator_compute: str) -> None:
+def _pin(node: Any, name: str, silo: SiloRef | None, orchestrator: OrchestratorRef) -> None:
+    """Run the step on its owner's compute, as that compute's managed identity.
+
+    The identity is explicit (Azure's rule 13): a job's default (``AmlToken``) leaves the
+    identity used for data to the service, and ``UserIdentity`` would carry the submitter's
+    own token into a silo. With ``managed`` (and the identity's client id when the manifest
+    has it) data access is the compute's own identity, which holds the silo's roles.
+    """
+    from azure.ai.ml.entities import ManagedIdentityConfiguration
+
     node.name = name
-    if silo is None:
-        node.compute = orchestrator_compute
-        return
-    node.compute = silo.compute
-    if silo.instance_type is not None:
+    owner_compute = orchestrator.compute if silo is None else silo.compute
+    client_id = orchestrator.identity_client_id if silo is None else silo.identity_client_id
+    node.compute = owner_compute
+    node.identity = ManagedIdentityConfiguration(client_id=client_id)
+    if silo is not None and silo.instance_type is not None:
         from azure.ai.ml.entities import JobResourceConfiguration
 
         node.resources = JobResourceConfiguration(instance_type=silo.instance_type)
@@ -128,7 +137,7 @@ def build_pipeline(
     )
     def federated_job() -> None:
         init = components.init(test_data=test_data)
-        _pin(init, "init", None, orchestrator.compute)
+        _pin(init, "init", None, orchestrator)
         init.outputs.global_model = out_folder(global_store, global_model_path(job_name, 0))
         global_model = init.outputs.global_model
 
@@ -137,7 +146,7 @@ def build_pipeline(
             step = components.preprocess(
                 raw_data=folder(silo.datastore, f"{prefix}/{silo.name}"), silo=silo.name
             )
-            _pin(step, step_name("preprocess", silo), silo, orchestrator.compute)
+            _pin(step, step_name("preprocess", silo), silo, orchestrator)
             step.outputs.processed_data = out_folder(silo.datastore, processed_data_path(job_name))
             processed[silo.name] = step.outputs.processed_data
 
@@ -151,7 +160,7 @@ def build_pipeline(
                     silo_index=index,
                     round=round_index,
                 )
-                _pin(train, step_name("train", silo, round_index), silo, orchestrator.compute)
+                _pin(train, step_name("train", silo, round_index), silo, orchestrator)
                 train.outputs.model_update = out_folder(
                     store.update_datastore(silo.name), update_path(job_name, round_index)
                 )
@@ -160,7 +169,7 @@ def build_pipeline(
                 global_model=global_model, test_data=test_data, round=round_index, **updates
             )
             name = step_name("aggregate", round_index=round_index)
-            _pin(aggregate, name, None, orchestrator.compute)
+            _pin(aggregate, name, None, orchestrator)
             aggregate.outputs.new_global_model = out_folder(
                 global_store, global_model_path(job_name, round_index)
             )

@@ -36,6 +36,8 @@ class StepIO:
     name: str
     compute: str | None
     instance_type: str | None
+    identity: str | None = None
+    """``managed``, ``user_identity``, ``aml_token``, or None (the service's default)."""
     reads: list[DataPort] = field(default_factory=list)
     writes: list[DataPort] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +107,21 @@ def _instance_type(node: Any) -> str | None:
     return getattr(resources, "instance_type", None)
 
 
+def _identity(node: Any) -> str | None:
+    identity = getattr(node, "identity", None)
+    if identity is None:
+        return None
+    if isinstance(identity, dict):
+        kind = identity.get("type")
+    else:
+        kind = getattr(identity, "type", None) or type(identity).__name__
+    text = str(kind).lower()
+    for known, name in (("managed", "managed"), ("user", "user_identity"), ("token", "aml_token")):
+        if known in text:
+            return name
+    return text
+
+
 def describe_steps(job: Any) -> list[StepIO]:
     """Every step of ``job`` (an azure-ai-ml ``PipelineJob``) in definition order."""
     steps: list[StepIO] = []
@@ -126,6 +143,7 @@ def describe_steps(job: Any) -> list[StepIO]:
                 name=name,
                 compute=_strip_compute(getattr(node, "compute", None)),
                 instance_type=_instance_type(node),
+                identity=_identity(node),
                 reads=reads,
                 writes=writes,
                 params=params,

@@ -19,7 +19,7 @@ from fl_jobs.aml.approval import ApprovalDecision, build_request, require_approv
 from fl_jobs.aml.code_snapshot import CodeSnapshot, stage_code
 from fl_jobs.aml.dataflow import DataFlowError, check_steps
 from fl_jobs.aml.layout import check_job_prefix
-from fl_jobs.aml.model_store import ModelStore, model_store_for, read_stack_outputs
+from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.aml.steps_io import StepIO, describe_steps
 from fl_jobs.config import JobConfig, load_job_config
 from fl_jobs.errors import FLJobError
@@ -125,11 +125,10 @@ def load_inputs(
     config_path: Path | None,
     overrides: dict[str, Any] | None = None,
 ) -> tuple[FederationManifest, ModelStore, JobConfig]:
-    """Read the manifest file (a bare manifest or the whole stack output, whose
-    ``model_store`` section then names the update datastores) and the job config;
+    """Read the manifest file (a bare manifest or the whole stack output) and the job config;
     ``example`` and non-None ``overrides`` (CLI options) win over the file."""
     manifest = FederationManifest.load(manifest_path)
-    store = model_store_for(manifest, read_stack_outputs(manifest_path))
+    store = model_store_for(manifest)
     config = load_job_config(config_path, {**(overrides or {}), "example": example})
     return manifest, store, config
 

@@ -29,6 +29,7 @@ class DeployedResource:
     parent: str | None
     outputs: Mapping[str, Any]
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
 
 
 def plain(value: Any) -> Any:
@@ -56,6 +57,14 @@ def _recover_names(resource: PolicyResource, props: dict[str, Any]) -> dict[str,
     return props
 
 
+def _dependencies(resource: PolicyResource) -> tuple[str, ...]:
+    """URNs the resource waits for: explicit dependencies and input dependencies."""
+    found = [d.urn for d in resource.dependencies or []]
+    for deps in (resource.property_dependencies or {}).values():
+        found += [d.urn for d in deps]
+    return tuple(dict.fromkeys(found))
+
+
 def graph_from_stack(
     resources: list[PolicyResource], blueprint: str | None = None
 ) -> ResourceGraph:
@@ -74,6 +83,7 @@ def graph_from_stack(
                 name=resource.name,
                 parent=resource.parent.urn if resource.parent is not None else None,
                 outputs=_recover_names(resource, props),
+                dependencies=_dependencies(resource),
             )
         )
     if blueprint:

@@ -1,4 +1,4 @@
-"""The six isolation invariants of ARCHITECTURE.md as pure functions over a resource graph.
+"""The isolation invariants as pure functions over a resource graph.
 
 Each check takes a :class:`~policies.graph.ResourceGraph` and returns violations naming the
 offending resource; none of them calls Azure or Pulumi. The same functions run in the tests,
@@ -15,6 +15,7 @@ from policies.graph import ResourceGraph, ResourceLike
 from policies.invariants import (
     compute_placement,
     cross_silo,
+    least_privilege,
     no_secrets,
     orchestrator_access,
     silo_data,
@@ -22,6 +23,7 @@ from policies.invariants import (
 )
 from policies.invariants.compute_placement import check_compute_placement
 from policies.invariants.cross_silo import check_cross_silo_isolation
+from policies.invariants.least_privilege import check_compute_least_privilege
 from policies.invariants.orchestrator_access import check_orchestrator_no_silo_access
 from policies.invariants.silo_data import check_silo_data_access
 from policies.invariants.storage_hardening import check_storage_hardening
@@ -52,6 +54,7 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(4, storage_hardening.ID, storage_hardening.TITLE, check_storage_hardening),
     Invariant(5, compute_placement.ID, compute_placement.TITLE, check_compute_placement),
     Invariant(6, no_secrets.ID, no_secrets.TITLE, check_no_secret_outputs),
+    Invariant(7, least_privilege.ID, least_privilege.TITLE, check_compute_least_privilege),
 )
 
 
@@ -72,6 +75,7 @@ __all__ = [
     "Invariant",
     "Violation",
     "check_all",
+    "check_compute_least_privilege",
     "check_compute_placement",
     "check_cross_silo_isolation",
     "check_graph",

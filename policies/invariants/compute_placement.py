@@ -62,12 +62,13 @@ def _identity_problems(graph: ResourceGraph, compute: Node, silo: str) -> list[t
 def _placement_problems(graph: ResourceGraph, compute: Node, silo: str) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     region = graph.silo_region(silo)
-    location = compute.get("location")
+    # Nodes run in properties.computeLocation; the resource itself lives with the workspace.
+    location = compute.get("properties", "computeLocation") or compute.get("location")
     if region is not None and _region(location) != _region(region):
         problems.append(
             (
-                f"is in region {location!r}, but silo '{silo}' is in {region!r}.",
-                f"Set the compute's location to {region!r}.",
+                f"runs its nodes in region {location!r}, but silo '{silo}' is in {region!r}.",
+                f"Set the compute's properties.computeLocation to {region!r}.",
             )
         )
     inner = compute.get("properties", "properties") or {}
@@ -115,13 +116,14 @@ def scale_problems(graph: ResourceGraph, compute: Node) -> list[tuple[str, str]]
                 "Set scaleSettings.minNodeCount=0 so an idle sandbox costs nothing.",
             )
         )
-    if graph.private_network:
+    if graph.private_nodes:
         public_ip = inner.get("enableNodePublicIp") if isinstance(inner, Mapping) else None
         if public_ip is not False:
             problems.append(
                 (
-                    f"enableNodePublicIp is {public_ip!r} in the private blueprint "
-                    f"'{graph.blueprint}' (Azure's default is a public IP per node).",
+                    f"enableNodePublicIp is {public_ip!r} in blueprint "
+                    f"'{graph.blueprint}', whose computes have no public IPs (Azure's default is a "
+                    "public IP per node).",
                     "Set enableNodePublicIp=False.",
                 )
             )

@@ -81,6 +81,11 @@ class _Marker:
     """Stands for 'a key exists here' while walking, so key names are checked once."""
 
 
+def secret_key_name(key: str) -> bool:
+    """Whether a property or output name says it holds a secret."""
+    return bool(_SECRET_KEY.search(_snake(key)))
+
+
 def secret_problem(key: str | None, value: Any) -> str | None:
     """Why an output leaf looks secret, or None."""
     if value is _Marker:
@@ -106,7 +111,7 @@ def check_no_secret_outputs(outputs: Mapping[str, Any]) -> list[Violation]:
             continue
         found.append(
             Violation(
-                invariant=ID,
+                check=ID,
                 resource_type=STACK_TYPE,
                 resource_name=f"outputs.{path}",
                 arm_name=f"outputs.{path}",

@@ -27,9 +27,9 @@ def blueprint_outputs(blueprint: str, silos: int) -> dict[str, Any]:
     (what `pulumi stack output --json` would print after a deployment)."""
     from blueprints.builder import build_sandbox
     from blueprints.mock_runtime import run_under_mocks
-    from blueprints.spec import default_spec
+    from blueprints.spec import example_spec
 
-    run = run_under_mocks(lambda: build_sandbox(default_spec(blueprint, silos)))
+    run = run_under_mocks(lambda: build_sandbox(example_spec(blueprint, silos)))
     return json.loads(json.dumps(run.result))
 
 

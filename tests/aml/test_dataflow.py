@@ -171,6 +171,21 @@ def test_step_without_compute_is_named(prepared3: Any, manifest3: FederationMani
     assert "no compute" in violation.message
 
 
+@pytest.mark.parametrize("identity", ["user", "default"])
+def test_step_not_running_as_its_compute_identity_is_named(
+    prepared3: Any, manifest3: FederationManifest, identity: str
+) -> None:
+    from azure.ai.ml.entities import UserIdentityConfiguration
+
+    job = _job(prepared3)
+    step = f"train_r1_{manifest3.silos[1].name}".replace("-", "_")
+    job.jobs[step].identity = UserIdentityConfiguration() if identity == "user" else None
+    (violation,) = check_data_flow(job, manifest3)
+    assert violation.step == step and "identity: managed" in violation.message
+    shown = "user_identity" if identity == "user" else "unset"
+    assert shown in violation.message
+
+
 def test_step_on_unknown_compute_is_named(prepared3: Any, manifest3: FederationManifest) -> None:
     job = _job(prepared3)
     job.jobs["init"].compute = "somebody-elses-cluster"
@@ -260,9 +275,19 @@ def test_port_without_producer_location_mentions_producer() -> None:
                 "region": "x",
             },
             "orchestrator": {"compute": "orch", "datastore": "models"},
-            "silos": [{"name": "a", "region": "x", "compute": "ca", "datastore": "da"}],
+            "silos": [
+                {
+                    "name": "a",
+                    "region": "x",
+                    "compute": "ca",
+                    "datastore": "da",
+                    "update_datastore": "ua",
+                }
+            ],
         }
     )
-    step = StepIO("agg", "orch", None, reads=[DataPort("update_1", None, "train_a")])
+    step = StepIO(
+        "agg", "orch", None, identity="managed", reads=[DataPort("update_1", None, "train_a")]
+    )
     (violation,) = check_steps([step], manifest)
     assert "from step 'train_a'" in violation.message

@@ -48,6 +48,8 @@ def _assert_steps(job: Any, manifest: FederationManifest, rounds: int) -> None:
         return {p.name: p.uri for p in steps[name].writes}
 
     test_set = datastore_uri(store, f"{PREFIX}/test")
+    # Azure's rule 13: every step reaches data as its compute's own identity.
+    assert all(step.identity == "managed" for step in steps.values())
     assert steps["init"].compute == orchestrator
     assert reads("init") == {"test_data": test_set}
     assert writes("init") == {"global_model": datastore_uri(store, f"{JOB}/global/round-0")}
@@ -109,6 +111,14 @@ def test_blueprint_pipeline_validates_round_trips_and_is_wired(
     loaded = load_job(tmp_path / "pipeline.yaml")
     assert loaded._validate().passed, loaded._validate().error_messages
     _assert_steps(loaded, manifest, rounds=2)
+    # The identity each step runs as survives the YAML: the compute's own client id.
+    silo = manifest.silos[-1]
+    train = loaded.jobs[f"train_r2_{silo.name.replace('-', '_')}"]
+    assert train.identity.type == "managed_identity"
+    assert train.identity.client_id == silo.identity_client_id
+    assert (
+        loaded.jobs["aggregate_r1"].identity.client_id == manifest.orchestrator.identity_client_id
+    )
 
 
 def test_every_step_runs_the_staged_code_with_its_entry_script(

@@ -12,16 +12,15 @@ from functools import cache
 from typing import Any
 
 from blueprints.builder import build_sandbox
+from blueprints.catalog import BLUEPRINT_NAMES  # noqa: F401 - the tests import the names here
 from blueprints.mock_runtime import MockRun, RecordedResource, run_under_mocks
-from blueprints.spec import default_spec
-
-BLUEPRINT_NAMES = ("minimal", "eyes-on", "eyes-off")
+from blueprints.spec import example_spec
 
 
 @cache
 def blueprint_run(blueprint: str, silos: int) -> MockRun:
     """The default spec of ``blueprint`` with ``silos`` silos, run under mocks."""
-    spec = default_spec(blueprint, silos)
+    spec = example_spec(blueprint, silos)
     return run_under_mocks(lambda: build_sandbox(spec))
 
 

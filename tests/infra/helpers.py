@@ -11,11 +11,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from blueprints.builder import build_sandbox
+from blueprints.catalog import BLUEPRINT_NAMES  # noqa: F401 - the tests import the names here
 from blueprints.mock_runtime import MockRun, RecordedResource, run_under_mocks
-from blueprints.spec import ConfigError, SandboxSpec, default_spec, parse_spec
-
-BLUEPRINT_NAMES = ("minimal", "eyes-on", "eyes-off")
-
+from blueprints.spec import ConfigError, SandboxSpec, example_spec, parse_spec
 
 USER_TAGS = {"team": "fl-research", "cost-center": "42"}
 
@@ -23,7 +21,7 @@ USER_TAGS = {"team": "fl-research", "cost-center": "42"}
 @functools.cache
 def blueprint_spec(blueprint: str, silos: int) -> SandboxSpec:
     """The default spec of ``blueprint`` with ``silos`` silos, plus user tags."""
-    return default_spec(blueprint, silos).model_copy(update={"tags": USER_TAGS})
+    return example_spec(blueprint, silos).model_copy(update={"tags": USER_TAGS})
 
 
 @functools.cache

@@ -72,9 +72,13 @@ def storage(name: str, purpose: str, role: str, silo: str | None = None, **extra
         "allowSharedKeyAccess": False,
         "allowBlobPublicAccess": False,
         "minimumTlsVersion": "TLS1_2",
+        "isLocalUserEnabled": False,
+        "isSftpEnabled": False,
         "publicNetworkAccess": "Enabled",
         "tags": tags,
     } | extra
+    if inputs["publicNetworkAccess"] == "Disabled":
+        inputs.setdefault("allowedCopyScope", "PrivateLink")
     return _rec(
         "azure-native:storage:StorageAccount", f"{name}-logical", inputs, {"id": storage_id(name)}
     )

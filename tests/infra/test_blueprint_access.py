@@ -9,17 +9,28 @@ from pathlib import Path
 import pytest
 
 from blueprints.builder import sandbox_access_table
-from blueprints.mock_runtime import MOCK_SUBSCRIPTION, MockRun, RecordedResource
+from blueprints.mock_runtime import MOCK_SUBSCRIPTION, MockRun, RecordedResource, deployer_object_id
 from blueprints.spec import SandboxSpec, load_stack_file
-from components.builtin_roles import BLOB_DATA_READER, BUILTIN_ROLES
+from components.builtin_roles import BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, BUILTIN_ROLES
 from components.conventions import (
     MEMBER_OF_MARKER,
+    PURPOSE_JOBS,
     PURPOSE_MODELS,
     PURPOSE_WORKSPACE,
+    SUBMITTER_MARKER,
     TAG_PURPOSE,
     TAG_SILO,
 )
-from components.permissions import GRANTS_PER_SILO, ORCHESTRATOR_IDENTITY, Grant, silo_identity
+from components.permissions import (
+    DEPLOYER,
+    GRANTS_PER_SILO,
+    JOBS_IDENTITY,
+    SUBMITTER_ROLES,
+    WORKSPACE_IDENTITY,
+    Grant,
+    Grantee,
+    silo_identity,
+)
 from tests.infra.helpers import (
     BLUEPRINT_NAMES,
     blueprint_run,
@@ -61,16 +72,20 @@ def _by_tag(run: MockRun, type_token: str, silo: str | None, purpose: str | None
     raise AssertionError(f"no {type_token} for silo={silo} purpose={purpose}")
 
 
-def _principals(run: MockRun, spec: SandboxSpec) -> dict[str, str]:
+def _principals(run: MockRun, spec: SandboxSpec) -> dict[Grantee, str]:
     identities = run.of_type("azure-native:managedidentity:UserAssignedIdentity")
-    out = {}
+    out = {DEPLOYER: deployer_object_id()}
     for identity in identities:
         owner = owner_component(run, identity)
         assert owner is not None
-        silo = identity.inputs["tags"].get(TAG_SILO)
-        key = silo_identity(silo) if silo else ORCHESTRATOR_IDENTITY
+        tags = identity.inputs["tags"]
+        silo = tags.get(TAG_SILO)
+        if silo:
+            key = silo_identity(silo)
+        else:
+            key = JOBS_IDENTITY if tags.get(TAG_PURPOSE) == PURPOSE_JOBS else WORKSPACE_IDENTITY
         out[key] = identity.outputs["principalId"]
-    assert len(out) == len(spec.silos) + 1
+    assert len(out) == len(spec.silos) + 3
     return out
 
 
@@ -97,14 +112,14 @@ def _scopes(run: MockRun, spec: SandboxSpec) -> dict[str, str]:
         ).outputs["id"],
         "subscription": SUBSCRIPTION,
     }
+    models = _by_tag(run, STORAGE, None, PURPOSE_MODELS).inputs["accountName"]
+    workspace = _by_tag(run, STORAGE, None, PURPOSE_WORKSPACE).inputs["accountName"]
     for container in run.of_type("azure-native:storage:BlobContainer"):
-        if (
-            container.inputs["accountName"]
-            == _by_tag(run, STORAGE, None, PURPOSE_MODELS).inputs["accountName"]
-        ):
-            scopes[f"models-container:{container.inputs['containerName']}"] = container.outputs[
-                "id"
-            ]
+        name = container.inputs["containerName"]
+        if container.inputs["accountName"] == models:
+            scopes[f"models-container:{name}"] = container.outputs["id"]
+        if container.inputs["accountName"] == workspace:
+            scopes[f"orchestrator-storage-container:{name}"] = container.outputs["id"]
     for silo in spec.silo_names:
         scopes[f"silo:{silo}-storage"] = _by_tag(run, STORAGE, silo).outputs["id"]
         scopes[f"silo:{silo}-resource-group"] = _by_tag(
@@ -113,11 +128,9 @@ def _scopes(run: MockRun, spec: SandboxSpec) -> dict[str, str]:
     return scopes
 
 
-def _expected(grant: Grant, principals: dict[str, str], scopes: dict[str, str]) -> tuple:
+def _expected(grant: Grant, principals: dict[Grantee, str], scopes: dict[str, str]) -> tuple:
     principal = (
-        grant.grantee.removeprefix("principal:")
-        if grant.grantee.startswith("principal:")
-        else principals[grant.grantee]
+        grant.grantee.principal_id if grant.grantee.kind == "person" else principals[grant.grantee]
     )
     role_id = (
         f"{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/"
@@ -128,7 +141,7 @@ def _expected(grant: Grant, principals: dict[str, str], scopes: dict[str, str]) 
 
 def _actual(assignment: RecordedResource) -> tuple:
     i = assignment.inputs
-    return i["principalId"], i["principalType"], i["roleDefinitionId"], i["scope"]
+    return i["principalId"], i.get("principalType"), i["roleDefinitionId"], i["scope"]
 
 
 def test_role_assignments_are_exactly_the_table(case: tuple[SandboxSpec, MockRun]) -> None:
@@ -138,7 +151,10 @@ def test_role_assignments_are_exactly_the_table(case: tuple[SandboxSpec, MockRun
     expected = Counter(_expected(g, principals, scopes) for g in table)
     actual = Counter(_actual(r) for r in run.of_type(ROLE))
     assert actual == expected
-    assert len(table) == 7 + GRANTS_PER_SILO * len(spec.silos) + len(spec.extra_role_assignments)
+    fixed = 8 + 4  # the workspace identity's rows, the jobs identity's silo-independent rows
+    submitters = len(SUBMITTER_ROLES) * len(spec.submitters)
+    silos = GRANTS_PER_SILO * len(spec.silos)
+    assert len(table) == fixed + silos + submitters + len(spec.extra_role_assignments)
 
 
 def test_descriptions_say_who_what_why_and_membership(case: tuple[SandboxSpec, MockRun]) -> None:
@@ -150,19 +166,43 @@ def test_descriptions_say_who_what_why_and_membership(case: tuple[SandboxSpec, M
         member_of = members.get(assignment.inputs["principalId"])
         marker = f"{MEMBER_OF_MARKER}{member_of}"
         assert (marker in assignment.inputs["description"]) == (member_of is not None)
+    submitter_rows = [
+        r for r in run.of_type(ROLE) if f"[{SUBMITTER_MARKER}]" in r.inputs["description"]
+    ]
+    assert len(submitter_rows) == len(SUBMITTER_ROLES) * len(spec.submitters)
 
 
-def test_orchestrator_identity_holds_nothing_on_silo_resources(
+def test_orchestrator_side_holds_nothing_on_silo_resources(
     case: tuple[SandboxSpec, MockRun],
 ) -> None:
     spec, run = case
     principals, scopes = _principals(run, spec), _scopes(run, spec)
     silo_scopes = [v for k, v in scopes.items() if k.startswith("silo:")]
+    orchestrator_side = {principals[g] for g in (WORKSPACE_IDENTITY, JOBS_IDENTITY, DEPLOYER)}
     for assignment in run.of_type(ROLE):
-        if assignment.inputs["principalId"] == principals[ORCHESTRATOR_IDENTITY]:
+        if assignment.inputs["principalId"] in orchestrator_side:
             scope = assignment.inputs["scope"]
             assert not any(scope.startswith(s) for s in silo_scopes), scope
             assert scope != SUBSCRIPTION
+
+
+def test_the_jobs_identity_holds_data_roles_only(case: tuple[SandboxSpec, MockRun]) -> None:
+    spec, run = case
+    principals, scopes = _principals(run, spec), _scopes(run, spec)
+    mine = {
+        r.inputs["scope"]: r.inputs["roleDefinitionId"].rsplit("/", 1)[-1]
+        for r in run.of_type(ROLE)
+        if r.inputs["principalId"] == principals[JOBS_IDENTITY]
+    }
+    reader, writer = BUILTIN_ROLES[BLOB_DATA_READER], BUILTIN_ROLES[BLOB_DATA_CONTRIBUTOR]
+    expected = {
+        scopes["models-container:global"]: writer,
+        scopes["orchestrator-storage"]: reader,
+        scopes["orchestrator-storage-container:azureml"]: writer,
+        scopes["container-registry"]: BUILTIN_ROLES["AcrPull"],
+        **{scopes[f"models-container:silo-{s}"]: reader for s in spec.silo_names},
+    }
+    assert mine == expected
 
 
 def test_silo_identities_reach_only_their_own_things(case: tuple[SandboxSpec, MockRun]) -> None:
@@ -181,6 +221,7 @@ def test_silo_identities_reach_only_their_own_things(case: tuple[SandboxSpec, Mo
             scopes["models-container:global"],
             scopes["container-registry"],
             scopes["orchestrator-storage"],
+            scopes["orchestrator-storage-container:azureml"],
         }
         # The global model and the workspace storage are read-only for silos.
         for read_only in ("models-container:global", "orchestrator-storage"):

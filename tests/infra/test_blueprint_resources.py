@@ -69,14 +69,16 @@ PER_SILO: dict[str, Counter[str]] = {
             CONTAINER: 2,  # its data container + its update container in the model store
             COMPUTE: 1,
             DATASTORE: 2,  # its data + its updates
-            ROLE: 5,
+            ROLE: 7,  # its identity's six + the orchestrator's read of its updates
         }
     ),
 }
 PER_SILO["eyes-on"] = PER_SILO["minimal"] + Counter(
     {C_NET: 1, NSG: 1, VNET: 1, SUBNET: 2, PEERING: 2}
 )
-PER_SILO["eyes-off"] = PER_SILO["eyes-on"] + Counter({PE: 1, PE_DNS: 1, LINK: 2})
+# Its storage endpoint, and its VNet linked to every zone (blob, file, AML api, notebooks).
+PER_SILO["eyes-off"] = PER_SILO["eyes-on"] + Counter({PE: 1, PE_DNS: 1, LINK: 4})
+PER_SILO["private"] = PER_SILO["eyes-off"] + Counter({LINK: 2})  # + vault, registry zones
 
 # What the orchestrator side holds regardless of the number of silos.
 FIXED: dict[str, Counter[str]] = {
@@ -86,9 +88,9 @@ FIXED: dict[str, Counter[str]] = {
             C_ORCH: 1,
             C_ACCESS: 1,
             RG: 1,
-            UAI: 1,
+            UAI: 2,  # the workspace's identity, the jobs identity
             STORAGE: 2,  # workspace storage + model store
-            CONTAINER: 1,  # global
+            CONTAINER: 2,  # global models, the workspace storage's log container
             VAULT: 1,
             ACR: 1,
             LOGS: 1,
@@ -96,12 +98,16 @@ FIXED: dict[str, Counter[str]] = {
             WORKSPACE: 1,
             COMPUTE: 1,
             DATASTORE: 1,
-            ROLE: 7,
+            ROLE: 8 + 4 + 3,  # workspace identity, jobs identity, the deployer as submitter
         }
     ),
 }
 FIXED["eyes-on"] = FIXED["minimal"] + Counter({C_NET: 1, NSG: 1, VNET: 1, SUBNET: 2})
-FIXED["eyes-off"] = FIXED["eyes-on"] + Counter({ZONE: 2, LINK: 2, PE: 3, PE_DNS: 3})
+# Four zones linked to the hub; endpoints for the workspace storage (blob, file), the model
+# store and the workspace; the image builder.
+FIXED["eyes-off"] = FIXED["eyes-on"] + Counter({ZONE: 4, LINK: 4, PE: 4, PE_DNS: 4, COMPUTE: 1})
+# Two more zones (vault, registry) and their endpoints.
+FIXED["private"] = FIXED["eyes-off"] + Counter({ZONE: 2, LINK: 2, PE: 2, PE_DNS: 2})
 
 CASES = [(bp, n) for bp in BLUEPRINT_NAMES for n in (1, 3)]
 case_ids = [f"{bp}-{n}" for bp, n in CASES]
@@ -252,7 +258,8 @@ def test_federation_manifest_matches_the_declared_resources(case: tuple[str, int
     assert manifest.orchestrator.datastore in datastores
     for silo in manifest.silos:
         compute = computes[silo.compute]
-        assert compute.inputs["location"] == silo.region
+        assert compute.inputs["properties"]["computeLocation"] == silo.region
+        assert compute.inputs["location"] == spec.region  # the workspace's
         (identity_id,) = compute.inputs["identity"]["userAssignedIdentities"]
         assert identities[identity_id].outputs["clientId"] == silo.identity_client_id
         assert identities[identity_id].inputs["tags"][TAG_SILO] == silo.name
@@ -283,6 +290,12 @@ def test_outputs_describe_the_sandbox(case: tuple[str, int, MockRun]) -> None:
     assert len(outputs["storage_accounts"]) == n + 2
     assert set(outputs["model_store"]["update_datastores"]) == set(spec.silo_names)
     assert ("network" in outputs) == (bp != "minimal")
+    (submitter,) = outputs["submitters"]
+    assert submitter["deployer"] and submitter["ip_ranges"] == spec.submitter_ip_ranges
+    assert submitter["network"] == ("hub" if bp == "private" else "internet")
+    assert outputs["image_build_compute"] == (
+        "image-builder" if bp in ("eyes-off", "private") else ""
+    )
 
 
 def test_no_code_ever_lists_keys() -> None:

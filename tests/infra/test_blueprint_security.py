@@ -8,8 +8,22 @@ import pytest
 
 from blueprints.catalog import BLUEPRINTS
 from blueprints.mock_runtime import MockRun, RecordedResource
-from components.conventions import TAG_SILO
-from tests.infra.helpers import BLUEPRINT_NAMES, blueprint_run, blueprint_spec, owner_component
+from blueprints.spec import EXAMPLE_SUBMITTER_RANGE
+from components.conventions import (
+    PURPOSE_IMAGE_BUILD,
+    PURPOSE_JOBS,
+    PURPOSE_WORKSPACE,
+    TAG_PURPOSE,
+    TAG_SILO,
+)
+from components.posture import ZONES_BY_GROUP
+from tests.infra.helpers import (
+    BLUEPRINT_NAMES,
+    blueprint_run,
+    blueprint_spec,
+    owner_component,
+    run_spec,
+)
 
 AZ = "azure-native"
 CASES = [(bp, n) for bp in BLUEPRINT_NAMES for n in (1, 3)]
@@ -29,62 +43,99 @@ def _silo_of(run: MockRun, resource: RecordedResource) -> str | None:
 
 def test_every_storage_account_is_locked_down(case: tuple[str, int, MockRun]) -> None:
     bp, _, run = case
-    private = BLUEPRINTS[bp].storage_private
+    posture = BLUEPRINTS[bp].posture
     for account in run.of_type(f"{AZ}:storage:StorageAccount"):
         i = account.inputs
         assert i["allowSharedKeyAccess"] is False
         assert i["allowBlobPublicAccess"] is False
         assert i["minimumTlsVersion"] == "TLS1_2"
         assert i["enableHttpsTrafficOnly"] is True
-        assert i["publicNetworkAccess"] == ("Disabled" if private else "Enabled")
-        assert i["networkRuleSet"]["defaultAction"] == ("Deny" if private else "Allow")
+        assert i["isLocalUserEnabled"] is False and i["isSftpEnabled"] is False
+        rules = i["networkRuleSet"]
+        if i["tags"][TAG_PURPOSE] == PURPOSE_WORKSPACE:
+            # Never Disabled: the AML service reaches it as a trusted resource instance.
+            assert i["publicNetworkAccess"] == "Enabled"
+            if posture.workspace_storage_access == "public":
+                assert rules["defaultAction"] == "Allow"
+                continue
+            assert rules["defaultAction"] == "Deny" and rules["bypass"] == "AzureServices"
+            (instance,) = rules["resourceAccessRules"]
+            (workspace,) = run.of_type(f"{AZ}:machinelearningservices:Workspace")
+            assert instance["resourceId"] == workspace.outputs["id"]
+            ips = [r["iPAddressOrRange"] for r in rules["ipRules"]]
+            internet = posture.submitter_network == "internet"
+            assert ips == ([EXAMPLE_SUBMITTER_RANGE] if internet else [])
+        elif posture.storage_private:
+            assert i["publicNetworkAccess"] == "Disabled"
+            assert i["allowedCopyScope"] == "PrivateLink"
+            assert rules == {"defaultAction": "Deny", "bypass": "None"}
+        else:
+            assert i["publicNetworkAccess"] == "Enabled" and rules["defaultAction"] == "Allow"
     for container in run.of_type(f"{AZ}:storage:BlobContainer"):
         assert container.inputs["publicAccess"] == "None"
 
 
-def test_private_storage_has_blob_private_endpoints(case: tuple[str, int, MockRun]) -> None:
-    bp, _, run = case
-    endpoints = run.of_type(f"{AZ}:network:PrivateEndpoint")
-    if not BLUEPRINTS[bp].storage_private:
-        assert endpoints == []
-        return
-    targets = {
-        (c["privateLinkServiceId"], g)
-        for pe in endpoints
+def _endpoint_targets(run: MockRun) -> dict[tuple[str, str], RecordedResource]:
+    return {
+        (c["privateLinkServiceId"], g): pe
+        for pe in run.of_type(f"{AZ}:network:PrivateEndpoint")
         for c in pe.inputs["privateLinkServiceConnections"]
         for g in c["groupIds"]
     }
-    for account in run.of_type(f"{AZ}:storage:StorageAccount"):
-        assert (account.outputs["id"], "blob") in targets, account.inputs["accountName"]
-    # Each endpoint registers in the private DNS zone of its sub-resource.
+
+
+def test_private_resources_have_private_endpoints(case: tuple[str, int, MockRun]) -> None:
+    bp, _, run = case
+    posture = BLUEPRINTS[bp].posture
+    targets = _endpoint_targets(run)
+    expected: set[tuple[str, str]] = set()
+    if posture.storage_private:
+        for account in run.of_type(f"{AZ}:storage:StorageAccount"):
+            expected.add((account.outputs["id"], "blob"))
+            if account.inputs["tags"][TAG_PURPOSE] == PURPOSE_WORKSPACE:
+                expected.add((account.outputs["id"], "file"))
+    (workspace,) = run.of_type(f"{AZ}:machinelearningservices:Workspace")
+    if posture.workspace_endpoint:
+        expected.add((workspace.outputs["id"], "amlworkspace"))
+    if posture.workspace_private:
+        (vault,) = run.of_type(f"{AZ}:keyvault:Vault")
+        (registry,) = run.of_type(f"{AZ}:containerregistry:Registry")
+        expected |= {(vault.outputs["id"], "vault"), (registry.outputs["id"], "registry")}
+    assert set(targets) == expected
+    # Each endpoint registers in exactly the zones of its sub-resource.
     zones = {
         z.outputs["id"]: z.inputs["privateZoneName"]
         for z in run.of_type(f"{AZ}:privatedns:PrivateZone")
     }
-    groups = run.of_type(f"{AZ}:network:PrivateDnsZoneGroup")
-    assert len(groups) == len(endpoints)
-    for group in groups:
-        (config,) = group.inputs["privateDnsZoneConfigs"]
-        assert zones[config["privateDnsZoneId"]].startswith("privatelink.")
+    groups = {
+        g.inputs["privateEndpointName"]: g for g in run.of_type(f"{AZ}:network:PrivateDnsZoneGroup")
+    }
+    assert len(groups) == len(targets)
+    for (_, group_id), pe in targets.items():
+        configs = groups[pe.inputs["privateEndpointName"]].inputs["privateDnsZoneConfigs"]
+        assert [zones[c["privateDnsZoneId"]] for c in configs] == list(ZONES_BY_GROUP[group_id])
 
 
 def test_silo_endpoints_live_in_their_own_silo_network(case: tuple[str, int, MockRun]) -> None:
     _, _, run = case
     subnets = {s.outputs["id"]: s for s in run.of_type(f"{AZ}:network:Subnet")}
-    accounts = {a.outputs["id"]: a for a in run.of_type(f"{AZ}:storage:StorageAccount")}
+    owners = {
+        r.outputs["id"]: r.inputs.get("tags", {}).get(TAG_SILO)
+        for r in run.resources
+        if r.custom and "id" in r.outputs
+    }
     for pe in run.of_type(f"{AZ}:network:PrivateEndpoint"):
         subnet = subnets[pe.inputs["subnet"]["id"]]
         assert subnet.inputs["subnetName"] == "endpoints"
         (connection,) = pe.inputs["privateLinkServiceConnections"]
-        account = accounts[connection["privateLinkServiceId"]]
-        assert _silo_of(run, subnet) == account.inputs["tags"].get(TAG_SILO)
+        assert _silo_of(run, subnet) == owners[connection["privateLinkServiceId"]]
 
 
 def test_private_dns_zones_are_linked_to_every_vnet(case: tuple[str, int, MockRun]) -> None:
     bp, _, run = case
     vnets = {v.outputs["id"] for v in run.of_type(f"{AZ}:network:VirtualNetwork")}
     zones = [z.inputs["privateZoneName"] for z in run.of_type(f"{AZ}:privatedns:PrivateZone")]
-    assert sorted(zones) == sorted(BLUEPRINTS[bp].private_dns_zones)
+    assert sorted(zones) == sorted(BLUEPRINTS[bp].posture.private_dns_zones)
     links = run.of_type(f"{AZ}:privatedns:VirtualNetworkLink")
     for zone in zones:
         linked = {
@@ -100,36 +151,59 @@ def test_computes_scale_to_zero_as_their_identity_in_their_region_and_subnet(
     case: tuple[str, int, MockRun],
 ) -> None:
     bp, n, run = case
-    spec, blueprint = blueprint_spec(bp, n), BLUEPRINTS[bp]
+    spec, posture = blueprint_spec(bp, n), BLUEPRINTS[bp].posture
     identities = {
         i.outputs["id"]: i for i in run.of_type(f"{AZ}:managedidentity:UserAssignedIdentity")
     }
     subnets = {s.outputs["id"]: s for s in run.of_type(f"{AZ}:network:Subnet")}
     computes = run.of_type(f"{AZ}:machinelearningservices:Compute")
-    assert len(computes) == n + 1
+    assert len(computes) == n + 1 + int(posture.image_build_compute)
     for compute in computes:
         props = compute.inputs["properties"]
         cluster = props["properties"]
         silo = _silo_of(run, compute)
+        purpose = compute.inputs["tags"].get(TAG_PURPOSE)
         assert props["computeType"] == "AmlCompute"
         assert props["disableLocalAuth"] is True
         assert cluster["scaleSettings"]["minNodeCount"] == 0
-        assert cluster["enableNodePublicIp"] is blueprint.node_public_ip
+        assert cluster["enableNodePublicIp"] is posture.node_public_ip
         assert cluster["remoteLoginPortPublicAccess"] == "Disabled"
         identity = compute.inputs["identity"]
         assert identity["type"] == "UserAssigned"
         (identity_id,) = identity["userAssignedIdentities"]
-        assert identities[identity_id].inputs["tags"].get(TAG_SILO) == silo
-        region = spec.silo(silo).region if silo else spec.region
-        assert compute.inputs["location"] == region
+        tags = identities[identity_id].inputs["tags"]
+        assert tags.get(TAG_SILO) == silo
+        if silo is None:
+            # Aggregation runs as the jobs identity; only the image builder as the workspace's.
+            wanted = None if purpose == PURPOSE_IMAGE_BUILD else PURPOSE_JOBS
+            assert tags.get(TAG_PURPOSE) == wanted, compute.name
+        assert compute.inputs["location"] == spec.region
+        assert props["computeLocation"] == (spec.silo(silo).region if silo else spec.region)
         if silo:
             assert cluster["scaleSettings"]["maxNodeCount"] == spec.silo(silo).max_nodes
-        if blueprint.networked:
+        if posture.networked:
             subnet = subnets[cluster["subnet"]["id"]]
             assert subnet.inputs["subnetName"] == "compute"
+            assert subnet.inputs["defaultOutboundAccess"] is True
             assert _silo_of(run, subnet) == silo
         else:
             assert "subnet" not in cluster
+
+
+def test_nat_gateway_outbound_replaces_default_outbound_access() -> None:
+    spec = blueprint_spec("eyes-off", 2).model_copy(update={"compute_outbound": "nat-gateway"})
+    run = run_spec(spec)
+    nats = {g.outputs["id"]: g for g in run.of_type(f"{AZ}:network:NatGateway")}
+    ips = {p.outputs["id"]: p for p in run.of_type(f"{AZ}:network:PublicIPAddress")}
+    assert len(nats) == len(ips) == 3  # hub + 2 silos, each in its own region
+    for subnet in run.of_type(f"{AZ}:network:Subnet"):
+        if subnet.inputs["subnetName"] != "compute":
+            continue
+        assert subnet.inputs["defaultOutboundAccess"] is False
+        nat = nats[subnet.inputs["natGateway"]["id"]]
+        (ip,) = nat.inputs["publicIpAddresses"]
+        assert ips[ip["id"]].inputs["sku"]["name"] == "Standard"
+        assert nat.inputs["location"] == ips[ip["id"]].inputs["location"]
 
 
 def test_datastores_hold_no_credentials(case: tuple[str, int, MockRun]) -> None:
@@ -144,12 +218,13 @@ def test_datastores_hold_no_credentials(case: tuple[str, int, MockRun]) -> None:
 
 
 def test_workspace_identity_vault_and_registry(case: tuple[str, int, MockRun]) -> None:
-    _, _, run = case
+    bp, _, run = case
+    posture = BLUEPRINTS[bp].posture
     (workspace,) = run.of_type(f"{AZ}:machinelearningservices:Workspace")
     (orchestrator_identity,) = [
         i
         for i in run.of_type(f"{AZ}:managedidentity:UserAssignedIdentity")
-        if TAG_SILO not in i.inputs["tags"]
+        if TAG_SILO not in i.inputs["tags"] and TAG_PURPOSE not in i.inputs["tags"]
     ]
     identity = workspace.inputs["identity"]
     assert identity["type"] == "SystemAssigned,UserAssigned"
@@ -163,13 +238,23 @@ def test_workspace_identity_vault_and_registry(case: tuple[str, int, MockRun]) -
     assert props["enableSoftDelete"] is True
     (registry,) = run.of_type(f"{AZ}:containerregistry:Registry")
     assert registry.inputs["adminUserEnabled"] is False
+    private = posture.workspace_private
+    assert workspace.inputs["publicNetworkAccess"] == ("Disabled" if private else "Enabled")
+    assert workspace.inputs["hbiWorkspace"] is private
+    assert workspace.options == {"replaceOnChanges": ["hbiWorkspace"], "deleteBeforeReplace": True}
+    assert workspace.inputs.get("imageBuildCompute") == (
+        "image-builder" if posture.image_build_compute else None
+    )
+    assert props["publicNetworkAccess"] == ("Disabled" if private else "Enabled")
+    assert registry.inputs["sku"]["name"] == ("Premium" if private else "Basic")
+    assert registry.inputs["publicNetworkAccess"] == ("Disabled" if private else "Enabled")
 
 
 def test_network_layout(case: tuple[str, int, MockRun]) -> None:
     bp, n, run = case
-    spec, blueprint = blueprint_spec(bp, n), BLUEPRINTS[bp]
+    spec, posture = blueprint_spec(bp, n), BLUEPRINTS[bp].posture
     vnets = run.of_type(f"{AZ}:network:VirtualNetwork")
-    if not blueprint.networked:
+    if not posture.networked:
         assert not [r for r in run.resources if ":network:" in r.type]
         return
     ranges = {_silo_of(run, v): v.inputs["addressSpace"]["addressPrefixes"][0] for v in vnets}
@@ -207,6 +292,7 @@ def test_network_layout(case: tuple[str, int, MockRun]) -> None:
             assert all(r["direction"] == "Inbound" for r in rules)
         else:
             assert subnet.inputs["privateEndpointNetworkPolicies"] == "Disabled"
+            assert subnet.inputs["defaultOutboundAccess"] is False
         assert ipaddress.ip_network(subnet.inputs["addressPrefix"]).subnet_of(
             ipaddress.ip_network(ranges[_silo_of(run, subnet)])
         )

@@ -6,17 +6,22 @@ import re
 
 import pytest
 
-from blueprints.catalog import BLUEPRINTS, Blueprint
+from blueprints.catalog import BLUEPRINT_NAMES, BLUEPRINTS
 from components import builtin_roles as roles
 from components.access_targets import Target, parse_target
-from components.conventions import MEMBER_OF_MARKER
+from components.conventions import MEMBER_OF_MARKER, SUBMITTER_MARKER
 from components.permissions import (
+    DEPLOYER,
     GRANTS_PER_SILO,
-    ORCHESTRATOR_IDENTITY,
+    JOBS_IDENTITY,
+    WORKSPACE_IDENTITY,
     access_table,
+    person,
     person_grant,
     silo_identity,
+    submitter_grants,
 )
+from components.posture import AML_API_ZONE, BLOB_ZONE, REGISTRY_ZONE, NetworkPosture
 
 SILOS = ["alpha", "beta-2"]
 
@@ -26,11 +31,30 @@ def test_table_rows_per_silo_are_constant() -> None:
     assert len(many) - len(one) == 9 * GRANTS_PER_SILO
 
 
-def test_orchestrator_identity_is_never_granted_silo_targets() -> None:
-    for grant in access_table(SILOS):
-        if grant.grantee == ORCHESTRATOR_IDENTITY:
+def test_orchestrator_side_is_never_granted_silo_targets() -> None:
+    submitters = submitter_grants(DEPLOYER, "User") + submitter_grants(person("A-B"), "Group")
+    for grant in access_table(SILOS, submitters=submitters):
+        if grant.grantee in (WORKSPACE_IDENTITY, JOBS_IDENTITY) or grant.submitter:
             assert not grant.target.silo_storage_covered(SILOS), grant
             assert not str(grant.target).startswith("silo:")
+
+
+def test_submitter_rows_are_exactly_what_submitting_needs() -> None:
+    rows = submitter_grants(person("A-B"), "Group")
+    assert {(g.role, str(g.target)) for g in rows} == {
+        (roles.AML_DATA_SCIENTIST, "workspace"),
+        (roles.BLOB_DATA_CONTRIBUTOR, "orchestrator-storage"),
+        (roles.FILE_DATA_PRIVILEGED_CONTRIBUTOR, "orchestrator-storage"),
+    }
+    assert all(
+        f"[{SUBMITTER_MARKER}]" in g.description and g.principal_type == "Group" for g in rows
+    )
+    assert str(rows[0].grantee) == "principal:a-b"
+
+
+def test_the_jobs_identity_holds_no_role_that_pushes_or_manages() -> None:
+    jobs = {g.role for g in access_table(SILOS) if g.grantee == JOBS_IDENTITY}
+    assert jobs == {roles.BLOB_DATA_READER, roles.BLOB_DATA_CONTRIBUTOR, roles.ACR_PULL}
 
 
 def test_silo_rows_touch_only_their_own_silo() -> None:
@@ -45,9 +69,15 @@ def test_silo_writes_only_its_own_update_container() -> None:
     model_rows = [g for g in table if g.target.kind == "models-container"]
     for grant in model_rows:
         if grant.target.container == "global":
-            assert grant.role == roles.BLOB_DATA_READER
+            # Silos read the global model; only the orchestrator's jobs write it.
+            writer = grant.grantee == JOBS_IDENTITY
+            assert grant.role == (roles.BLOB_DATA_CONTRIBUTOR if writer else roles.BLOB_DATA_READER)
         else:
-            assert grant.grantee == silo_identity(grant.target.container.removeprefix("silo-"))
+            owner = silo_identity(grant.target.container.removeprefix("silo-"))
+            # Only the silo writes its container; the jobs identity reads it for aggregation.
+            assert grant.grantee == owner or (
+                grant.grantee == JOBS_IDENTITY and grant.role == roles.BLOB_DATA_READER
+            )
 
 
 def test_every_role_in_the_table_is_a_known_builtin_role() -> None:
@@ -86,7 +116,7 @@ def test_person_grants_carry_membership_in_their_description() -> None:
         "custodian uploads data",
         "alpha",
     )
-    assert grant.grantee == "principal:3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+    assert str(grant.grantee) == "principal:3f2504e0-4f89-41d3-9a0c-0305e82c3301"
     assert f"{MEMBER_OF_MARKER}alpha" in grant.description
     assert "Storage Blob Data Contributor" in grant.description
     assert "silo:alpha-storage" in grant.description
@@ -108,6 +138,10 @@ def test_resource_names_of_rows_are_unique() -> None:
         ("silo:alpha-resource-group", Target("silo-resource-group", silo="alpha")),
         ("models-container:global", Target("models-container", container="global")),
         ("models-container:silo-alpha", Target("models-container", container="silo-alpha")),
+        (
+            "orchestrator-storage-container:azureml",
+            Target("orchestrator-storage-container", container="azureml"),
+        ),
     ],
 )
 def test_targets_round_trip(text: str, expected: Target) -> None:
@@ -121,6 +155,7 @@ def test_targets_round_trip(text: str, expected: Target) -> None:
         ("silo:gamma-storage", "no silo named 'gamma'"),
         ("silo:alpha-compute", "unknown target"),
         ("models-container:silo-gamma", "no container"),
+        ("orchestrator-storage-container:snapshots", "no declared container"),
         ("storage", "unknown target"),
     ],
 )
@@ -136,18 +171,26 @@ def test_coverage_of_broad_scopes() -> None:
     assert Target("orchestrator-resource-group").silo_resources_covered(SILOS) == set()
 
 
-def test_catalog_refuses_inconsistent_blueprints() -> None:
+def test_postures_refuse_inconsistent_combinations() -> None:
     with pytest.raises(ValueError, match="private storage needs VNets"):
-        Blueprint("x", "", networked=False, storage_private=True, node_public_ip=True)
+        NetworkPosture(networked=False, storage_private=True, node_public_ip=True)
     with pytest.raises(ValueError, match="need a subnet"):
-        Blueprint("x", "", networked=False, storage_private=False, node_public_ip=False)
-    with pytest.raises(ValueError, match="private DNS"):
-        Blueprint("x", "", networked=True, storage_private=True, node_public_ip=False)
+        NetworkPosture(networked=False, storage_private=False, node_public_ip=False)
+    with pytest.raises(ValueError, match="private workspace needs"):
+        NetworkPosture(
+            networked=True, storage_private=False, node_public_ip=True, workspace_private=True
+        )
 
 
 def test_catalog_blueprints_get_stricter() -> None:
-    minimal, on, off = (BLUEPRINTS[n] for n in ("minimal", "eyes-on", "eyes-off"))
-    assert not minimal.networked and on.networked and off.networked
-    assert not on.storage_private and off.storage_private
+    assert BLUEPRINT_NAMES == ("minimal", "eyes-on", "eyes-off", "private")
+    minimal, on, off, private = (BLUEPRINTS[n].posture for n in BLUEPRINT_NAMES)
+    assert not minimal.networked and on.networked and off.networked and private.networked
+    assert not on.storage_private and off.storage_private and private.storage_private
     assert on.node_public_ip and not off.node_public_ip
-    assert "privatelink.blob.core.windows.net" in off.private_dns_zones
+    assert not off.workspace_private and private.workspace_private
+    assert BLOB_ZONE in off.private_dns_zones and AML_API_ZONE in off.private_dns_zones
+    assert REGISTRY_ZONE in private.private_dns_zones and REGISTRY_ZONE not in off.private_dns_zones
+    assert (on.workspace_endpoint, off.workspace_endpoint) == (False, True)
+    assert (off.registry_sku, private.registry_sku) == ("Basic", "Premium")
+    assert (off.submitter_network, private.submitter_network) == ("internet", "hub")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from blueprints.spec import MAX_SILOS, ConfigError, default_spec, parse_spec
+from blueprints.spec import MAX_SILOS, ConfigError, default_spec, example_spec, parse_spec
 from tests.infra.helpers import build_from_raw, declared_before_error
 
 ALICE = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
@@ -52,7 +52,93 @@ BAD_CONFIGS = [
         with_("blueprint", "eyes-closed"),
         "blueprint",
         "'eyes-closed'",
-        "minimal, eyes-on, eyes-off",
+        "minimal, eyes-on, eyes-off, private",
+    ),
+    ("blueprint-typo", with_("blueprint", "privat"), "blueprint", "'privat'", "'private'"),
+    (
+        "submitter-not-a-guid",
+        with_("submitters", [{"principalId": "alice@contoso.com"}]),
+        "submitters[0].principalId",
+        "alice@contoso.com",
+        "'deployer'",
+    ),
+    (
+        "submitter-twice",
+        with_("submitters", [{"principalId": ALICE}, {"principalId": ALICE.upper()}]),
+        "submitters[1].principalId",
+        ALICE.upper(),
+        "list each submitter once",
+    ),
+    (
+        "submitter-range-without-effect",
+        with_("submitters", [{"principalId": "deployer", "ipRanges": ["198.51.100.7"]}]),
+        "submitters[0].ipRanges",
+        "198.51.100.7",
+        "remove ipRanges",
+    ),
+    (
+        "eyes-off-submitter-without-range",
+        {**with_("blueprint", "eyes-off"), "submitters": [{"principalId": "deployer"}]},
+        "submitters[0].ipRanges",
+        "[]",
+        "--submitter-ip",
+    ),
+    (
+        "eyes-off-private-range",
+        {
+            **with_("blueprint", "eyes-off"),
+            "submitters": [{"principalId": "deployer", "ipRanges": ["10.4.0.0/16"]}],
+        },
+        "submitters[0].ipRanges[0]",
+        "10.4.0.0/16",
+        "public IPv4",
+    ),
+    (
+        "eyes-off-slash-31",
+        {
+            **with_("blueprint", "eyes-off"),
+            "submitters": [{"principalId": "deployer", "ipRanges": ["198.51.100.6/31"]}],
+        },
+        "submitters[0].ipRanges[0]",
+        "198.51.100.6/31",
+        "two addresses",
+    ),
+    (
+        "eyes-off-ipv6",
+        {
+            **with_("blueprint", "eyes-off"),
+            "submitters": [{"principalId": "deployer", "ipRanges": ["2001:db8::/32"]}],
+        },
+        "submitters[0].ipRanges[0]",
+        "2001:db8::/32",
+        "IPv4",
+    ),
+    (
+        "private-submitter-with-range",
+        {
+            **with_("blueprint", "private"),
+            "submitters": [{"principalId": "deployer", "ipRanges": ["198.51.100.7"]}],
+        },
+        "submitters[0].ipRanges",
+        "198.51.100.7",
+        "hub VNet",
+    ),
+    (
+        "submitter-on-silo-storage",
+        {
+            **grant(role="Reader", target="silo:alpha-storage", memberOf="alpha"),
+            "submitters": [{"principalId": ALICE}],
+        },
+        "extraRoleAssignments[0]",
+        "Reader on silo:alpha-storage",
+        "different principal",
+    ),
+    (
+        "outbound-unknown",
+        with_("computeOutbound", "firewall"),
+        "computeOutbound",
+        "'firewall'",
+        "expected type",
     ),
     ("zero-silos", with_("silos", []), "silos", "0 silos", "between 1 and 100"),
     (
@@ -396,7 +482,7 @@ def test_real_vm_sizes_are_accepted(sku: str) -> None:
 
 
 def test_hundred_silos_get_disjoint_ranges() -> None:
-    spec = default_spec("eyes-off", MAX_SILOS)
+    spec = example_spec("eyes-off", MAX_SILOS)
     ranges = [s.address_space for s in spec.silos]
     assert len(set(ranges)) == MAX_SILOS
     assert spec.orchestrator_address_space not in ranges

@@ -52,6 +52,30 @@ def test_stack_file_with_broken_yaml(tmp_path: Path) -> None:
         load_stack_file(path)
 
 
+def test_a_key_written_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text(
+        "config:\n  fl-sandbox:blueprint: minimal\n  fl-sandbox:silos:\n"
+        "    - {name: a, region: westeurope}\n  fl-sandbox:blueprint: eyes-off\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_stack_file(path)
+    assert "'fl-sandbox:blueprint' appears twice (lines 2 and 5)" in str(info.value)
+    assert "keep only one" in info.value.fix
+
+
+def test_a_setting_without_the_namespace_is_named_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text(
+        "config:\n  azure-native:location: westeurope\n  blueprint: minimal\n"
+        "  fl-sandbox:silos:\n    - {name: a, region: westeurope}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_stack_file(path)
+    assert info.value.key == "blueprint"
+    assert "write it as 'fl-sandbox:blueprint'" in info.value.fix
+
+
 def test_stack_file_errors_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.x.yaml"
     path.write_text(

@@ -28,6 +28,7 @@ from pulumi_policy import (
 
 from blueprints.mock_runtime import RecordedResource
 from policies import roles
+from policies.azure_rules import RULES
 from policies.crossguard.pack_policies import (
     POLICIES,
     RESOURCE_POLICIES,
@@ -47,6 +48,7 @@ PARENT_NAME_INPUTS = {
     "virtualNetworkName": "azure-native:network:VirtualNetwork",
     "workspaceName": "azure-native:machinelearningservices:Workspace",
     "privateZoneName": "azure-native:privatedns:PrivateZone",
+    "privateEndpointName": "azure-native:network:PrivateEndpoint",
 }
 
 
@@ -84,6 +86,9 @@ def as_deployed(records: list[RecordedResource], outputs: dict[str, Any]) -> lis
             parent = by_name.get((parent_type, record.inputs.get(key)))
             if parent is not None:
                 deployed[record.urn].property_dependencies[key] = [parent]
+        deployed[record.urn].dependencies.extend(
+            deployed[d] for d in record.dependencies if d in deployed
+        )
     return [group, stack, *deployed.values()]
 
 
@@ -108,8 +113,14 @@ def run_stack_policies(
     return reported
 
 
-def test_pack_has_one_stack_policy_per_invariant_and_unique_names() -> None:
-    assert len(STACK_POLICIES) == len(INVARIANTS)
+def invariant_policies(reported: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Only the isolation invariants' reports (hand-built graphs are invariant fixtures)."""
+    names = {f"fl-sandbox-{i.number}-{i.id}" for i in INVARIANTS}
+    return {k: v for k, v in reported.items() if k in names}
+
+
+def test_pack_has_one_stack_policy_per_check_and_unique_names() -> None:
+    assert len(STACK_POLICIES) == len(INVARIANTS) + len(RULES) + 1  # + the job path
     assert len({p.name for p in POLICIES}) == len(POLICIES)
     manifest = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
     assert manifest["runtime"]["name"] == "python"
@@ -121,6 +132,8 @@ def test_pack_has_one_stack_policy_per_invariant_and_unique_names() -> None:
 def test_correct_deployed_sandbox_passes(private: bool) -> None:
     outputs = {"federation": g.federation(private)}
     reported = run_stack_policies(as_deployed(g.sandbox(private=private), outputs))
+    reported = invariant_policies(reported)
+    assert len(reported) == len(INVARIANTS)
     assert all(not found for found in reported.values()), reported
 
 
@@ -197,9 +210,29 @@ def test_real_blueprint_passes_as_deployed(blueprint: str) -> None:
     assert all(not found for found in reported.values()), reported
 
 
+def test_real_blueprint_breaks_of_rules_and_job_path_are_reported_as_deployed() -> None:
+    """Rules and the job path read dependencies and outputs the way CrossGuard gives them."""
+    run = blueprint_run("eyes-off", 2)
+    chain_link = next(r for r in run.resources if r.name == "silo-silo2-network-link-blob")
+    no_order = [
+        replace(r, dependencies=()) if r.urn == chain_link.urn else r for r in run.resources
+    ]
+    ra = "ra-silo-silo1-identity-storage-blob-data-reader-models-container-global"
+    no_read = [r for r in no_order if r.name != ra]
+    reported = run_stack_policies(as_deployed(no_read, run.result))
+    dns = reported["fl-sandbox-azure-4-dns-writes-serialised"]
+    assert dns and all("privatelink.blob.core.windows.net" in m for m, _ in dns)
+    (message, _), *_ = reported["fl-sandbox-job-path"]
+    assert "read the global model" in message and "silo silo1" in message
+
+
 def test_real_blueprint_break_is_reported_as_deployed() -> None:
     run = blueprint_run("eyes-off", 3)
-    (orchestrator,) = find(run.resources, "UserAssignedIdentity", fl_sandbox_role="orchestrator")
+    (orchestrator,) = [
+        r
+        for r in find(run.resources, "UserAssignedIdentity", fl_sandbox_role="orchestrator")
+        if "fl-sandbox-purpose" not in r.inputs["tags"]
+    ]
     (storage,) = find(run.resources, "StorageAccount", fl_sandbox_silo="silo1")
     leak = g.assignment(
         "orchestrator-reads-silo1",
@@ -218,8 +251,9 @@ def test_real_blueprint_break_is_reported_as_deployed() -> None:
     reported = run_stack_policies(as_deployed([*moved, leak], run.result))
     assert [urn for _, urn in reported["fl-sandbox-2-orchestrator-no-silo-access"]] == [leak.urn]
     placement = reported["fl-sandbox-5-compute-placement"]
-    assert [urn for _, urn in placement] == [compute.urn]
-    assert "silo3" in placement[0][0]
+    # silo3's properties carry its subnet and its region: both are named, on silo2's compute.
+    assert {urn for _, urn in placement} == {compute.urn} and len(placement) == 2
+    assert all("silo3" in message or "francecentral" in message for message, _ in placement)
 
 
 def test_pack_entry_point_serves_every_policy_over_grpc() -> None:

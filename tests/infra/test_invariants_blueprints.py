@@ -14,7 +14,7 @@ from pulumi_azure_native import authorization
 
 from blueprints.builder import build_sandbox
 from blueprints.mock_runtime import MOCK_SUBSCRIPTION, RecordedResource, run_under_mocks
-from blueprints.spec import default_spec
+from blueprints.spec import example_spec
 from policies import roles
 from policies.access_matrix import access_entries
 from policies.graph import ResourceGraph
@@ -62,9 +62,11 @@ def test_checks_see_the_whole_sandbox(blueprint: str) -> None:
         containers = {
             e.container for e in storage_entries if e.principal == f"silo:{silo} identity"
         }
-        assert containers == {None, f"silo-{silo}", "global"}
+        assert containers == {None, f"silo-{silo}", "global", "azureml"}
     assert all(g.targets or "storageAccounts" not in g.scope for g in graph.grants)
-    assert all(g.principal.kind == "identity" for g in graph.grants)
+    # Every grant resolves to an identity of the sandbox, except the deployer's as submitter.
+    external = [g for g in graph.grants if g.principal.kind != "identity"]
+    assert external and all(g.submitter for g in external)
 
 
 # ----- invariants 1 and 2: a role added to the program ---------------------------------------
@@ -72,9 +74,9 @@ def test_checks_see_the_whole_sandbox(blueprint: str) -> None:
 
 def test_orchestrator_blob_reader_on_silo_storage_added_to_program_is_named() -> None:
     base = blueprint_run("eyes-off", 3)
-    (orchestrator,) = find(base.resources, "UserAssignedIdentity", fl_sandbox_role="orchestrator")
+    orchestrator = _workspace_identity(base.resources)
     (silo2_storage,) = find(base.resources, "StorageAccount", fl_sandbox_silo="silo2")
-    spec = default_spec("eyes-off", 3)
+    spec = example_spec("eyes-off", 3)
 
     def program() -> dict[str, Any]:
         outputs = build_sandbox(spec)
@@ -96,6 +98,16 @@ def test_orchestrator_blob_reader_on_silo_storage_added_to_program_is_named() ->
         assert violation.resource_type == "azure-native:authorization:RoleAssignment"
         assert silo2_storage.inputs["accountName"] in violation.problem
     assert "Storage Blob Data Reader" in orch_violation.problem
+
+
+def _workspace_identity(records: list[RecordedResource]) -> RecordedResource:
+    """The workspace's own identity (the orchestrator's other one runs its jobs)."""
+    (identity,) = [
+        r
+        for r in find(records, "UserAssignedIdentity", fl_sandbox_role="orchestrator")
+        if "fl-sandbox-purpose" not in r.inputs["tags"]
+    ]
+    return identity
 
 
 def _extra_assignment(
@@ -149,8 +161,14 @@ def test_silo_identity_on_another_silo_storage_is_named() -> None:
         roles.READER,
         silo3_storage.outputs["id"],
     )
-    (violation,) = broken_only(records, base.result, "cross-silo-isolation")
-    assert violation.resource_name == "silo1-on-silo3" and "silo3" in violation.problem
+    results = check_all(records, base.result)
+    broken = {k: [v.resource_name for v in vs] for k, vs in results.items() if vs}
+    # Isolation (3), and least privilege (7): FL compute identities hold data roles only.
+    assert broken == {
+        "cross-silo-isolation": ["silo1-on-silo3"],
+        "compute-least-privilege": ["silo1-on-silo3"],
+    }
+    assert "silo3" in results["cross-silo-isolation"][0].problem
 
 
 def test_silo_identity_on_whole_model_store_is_named() -> None:
@@ -260,24 +278,29 @@ def test_eyes_off_compute_with_public_ip_is_named() -> None:
 
 def test_silo_compute_running_as_orchestrator_is_named() -> None:
     base = blueprint_run("eyes-on", 3)
-    (orchestrator,) = find(base.resources, "UserAssignedIdentity", fl_sandbox_role="orchestrator")
+    orchestrator = _workspace_identity(base.resources)
     compute = _silo_compute(base.resources, "silo3")
 
     def swap(props: dict[str, Any]) -> None:
         props["identity"]["userAssignedIdentities"] = {orchestrator.outputs["id"]: {}}
 
-    (violation,) = broken_only(
-        modified(base.resources, compute, swap), base.result, "compute-placement"
-    )
+    results = check_all(modified(base.resources, compute, swap), base.result)
+    (violation,) = results["compute-placement"]
     assert violation.resource_name == compute.name and "orchestrator" in violation.problem
+    # Running as the workspace's identity also breaks least privilege (invariant 7).
+    assert {v.resource_name for v in results["compute-least-privilege"]} >= {compute.name}
 
 
 def test_silo_compute_in_another_region_is_named() -> None:
     base = blueprint_run("minimal", 3)
     compute = _silo_compute(base.resources, "silo2")
     region = base.result["federation"]["silos"][0]["region"]
-    assert region != compute.inputs["location"]
-    records = modified(base.resources, compute, lambda p: p.update(location=region))
+    assert region != compute.inputs["properties"]["computeLocation"]
+
+    def move(props: dict[str, Any]) -> None:
+        props["properties"]["computeLocation"] = region
+
+    records = modified(base.resources, compute, move)
     (violation,) = broken_only(records, base.result, "compute-placement")
     assert violation.resource_name == compute.name and "region" in violation.problem
 
@@ -297,7 +320,11 @@ def test_connection_string_in_outputs_is_named() -> None:
 
 def test_orchestrator_compute_with_public_ip_in_eyes_off_is_named() -> None:
     base = blueprint_run("eyes-off", 1)
-    (compute,) = find(base.resources, "Compute", fl_sandbox_role="orchestrator")
+    (compute,) = [
+        c
+        for c in find(base.resources, "Compute", fl_sandbox_role="orchestrator")
+        if c.name == "orchestrator-compute"
+    ]
 
     def expose(props: dict[str, Any]) -> None:
         props["properties"]["properties"]["enableNodePublicIp"] = True

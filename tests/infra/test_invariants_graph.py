@@ -149,6 +149,52 @@ def test_silo_identity_on_other_silo_storage_is_named() -> None:
     assert violation.resource_name == "alpha-on-beta" and "silo 'beta'" in violation.problem
 
 
+def test_a_silo_compute_identity_with_a_management_role_is_named() -> None:
+    """Invariant 7: FL code must not be able to change resources (re-enable shared keys)."""
+    leak = g.assignment(
+        "alpha-manages-its-storage",
+        g.silo_principal("alpha"),
+        roles.STORAGE_ACCOUNT_CONTRIBUTOR,
+        g.storage_id("stalpha"),
+    )
+    (violation,) = only(check_all([*g.sandbox(), leak], OUTPUTS), "compute-least-privilege")
+    assert violation.resource_name == "alpha-manages-its-storage"
+    assert (
+        "Storage Account Contributor" in violation.problem
+        and "alpha-compute" not in violation.problem
+    )
+
+
+def test_a_compute_running_as_the_workspace_identity_is_named() -> None:
+    records = g.sandbox()
+    records = g.edited(records, "workspace", primaryUserAssignedIdentity=g.uai_id("id-alpha"))
+    (violation,) = only(check_all(records, OUTPUTS), "compute-least-privilege")
+    assert violation.resource_name == "alpha-compute" and "primary identity" in violation.problem
+
+
+def test_submitters_never_reach_silo_storage() -> None:
+    """Invariant 2 covers submitters: even a member of the silo, once it submits jobs."""
+    submits = g.assignment(
+        "dana-submits",
+        "da7a",
+        roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
+        g.storage_id("stws"),
+        "fl-sandbox: ... [submitter]",
+    )
+    reads = g.assignment(
+        "dana-reads-alpha",
+        "da7a",
+        roles.STORAGE_BLOB_DATA_READER,
+        g.storage_id("stalpha"),
+        "member-of=alpha",
+    )
+    results = check_all([*g.sandbox(), submits, reads], OUTPUTS)
+    (violation,) = only(results, "orchestrator-no-silo-access")
+    assert violation.resource_name == "dana-reads-alpha"
+    assert "job submitter da7a" in violation.problem
+    assert not any(check_all([*g.sandbox(), submits], OUTPUTS).values())
+
+
 @pytest.mark.parametrize(
     ("scope", "guid", "expected"),
     [
@@ -175,6 +221,8 @@ def test_silo_identity_beyond_its_model_container_is_named(
         ("allowSharedKeyAccess", None),
         ("allowBlobPublicAccess", True),
         ("minimumTlsVersion", "TLS1_0"),
+        ("isLocalUserEnabled", True),
+        ("isSftpEnabled", None),
     ],
 )
 def test_unsafe_storage_setting_is_named(prop: str, value: object) -> None:
@@ -187,6 +235,12 @@ def test_eyes_off_public_silo_storage_is_named() -> None:
     records = g.edited(g.sandbox(private=True), "stbeta-logical", publicNetworkAccess="Enabled")
     (violation,) = only(check_all(records, PRIVATE_OUTPUTS), "storage-hardening")
     assert violation.arm_name == "stbeta" and "publicNetworkAccess" in violation.problem
+
+
+def test_eyes_off_silo_storage_copying_outside_private_links_is_named() -> None:
+    records = g.edited(g.sandbox(private=True), "stalpha-logical", allowedCopyScope="AAD")
+    (violation,) = only(check_all(records, PRIVATE_OUTPUTS), "storage-hardening")
+    assert violation.arm_name == "stalpha" and "allowedCopyScope" in violation.problem
 
 
 def test_eyes_off_model_store_without_private_endpoint_is_named() -> None:

@@ -13,11 +13,15 @@ from pulumi_azure_native import authorization
 from typer.testing import CliRunner
 
 import blueprints.builder
+import components.permissions
 from blueprints.__main__ import EXIT_BAD_CONFIG, EXIT_VIOLATIONS, app
 from blueprints.mock_runtime import MOCK_SUBSCRIPTION
-from blueprints.spec import SandboxSpec
+from blueprints.spec import EXAMPLE_SUBMITTER_RANGE, SandboxSpec
+from components import builtin_roles
+from components.posture import NetworkPosture
 from fl_jobs.manifest import FederationManifest
 from policies import roles
+from policies.azure_rules import RULES
 from policies.invariants import INVARIANTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,8 +33,11 @@ def plan(*args: str) -> Any:
     return runner.invoke(app, ["plan", *args])
 
 
+EYES_OFF = ("--blueprint", "eyes-off", "--submitter-ip", EXAMPLE_SUBMITTER_RANGE)
+
+
 def test_eyes_off_three_silos_json_holds_resources_access_and_invariants() -> None:
-    result = plan("--blueprint", "eyes-off", "--silos", "3", "--json")
+    result = plan(*EYES_OFF, "--silos", "3", "--json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["ok"] is True and doc["blueprint"] == "eyes-off"
@@ -39,12 +46,24 @@ def test_eyes_off_three_silos_json_holds_resources_access_and_invariants() -> No
     assert doc["counts_by_type"]["azure-native:network:VirtualNetwork"] == 4
     assert [i["id"] for i in doc["invariants"]] == [i.id for i in INVARIANTS]
     assert all(i["ok"] and i["violations"] == [] for i in doc["invariants"])
+    assert [r["id"] for r in doc["azure_rules"]] == [r.id for r in RULES]
+    assert all(r["ok"] and r["source"] for r in doc["azure_rules"])
+    moves = doc["job_path"]["movements"]
+    assert doc["job_path"]["ok"] and all(m["ok"] for m in moves)
+    steps = {m["step"] for m in moves}
+    assert steps == {
+        "submit",
+        "image build",
+        "aggregate",
+        *(f"silo silo{i}: preprocess + train" for i in (1, 2, 3)),
+    }
     matrix = doc["access_matrix"]["matrix"]
     for silo in ("silo1", "silo2", "silo3"):
         mine = matrix[f"silo:{silo} identity"]
         assert any(t.startswith(f"silo:{silo} storage") for t in mine)
         assert not any(t.startswith("silo:") and f"silo:{silo} " not in t for t in mine)
     assert not any(t.startswith("silo:") for t in matrix["orchestrator identity"])
+    assert not any(t.startswith("silo:") for t in matrix["orchestrator jobs identity"])
     network = doc["network"]
     assert len(network["peerings"]) == 6 and network["overlaps"] == []
     assert {pe["groups"][0] for pe in network["private_endpoints"]} >= {"blob"}
@@ -52,6 +71,75 @@ def test_eyes_off_three_silos_json_holds_resources_access_and_invariants() -> No
     FederationManifest.parse(doc["outputs"]["federation"])
     roots = {node["name"] for node in doc["tree"]}
     assert {"orchestrator", "silo-silo1", "silo-silo2", "silo-silo3"} <= roots
+    by_name = {r["name"]: r for r in doc["resources"]}
+    compute = by_name["silo-silo2-compute"]
+    assert compute["inputs"]["properties"]["computeLocation"] == "northeurope"
+    assert "orchestrator-hub-dns-ws-amlworkspace" in compute["depends_on"]
+    assert by_name["orchestrator-workspace"]["options"]["replaceOnChanges"] == ["hbiWorkspace"]
+    assert all("inputs" in r and "depends_on" in r for r in doc["resources"])
+
+
+def test_secret_inputs_are_redacted_in_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pulumi
+    from pulumi_azure_native import keyvault
+
+    real_build = blueprints.builder.build_sandbox
+    secret_value = "s3cr3t-Very-Long-Value-0f-Its-Own-9d2c"
+
+    def with_secret(spec: SandboxSpec) -> dict[str, Any]:
+        outputs = real_build(spec)
+        keyvault.Secret(
+            "a-secret",
+            secret_name="token",
+            vault_name="kv",
+            resource_group_name="rg",
+            properties={"value": pulumi.Output.secret(secret_value), "content_type": "text"},
+        )
+        return outputs
+
+    monkeypatch.setattr(blueprints.builder, "build_sandbox", with_secret)
+    result = plan("--blueprint", "minimal", "--silos", "1", "--json")
+    assert secret_value not in result.stdout
+    doc = json.loads(result.stdout)
+    (secret,) = [r for r in doc["resources"] if r["name"] == "a-secret"]
+    # Pulumi marks the whole object holding a secret as secret; the plan redacts all of it.
+    assert secret["inputs"]["properties"] == "[secret]"
+    assert secret["inputs"]["vaultName"] == "kv" and secret["inputs"]["secretName"] == "[secret]"
+
+
+def test_without_the_workspace_endpoint_plan_exits_1_naming_rule_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # eyes-off as it was before: computes without public IPs, no workspace endpoint or zones.
+    monkeypatch.setattr(NetworkPosture, "workspace_endpoint", property(lambda self: False))
+    result = plan(*EYES_OFF, "--silos", "2", "--json")
+    assert result.exit_code == EXIT_VIOLATIONS
+    doc = json.loads(result.stdout)
+    (rule_1,) = [r for r in doc["azure_rules"] if r["number"] == 1]
+    assert not rule_1["ok"]
+    named = {v["resource_name"] for v in rule_1["violations"]}
+    assert "silo-silo1-compute" in named and "orchestrator-compute" in named
+    assert "[azure-1-workspace-endpoint] Compute 'silo-silo1-compute'" in result.stderr
+
+
+def test_without_a_submitters_storage_role_the_upload_step_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kept = tuple(
+        row
+        for row in components.permissions.SUBMITTER_ROLES
+        if row[0] != builtin_roles.BLOB_DATA_CONTRIBUTOR
+    )
+    monkeypatch.setattr(components.permissions, "SUBMITTER_ROLES", kept)
+    result = plan("--blueprint", "minimal", "--silos", "1", "--json")
+    assert result.exit_code == EXIT_VIOLATIONS
+    doc = json.loads(result.stdout)
+    broken = [m for m in doc["job_path"]["movements"] if not m["ok"]]
+    assert [(m["step"], m["what"]) for m in broken] == [("submit", "upload the code snapshot")]
+    assert broken[0]["resource"].startswith("StorageAccount 'orchestrator-ws-storage'")
+    assert "Storage Blob Data Contributor" in broken[0]["problem"]
+    human = plan("--blueprint", "minimal", "--silos", "1")
+    assert "upload the code snapshot" in human.stdout and "FAILED" in human.stdout
 
 
 def test_human_output_shows_tables_and_verdict() -> None:
@@ -71,6 +159,9 @@ def test_human_output_shows_tables_and_verdict() -> None:
         ([], "exactly one of --blueprint or --config"),
         (["--blueprint", "minimal", "--config", "x.yaml"], "exactly one of"),
         (["--config", "stacks/Pulumi.nope.yaml"], "no such file"),
+        (["--blueprint", "eyes-off"], "--submitter-ip"),
+        (["--blueprint", "eyes-off", "--submitter-ip", "10.0.0.1"], "public IPv4"),
+        (["--blueprint", "private", "--submitter-ip", "198.51.100.7"], "hub VNet"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(args: list[str], expected: str) -> None:
@@ -87,6 +178,9 @@ def test_silos_with_config_is_refused(tmp_path: Path) -> None:
     stack.write_text("config:\n  fl-sandbox:blueprint: minimal\n")
     result = plan("--config", str(stack), "--silos", "2")
     assert result.exit_code == EXIT_BAD_CONFIG and "--silos applies to --blueprint" in result.stderr
+    result = plan("--config", str(stack), "--submitter-ip", "198.51.100.7")
+    assert result.exit_code == EXIT_BAD_CONFIG
+    assert "--submitter-ip applies to --blueprint" in result.stderr
 
 
 def test_bad_stack_file_names_key_and_value_and_declares_nothing(
@@ -176,7 +270,7 @@ def test_subprocess_bad_config_has_no_traceback() -> None:
 def test_hundred_silos_have_as_many_resources_per_silo_as_three() -> None:
     docs = {}
     for silos in (3, 100):
-        result = plan("--blueprint", "eyes-off", "--silos", str(silos), "--json")
+        result = plan(*EYES_OFF, "--silos", str(silos), "--json")
         assert result.exit_code == 0, result.stderr
         docs[silos] = json.loads(result.stdout)
 
@@ -194,6 +288,7 @@ def test_hundred_silos_have_as_many_resources_per_silo_as_three() -> None:
     three_silo_fixed = docs[3]["resource_count"] - 3 * per_silo_total
     assert per_silo_total == int(per_silo_total) and three_silo_fixed > 0
     assert all(i["ok"] for i in docs[100]["invariants"])
+    assert all(r["ok"] for r in docs[100]["azure_rules"]) and docs[100]["job_path"]["ok"]
 
 
 def _count_custom(node: dict[str, Any]) -> int:

@@ -1,0 +1,256 @@
+"""The job path of one FL round over real blueprint runs: clear on every blueprint, and each
+movement, broken on purpose, fails by name with the resource that decides it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from blueprints.catalog import BLUEPRINT_NAMES
+from policies.job_path import Movement, job_path
+from tests.infra.blueprint_runs import blueprint_run
+from tests.infra.breaks import Records, edited, graph, named, nested_set, run_of, without
+
+
+def moves(records: Records, outputs: dict[str, Any]) -> list[Movement]:
+    return job_path(graph(records, outputs))
+
+
+def only_broken(records: Records, outputs: dict[str, Any]) -> list[Movement]:
+    return [m for m in moves(records, outputs) if not m.ok]
+
+
+def the_broken(records: Records, outputs: dict[str, Any], step: str, what: str) -> Movement:
+    """The one broken movement, which must be ``what`` of ``step``."""
+    broken = only_broken(records, outputs)
+    assert [(m.step, m.what) for m in broken] == [(step, what)], [
+        str(m.violation()) for m in broken
+    ]
+    return broken[0]
+
+
+@pytest.mark.parametrize("silos", [1, 3])
+@pytest.mark.parametrize("blueprint", BLUEPRINT_NAMES)
+def test_every_blueprint_has_a_clear_job_path(blueprint: str, silos: int) -> None:
+    run = blueprint_run(blueprint, silos)
+    found = moves(run.resources, run.result)
+    assert [str(m.violation()) for m in found if not m.ok] == []
+    # submit: API + upload; image build: outbound, context, push; each silo: 8; aggregate.
+    assert len(found) == 2 + 3 + 8 * silos + (6 + silos)
+    silo_steps = {m.step for m in found if m.step.startswith("silo ")}
+    assert silo_steps == {f"silo silo{i}: preprocess + train" for i in range(1, silos + 1)}
+
+
+def test_every_compute_movement_runs_as_its_own_identity() -> None:
+    run = blueprint_run("eyes-off", 2)
+    for movement in moves(run.resources, run.result):
+        if movement.step.startswith("silo silo1"):
+            assert "identity 'id-flsandbox-silo1'" in movement.actor
+        if movement.step == "aggregate":
+            assert "identity 'id-flsandbox-orchestrator-jobs'" in movement.actor
+        if movement.step == "image build":
+            assert "identity 'id-flsandbox-orchestrator'" in movement.actor
+
+
+# ----- submit ------------------------------------------------------------------------------
+
+
+def test_submitter_without_workspace_role_cannot_call_the_api() -> None:
+    records, outputs = run_of("minimal")
+    records = without(records, named("ra-deployer-azureml-data-scientist-workspace"))
+    movement = the_broken(records, outputs, "submit", "call the workspace API")
+    assert movement.resource is not None and movement.resource.name == "orchestrator-workspace"
+    assert "AzureML Data Scientist" in movement.problem
+
+
+def test_submitter_from_an_address_outside_the_rules_cannot_upload() -> None:
+    records, outputs = run_of("eyes-off")
+    outputs["submitters"][0]["ip_ranges"] = ["192.0.2.99"]
+    movement = the_broken(records, outputs, "submit", "upload the code snapshot")
+    assert movement.resource is not None and movement.resource.name == "orchestrator-ws-storage"
+    assert "192.0.2.99" in movement.problem and "ipRanges" in movement.fix
+
+
+def test_no_submitter_means_no_job() -> None:
+    records, outputs = run_of("minimal")
+    outputs["submitters"] = []
+    movement = the_broken(records, outputs, "submit", "submit a job")
+    assert "fl-sandbox:submitters" in movement.fix
+
+
+# ----- image build -------------------------------------------------------------------------
+
+
+def test_image_builder_without_storage_role_cannot_read_the_context() -> None:
+    records, outputs = run_of("eyes-off")
+    records = without(
+        records,
+        named("ra-orchestrator-identity-storage-blob-data-contributor-orchestrator-storage"),
+    )
+    movement = the_broken(records, outputs, "image build", "read the build context")
+    assert movement.resource is not None and movement.resource.name == "orchestrator-ws-storage"
+
+
+def test_image_builder_cannot_push_to_a_closed_registry_without_endpoint() -> None:
+    records, outputs = run_of("eyes-off")
+    records = edited(
+        records, named("orchestrator-acr"), nested_set("publicNetworkAccess", "Disabled")
+    )
+    broken = only_broken(records, outputs)
+    assert ("image build", "push the environment image") in [(m.step, m.what) for m in broken]
+    assert all(m.what in ("push the environment image", "pull the job image") for m in broken)
+    assert {m.resource.name for m in broken if m.resource} == {"orchestrator-acr"}
+
+
+def test_image_builder_without_outbound_cannot_pull_base_images() -> None:
+    records, outputs = run_of("eyes-off")
+    records = edited(
+        records, named("orchestrator-hub-compute"), nested_set("defaultOutboundAccess", False)
+    )
+    broken = [m for m in only_broken(records, outputs) if m.step == "image build"]
+    # eyes-off keeps the registry public, so without outbound the push fails too.
+    assert [m.what for m in broken] == [
+        "pull the base image and packages (mcr.microsoft.com, PyPI)",
+        "push the environment image",
+    ]
+    assert (
+        broken[0].resource is not None and broken[0].resource.name == "orchestrator-image-builder"
+    )
+    assert "no outbound path" in broken[1].problem
+
+
+# ----- a silo's steps ------------------------------------------------------------------------
+
+SILO1 = "silo silo1: preprocess + train"
+SILO1_RA = "ra-silo-silo1-identity-"
+
+
+@pytest.mark.parametrize(
+    ("assignment", "what", "resource"),
+    [
+        ("acrpull-container-registry", "pull the job image", "orchestrator-acr"),
+        (
+            "storage-blob-data-reader-orchestrator-storage",
+            "download the code snapshot",
+            "orchestrator-ws-storage",
+        ),
+        (
+            "storage-blob-data-contributor-orchestrator-storage-container-azureml",
+            "write logs and MLflow artifacts",
+            "orchestrator-ws-storage",
+        ),
+        (
+            "storage-blob-data-contributor-silo-silo1-storage",
+            "read its data, write preprocessed data",
+            "silo-silo1-storage",
+        ),
+        (
+            "storage-blob-data-reader-models-container-global",
+            "read the global model",
+            "orchestrator-models-storage",
+        ),
+        (
+            "storage-blob-data-contributor-models-container-silo-silo1",
+            "write its model update",
+            "orchestrator-models-storage",
+        ),
+    ],
+)
+def test_a_silo_role_removed_breaks_its_movement(assignment: str, what: str, resource: str) -> None:
+    records, outputs = run_of("eyes-off")
+    records = without(records, named(SILO1_RA + assignment))
+    movement = the_broken(records, outputs, SILO1, what)
+    assert movement.resource is not None and movement.resource.name == resource
+    assert not movement.role_ok and movement.network_ok
+
+
+def test_silo_storage_without_its_endpoint_is_out_of_reach() -> None:
+    records, outputs = run_of("eyes-off")
+    records = without(records, lambda r: r.name.endswith(("pe-silo1-blob", "dns-silo1-blob")))
+    movement = the_broken(records, outputs, SILO1, "read its data, write preprocessed data")
+    assert movement.role_ok and not movement.network_ok
+    assert movement.resource is not None and movement.resource.name == "silo-silo1-storage"
+    assert "refuses public network access" in movement.problem
+
+
+def test_an_unpeered_silo_cannot_reach_the_model_store_endpoint() -> None:
+    records, outputs = run_of("eyes-off")
+    records = without(records, named("silo-silo1-network-from-hub"))
+    broken = only_broken(records, outputs)
+    assert {m.step for m in broken} == {SILO1}
+    models = [m for m in broken if m.what == "read the global model"]
+    assert models and "not peered" in models[0].problem
+    assert models[0].resource is not None and models[0].resource.name.endswith("pe-models-blob")
+
+
+def test_a_private_workspace_unlinked_from_a_silo_vnet_is_out_of_reach() -> None:
+    records, outputs = run_of("private")
+    records = without(records, named("silo-silo2-network-link-api"))
+    movement = the_broken(
+        records,
+        outputs,
+        "silo silo2: preprocess + train",
+        "talk to the workspace (job control, MLflow metrics)",
+    )
+    assert "refuses public network access" in movement.problem
+    assert "privatelink.api.azureml.ms" in movement.fix
+
+
+def test_a_silo_without_outbound_cannot_reach_entra_id() -> None:
+    records, outputs = run_of("eyes-off")
+    records = edited(
+        records, named("silo-silo2-network-compute"), nested_set("defaultOutboundAccess", False)
+    )
+    broken = only_broken(records, outputs)
+    assert [(m.step, m.what) for m in broken] == [
+        ("silo silo2: preprocess + train", "reach Microsoft Entra ID and Azure Resource Manager"),
+        ("silo silo2: preprocess + train", "pull the job image"),  # the registry is public
+    ]
+    assert broken[0].resource is not None and broken[0].resource.name == "silo-silo2-compute"
+
+
+# ----- aggregate and the manifest ---------------------------------------------------------------
+
+
+def test_aggregation_without_read_on_an_update_is_named() -> None:
+    records, outputs = run_of("minimal", 3)
+    records = without(
+        records,
+        named("ra-orchestrator-jobs-identity-storage-blob-data-reader-models-container-silo-silo2"),
+    )
+    movement = the_broken(records, outputs, "aggregate", "read silo silo2's update")
+    assert "Storage Blob Data Reader" in movement.problem
+    assert movement.resource is not None and movement.resource.name == "orchestrator-models-storage"
+
+
+def test_aggregation_without_write_on_the_global_models_is_named() -> None:
+    records, outputs = run_of("minimal")
+    records = without(
+        records,
+        named(
+            "ra-orchestrator-jobs-identity-storage-blob-data-contributor-models-container-global"
+        ),
+    )
+    movement = the_broken(
+        records, outputs, "aggregate", "read the test set, write the global model"
+    )
+    assert "Storage Blob Data Contributor" in movement.problem
+
+
+def test_a_manifest_naming_a_compute_that_is_not_there_is_named() -> None:
+    records, outputs = run_of("minimal")
+    outputs["federation"]["silos"][1]["compute"] = "c-elsewhere"
+    movement = the_broken(records, outputs, "silo silo2: preprocess + train", "run on its compute")
+    assert "c-elsewhere" in movement.problem and "stack output" in movement.fix
+
+
+def test_a_manifest_naming_an_unknown_datastore_is_named() -> None:
+    records, outputs = run_of("minimal")
+    outputs["federation"]["silos"][0]["update_datastore"] = "updates_nowhere"
+    broken = only_broken(records, outputs)
+    assert {(m.step, m.what) for m in broken} == {
+        (SILO1, "write its model update"),
+        ("aggregate", "read silo silo1's update"),
+    }
+    assert all("updates_nowhere" in m.problem for m in broken)
