@@ -27,7 +27,7 @@ def write_csv(path: Path) -> Path:
 
 # "{tmp}" is replaced by the test's own folder, which holds data.csv (30 rows, columns a, b, label).
 BAD_CASES: list[tuple[list[str], str]] = [
-    (["--example", "cifar"], "unknown example 'cifar'; choose one of digits, mnist"),
+    (["--example", "cifar"], "unknown example 'cifar' - choose one of digits, mnist"),
     (["--silos", "2000"], "2000 silos but only"),
     (["--rounds", "0"], "rounds: Input should be greater than or equal to 1"),
     (["--partition", "dirichlet:0"], "ALPHA must be a finite number > 0"),
