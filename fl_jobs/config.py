@@ -2,16 +2,27 @@
 Azure ML entry scripts.
 
 A YAML file (``--config job.yaml``) and CLI options give the same settings; CLI options win.
-Unknown keys are rejected so that a typo never silently falls back to a default.
+Unknown keys are rejected so that a typo never silently falls back to a default, and no value
+is silently taken for another: ``true`` is not a number, ``3.0`` is not a whole number (the
+command line refuses both too), ``inf`` is not a setting, and a setting the chosen example
+does not read is refused rather than ignored.
 """
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fl_jobs.approval_spec import ApprovalSpec
 from fl_jobs.errors import JobConfigError, PartitionError
@@ -35,7 +46,7 @@ TRACKING_SCHEMES = (
 class JobConfig(BaseModel):
     """Every setting of an FL job. ``None`` training settings take the example's defaults."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     example: str = Field(default="digits", description="digits | mnist | turbofan | tabular")
     silos: int = Field(default=5, ge=1, description="number of silos")
@@ -56,7 +67,9 @@ class JobConfig(BaseModel):
     )
     target_delta: float = Field(default=1e-5, gt=0, lt=1, description="DP delta for epsilon")
     fraction: float = Field(default=1.0, gt=0, le=1, description="client fraction C per round")
-    seed: int = Field(default=0, ge=0, description="seed of partitioning, sampling and init")
+    seed: int = Field(
+        default=0, ge=0, le=2**63 - 1, description="seed of partitioning, sampling and init"
+    )
     server_lr: float = Field(default=1.0, gt=0, description="server learning rate")
     server_momentum: float = Field(default=0.0, ge=0, lt=1, description="server momentum")
     model: str | None = Field(default=None, description="model variant (mnist: 2nn | cnn)")
@@ -81,6 +94,28 @@ class JobConfig(BaseModel):
         default=None, description="approval hook asked before an Azure ML submission"
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _check_number_types(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse what pydantic would quietly convert: ``true`` to 1, ``3.0`` to 3, 1 to True."""
+        field = cls.model_fields.get(info.field_name or "")
+        kind = _number_kind(field.annotation) if field else None
+        if kind is None or value is None:
+            return value
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"expected true or false, got {value!r} - write true or false")
+        elif isinstance(value, bool):
+            example = "3" if kind == "int" else "0.5"
+            raise ValueError(
+                f"expected a {'whole ' if kind == 'int' else ''}number, got {str(value).lower()} "
+                f"(a boolean) - write a number, e.g. {example}"
+            )
+        elif kind == "int" and isinstance(value, float):
+            fix = f"write {int(value)}" if value.is_integer() else "write a whole number"
+            raise ValueError(f"expected a whole number, got {value!r} - {fix}")
+        return value
+
     @field_validator("partition")
     @classmethod
     def _check_partition(cls, value: str) -> str:
@@ -101,7 +136,7 @@ class JobConfig(BaseModel):
         if scheme not in TRACKING_SCHEMES:
             raise ValueError(
                 f"tracking URI {value!r} must start with one of "
-                f"{', '.join(s + ':' for s in TRACKING_SCHEMES)} (e.g. sqlite:///runs/mlflow.db)"
+                f"{', '.join(s + ':' for s in TRACKING_SCHEMES)} - e.g. sqlite:///runs/mlflow.db"
             )
         return value
 
@@ -111,7 +146,9 @@ class JobConfig(BaseModel):
         from fl_jobs.examples.registry import EXAMPLE_NAMES
 
         if value not in EXAMPLE_NAMES:
-            raise ValueError(f"unknown example {value!r}; choose one of {', '.join(EXAMPLE_NAMES)}")
+            raise ValueError(
+                f"unknown example {value!r} - choose one of {', '.join(EXAMPLE_NAMES)}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -124,27 +161,74 @@ class JobConfig(BaseModel):
                 object.__setattr__(self, key, value)
         if example.models and self.model not in example.models:
             raise ValueError(
-                f"model {self.model!r} is not available for example {self.example!r}; "
+                f"model {self.model!r} is not available for example {self.example!r} - "
                 f"choose one of {', '.join(example.models)}"
             )
         if not example.models and self.model is not None:
-            raise ValueError(f"example {self.example!r} has no model variants; drop 'model'")
+            raise ValueError(f"example {self.example!r} has no model variants - drop 'model'")
         if self.noise_multiplier is not None and self.clip_norm is None:
-            raise ValueError("noise_multiplier needs clip_norm (DP-SGD clips, then adds noise)")
+            raise ValueError(
+                "noise_multiplier needs clip_norm (DP-SGD clips, then adds noise) - add "
+                "--clip-norm, or drop noise_multiplier"
+            )
         if self.clip_norm is not None and self.noise_multiplier is None:
             self.noise_multiplier = 1.0
         if self.example == "tabular" and (self.data is None or self.target is None):
-            raise ValueError("the tabular example needs 'data' (a CSV path) and 'target'")
+            raise ValueError(
+                "the tabular example needs 'data' (a CSV path) and 'target' - pass --data PATH "
+                "--target COLUMN"
+            )
         return self
 
+    @model_validator(mode="after")
+    def _check_example_settings(self) -> JobConfig:
+        """A setting the example does not read is an error, not ignored (e.g. ``--data`` with
+        the default digits example would train on digits, not on the CSV)."""
+        from fl_jobs.examples.base import EXAMPLE_SETTINGS
+        from fl_jobs.examples.registry import EXAMPLES
 
-def _describe(exc: ValidationError) -> str:
+        unused = [
+            name
+            for name in EXAMPLE_SETTINGS
+            if name not in EXAMPLES[self.example].own_settings
+            and getattr(self, name) != type(self).model_fields[name].default
+        ]
+        if not unused:
+            return self
+        readers: dict[str, list[str]] = {}
+        for name in unused:
+            users = [n for n, example in EXAMPLES.items() if name in example.own_settings]
+            readers.setdefault(", ".join(users), []).append(name)
+        parts = [f"{', '.join(names)} (read only by {users})" for users, names in readers.items()]
+        them = "them" if len(unused) > 1 else "it"
+        fix = f"drop {them}"
+        if {"data", "target", "task"} & set(unused):
+            fix = f"add --example tabular to train on your CSV, or drop {them}"
+        raise ValueError(f"the {self.example} example does not read {'; '.join(parts)} - {fix}")
+
+
+def _number_kind(annotation: Any) -> Literal["bool", "int", "float"] | None:
+    """``bool``, ``int`` or ``float`` for a field of that type (optional or not), else None."""
+    types = set(typing.get_args(annotation)) - {type(None)} or {annotation}
+    for kind, python_type in (("bool", bool), ("int", int), ("float", float)):
+        if types == {python_type}:
+            return kind  # type: ignore[return-value]
+    return None
+
+
+def _describe(exc: ValidationError, source: Path | None, overrides: dict[str, Any]) -> str:
+    """Every problem, each ending with its fix (``<what> - <fix>``); pydantic's own messages
+    get where to change the value: the command-line option or the key in the job file."""
     problems = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown setting (check the spelling; see `python -m fl_jobs run --help`)"
+            msg = "unknown setting - check the spelling (see `python -m fl_jobs run --help`)"
+        elif " - " not in msg and where:
+            key = str(err["loc"][0])
+            option = "--" + key.replace("_", "-")
+            msg += f" - change {option}" if key in overrides else f" - change {where} in {source}"
         problems.append(f"{where}: {msg}" if where else msg)
     return "; ".join(problems)
 
@@ -154,25 +238,17 @@ def load_job_config(path: Path | None, overrides: dict[str, Any] | None = None) 
 
     Raises :class:`JobConfigError` with every problem in one line.
     """
+    from fl_jobs.job_yaml import read_job_yaml
+
     data: dict[str, Any] = {}
     source = "options"
     if path is not None:
         source = str(path)
-        if not Path(path).is_file():
-            raise JobConfigError(f"job config {path} does not exist")
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except yaml.YAMLError as exc:
-            raise JobConfigError(f"job config {path} is not valid YAML: {exc}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise JobConfigError(
-                f"job config {path} must be a mapping of settings, got {type(loaded).__name__}"
-            )
-        data.update(loaded)
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        data.update(read_job_yaml(Path(path)))
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    data.update(given)
     try:
         return JobConfig.model_validate(data)
     except ValidationError as exc:
-        raise JobConfigError(f"invalid job config ({source}): {_describe(exc)}") from None
+        problems = _describe(exc, path, given)
+        raise JobConfigError(f"invalid job config ({source}): {problems}") from None

@@ -39,26 +39,32 @@ def parse_partition(spec: str) -> PartitionSpec:
     name, _, arg = text.partition(":")
     if name == "iid":
         if arg:
-            raise PartitionError(f"partition {spec!r}: 'iid' takes no parameter; {_USAGE}")
+            raise PartitionError(f"partition {spec!r}: 'iid' takes no parameter - {_USAGE}")
         return PartitionSpec("iid")
     if name not in ("dirichlet", "shards", "quantity"):
-        raise PartitionError(f"unknown partition {spec!r}; {_USAGE}")
+        raise PartitionError(f"unknown partition {spec!r} - {_USAGE}")
     if not arg:
-        raise PartitionError(f"partition {spec!r} needs a parameter; {_USAGE}")
+        raise PartitionError(f"partition {spec!r} needs a parameter - {_USAGE}")
     if name == "shards":
         try:
             k = int(arg)
         except ValueError:
-            raise PartitionError(f"partition {spec!r}: K must be a whole number >= 1") from None
+            raise PartitionError(
+                f"partition {spec!r}: K must be a whole number >= 1 - e.g. shards:2"
+            ) from None
         if k < 1:
-            raise PartitionError(f"partition {spec!r}: K must be >= 1")
+            raise PartitionError(f"partition {spec!r}: K must be >= 1 - e.g. shards:2")
         return PartitionSpec("shards", float(k))
     try:
         alpha = float(arg)
     except ValueError:
-        raise PartitionError(f"partition {spec!r}: ALPHA must be a number > 0") from None
+        raise PartitionError(
+            f"partition {spec!r}: ALPHA must be a number > 0 - e.g. {name}:0.5"
+        ) from None
     if not np.isfinite(alpha) or alpha <= 0:
-        raise PartitionError(f"partition {spec!r}: ALPHA must be a finite number > 0")
+        raise PartitionError(
+            f"partition {spec!r}: ALPHA must be a finite number > 0 - e.g. {name}:0.5"
+        )
     return PartitionSpec(name, alpha)  # type: ignore[arg-type]
 
 
@@ -74,10 +80,10 @@ def partition_indices(
     values = np.asarray(labels_or_groups)
     n = len(values)
     if n_silos < 1:
-        raise PartitionError("the number of silos must be >= 1")
+        raise PartitionError("the number of silos must be >= 1 - pass --silos 1 or more")
     if n < n_silos:
         raise PartitionError(
-            f"{n_silos} silos but only {n} training samples; use at most {n} silos"
+            f"{n_silos} silos but only {n} training samples - use at most {n} silos"
         )
     rng = np.random.default_rng(seed)
     if spec.scheme == "iid":
@@ -93,7 +99,7 @@ def partition_indices(
         if len(part) == 0:
             raise PartitionError(
                 f"partition {spec} left silo {i} without samples ({n} samples, {n_silos} "
-                "silos); use fewer silos, a larger ALPHA, or another seed"
+                "silos) - use fewer silos, a larger ALPHA, or another seed"
             )
     return result
 
@@ -129,7 +135,7 @@ def _shards(
     if n_shards > len(labels):
         raise PartitionError(
             f"shards:{per_silo} with {n_silos} silos needs {n_shards} shards but there are "
-            f"only {len(labels)} samples; lower K or the number of silos"
+            f"only {len(labels)} samples - lower K or the number of silos"
         )
     order = np.argsort(labels, kind="stable")
     shards = np.array_split(order, n_shards)
@@ -148,12 +154,12 @@ def partition_groups(
     if spec.scheme in ("dirichlet", "shards"):
         raise PartitionError(
             f"partition {spec} needs class labels, but this data is split by group (e.g. "
-            "engine); use iid or quantity:ALPHA"
+            "engine) - use iid or quantity:ALPHA"
         )
     unique = np.unique(groups)
     if len(unique) < n_silos:
         raise PartitionError(
-            f"{n_silos} silos but only {len(unique)} groups (e.g. engines) to share; use at "
+            f"{n_silos} silos but only {len(unique)} groups (e.g. engines) to share - use at "
             f"most {len(unique)} silos"
         )
     group_parts = partition_indices(unique, n_silos, spec, seed)

@@ -17,6 +17,8 @@ import numpy as np
 from fl_jobs.errors import SiloDataError
 
 FORMAT_VERSION = 1
+#: How to repair a bad silo folder, closing its error messages.
+_REWRITE = "rewrite the folder with fl_jobs.silo_data.write_silo_data (the preprocess step)"
 ARRAYS_FILE = "arrays.npz"
 META_FILE = "meta.json"
 
@@ -69,37 +71,51 @@ def read_silo_data(folder: Path) -> SiloArrays:
     """Read and validate a silo folder written by :func:`write_silo_data`."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise SiloDataError(f"silo data folder {folder} does not exist")
+        raise SiloDataError(f"silo data folder {folder} does not exist - {_REWRITE}")
     missing = [name for name in (ARRAYS_FILE, META_FILE) if not (folder / name).is_file()]
     if missing:
-        raise SiloDataError(
-            f"silo data folder {folder} lacks {', '.join(missing)}; write it with "
-            "fl_jobs.silo_data.write_silo_data (the preprocess step)"
-        )
+        raise SiloDataError(f"silo data folder {folder} lacks {', '.join(missing)} - {_REWRITE}")
     try:
         meta = json.loads((folder / META_FILE).read_text())
     except json.JSONDecodeError as exc:
-        raise SiloDataError(f"{folder / META_FILE} is not valid JSON: {exc}") from None
+        raise SiloDataError(
+            f"{folder / META_FILE} is not valid JSON ({exc}) - {_REWRITE}"
+        ) from None
     if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
         raise SiloDataError(
             f"{folder / META_FILE}: format_version must be {FORMAT_VERSION}, "
-            f"got {meta.get('format_version') if isinstance(meta, dict) else meta!r}"
+            f"got {meta.get('format_version') if isinstance(meta, dict) else meta!r} - "
+            f"{_REWRITE}"
         )
     try:
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
             if set(npz.files) != {"X", "y"}:
                 raise SiloDataError(
-                    f"{folder / ARRAYS_FILE} must hold exactly X and y, found {sorted(npz.files)}"
+                    f"{folder / ARRAYS_FILE} must hold exactly X and y, found "
+                    f"{sorted(npz.files)} - {_REWRITE}"
                 )
             X, y = npz["X"], npz["y"]
     except (OSError, ValueError) as exc:
-        raise SiloDataError(f"{folder / ARRAYS_FILE} is not a readable npz file: {exc}") from None
-    if X.dtype != np.float32 or not np.isfinite(X).all():
-        raise SiloDataError(f"{folder / ARRAYS_FILE}: X must be finite float32, got {X.dtype}")
+        raise SiloDataError(
+            f"{folder / ARRAYS_FILE} is not a readable npz file ({exc}) - {_REWRITE}"
+        ) from None
+    if X.dtype != np.float32:
+        raise SiloDataError(
+            f"{folder / ARRAYS_FILE}: X must be float32, got {X.dtype} - {_REWRITE}"
+        )
+    finite = np.isfinite(X)
+    if not finite.all():
+        row, column = (int(i) for i in np.argwhere(~finite)[0])
+        raise SiloDataError(
+            f"{folder / ARRAYS_FILE}: X holds {int((~finite).sum())} non-finite values (NaN or "
+            f"inf), the first at row {row}, column {column} - remove them from the source data "
+            "and rewrite the silo folder"
+        )
     for key, actual in (("n_samples", len(X)), ("n_features", X.shape[1] if X.ndim == 2 else -1)):
         if meta.get(key) != actual:
             raise SiloDataError(
-                f"{folder}: meta.json says {key}={meta.get(key)} but the arrays have {actual}"
+                f"{folder}: meta.json says {key}={meta.get(key)} but the arrays have {actual} - "
+                f"{_REWRITE}"
             )
     task = meta.get("task")
     extra = {k: v for k, v in meta.items() if k not in ("format_version", "task")}

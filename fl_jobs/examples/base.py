@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 Task = Literal["classification", "regression"]
 
+#: Job settings that only some examples read; each example lists its own in ``own_settings``,
+#: and the job config refuses the others rather than ignore them.
+EXAMPLE_SETTINGS = ("data_dir", "data", "target", "task", "test_fraction")
+
 
 @dataclass(frozen=True)
 class DataShape:
@@ -63,6 +67,8 @@ class Example(ABC):
     description: ClassVar[str]
     #: Training settings used when the job config leaves them unset.
     defaults: ClassVar[dict[str, Any]]
+    #: The settings of ``EXAMPLE_SETTINGS`` this example reads.
+    own_settings: ClassVar[frozenset[str]] = frozenset()
     #: Model variants selectable with ``--model``; empty if there is only one model.
     models: ClassVar[tuple[str, ...]] = ()
     #: Standardise features with the statistics of each party's own data.

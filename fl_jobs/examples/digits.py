@@ -36,6 +36,7 @@ class DigitsExample(Example):
     higher_is_better = True
     description = "sklearn 8x8 digits (bundled, 1,797 images), MLP 64-64-10"
     defaults: ClassVar[dict[str, Any]] = {"epochs": 5, "batch_size": 16, "lr": 0.1, "momentum": 0.0}
+    own_settings = frozenset({"test_fraction"})
 
     def load(self, config: JobConfig) -> Dataset:
         table = np.loadtxt(bundled_digits_csv(), delimiter=",", dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Bring your own data: any CSV with a target column.
+"""Bring your own data: any CSV with a target column (format: ``csv_format``).
 
 Numeric features (and one-hot encoded categorical ones) are standardised by each party with
 its own statistics, so no pooled statistic ever leaves a silo. The task is inferred from the
@@ -13,6 +13,12 @@ import numpy as np
 
 from fl_jobs.errors import DataError
 from fl_jobs.examples.base import Dataset, DataShape, Example, Task, standardize_own
+from fl_jobs.examples.csv_format import (
+    check_decimal_marks,
+    check_finite,
+    check_missing,
+    read_csv_table,
+)
 from fl_jobs.examples.split import train_test_indices
 
 if TYPE_CHECKING:
@@ -38,6 +44,7 @@ class TabularExample(Example):
         "momentum": 0.0,
     }
     standardize = True
+    own_settings = frozenset({"data", "target", "task", "test_fraction"})
 
     def __init__(self, task: Task = "classification") -> None:
         self.task = task  # type: ignore[misc]
@@ -53,12 +60,18 @@ class TabularExample(Example):
         task = config.task or infer_task(frame[target])
         features = frame.drop(columns=[target])
         if features.shape[1] == 0:
-            raise DataError(f"{config.data}: no feature columns besides the target {target!r}")
+            raise DataError(
+                f"{config.data}: no feature columns besides the target {target!r} - add the "
+                "columns the model should learn from"
+            )
         X = encode_features(features).astype(np.float32)
         if task == "classification":
             classes, y = np.unique(frame[target].astype(str).to_numpy(), return_inverse=True)
             if len(classes) < 2:
-                raise DataError(f"{config.data}: target {target!r} has a single class")
+                raise DataError(
+                    f"{config.data}: target {target!r} has a single class - classification "
+                    "needs at least two; check --target"
+                )
             n_outputs = len(classes)
             stratify = y
         else:
@@ -66,11 +79,12 @@ class TabularExample(Example):
                 y = frame[target].to_numpy(dtype=np.float32)
             except (TypeError, ValueError):
                 raise DataError(
-                    f"{config.data}: target {target!r} is not numeric; use --task classification"
+                    f"{config.data}: target {target!r} is not numeric - use --task "
+                    "classification, or a numeric target for regression"
                 ) from None
             n_outputs, stratify = 1, None
         if len(X) < 2:
-            raise DataError(f"{config.data}: needs at least 2 rows, found {len(X)}")
+            raise DataError(f"{config.data}: needs at least 2 data rows, found {len(X)} - add rows")
         train, test = train_test_indices(len(X), config.test_fraction, config.seed, stratify)
         X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
         return Dataset(
@@ -92,28 +106,38 @@ class TabularExample(Example):
 
 
 def read_csv(config: JobConfig) -> pd.DataFrame:
-    """The CSV as a frame, after checking the file, the target and missing values."""
-    import pandas as pd
-
+    """The CSV as a frame, after checking the file, its format (``csv_format``), the target
+    and the values."""
     path = config.data
     if path is None or not path.is_file():
-        raise DataError(f"CSV file {path} does not exist; pass --data PATH to an existing CSV")
-    try:
-        frame = pd.read_csv(path)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path} as CSV: {exc}") from None
+        raise DataError(
+            f"CSV file {path} does not exist - pass --data PATH to an existing CSV file"
+        )
+    table = read_csv_table(path)
+    frame = table.frame
     if config.target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns))
+        if all(_is_number(name) for name in frame.columns):
+            raise DataError(
+                f"{path} has no column {config.target!r}: its first line looks like data, not "
+                f"a header ({columns}) - add a header row naming the columns"
+            )
         raise DataError(
-            f"{path} has no column {config.target!r}; its columns are: "
-            f"{', '.join(map(str, frame.columns))}"
+            f"{path} has no column {config.target!r} - pass --target with one of its columns: "
+            f"{columns}"
         )
-    missing = frame.columns[frame.isna().any()].tolist()
-    if missing:
-        raise DataError(
-            f"{path}: columns with missing values: {', '.join(map(str, missing))}; fill or drop "
-            "them before federating"
-        )
+    check_decimal_marks(table)
+    check_missing(table)
+    check_finite(table)
     return frame
+
+
+def _is_number(text: object) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
 
 
 def infer_task(target: pd.Series) -> Task:

@@ -14,6 +14,7 @@ about twice as bad as the per-engine baseline (30 vs 15 cycles).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,7 +22,8 @@ import numpy as np
 
 from fl_jobs.errors import DataError
 from fl_jobs.examples.base import Dataset, DataShape, Example
-from fl_jobs.examples.data_paths import read_bytes, resolve_data_dir
+from fl_jobs.examples.data_paths import fetch_command, find_file, read_bytes, resolve_data_dir
+from fl_jobs.examples.data_sources import TURBOFAN
 
 if TYPE_CHECKING:
     from torch import nn
@@ -40,16 +42,61 @@ BASELINE_CYCLES = 20
 
 
 def read_table(folder: Path, name: str) -> np.ndarray:
-    """A space-separated C-MAPSS table as float64 (rows x 26)."""
-    text = read_bytes(folder, name).decode("ascii", errors="replace")
+    """A whitespace-separated C-MAPSS table as float64 (rows x 26); DataError naming the file
+    and line of a short, non-numeric or non-finite row."""
+    rows = _numeric_lines(folder, name)
+    for line, values in rows:
+        if len(values) != N_COLUMNS:
+            raise DataError(
+                f"{_path(folder, name)}, line {line}: {len(values)} values, expected "
+                f"{N_COLUMNS} (unit, cycle, 3 settings, 21 sensors) - the file is truncated or "
+                f"damaged: {_refetch(folder)}"
+            )
+    if not rows:
+        raise DataError(f"{_path(folder, name)} holds no rows - {_refetch(folder)}")
+    return np.asarray([values for _, values in rows], dtype=np.float64)
+
+
+def _numeric_lines(folder: Path, name: str) -> list[tuple[int, list[float]]]:
+    """Each non-blank line's number and its values, all finite."""
+    text = read_bytes(folder, name, dataset=TURBOFAN.name).decode("ascii", errors="replace")
+    rows = []
+    for line, content in enumerate(text.splitlines(), start=1):
+        fields = content.split()
+        if not fields:
+            continue
+        try:
+            values = [float(v) for v in fields]
+        except ValueError:
+            bad = next(v for v in fields if not _is_float(v))
+            raise DataError(
+                f"{_path(folder, name)}, line {line}: {bad!r} is not a number - the file is "
+                f"damaged: {_refetch(folder)}"
+            ) from None
+        if not all(math.isfinite(v) for v in values):
+            raise DataError(
+                f"{_path(folder, name)}, line {line}: holds a non-finite value (inf or nan) - "
+                f"the file is damaged: {_refetch(folder)}"
+            )
+        rows.append((line, values))
+    return rows
+
+
+def _is_float(text: str) -> bool:
     try:
-        rows = [[float(v) for v in line.split()] for line in text.splitlines() if line.strip()]
-    except ValueError as exc:
-        raise DataError(f"{folder / name}: not a numeric C-MAPSS table ({exc})") from None
-    table = np.asarray(rows, dtype=np.float64)
-    if table.ndim != 2 or table.shape[1] != N_COLUMNS:
-        raise DataError(f"{folder / name}: expected {N_COLUMNS} columns per row")
-    return table
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _path(folder: Path, name: str) -> Path:
+    """The file actually read (``name`` or ``name.gz``), for messages."""
+    return find_file(folder, name) or folder / name
+
+
+def _refetch(folder: Path) -> str:
+    return f"fetch verified copies with `{fetch_command(TURBOFAN.name, folder)}`"
 
 
 def normalize_per_engine(table: np.ndarray) -> np.ndarray:
@@ -100,10 +147,11 @@ class TurbofanExample(Example):
         "lr": 0.01,
         "momentum": 0.0,
     }
+    own_settings = frozenset({"data_dir"})  # the official test set: no test_fraction
     target_scale = RUL_CAP
 
     def load(self, config: JobConfig) -> Dataset:
-        folder = resolve_data_dir(config.data_dir, "cmapss", FILES)
+        folder = resolve_data_dir(config.data_dir, TURBOFAN.folder, FILES, dataset=TURBOFAN.name)
         train = read_table(folder, FILES[0])
         test = read_table(folder, FILES[1])
         true_rul = read_table_column(folder, FILES[2])
@@ -112,7 +160,8 @@ class TurbofanExample(Example):
         n_test_units = len(np.unique(test[:, 0]))
         if len(true_rul) != n_test_units:
             raise DataError(
-                f"{folder}: {FILES[2]} has {len(true_rul)} values for {n_test_units} test engines"
+                f"{folder}: {FILES[2]} has {len(true_rul)} values for {n_test_units} test "
+                f"engines - {_refetch(folder)}"
             )
         return Dataset(
             X=X,
@@ -138,8 +187,11 @@ class TurbofanExample(Example):
 
 def read_table_column(folder: Path, name: str) -> np.ndarray:
     """A one-number-per-line file (RUL_FD001) as float64."""
-    text = read_bytes(folder, name).decode("ascii", errors="replace")
-    try:
-        return np.asarray([float(v) for v in text.split()], dtype=np.float64)
-    except ValueError as exc:
-        raise DataError(f"{folder / name}: expected one number per line ({exc})") from None
+    rows = _numeric_lines(folder, name)
+    for line, values in rows:
+        if len(values) != 1:
+            raise DataError(
+                f"{_path(folder, name)}, line {line}: {len(values)} values, expected one "
+                f"number per line - the file is damaged: {_refetch(folder)}"
+            )
+    return np.asarray([values[0] for _, values in rows], dtype=np.float64)

@@ -15,7 +15,17 @@ from fl_jobs.config import JobConfig
 from fl_jobs.errors import DataError
 from fl_jobs.examples.base import Dataset, Example
 from fl_jobs.examples.registry import get_example
-from fl_jobs.partition import parse_partition, partition_groups, partition_indices
+from fl_jobs.partition import (
+    PartitionSpec,
+    parse_partition,
+    partition_groups,
+    partition_indices,
+)
+
+#: The fewest training samples a silo may hold. Below this a silo's update is mostly noise, its
+#: own standardisation statistics mean little and its local-only baseline says nothing; a job
+#: that would leave a silo smaller is refused with the numbers.
+MIN_SAMPLES_PER_SILO = 10
 
 
 @dataclass
@@ -45,6 +55,12 @@ def prepare_job(config: JobConfig) -> PreparedJob:
     example = get_example(config.example)
     dataset = example.load(config)
     example = example.specialize(dataset.task)
+    if config.max_train_samples is not None and config.max_train_samples > dataset.n_train:
+        raise DataError(
+            f"max_train_samples {config.max_train_samples} is more than the {dataset.n_train} "
+            f"training samples of {config.example} - drop it to train on all of them, or pass "
+            f"at most {dataset.n_train}"
+        )
     if config.max_train_samples is not None and config.max_train_samples < dataset.n_train:
         keep = np.sort(
             np.random.default_rng(config.seed).choice(
@@ -54,11 +70,7 @@ def prepare_job(config: JobConfig) -> PreparedJob:
         dataset.X, dataset.y = dataset.X[keep], dataset.y[keep]
         if dataset.groups is not None:
             dataset.groups = dataset.groups[keep]
-    if config.silos > dataset.n_train:
-        raise DataError(
-            f"{config.silos} silos but only {dataset.n_train} training samples in "
-            f"{config.example}; use --silos {dataset.n_train} or fewer"
-        )
+    check_silo_count(config, dataset.n_train)
     spec = parse_partition(config.partition)
     if dataset.groups is not None:
         parts = partition_groups(dataset.groups, config.silos, spec, config.seed)
@@ -69,4 +81,40 @@ def prepare_job(config: JobConfig) -> PreparedJob:
                 "task; use iid or quantity:ALPHA"
             )
         parts = partition_indices(dataset.y, config.silos, spec, config.seed)
+    check_silo_sizes(parts, spec, config.seed)
     return PreparedJob(config=config, example=example, dataset=dataset, partitions=parts)
+
+
+def check_silo_count(config: JobConfig, n_train: int) -> None:
+    """Enough training samples for ``MIN_SAMPLES_PER_SILO`` in every silo of an even split."""
+    if config.silos * MIN_SAMPLES_PER_SILO <= n_train:
+        return
+    most = n_train // MIN_SAMPLES_PER_SILO
+    fix = (
+        f"use --silos {most} or fewer"
+        if most >= 1
+        else "use a larger data set (or a larger --max-train-samples)"
+    )
+    raise DataError(
+        f"{config.silos} silos but only {n_train} training samples in {config.example}: about "
+        f"{n_train / config.silos:.3g} per silo, and a silo needs at least "
+        f"{MIN_SAMPLES_PER_SILO} - {fix}"
+    )
+
+
+def check_silo_sizes(parts: list[np.ndarray], spec: PartitionSpec, seed: int) -> None:
+    """Every silo of the actual split holds ``MIN_SAMPLES_PER_SILO`` samples (skewed splits can
+    leave one far below the average)."""
+    sizes = [len(p) for p in parts]
+    smallest = int(np.argmin(sizes))
+    if sizes[smallest] >= MIN_SAMPLES_PER_SILO:
+        return
+    if spec.scheme in ("dirichlet", "quantity"):
+        fix = "use fewer silos, a larger ALPHA (a more even split) or another --seed"
+    else:
+        fix = "use fewer silos"
+    raise DataError(
+        f"partition {spec} with seed {seed} leaves {silo_names(len(parts))[smallest]} with "
+        f"{sizes[smallest]} training samples (silo sizes {min(sizes)} to {max(sizes)}), and a "
+        f"silo needs at least {MIN_SAMPLES_PER_SILO} - {fix}"
+    )

@@ -27,7 +27,7 @@ def write_csv(path: Path) -> Path:
 
 # "{tmp}" is replaced by the test's own folder, which holds data.csv (30 rows, columns a, b, label).
 BAD_CASES: list[tuple[list[str], str]] = [
-    (["--example", "cifar"], "unknown example 'cifar'; choose one of digits, mnist"),
+    (["--example", "cifar"], "unknown example 'cifar' - choose one of digits, mnist"),
     (["--silos", "2000"], "2000 silos but only"),
     (["--rounds", "0"], "rounds: Input should be greater than or equal to 1"),
     (["--partition", "dirichlet:0"], "ALPHA must be a finite number > 0"),
@@ -38,7 +38,7 @@ BAD_CASES: list[tuple[list[str], str]] = [
     (["--lr", "-1"], "lr: Input should be greater than 0"),
     (["--server-momentum", "1"], "server_momentum: Input should be less than 1"),
     (["--example", "mnist", "--model", "vgg"], "model 'vgg' is not available"),
-    (["--example", "mnist", "--data-dir", "{tmp}/nowhere"], "does not exist; put"),
+    (["--example", "mnist", "--data-dir", "{tmp}/nowhere"], "does not exist - download"),
     (["--example", "turbofan", "--data-dir", "{tmp}"], "lacks train_FD001.txt"),
     (["--example", "tabular", "--target", "label"], "needs 'data'"),
     (
@@ -47,7 +47,7 @@ BAD_CASES: list[tuple[list[str], str]] = [
     ),
     (
         ["--example", "tabular", "--data", "{tmp}/data.csv", "--target", "price"],
-        "has no column 'price'; its columns are: a, b, label",
+        "has no column 'price' - pass --target with one of its columns: a, b, label",
     ),
     (
         ["--example", "tabular", "--data", "{tmp}/data.csv", "--target", "label", "--silos", "30"],

@@ -82,7 +82,7 @@ def test_mnist_reads_gz_and_plain_idx(shared_data: Path, tmp_path: Path) -> None
 
 
 def test_mnist_missing_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="does not exist; put train-images-idx3-ubyte"):
+    with pytest.raises(DataError, match="does not exist - download the data with"):
         get_example("mnist").load(JobConfig(example="mnist", data_dir=tmp_path / "none"))
     (tmp_path / "train-images-idx3-ubyte").write_bytes(b"")
     with pytest.raises(DataError, match="lacks train-labels-idx1-ubyte, t10k-images"):
@@ -171,7 +171,7 @@ def test_tabular_standardises_with_each_silos_own_statistics(tmp_path: Path) -> 
 
 def test_tabular_errors(tmp_path: Path) -> None:
     csv = write_csv(tmp_path / "d.csv")
-    with pytest.raises(DataError, match="has no column 'nope'; its columns are: x1, x2"):
+    with pytest.raises(DataError, match="has no column 'nope' - pass --target with one of"):
         prepare_job(JobConfig(example="tabular", data=csv, target="nope"))
     with pytest.raises(DataError, match="does not exist"):
         prepare_job(JobConfig(example="tabular", data=tmp_path / "x.csv", target="label"))
