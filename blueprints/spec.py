@@ -22,11 +22,11 @@ from pydantic.alias_generators import to_camel
 
 from blueprints.catalog import BLUEPRINT_NAMES, BLUEPRINTS
 from blueprints.regions import AZURE_REGIONS, DEFAULT_SILO_REGIONS
-from blueprints.stack_yaml import StackFileError, load_unique_yaml
 from components import naming
 from components.access_targets import TARGET_FORMS, Target, parse_target
 from components.builtin_roles import BUILTIN_ROLES, touches_data
 from components.posture import NetworkPosture
+from fl_jobs.unique_key_yaml import DuplicateKeyError, load_unique_keys
 
 NAMESPACE = "fl-sandbox"
 DEPLOYER = "deployer"
@@ -200,9 +200,11 @@ def load_stack_file(path: str | Path) -> SandboxSpec:
             "pass a stack file such as stacks/Pulumi.minimal.yaml",
         )
     try:
-        document = load_unique_yaml(path.read_text()) or {}
-    except StackFileError as exc:
-        raise ConfigError("<stack file>", str(path), str(exc), "keep only one of them") from None
+        document = load_unique_keys(path.read_text()) or {}
+    except DuplicateKeyError as exc:
+        raise ConfigError(
+            "<stack file>", str(path), str(exc.problem), "keep only one of them"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(
             "<stack file>", str(path), f"not valid YAML ({exc})", "fix the YAML"

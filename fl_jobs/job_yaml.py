@@ -9,31 +9,7 @@ from typing import Any
 import yaml
 
 from fl_jobs.errors import JobConfigError
-
-
-class DuplicateKeyError(yaml.MarkedYAMLError):
-    """A mapping that names the same key twice."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a repeated key in any mapping."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first_line: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                seen = key in first_line
-            except TypeError:  # an unhashable key: the base loader reports it
-                break
-            if seen:
-                raise DuplicateKeyError(
-                    problem=f"{key!r} is given twice (lines {first_line[key]} and "
-                    f"{key_node.start_mark.line + 1})",
-                    problem_mark=key_node.start_mark,
-                )
-            first_line[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
+from fl_jobs.unique_key_yaml import DuplicateKeyError, load_unique_keys
 
 
 def read_job_yaml(path: Path) -> dict[str, Any]:
@@ -48,7 +24,7 @@ def read_job_yaml(path: Path) -> dict[str, Any]:
             f"cannot read job config {path}: {exc} - save it as UTF-8 text"
         ) from None
     try:
-        loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        loaded = load_unique_keys(text)
     except DuplicateKeyError as exc:
         raise JobConfigError(f"job config {path}: {exc.problem} - keep one of them") from None
     except yaml.YAMLError as exc:

@@ -60,7 +60,7 @@ def test_a_key_written_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as info:
         load_stack_file(path)
-    assert "'fl-sandbox:blueprint' appears twice (lines 2 and 5)" in str(info.value)
+    assert "'fl-sandbox:blueprint' is given twice (lines 2 and 5)" in str(info.value)
     assert "keep only one" in info.value.fix
 
 
