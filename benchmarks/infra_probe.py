@@ -3,8 +3,9 @@
 ``blueprint``: evaluate a blueprint with N silos under Pulumi's mocks (the offline plan's
 engine), then run every check the plan runs over it (isolation invariants, Azure's rules, the
 job path of one FL round); ``pipeline``: build the Azure ML pipeline for N silos x R
-rounds and validate it offline. Prints one JSON object: import seconds, work seconds, the process's peak resident
-memory (VmHWM) and its resident memory after the imports, and what was built.
+rounds and validate it offline. Prints one JSON object: import seconds, work seconds, the
+process's peak resident memory (VmHWM) and its resident memory after the imports, and what
+was built.
 """
 
 from __future__ import annotations
