@@ -30,7 +30,7 @@ class RoundProgress:
         self._task: int | None = None
 
     def __enter__(self) -> RoundProgress:
-        self.console.print(self.header)
+        self.console.print(self.header, soft_wrap=True, markup=False, highlight=False)
         if self.console.is_terminal:
             self._bar = Progress(
                 TextColumn("[bold]federating"),
