@@ -23,7 +23,6 @@ from fl_jobs.cli_errors import EXIT_FAILED, EXIT_OK, error_line, invoked_as, wri
 from fl_jobs.config import JobConfig
 from fl_jobs.errors import DivergenceError, JobStopped, QuorumLostError
 from fl_jobs.local.federation import (
-    FederationError,
     FederationResult,
     FederationState,
     RoundRecord,
@@ -167,7 +166,7 @@ class _Job:
                 stop = _Stop("diverged", exc.exit_code, exc.what, resumable=False, fix=exc.fix)
             except JobStopped as exc:
                 stop = _Stop("failed", exc.exit_code, exc.what, fix=exc.fix)
-            except (FederationError, Exception) as exc:
+            except Exception as exc:  # FederationError, or anything we did not foresee
                 log = write_crash_log(exc, self.out)
                 stop = _Stop(
                     "failed",

@@ -181,8 +181,18 @@ def open_run(plan: RunPlan, config: JobConfig) -> OpenRun:
     """Create and lock the folder, clear an overwritten run, record the settings, point
     ``runs/latest`` at it."""
     path = plan.path
-    path.mkdir(parents=True, exist_ok=True)
-    fd = _lock(path)
+    while True:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = _lock(path)
+        if plan.resume or plan.overwrite or not holds_run(path):
+            break
+        os.close(fd)  # another run took this folder since it was checked
+        if not plan.link_latest:
+            raise RunFolderError(
+                f"--output-dir {path} already holds a run (started since this one was checked)",
+                "choose another folder",
+            )
+        path = _fresh_folder(path.parent)
     try:
         if plan.overwrite:
             for name in RUN_ENTRIES:

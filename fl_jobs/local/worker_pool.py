@@ -255,7 +255,11 @@ class WorkerPool:
                         del pending[other.name]
                 if deadline is None and time.monotonic() >= next_notice and pending:
                     if on_wait is not None:
-                        on_wait(sorted(pending), time.monotonic() - started)
+                        waiting = [
+                            f"{w.name} (process stopped)" if _is_stopped(w.process) else w.name
+                            for w in pending.values()
+                        ]
+                        on_wait(waiting, time.monotonic() - started)
                     next_notice += WAIT_NOTICE_S
             yield worker, settled[worker.name]
 

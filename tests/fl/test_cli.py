@@ -59,6 +59,14 @@ BAD_CASES: list[tuple[list[str], str]] = [
     (["--clip-norm", "0"], "clip_norm: Input should be greater than 0"),
     (["--tracking-uri", "mlflow.db"], "tracking URI 'mlflow.db' must start with one of sqlite:"),
     (["--example", "turbofan", "--partition", "shards:2"], "needs class labels"),
+    (["--silos", "3", "--min-silos", "4"], "min_silos 4 is more than the 3 silos that train"),
+    (
+        ["--silos", "4", "--fraction", "0.5", "--min-silos", "3"],
+        "min_silos 3 is more than the 2 silos that train each round (4 silos x fraction 0.5)",
+    ),
+    (["--min-silos", "0"], "min_silos: Input should be greater than or equal to 1"),
+    (["--round-timeout", "0"], "round_timeout: Input should be greater than 0"),
+    (["--name", "my run"], "run name 'my run' must be 1-64 letters, digits"),
 ]
 
 
@@ -148,9 +156,7 @@ def test_diverging_training_stops_with_round_silo_and_a_learning_rate(
     csv = write_diabetes_csv(tmp_path / "diabetes.csv")
     args = [a.replace("{csv}", str(csv)) for a in args]
     out = tmp_path / "run"
-    result = invoke(
-        *args, "--silos", "3", "--rounds", "3", "--no-tracking", "--output-dir", str(out)
-    )
+    result = invoke(*args, "--silos", "3", "--rounds", "3", "--output-dir", str(out))
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -160,6 +166,12 @@ def test_diverging_training_stops_with_round_silo_and_a_learning_rate(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["completed_rounds"] == 0
     assert summary["resume_command"] is None
+    assert (out / "metric_per_round.png").is_file() and (out / "global_model.pt").is_file()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=summary["artifacts"]["mlflow_tracking_uri"])
+    run = client.get_run(summary["artifacts"]["mlflow_run_id"])
+    assert run.info.status == "FAILED"
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -240,3 +241,34 @@ def test_ctrl_c_before_the_first_round_keeps_a_consistent_folder(tmp_path: Path)
     assert summary["status"] == "interrupted" and summary["completed_rounds"] in (0, 1)
     resume_here(run_dir)
     assert summary_of(run_dir)["completed_rounds"] == 5
+
+
+def test_without_a_timeout_a_round_says_which_silo_it_waits_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --round-timeout: a stopped worker is named (and said to be stopped) while the
+    round waits for it; once it continues, the round completes with every silo."""
+    from fl_jobs.local import worker_pool
+
+    monkeypatch.setattr(worker_pool, "WAIT_NOTICE_S", 0.5)
+    stopped: list[psutil.Process] = []
+    notes: list[str] = []
+
+    def progress(record: Any) -> None:
+        if record.round == 1:
+            stopped.append(psutil.Process().children()[1])  # silo-1's worker
+            stopped[0].suspend()
+
+    def notify(line: str) -> None:
+        notes.append(line)
+        if "still waiting" in line and stopped:
+            stopped[0].resume()
+
+    config = JobConfig(
+        example="digits", silos=3, rounds=2, epochs=1, tracking=False, output_dir=tmp_path
+    )
+    result = run_federation(config, progress=progress, notify=notify)
+    assert notes and notes[0].startswith("round 2: still waiting for silo-1 (process stopped)")
+    assert "set --round-timeout SECONDS to leave unresponsive silos out" in notes[0]
+    assert result.history[1].selected == ["silo-0", "silo-1", "silo-2"]
+    assert not result.history[1].dropped
