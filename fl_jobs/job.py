@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -37,6 +37,10 @@ from fl_jobs.resume import ResumePlan, checkpoint_settings
 from fl_jobs.run_folder import RunPlan, open_run, plan_new_run
 from fl_jobs.silo_cache import cache_root
 from fl_jobs.stop_signals import JobInterrupted, StopSignals
+
+if TYPE_CHECKING:
+    from fl_jobs.baselines import Baselines
+    from fl_jobs.run_tracker import RunTracker
 
 #: MLflow status per way a job ends.
 MLFLOW_STATUS = {"finished": "FINISHED", "interrupted": "KILLED"}
@@ -113,7 +117,7 @@ class _Job:
         self.out = out
         self.resume_state = resume.state if resume is not None else None
         self.state: FederationState | None = self.resume_state
-        self.tracker: Any = None
+        self.tracker: RunTracker | None = None
         self.checkpoints: CheckpointWriter | None = None
         self._tracker_error_shown = False
 
@@ -126,7 +130,7 @@ class _Job:
             )
         self.tracker = self._start_tracker()
         result: FederationResult | None = None
-        baselines = None
+        baselines: Baselines | None = None
         stop: _Stop | None = None
         completed = self.state.round if self.state else 0
         with StopSignals() as signals:
@@ -177,7 +181,7 @@ class _Job:
                 signals.stopping()
             return self._finish(result, baselines, stop, time.perf_counter() - start)
 
-    def _start_tracker(self) -> Any:
+    def _start_tracker(self) -> RunTracker | None:
         if not self.config.tracking:
             return None
         from fl_jobs.run_tracker import RunTracker, read_tracking_file
@@ -201,7 +205,7 @@ class _Job:
     def _finish(
         self,
         result: FederationResult | None,
-        baselines: Any,
+        baselines: Baselines | None,
         stop: _Stop | None,
         wall: float,
     ) -> JobResult:
