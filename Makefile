@@ -6,17 +6,19 @@ STAMP := $(VENV)/.requirements-installed
 
 .PHONY: setup demo test test-fast lint format bench plan
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
 	$(PY) -m pip install -r requirements.txt
+	# this project, editable: `fl-sandbox` and `python -m fl_jobs` then work from any folder
+	$(PY) -m pip install --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 ## The main job: a local federation of 5 non-IID silos on real data (sklearn digits), no cloud.
 demo: $(STAMP)
-	$(PY) -m fl_jobs run --example digits --silos 5 --rounds 20 --partition dirichlet:0.5 --output-dir runs/demo --summary runs/demo/summary.json
+	$(PY) -m fl_jobs run --example digits --silos 5 --rounds 20 --partition dirichlet:0.5 --output-dir runs/demo --overwrite
 
 ## Workflow lint, then the whole test suite (offline; sockets to anything but loopback are blocked).
 test: $(STAMP)

@@ -11,11 +11,20 @@ outside (interpreter start, imports and shutdown included, as a user pays them):
 
 Peak memory is the summed PSS of each process tree (workers, Ray's processes), sampled every
 50 ms. Target: fl-sandbox at least 5x faster end to end at equal accuracy (within 1 point).
+
+fl-sandbox runs as users run it, checkpointing every round; the same runs with
+``--no-checkpoints`` measure what checkpointing costs end to end (target: at most 5%). After
+one unmeasured warm-up run (which also fills the silo data cache) the two modes run in
+``--repeats`` back-to-back pairs, alternating which goes first; the overhead is the median of
+the pairs' time ratios, so that the load of whatever else shares the machine, which drifts
+over minutes, cancels within each pair.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import statistics
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -32,9 +41,24 @@ from benchmarks.report import BenchmarkReport, Table, Target, write_report
 NAME = "local_vs_flower"
 SPEEDUP_TARGET = 5.0
 ACCURACY_POINTS = 1.0
+#: Checkpointing every round may add at most this share to the end-to-end time.
+CHECKPOINT_OVERHEAD = 0.05
 # The task of the issue: E=1, B=16; the learning rate (and momentum) are the digits example's.
 EPOCHS = 1
 BATCH_SIZE = 16
+
+
+def memory_stall_s() -> float | None:
+    """Seconds during which every runnable task here waited for memory (Linux PSI, "full"),
+    since boot; None where the kernel does not report it. A rise during the benchmark means
+    something else on the machine was short of memory and the timings are disturbed."""
+    try:
+        for line in Path("/proc/pressure/memory").read_text().splitlines():
+            if line.startswith("full"):
+                return int(line.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def digits_lr() -> float:
@@ -83,6 +107,28 @@ class Outcome:
     accuracy: float
 
 
+@dataclass(frozen=True)
+class Ours:
+    """fl-sandbox's repeated runs of one task, with and without checkpoints."""
+
+    on: list[Outcome]
+    off: list[Outcome]
+
+    @property
+    def median(self) -> Outcome:
+        """The checkpointing run of median wall time (the one compared with Flower)."""
+        ranked = sorted(self.on, key=lambda o: o.run.wall_s)
+        return ranked[(len(ranked) - 1) // 2]
+
+    def pair_ratios(self) -> list[float]:
+        """with / without, for each back-to-back pair."""
+        return [a.run.wall_s / b.run.wall_s for a, b in zip(self.on, self.off, strict=True)]
+
+    def overhead(self) -> float:
+        """The median over pairs of (with / without) - 1."""
+        return statistics.median(self.pair_ratios()) - 1
+
+
 def our_partition_digest(task: Task) -> str:
     """The digest of the partition the project computes for this task."""
     from fl_jobs.config import JobConfig
@@ -114,8 +160,8 @@ def _final_accuracy(summary: dict[str, Any]) -> float:
     raise KeyError(f"no final accuracy in the run summary (keys: {sorted(summary)})")
 
 
-def run_ours(task: Task, scratch: Path) -> Outcome:
-    summary = scratch / f"ours-{task.rounds}.json"
+def run_ours(task: Task, scratch: Path, *, checkpoints: bool, label: str) -> Outcome:
+    summary = scratch / f"ours-{task.rounds}-{label}.json"
     command = [
         sys.executable,
         "-m",
@@ -126,14 +172,30 @@ def run_ours(task: Task, scratch: Path) -> Outcome:
         *task.options(),
         "--no-baselines",
         "--no-tracking",
+        "--checkpoints" if checkpoints else "--no-checkpoints",
         "--output-dir",
-        str(scratch / f"ours-{task.rounds}"),
+        str(scratch / f"ours-{task.rounds}-{label}"),
         "--summary",
         str(summary),
     ]
-    run = run_measured(command, cwd=REPO_ROOT).check()
+    env = {**os.environ, "FL_SANDBOX_CACHE": str(scratch / "cache")}
+    run = run_measured(command, cwd=REPO_ROOT, env=env).check()
     accuracy = _final_accuracy(json.loads(summary.read_text()))
-    return Outcome("fl-sandbox (python -m fl_jobs run)", task.rounds, run, accuracy)
+    mode = "checkpoints on" if checkpoints else "--no-checkpoints"
+    return Outcome(f"fl-sandbox (python -m fl_jobs run), {mode}", task.rounds, run, accuracy)
+
+
+def run_ours_repeated(task: Task, scratch: Path, repeats: int) -> Ours:
+    """One warm-up run, then ``repeats`` runs with and without checkpoints, alternating."""
+    run_ours(task, scratch, checkpoints=True, label="warm-up")
+    on: list[Outcome] = []
+    off: list[Outcome] = []
+    for i in range(repeats):
+        first_on = i % 2 == 0  # alternate which mode goes first, against drift
+        for checkpoints in (first_on, not first_on):
+            outcome = run_ours(task, scratch, checkpoints=checkpoints, label=f"{i}-{checkpoints}")
+            (on if checkpoints else off).append(outcome)
+    return Ours(on, off)
 
 
 def run_flower(task: Task, scratch: Path, expected_digest: str) -> Outcome | None:
@@ -151,6 +213,25 @@ def run_flower(task: Task, scratch: Path, expected_digest: str) -> Outcome | Non
         )
     accuracy = float(result["final_metrics"][result["metric_name"]])
     return Outcome("Flower run_simulation (Ray)", task.rounds, run, accuracy)
+
+
+def _overhead_targets(pairs: list[tuple[Ours, Outcome | None]]) -> list[Target]:
+    targets = []
+    for ours, _ in pairs:
+        on = statistics.median(o.run.wall_s for o in ours.on)
+        off = statistics.median(o.run.wall_s for o in ours.off)
+        overhead = ours.overhead()
+        targets.append(
+            Target(
+                name=f"{ours.on[0].rounds} rounds: checkpointing every round, end-to-end overhead",
+                target=f"<= {100 * CHECKPOINT_OVERHEAD:.0f}%",
+                measured=f"{100 * overhead:+.1f}% (median ratio {1 + overhead:.3f} over "
+                f"{len(ours.on)} back-to-back pairs; median {on:.2f} s with, {off:.2f} s "
+                "without)",
+                met=overhead <= CHECKPOINT_OVERHEAD,
+            )
+        )
+    return targets
 
 
 def _targets(pairs: list[tuple[Outcome, Outcome | None]]) -> list[Target]:
@@ -197,9 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="job seed (default: 0)")
     parser.add_argument("--no-flower", action="store_true", help="skip the Flower contender")
+    parser.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=7,
+        help="back-to-back pairs of fl-sandbox runs with and without checkpoints (default: 7)",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
-        args.rounds, args.silos = [1], 3
+        args.rounds, args.silos, args.repeats = [1], 3, 1
     from fl_jobs.partition import parse_partition
 
     try:
@@ -208,32 +295,43 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--partition: {exc}")
 
     clock = Clock()
+    stall_before = memory_stall_s()
     machine = collect(flower_python())
     lr = digits_lr()
-    pairs: list[tuple[Outcome, Outcome | None]] = []
+    pairs: list[tuple[Ours, Outcome | None]] = []
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-local-flwr-") as tmp:
         scratch = Path(tmp)
         for rounds in args.rounds:
             task = Task(args.silos, rounds, EPOCHS, BATCH_SIZE, lr, args.partition, args.seed)
             digest = our_partition_digest(task)
-            ours = run_ours(task, scratch)
+            ours = run_ours_repeated(task, scratch, args.repeats)
             flower = None if args.no_flower else run_flower(task, scratch, digest)
             if flower is None and not args.no_flower:
                 notes.append(
                     "Flower not measured: create its environment with benchmarks/flower_env.sh"
                 )
             pairs.append((ours, flower))
-            for o in (ours, flower):
+            for o in (*ours.on, *ours.off, flower):
                 if o is not None:
                     print(
                         f"{rounds:>3} rounds {o.contender:<38} {o.run.wall_s:6.1f} s "
                         f"peak {o.run.peak_tree_bytes / 1e6:6.0f} MB acc {o.accuracy:.4f}",
                         file=sys.stderr,
                     )
+    stall_after = memory_stall_s()
+    if stall_before is not None and stall_after is not None:
+        stalled = stall_after - stall_before
+        notes.append(
+            f"Memory pressure on the machine during the benchmark: {stalled:.1f} s during which "
+            "all runnable tasks waited for memory (Linux PSI 'full'); well above 0 means other "
+            "work was short of memory and the timings are disturbed."
+        )
     rows = []
+    overhead_rows = []
     for ours, flower in pairs:
-        for o in (ours, flower):
+        reference = ours.median
+        for o in (reference, flower):
             if o is None:
                 continue
             rows.append(
@@ -241,11 +339,31 @@ def main(argv: list[str] | None = None) -> int:
                     o.rounds,
                     o.contender,
                     round(o.run.wall_s, 2),
-                    round(o.run.wall_s / ours.run.wall_s, 2),
+                    round(o.run.wall_s / reference.run.wall_s, 2),
                     round(o.run.peak_tree_bytes / 1e6),
                     round(100 * o.accuracy, 2),
                 ]
             )
+        for mode, runs in (("checkpoints on", ours.on), ("--no-checkpoints", ours.off)):
+            times = [o.run.wall_s for o in runs]
+            overhead_rows.append(
+                [
+                    reference.rounds,
+                    mode,
+                    round(statistics.median(times), 2),
+                    ", ".join(f"{t:.2f}" for t in times),
+                    round(100 * runs[0].accuracy, 2),
+                ]
+            )
+        overhead_rows.append(
+            [
+                reference.rounds,
+                "ratio with / without, per pair",
+                round(1 + ours.overhead(), 3),
+                ", ".join(f"{r:.3f}" for r in ours.pair_ratios()),
+                None,
+            ]
+        )
     report = BenchmarkReport(
         benchmark=NAME,
         title="Local federation vs Flower simulation: digits MLP, end to end",
@@ -262,8 +380,10 @@ def main(argv: list[str] | None = None) -> int:
             "lr": lr,
             "partition": args.partition,
             "seed": args.seed,
+            "repeats": args.repeats,
         },
-        targets=_targets(pairs),
+        targets=_targets([(ours.median, flower) for ours, flower in pairs])
+        + _overhead_targets(pairs),
         tables=[
             Table(
                 title="End to end, fresh process each (imports, start-up and shutdown included)",
@@ -276,7 +396,18 @@ def main(argv: list[str] | None = None) -> int:
                     "final test accuracy %",
                 ],
                 rows=rows,
-            )
+            ),
+            Table(
+                title="fl-sandbox with and without checkpoints (fresh process each, alternating)",
+                columns=[
+                    "rounds",
+                    "mode",
+                    "median wall s",
+                    "each run, wall s",
+                    "final test accuracy %",
+                ],
+                rows=overhead_rows,
+            ),
         ],
         notes=[
             *notes,
@@ -284,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
             "seeded initial model, local training (train_local with the same per-round "
             "per-silo seeds) and evaluation; only the federation engine differs. Learning rate "
             f"{lr} and the other local settings (momentum) are the digits example's defaults.",
+            "fl-sandbox: the run of median wall time among the checkpointing runs is compared "
+            "with Flower. Checkpoints: the global model, server state, RNG state and round "
+            "history are written atomically after every round, on a background thread.",
             "fl-sandbox runs with --no-baselines --no-tracking (Flower does neither); Flower "
             "uses its FedAvg (fraction_fit=1, centralised evaluation each round, no client "
             "evaluation) and one CPU per virtual client.",

@@ -10,6 +10,7 @@ does not read is refused rather than ignored.
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,9 @@ from fl_jobs.approval_spec import ApprovalSpec
 from fl_jobs.errors import JobConfigError, PartitionError
 
 Task = Literal["classification", "regression"]
+
+#: A run name is a folder name under ``runs/``.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 #: MLflow store schemes accepted for ``tracking_uri``.
 TRACKING_SCHEMES = (
@@ -84,7 +88,9 @@ class JobConfig(BaseModel):
         default=None, ge=1, description="use a seeded subset of the training data"
     )
     summary: Path | None = Field(default=None, description="write the JSON summary here")
-    output_dir: Path = Field(default=Path("runs/latest"), description="run artifacts folder")
+    output_dir: Path | None = Field(
+        default=None, description="run folder (default: runs/<name>/<date-time>/)"
+    )
     tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI (default: sqlite store in output_dir)"
     )
@@ -93,6 +99,18 @@ class JobConfig(BaseModel):
     approval: ApprovalSpec | None = Field(
         default=None, description="approval hook asked before an Azure ML submission"
     )
+    # Running safely: quorum, timeouts, checkpoints, output folders.
+    name: str | None = Field(
+        default=None, description="run name: runs go to runs/<name>/ (default: the example)"
+    )
+    min_silos: int | None = Field(
+        default=None, ge=1, description="quorum: fewest answering silos a round needs (all)"
+    )
+    round_timeout: float | None = Field(
+        default=None, gt=0, description="seconds a round waits for a silo (no limit)"
+    )
+    checkpoints: bool = Field(default=True, description="checkpoint every round (resumable)")
+    overwrite: bool = Field(default=False, description="replace a run in output_dir")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -139,6 +157,29 @@ class JobConfig(BaseModel):
                 f"{', '.join(s + ':' for s in TRACKING_SCHEMES)} - e.g. sqlite:///runs/mlflow.db"
             )
         return value
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        if value is not None and not RUN_NAME.fullmatch(value):
+            raise ValueError(
+                f"run name {value!r} must be 1-64 letters, digits, '.', '_' or '-' "
+                "(it names a folder), e.g. mnist-cnn"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_quorum(self) -> JobConfig:
+        from fl_jobs.strategies.client_fraction import silos_per_round
+
+        per_round = silos_per_round(self.fraction, self.silos)
+        if self.min_silos is not None and self.min_silos > per_round:
+            raise ValueError(
+                f"min_silos {self.min_silos} is more than the {per_round} silos that train "
+                f"each round ({self.silos} silos x fraction {self.fraction}); lower min_silos "
+                f"to {per_round} or less"
+            )
+        return self
 
     @field_validator("example")
     @classmethod

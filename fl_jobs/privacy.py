@@ -35,6 +35,8 @@ def train_private(
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, TensorDataset
 
+    from fl_jobs.training import check_finite_loss
+
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
         TensorDataset(X, y), batch_size=min(params.batch_size, len(X)), generator=generator
@@ -67,6 +69,7 @@ def train_private(
                     steps += 1
                     continue
                 loss = example.loss_fn(private_model(xb), yb)
+                check_finite_loss(float(loss.detach()), steps + 1)
                 with warnings.catch_warnings():
                     # Opacus' hooks see inputs that need no gradient: expected, harmless.
                     warnings.filterwarnings("ignore", message="Full backward hook is firing")

@@ -14,20 +14,23 @@ from fl_jobs.local.prepare import PreparedJob
 class RoundProgress:
     """Context manager fed one :class:`RoundRecord` per round."""
 
-    def __init__(self, console: Console, prepared: PreparedJob) -> None:
+    def __init__(self, console: Console, prepared: PreparedJob, *, completed: int = 0) -> None:
         self.console = console
         self.rounds = prepared.config.rounds
+        self.completed = completed
         self.metric = prepared.example.metric_name
         sizes = ", ".join(str(n) for n in prepared.silo_sizes())
         self.header = (
             f"{prepared.config.example}: {len(prepared.partitions)} silos "
             f"({prepared.config.partition}; samples {sizes}), {self.rounds} rounds"
         )
+        if completed:
+            self.header += f"; resuming after round {completed}"
         self._bar: Progress | None = None
         self._task: int | None = None
 
     def __enter__(self) -> RoundProgress:
-        self.console.print(self.header)
+        self.console.print(self.header, soft_wrap=True, markup=False, highlight=False)
         if self.console.is_terminal:
             self._bar = Progress(
                 TextColumn("[bold]federating"),
@@ -38,7 +41,9 @@ class RoundProgress:
                 transient=False,
             )
             self._bar.start()
-            self._task = self._bar.add_task("round 0", total=self.rounds)
+            self._task = self._bar.add_task(
+                f"round {self.completed}", total=self.rounds, completed=self.completed
+            )
         return self
 
     def update(self, record: RoundRecord) -> None:
@@ -51,9 +56,9 @@ class RoundProgress:
 
     def note(self, text: str) -> None:
         if self._bar is not None:
-            self._bar.console.print(text)
+            self._bar.console.print(text, markup=False, highlight=False)
         else:
-            self.console.print(text)
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def __exit__(
         self,

@@ -117,10 +117,13 @@ def summary_dict(
     *,
     wall_seconds: float,
     artifacts: dict[str, str],
+    outcome: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything a reader needs to compare runs, as plain JSON."""
+    """Everything a reader needs to compare runs, as plain JSON. ``outcome`` (status, why it
+    stopped, how to resume) comes first: a summary is written at every stop."""
     comparison = compare(result, baselines)
     return {
+        **(outcome or {}),
         "example": config.example,
         "metric": result.metric_name,
         "higher_is_better": result.higher_is_better,
@@ -138,8 +141,15 @@ def summary_dict(
                 for name, curve in zip(result.silo_names, baselines.local_only, strict=True)
             },
         },
+        "completed_rounds": len(result.history),
         "history": [
-            {"round": r.round, "selected": r.selected, **r.global_metrics} for r in result.history
+            {
+                "round": r.round,
+                "selected": r.selected,
+                **r.global_metrics,
+                **({"dropped": r.dropped} if r.dropped else {}),
+            }
+            for r in result.history
         ],
         "privacy": None
         if result.epsilon_per_silo is None
@@ -158,8 +168,13 @@ def summary_dict(
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> Path:
+    """Write the summary atomically: a reader never sees half of it."""
+    import os
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, path)
     return path
 
 

@@ -5,6 +5,7 @@ Same function in the local federation's workers and in the Azure ML train step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.silo_data import SiloArrays
 
 if TYPE_CHECKING:
@@ -119,7 +121,7 @@ def train_local(
         weight_decay=params.weight_decay,
     )
     model.train()
-    total, count = 0.0, 0
+    total, count, step = 0.0, 0, 0
     n = len(X)
     for _ in range(params.epochs):
         order = torch.randperm(n, generator=generator)
@@ -127,12 +129,21 @@ def train_local(
             batch = order[start : start + params.batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = example.loss_fn(model(X[batch]), y[batch])
+            value = float(loss.detach())
+            step += 1
+            check_finite_loss(value, step)
             loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * len(batch)
+            total += value * len(batch)
             count += len(batch)
     return LocalUpdate(
         weights=state_weights(model),
         n_samples=n,
         metrics={"train_loss": total / max(count, 1)},
     )
+
+
+def check_finite_loss(value: float, step: int) -> None:
+    """Stop at the first non-finite loss: every later step would only spread NaN."""
+    if not math.isfinite(value):
+        raise TrainingDivergedError(value, step)

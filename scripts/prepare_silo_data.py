@@ -12,7 +12,6 @@ already holds its data; this stands in for that, for the sample examples.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # runnable as `python scripts/prepare_silo_data.py`
     sys.path.insert(0, str(REPO_ROOT))
 
+from fl_jobs.cli_errors import (  # noqa: E402
+    EXIT_BAD_INPUT,
+    OneLineArgumentParser,
+    print_error,
+    runtime_failure,
+)
 from fl_jobs.config import JobConfig, load_job_config  # noqa: E402
 from fl_jobs.errors import FLJobError  # noqa: E402
 from fl_jobs.manifest import FederationManifest, ManifestError  # noqa: E402
@@ -88,7 +93,9 @@ def prepare_silo_data(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Exit codes: 0 written; 1 failed (one line, traceback in a log); 2 bad input (one
+    ``error: <what> - <fix>`` line, nothing written)."""
+    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", type=Path, required=True, help="federation manifest JSON")
     parser.add_argument("--example", required=True, help="digits | mnist | turbofan | tabular")
     parser.add_argument("--config", type=Path, help="job YAML (partition, seed, data paths)")
@@ -100,13 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         manifest = FederationManifest.load(args.manifest)
         config = load_job_config(args.config, {"example": args.example})
-        if args.out.exists() and any(args.out.iterdir()):
-            raise FLJobError(f"{args.out} is not empty; choose a new --out folder")
+        if args.out.exists() and not args.out.is_dir():
+            raise FLJobError(f"--out {args.out} is a file", "choose a new --out folder")
+        if args.out.is_dir() and any(args.out.iterdir()):
+            raise FLJobError(f"{args.out} is not empty", "choose a new --out folder")
         prefix = args.data_prefix or f"fl-sandbox/{config.example}"
         uploads = prepare_silo_data(manifest, config, args.out, data_prefix=prefix)
     except (FLJobError, ManifestError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        print_error(str(exc))
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # a failure nobody named: one line, the traceback in a log
+        runtime_failure(exc, context="preparing the silo data failed")
     print("upload each folder to its datastore path (e.g. `az storage blob upload-batch`):")
     for upload in uploads:
         print(f"  {upload.local} ({upload.rows} rows) -> {upload.datastore}:{upload.path}/")

@@ -7,9 +7,12 @@ project's own test servers (e.g. the HTTP approval hook).
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -64,6 +67,12 @@ socket.getaddrinfo = _guarded_getaddrinfo  # type: ignore[assignment]
 # Keep third-party clients quiet and local.
 os.environ.setdefault("AZURE_CORE_COLLECT_TELEMETRY", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+# Silo data that runs cache (fl_jobs.silo_cache) goes to a throw-away folder, never to the
+# user's ~/.cache; subprocesses inherit it.
+_SILO_CACHE = tempfile.mkdtemp(prefix="fl-sandbox-test-cache-")
+os.environ["FL_SANDBOX_CACHE"] = _SILO_CACHE
+atexit.register(shutil.rmtree, _SILO_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -80,9 +80,16 @@ def test_aggregation_smoke(tmp_path: Path) -> None:
 def test_local_vs_flower_smoke_product_side(tmp_path: Path) -> None:
     report = _smoke("local_vs_flower", tmp_path / "local.json", "--no-flower")
     (row,) = report.tables[0].rows
-    assert row[1].startswith("fl-sandbox")
+    assert row[1] == "fl-sandbox (python -m fl_jobs run), checkpoints on"
     assert 0 <= row[-1] <= 100
     assert report.targets[0].met is None  # no Flower, no verdict
+    on, off, ratio = report.tables[1].rows
+    assert (on[1], off[1]) == ("checkpoints on", "--no-checkpoints")
+    assert abs(ratio[2] - on[2] / off[2]) < 0.01  # one pair: its ratio is the median
+    assert on[-1] == off[-1]  # checkpointing does not change the result
+    overhead = report.targets[1]
+    assert overhead.name == "1 rounds: checkpointing every round, end-to-end overhead"
+    assert overhead.met is not None and "ratio" in overhead.measured
 
 
 @needs_flower

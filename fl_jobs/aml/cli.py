@@ -5,7 +5,8 @@ The ``submit`` function is a plain typer command so that the main ``fl_jobs`` CL
 azure-ai-ml is imported inside, never at module import: it costs seconds.
 
 Exit codes: 0 submitted (or dry run written), 1 refused or failed by Azure, 2 bad input or a
-pipeline that breaks the silo rules, 3 not approved.
+pipeline that breaks the silo rules, 3 not approved. Every error is one line on stderr
+(fl_jobs.cli_errors); an unexpected failure also names the log file holding its traceback.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fl_jobs.cli_errors import OneLineErrorsGroup, print_error, runtime_failure
 from fl_jobs.errors import FLJobError
 from fl_jobs.manifest import ManifestError
 
-app = typer.Typer(add_completion=False, help=__doc__)
+app = typer.Typer(add_completion=False, help=__doc__, cls=OneLineErrorsGroup)
 CLIENT_FACTORY_KEY = "client_factory"
 
 
@@ -51,7 +53,8 @@ def step_table(prepared: Any) -> Table:
 
 
 def _fail(console: Console, message: str, code: int) -> typer.Exit:
-    console.print(f"error: {message}", markup=False, highlight=False)
+    """The one error line (``console`` is kept for callers; the line goes to stderr)."""
+    print_error(message)
     return typer.Exit(code)
 
 
@@ -92,6 +95,30 @@ def submit(
     ] = True,
 ) -> None:
     """Build the federated pipeline from a manifest, check it, and submit it (or dry-run)."""
+    try:
+        _submit(ctx, manifest, example, config, dry_run, out, rounds, seed, job_name,
+                data_prefix, experiment, stream)  # fmt: skip
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # a failure nobody named: one line, the traceback in a log
+        folder = out if out is not None and out.is_dir() else None
+        runtime_failure(exc, folder, context="submission failed")
+
+
+def _submit(
+    ctx: typer.Context,
+    manifest: Path,
+    example: str,
+    config: Path | None,
+    dry_run: bool,
+    out: Path | None,
+    rounds: int | None,
+    seed: int | None,
+    job_name: str | None,
+    data_prefix: str | None,
+    experiment: str | None,
+    stream: bool,
+) -> None:
     from fl_jobs.aml.approval import ApprovalError
     from fl_jobs.aml.dataflow import DataFlowError
     from fl_jobs.aml.submit import (
@@ -112,6 +139,8 @@ def submit(
     if not console.is_terminal:  # piped or captured: keep datastore paths on one line
         console = Console(soft_wrap=True, width=220)
     errors = Console(stderr=True, soft_wrap=True)
+    if out is not None and out.exists() and not out.is_dir():
+        raise _fail(errors, f"--out {out} is a file - give a folder path for the outputs", 2)
     try:
         manifest_obj, store, job_config = load_inputs(
             manifest, example, config, {"rounds": rounds, "seed": seed}

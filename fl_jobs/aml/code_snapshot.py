@@ -40,9 +40,11 @@ def directory_sha256(root: Path) -> str:
 
 def cloud_config(config: JobConfig) -> dict[str, object]:
     """The job settings the steps need, without what only matters on this machine (output
-    folders, the local tracking store, the approval hook)."""
+    folders, the local tracking store, the approval hook, the local federation's quorum,
+    timeouts and checkpoints)."""
     data = config.model_dump(mode="json", exclude_none=True)
-    for local_only in ("output_dir", "summary", "tracking_uri", "approval"):
+    local_settings = ("name", "min_silos", "round_timeout", "checkpoints", "overwrite")
+    for local_only in ("output_dir", "summary", "tracking_uri", "approval", *local_settings):
         data.pop(local_only, None)
     data["baselines"] = False
     return data

@@ -4,43 +4,90 @@ The orchestrator (this process) holds the global model and the test set. It send
 selected silo the path of the global model file and gets back the path of an update file, a
 sample count and metrics; it validates every update and folds it into one running sum in a
 fixed silo order (so a seed always gives the same weights). It never opens a silo folder.
+
+Faults: a silo whose worker dies or does not answer within ``round_timeout`` is left out of the
+round; if at least ``min_silos`` answered the round completes, and the worker is restarted
+and trains again from the next round's global model. Otherwise the job stops with
+:class:`QuorumLostError` and the last complete round is what is kept. After every round the
+caller gets a :class:`FederationState` (``on_state``): with it, ``run_federation(resume=...)``
+continues to bit-identical weights.
 """
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing as mp
+import math
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from fl_jobs.config import JobConfig
+from fl_jobs.errors import DivergenceError, QuorumLostError, RunFolderError
 from fl_jobs.evaluation import evaluate
 from fl_jobs.local.prepare import PreparedJob, prepare_job
-from fl_jobs.local.worker import STOP, TrainReply, TrainRequest, WorkerFailure, run_worker
+from fl_jobs.local.worker import Diverged, TrainRequest
+from fl_jobs.local.worker_pool import Dropped, FederationError, SiloWorker, WorkerPool
 from fl_jobs.model_io import read_update, save_weights
 from fl_jobs.seeds import derive_seed
 from fl_jobs.strategies.fedavg import FedAvg
 from fl_jobs.torch_threads import single_threaded
 from fl_jobs.training import LocalUpdate, state_weights
 
+__all__ = [
+    "FederationError",
+    "FederationResult",
+    "FederationState",
+    "RoundRecord",
+    "run_federation",
+]
+
+#: A round's training loss this many times the untrained model's test loss is divergence.
+DIVERGENCE_FACTOR = 1e3
+
 
 @dataclass
 class RoundRecord:
-    """One round: who trained, the global model's test metrics, each silo's metrics."""
+    """One round: who trained, the global model's test metrics, each silo's metrics, and the
+    silos left out (silo -> why)."""
 
     round: int
     selected: list[str]
     global_metrics: dict[str, float]
     silo_metrics: dict[str, dict[str, float]]
     seconds: float
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    def to_plain(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "selected": list(self.selected),
+            "global_metrics": dict(self.global_metrics),
+            "silo_metrics": {k: dict(v) for k, v in self.silo_metrics.items()},
+            "seconds": self.seconds,
+            "dropped": dict(self.dropped),
+        }
+
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> RoundRecord:
+        return cls(**data)
+
+
+@dataclass
+class FederationState:
+    """Everything after round ``round`` that a resumed job needs to continue exactly."""
+
+    round: int
+    global_weights: dict[str, torch.Tensor]
+    strategy: str
+    strategy_state: dict[str, Any]
+    rng_state: dict[str, Any]
+    history: list[RoundRecord]
+    initial_metrics: dict[str, float]
 
 
 @dataclass
@@ -60,17 +107,7 @@ class FederationResult:
 
 
 Progress = Callable[[RoundRecord], None]
-
-
-class FederationError(RuntimeError):
-    """A worker failed or died; the message names the silo."""
-
-
-@dataclass
-class _Worker:
-    name: str
-    process: BaseProcess
-    conn: Connection
+Notify = Callable[[str], None]
 
 
 def warm_up_torch(model: torch.nn.Module, prepared: PreparedJob) -> None:
@@ -99,87 +136,297 @@ def run_federation(
     prepared: PreparedJob | None = None,
     progress: Progress | None = None,
     keep_files: bool = False,
+    resume: FederationState | None = None,
+    on_state: Callable[[FederationState], None] | None = None,
+    notify: Notify | None = None,
+    cache: Path | None = None,
 ) -> FederationResult:
-    """Run ``config.rounds`` rounds of FedAvg across ``config.silos`` local workers."""
+    """Run rounds ``resume.round + 1 .. config.rounds`` (all of them without ``resume``)
+    across ``config.silos`` local workers.
+
+    ``on_state`` gets the state after every complete round (to checkpoint it), ``notify`` a
+    line for each fault event, ``cache`` is the silo data cache (None: write silo folders
+    directly).
+    """
     with single_threaded():
-        return _run(config, prepared=prepared, progress=progress, keep_files=keep_files)
+        loop = _Federation(config, prepared or prepare_job(config), keep_files, cache)
+        return loop.run(resume=resume, progress=progress, on_state=on_state, notify=notify)
 
 
-def _run(
-    config: JobConfig,
-    *,
-    prepared: PreparedJob | None,
-    progress: Progress | None,
-    keep_files: bool,
-) -> FederationResult:
-    start = time.perf_counter()
-    prepared = prepared or prepare_job(config)
-    example, ds = prepared.example, prepared.dataset
-    out = Path(config.output_dir)
-    silos_root, models_dir, updates_dir = out / "silos", out / "models", out / "updates"
-    for folder in (silos_root, models_dir, updates_dir):
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-
+def initial_state(prepared: PreparedJob) -> FederationState:
+    """Round 0: the seeded initial model, a fresh strategy and selection RNG."""
+    config = prepared.config
     model = initial_model(prepared)
-    warm_up_torch(model, prepared)
-    global_weights = state_weights(model)
     strategy = FedAvg(config.fraction, config.server_lr, config.server_momentum)
     rng = np.random.default_rng(derive_seed(config.seed, 0xC11E))
+    ds = prepared.dataset
+    return FederationState(
+        round=0,
+        global_weights=state_weights(model),
+        strategy=strategy.name,
+        strategy_state=strategy.state_dict(),
+        rng_state=rng.bit_generator.state,
+        history=[],
+        initial_metrics=evaluate(model, ds.test_X, ds.test_y, prepared.example),
+    )
 
-    workers = _start_workers(prepared, silos_root)
-    history: list[RoundRecord] = []
-    try:
-        initial_metrics = evaluate(model, ds.test_X, ds.test_y, example)
-        for rnd in range(1, config.rounds + 1):
-            t0 = time.perf_counter()
-            selected = strategy.configure_round(rnd, workers, rng)
-            global_path = models_dir / f"global_{rnd:04d}.pt"
-            save_weights(global_path, global_weights, meta={"round": rnd})
-            for index, worker in enumerate(workers):
-                if worker in selected:
-                    worker.conn.send(
-                        TrainRequest(
-                            round=rnd,
-                            global_path=global_path,
-                            update_path=updates_dir / f"round_{rnd:04d}" / f"{worker.name}.pt",
-                            seed=derive_seed(config.seed, rnd, index),
-                        )
-                    )
-            silo_metrics: dict[str, dict[str, float]] = {}
-            updates = _collect(selected, global_weights, silo_metrics)
-            global_weights = strategy.aggregate(global_weights, updates)
-            model.load_state_dict(global_weights)
-            if not keep_files:
-                global_path.unlink()
-                shutil.rmtree(updates_dir / f"round_{rnd:04d}", ignore_errors=True)
-            record = RoundRecord(
-                round=rnd,
-                selected=[w.name for w in selected],
-                global_metrics=evaluate(model, ds.test_X, ds.test_y, example),
-                silo_metrics=silo_metrics,
-                seconds=time.perf_counter() - t0,
-            )
-            history.append(record)
-            if progress is not None:
-                progress(record)
-    finally:
-        _stop_workers(workers)
-    save_weights(out / "global_model.pt", global_weights, meta={"rounds": config.rounds})
+
+def suggested_lr(config: JobConfig, prepared: PreparedJob, round: int) -> float:
+    """A learning rate to try after divergence: the example's default if the job used more;
+    else a hundredth of the job's when it diverged in round 1 (far too large: a tenth, e.g.
+    on diabetes' raw targets, diverged again a round later), a tenth after that."""
+    lr = float(config.lr or 0.01)
+    default = prepared.example.defaults.get("lr")
+    if default is not None and lr > float(default):
+        return float(default)
+    return lr / 100 if round == 1 else lr / 10
+
+
+def result_from_state(
+    config: JobConfig, prepared: PreparedJob, state: FederationState, wall_seconds: float
+) -> FederationResult:
+    """The result of the rounds in ``state`` (a finished run, or one that stopped early)."""
+    final = state.history[-1].global_metrics if state.history else state.initial_metrics
     return FederationResult(
         example=config.example,
-        metric_name=example.metric_name,
-        higher_is_better=example.higher_is_better,
+        metric_name=prepared.example.metric_name,
+        higher_is_better=prepared.example.higher_is_better,
         silo_names=prepared.silo_names,
         silo_sizes=prepared.silo_sizes(),
-        history=history,
-        epsilon_per_silo=_privacy_spent(config, history),
-        final_metrics=history[-1].global_metrics,
-        final_weights=global_weights,
-        wall_seconds=time.perf_counter() - start,
-        initial_metrics=initial_metrics,
+        history=list(state.history),
+        epsilon_per_silo=_privacy_spent(config, state.history),
+        final_metrics=dict(final),
+        final_weights=state.global_weights,
+        wall_seconds=wall_seconds,
+        initial_metrics=dict(state.initial_metrics),
     )
+
+
+class _Federation:
+    def __init__(
+        self, config: JobConfig, prepared: PreparedJob, keep_files: bool, cache: Path | None
+    ) -> None:
+        if config.output_dir is None:
+            raise ValueError("run_federation needs config.output_dir (the run folder)")
+        self.config = config
+        self.prepared = prepared
+        self.keep_files = keep_files
+        self.cache = cache
+        out = Path(config.output_dir)
+        self.silos_root, self.models_dir, self.updates_dir = (
+            out / "silos",
+            out / "models",
+            out / "updates",
+        )
+
+    def run(
+        self,
+        *,
+        resume: FederationState | None,
+        progress: Progress | None,
+        on_state: Callable[[FederationState], None] | None,
+        notify: Notify | None,
+    ) -> FederationResult:
+        start = time.perf_counter()
+        config, prepared = self.config, self.prepared
+        for folder in (self.models_dir, self.updates_dir):  # per-round scratch files only
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+        self.silos_root.mkdir(parents=True, exist_ok=True)
+
+        state = resume if resume is not None else initial_state(prepared)
+        model = initial_model(prepared)
+        warm_up_torch(model, prepared)
+        strategy = FedAvg(config.fraction, config.server_lr, config.server_momentum)
+        rng = np.random.default_rng(derive_seed(config.seed, 0xC11E))
+        _restore(model, strategy, rng, state)
+
+        pool = WorkerPool(prepared, self.silos_root, self.cache)
+        pool.start()
+        graceful = False
+        try:
+            for rnd in range(state.round + 1, config.rounds + 1):
+                state = self._round(rnd, state, model, strategy, rng, pool, notify)
+                if on_state is not None:
+                    on_state(state)
+                if progress is not None:
+                    progress(state.history[-1])
+                self._restart_dropped(rnd, state.history[-1], pool, notify)
+            graceful = True
+        finally:
+            pool.stop(graceful=graceful)
+        save_weights(
+            Path(config.output_dir or ".") / "global_model.pt",
+            state.global_weights,
+            meta={"rounds": state.round},
+        )
+        return result_from_state(config, prepared, state, time.perf_counter() - start)
+
+    def _round(
+        self,
+        rnd: int,
+        state: FederationState,
+        model: torch.nn.Module,
+        strategy: FedAvg,
+        rng: np.random.Generator,
+        pool: WorkerPool,
+        notify: Notify | None,
+    ) -> FederationState:
+        config, prepared = self.config, self.prepared
+        example, ds = prepared.example, prepared.dataset
+        t0 = time.perf_counter()
+        selected = strategy.configure_round(rnd, pool.workers, rng)
+        global_path = self.models_dir / f"global_{rnd:04d}.pt"
+        save_weights(global_path, state.global_weights, meta={"round": rnd})
+        round_dir = self.updates_dir / f"round_{rnd:04d}"
+        unreachable: dict[str, Dropped] = {}
+        for worker in selected:
+            request = TrainRequest(
+                round=rnd,
+                global_path=global_path,
+                update_path=round_dir / f"{worker.name}.pt",
+                seed=derive_seed(config.seed, rnd, worker.index),
+            )
+            failed = pool.send(worker, request)
+            if failed is not None:
+                unreachable[worker.name] = failed
+        silo_metrics: dict[str, dict[str, float]] = {}
+        dropped: dict[str, str] = {}
+
+        def on_wait(silos: list[str], seconds: float) -> None:
+            if notify is not None:
+                notify(
+                    f"round {rnd}: still waiting for {', '.join(silos)} after {seconds:.0f} s "
+                    "(set --round-timeout SECONDS to leave unresponsive silos out)"
+                )
+
+        def updates() -> Iterator[LocalUpdate]:
+            quorum = min(config.min_silos or len(selected), len(selected))
+            for worker, reply in pool.replies(
+                selected, unreachable, timeout=config.round_timeout, on_wait=on_wait
+            ):
+                if isinstance(reply, Dropped):
+                    dropped[worker.name] = reply.reason
+                    if notify is not None:
+                        notify(f"round {rnd}: {worker.name} left out ({reply.reason})")
+                    if len(selected) - len(dropped) < quorum:
+                        raise self._quorum_lost(rnd, len(selected), quorum, dropped)
+                    continue
+                if isinstance(reply, Diverged):
+                    raise self._diverged(rnd, worker.name, f"its training loss became {reply.loss}")
+                weights, meta = read_update(reply.update_path, state.global_weights)
+                metrics = {k: float(v) for k, v in reply.metrics.items()}
+                self._check_train_loss(rnd, worker, metrics, state.initial_metrics)
+                silo_metrics[worker.name] = {**metrics, "samples": float(meta["n_samples"])}
+                yield LocalUpdate(
+                    weights=weights, n_samples=int(meta["n_samples"]), metrics=metrics
+                )
+
+        new_weights = strategy.aggregate(state.global_weights, updates())
+        model.load_state_dict(new_weights)
+        global_metrics = evaluate(model, ds.test_X, ds.test_y, example)
+        loss = global_metrics.get("loss", 0.0)
+        if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * _scale(state.initial_metrics):
+            raise self._diverged(rnd, None, f"the global model's test loss became {loss:.3g}")
+        if not self.keep_files:
+            global_path.unlink()
+            shutil.rmtree(round_dir, ignore_errors=True)
+        record = RoundRecord(
+            round=rnd,
+            selected=[w.name for w in selected],
+            global_metrics=global_metrics,
+            silo_metrics=silo_metrics,
+            seconds=time.perf_counter() - t0,
+            dropped=dropped,
+        )
+        return FederationState(
+            round=rnd,
+            global_weights=new_weights,
+            strategy=strategy.name,
+            strategy_state=strategy.state_dict(),
+            rng_state=rng.bit_generator.state,
+            history=[*state.history, record],
+            initial_metrics=state.initial_metrics,
+        )
+
+    def _restart_dropped(
+        self, rnd: int, record: RoundRecord, pool: WorkerPool, notify: Notify | None
+    ) -> None:
+        for worker in pool.workers:
+            if worker.name not in record.dropped:
+                continue
+            failure = pool.restart(worker)
+            if notify is not None:
+                notify(
+                    f"round {rnd}: {worker.name} restarted; it rejoins in round {rnd + 1}"
+                    if failure is None
+                    else f"round {rnd}: {worker.name} could not be restarted ({failure})"
+                )
+
+    def _check_train_loss(
+        self,
+        rnd: int,
+        worker: SiloWorker,
+        metrics: dict[str, float],
+        initial: dict[str, float],
+    ) -> None:
+        loss = metrics.get("train_loss")
+        if loss is None:
+            return
+        if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * _scale(initial):
+            raise self._diverged(
+                rnd,
+                worker.name,
+                f"its training loss reached {loss:.3g} (the untrained model's test loss is "
+                f"{initial.get('loss', float('nan')):.3g})",
+            )
+
+    def _diverged(self, rnd: int, silo: str | None, what: str) -> DivergenceError:
+        where = f"at {silo}" if silo else "after aggregation"
+        lr = float(self.config.lr or 0.01)
+        return DivergenceError(
+            f"training diverged in round {rnd} {where}: {what}",
+            f"lower the learning rate, e.g. --lr {suggested_lr(self.config, self.prepared, rnd):g} "
+            f"(this run used {lr:g})",
+        )
+
+    @staticmethod
+    def _quorum_lost(
+        rnd: int, selected: int, quorum: int, dropped: dict[str, str]
+    ) -> QuorumLostError:
+        reasons = "; ".join(f"{silo}: {why}" for silo, why in dropped.items())
+        return QuorumLostError(
+            f"round {rnd} lost its quorum: at most {selected - len(dropped)} of {selected} "
+            f"selected silos can answer and min_silos is {quorum} ({reasons})"
+        )
+
+
+def _scale(initial_metrics: dict[str, float]) -> float:
+    loss = initial_metrics.get("loss", 1.0)
+    return loss if math.isfinite(loss) and loss > 1e-12 else 1.0
+
+
+def _restore(
+    model: torch.nn.Module, strategy: FedAvg, rng: np.random.Generator, state: FederationState
+) -> None:
+    """Load a checkpointed state into the model, the strategy and the selection RNG."""
+    if state.strategy != strategy.name:
+        raise RunFolderError(
+            f"the checkpoint holds the state of strategy {state.strategy!r}, this job uses "
+            f"{strategy.name!r}",
+            "resume with the settings the run started with, or start a new run",
+        )
+    try:
+        model.load_state_dict(state.global_weights)
+        strategy.load_state_dict(state.strategy_state)
+        rng.bit_generator.state = state.rng_state
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+        first = str(exc).splitlines()[0]
+        raise RunFolderError(
+            f"the checkpoint does not fit this job's model ({first})",
+            "resume with the settings the run started with, or start a new run",
+        ) from None
 
 
 def _privacy_spent(config: JobConfig, history: list[RoundRecord]) -> dict[str, float] | None:
@@ -195,78 +442,3 @@ def _privacy_spent(config: JobConfig, history: list[RoundRecord]) -> dict[str, f
             rates[silo] = metrics.get("dp_sample_rate", 1.0)
     noise = float(config.noise_multiplier or 0.0)
     return spent_per_silo(steps, rates, noise, config.target_delta)
-
-
-def _collect(
-    selected: list[_Worker],
-    template: dict[str, torch.Tensor],
-    silo_metrics: dict[str, dict[str, float]],
-) -> Iterator[LocalUpdate]:
-    """Yield each selected silo's validated update, in silo order, one at a time."""
-    for worker in selected:
-        reply = _receive(worker)
-        if not isinstance(reply, TrainReply):
-            raise FederationError(f"silo {worker.name} sent an unexpected reply: {reply!r}")
-        weights, meta = read_update(reply.update_path, template)
-        metrics = {k: float(v) for k, v in reply.metrics.items()}
-        silo_metrics[worker.name] = {**metrics, "samples": float(meta["n_samples"])}
-        yield LocalUpdate(weights=weights, n_samples=int(meta["n_samples"]), metrics=metrics)
-
-
-def _receive(worker: _Worker) -> object:
-    try:
-        message = worker.conn.recv()
-    except EOFError:
-        code = worker.process.exitcode
-        raise FederationError(f"silo {worker.name} worker died (exit code {code})") from None
-    if isinstance(message, WorkerFailure):
-        raise FederationError(f"silo {message.silo} failed: {message.message}")
-    return message
-
-
-def _start_workers(prepared: PreparedJob, silos_root: Path) -> list[_Worker]:
-    ctx = mp.get_context("fork")
-    workers: list[_Worker] = []
-    ds = prepared.dataset
-    try:
-        for name, idx in zip(prepared.silo_names, prepared.partitions, strict=True):
-            parent_conn, child_conn = ctx.Pipe()
-            process = ctx.Process(
-                target=run_worker,
-                name=f"fl-{name}",
-                args=(child_conn,),
-                kwargs={
-                    "silo": name,
-                    "folder": silos_root / name,
-                    "X": ds.X[idx],
-                    "y": ds.y[idx],
-                    "config": prepared.config,
-                    "example": prepared.example,
-                    "shape": ds.shape,
-                    # Forked children inherit every open pipe end; each closes the parent's
-                    # ends so that it sees end-of-file (and exits) if the parent dies.
-                    "inherited": [parent_conn, *(w.conn for w in workers)],
-                },
-                daemon=True,
-            )
-            process.start()
-            child_conn.close()
-            workers.append(_Worker(name, process, parent_conn))
-        for worker in workers:
-            _receive(worker)  # ("ready", n): the silo wrote and re-read its own folder
-    except BaseException:
-        _stop_workers(workers)
-        raise
-    return workers
-
-
-def _stop_workers(workers: list[_Worker]) -> None:
-    for worker in workers:
-        with contextlib.suppress(BrokenPipeError, OSError):
-            worker.conn.send(STOP)
-    for worker in workers:
-        worker.process.join(timeout=5)
-        if worker.process.is_alive():
-            worker.process.terminate()
-            worker.process.join(timeout=5)
-        worker.conn.close()

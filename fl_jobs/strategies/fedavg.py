@@ -8,12 +8,13 @@ momentum the new global model is exactly the weighted mean.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from fl_jobs.aggregation import StreamingWeightedMean
+from fl_jobs.strategies.client_fraction import round_half_up, silos_per_round
 from fl_jobs.training import LocalUpdate
 
 S = TypeVar("S")
@@ -21,6 +22,8 @@ S = TypeVar("S")
 
 class FedAvg:
     """Client fraction ``fraction`` (C) per round; sample-weighted streaming mean."""
+
+    name = "fedavg"
 
     def __init__(
         self, fraction: float = 1.0, server_lr: float = 1.0, server_momentum: float = 0.0
@@ -47,9 +50,22 @@ class FedAvg:
     def velocity(self, value: Mapping[str, torch.Tensor]) -> None:
         self._velocity = dict(value)
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the strategy carries from round to round (the server momentum), as tensors and
+        plain values: a checkpoint stores it and :meth:`load_state_dict` restores it."""
+        return {"velocity": {k: v.clone() for k, v in self._velocity.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        velocity = state.get("velocity", {})
+        if not isinstance(velocity, Mapping) or not all(
+            isinstance(v, torch.Tensor) for v in velocity.values()
+        ):
+            raise ValueError("FedAvg state: 'velocity' must map tensor names to tensors")
+        self._velocity = {str(k): v.clone() for k, v in velocity.items()}
+
     def configure_round(self, round: int, silos: Sequence[S], rng: np.random.Generator) -> list[S]:
         """``max(1, round(C * K))`` silos drawn without replacement, in their original order."""
-        k = max(1, int(round_half_up(self.fraction * len(silos))))
+        k = silos_per_round(self.fraction, len(silos))
         if k >= len(silos):
             return list(silos)
         chosen = np.sort(rng.choice(len(silos), size=k, replace=False))
@@ -80,5 +96,4 @@ class FedAvg:
         return new
 
 
-def round_half_up(x: float) -> int:
-    return int(np.floor(x + 0.5))
+__all__ = ["FedAvg", "round_half_up", "silos_per_round"]

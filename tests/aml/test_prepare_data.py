@@ -68,3 +68,46 @@ def test_bad_manifest_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str
     code = main(["--manifest", str(bad), "--example", "digits", "--out", str(tmp_path / "o")])
     assert code == 2
     assert "not a valid federation manifest" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--example", "digits"], "error: the following arguments are required: --manifest"),
+        (["--manifest", "m.json", "--example", "digits", "--out", "o", "--bogus"], "error: unrec"),
+    ],
+)
+def test_argument_errors_are_one_line(
+    args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(fragment) and line.endswith("--help`"), line
+
+
+def test_out_that_is_a_file_is_refused(
+    manifest_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "data"
+    out.write_text("x")
+    code = main(["--manifest", str(manifest_file), "--example", "digits", "--out", str(out)])
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"error: --out {out} is a file - choose a new --out folder"
+
+
+def test_an_unexpected_failure_is_one_line_with_a_log(
+    manifest_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/proc refuses new folders (even to root): a real OSError no check anticipates."""
+    out = Path("/proc") / "fl-sandbox-test" / "data"
+    with pytest.raises(SystemExit) as info:
+        main(["--manifest", str(manifest_file), "--example", "digits", "--out", str(out)])
+    assert info.value.code == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: preparing the silo data failed: FileNotFoundError")
+    log = Path(line.split("traceback in ")[1])
+    assert "Traceback" in log.read_text()
+    log.unlink()

@@ -275,6 +275,41 @@ def test_cli_azure_error_is_one_line_without_traceback(manifest_file: Path) -> N
     assert line.startswith("error: Azure could not find") and "'orch'" in line
 
 
+def test_cli_unexpected_failure_is_one_line_with_a_log(manifest_file: Path, tmp_path: Path) -> None:
+    """Something no handler names (here a TypeError inside the client): one line, exit 1,
+    the traceback in the --out folder's logs."""
+    out = tmp_path / "out"
+    factory = RecordingFactory(TypeError("unexpected keyword argument 'x'"))
+    result = _invoke(
+        ["--manifest", str(manifest_file), "--example", "digits", "--out", str(out)], factory
+    )
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: submission failed: TypeError: unexpected keyword argument")
+    log = Path(line.split("traceback in ")[1])
+    assert log.parent == out / "logs" and "Traceback" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--manifest", "MANIFEST", "--example", "digits", "--rounds", "x"], "Invalid value"),
+        (["--manifest", "MANIFEST", "--example", "digits", "--out", "FILE"], "is a file"),
+    ],
+)
+def test_cli_parse_errors_and_bad_out_are_one_line(
+    manifest_file: Path, tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    paths = {"MANIFEST": str(manifest_file), "FILE": str(a_file)}
+    result = _invoke([paths.get(a, a) for a in args], RecordingFactory())
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and fragment in line and " - " in line, line
+    assert a_file.read_text() == "x"
+
+
 def test_cli_refused_approval_exits_3(manifest_file: Path, tmp_path: Path) -> None:
     import sys
 

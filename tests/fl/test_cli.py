@@ -59,6 +59,14 @@ BAD_CASES: list[tuple[list[str], str]] = [
     (["--clip-norm", "0"], "clip_norm: Input should be greater than 0"),
     (["--tracking-uri", "mlflow.db"], "tracking URI 'mlflow.db' must start with one of sqlite:"),
     (["--example", "turbofan", "--partition", "shards:2"], "needs class labels"),
+    (["--silos", "3", "--min-silos", "4"], "min_silos 4 is more than the 3 silos that train"),
+    (
+        ["--silos", "4", "--fraction", "0.5", "--min-silos", "3"],
+        "min_silos 3 is more than the 2 silos that train each round (4 silos x fraction 0.5)",
+    ),
+    (["--min-silos", "0"], "min_silos: Input should be greater than or equal to 1"),
+    (["--round-timeout", "0"], "round_timeout: Input should be greater than 0"),
+    (["--name", "my run"], "run name 'my run' must be 1-64 letters, digits"),
 ]
 
 
@@ -86,9 +94,126 @@ def test_unknown_config_key_is_one_line(tmp_path: Path) -> None:
     assert "rouns: unknown setting" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
-def test_type_errors_are_usage_errors() -> None:
-    result = runner.invoke(app, ["run", "--silos", "many"], env={"COLUMNS": "200"})
-    assert result.exit_code == 2 and "Invalid value for '--silos'" in result.stderr
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "--silos", "many"], "error: Invalid value for '--silos': "),
+        (["run", "--silo", "3"], "error: No such option: --silo"),
+        (["rnu"], "error: No such command 'rnu'"),
+    ],
+)
+def test_typer_parse_errors_are_one_line_too(args: list[str], fragment: str) -> None:
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # no rich box
+    assert lines[0].startswith(fragment), lines[0]
+    assert lines[0].endswith("--help`") and "╭" not in result.output
+
+
+def test_help_shows_every_default() -> None:
+    """Defaults written in [brackets] were eaten by rich markup: each must be visible."""
+    from fl_jobs.config import JobConfig
+
+    result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for name, field in JobConfig.model_fields.items():
+        if field.default is not None and not isinstance(field.default, bool) and name != "approval":
+            assert f"(default: {field.default})" in text, name
+    for shown in ("(default: the example's)", "(default: on)", "(default: all selected)"):
+        assert shown in text
+    assert "(default: no limit)" in text and "(default: runs/<name>/<date-time>/" in text
+
+
+def write_diabetes_csv(path: Path) -> Path:
+    """scikit-learn's diabetes data in its original units (bundled, no download)."""
+    from sklearn.datasets import load_diabetes
+
+    load_diabetes(as_frame=True, scaled=False).frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment", "suggestion"),
+    [
+        (
+            ["--lr", "1e6"],
+            "error: training diverged in round 1 at silo-0: its training loss reached",
+            "0.1 (this run used 1e+06)",  # digits' default
+        ),
+        (
+            ["--example", "tabular", "--data", "{csv}", "--target", "target"],
+            "error: training diverged in round 1 at silo-0: its training loss became ",
+            "0.0005 (this run used 0.05)",  # trains: RMSE 53 in 20 rounds, as centralized
+        ),
+    ],
+    ids=["lr-1e6", "diabetes-default-lr"],
+)
+def test_diverging_training_stops_with_round_silo_and_a_learning_rate(
+    tmp_path: Path, args: list[str], fragment: str, suggestion: str
+) -> None:
+    csv = write_diabetes_csv(tmp_path / "diabetes.csv")
+    args = [a.replace("{csv}", str(csv)) for a in args]
+    out = tmp_path / "run"
+    result = invoke(*args, "--silos", "3", "--rounds", "3", "--output-dir", str(out))
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(fragment), lines[0]
+    assert lines[0].endswith(f"- lower the learning rate, e.g. --lr {suggestion}")
+    assert "resume with" not in lines[0]  # the same settings would diverge again
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["completed_rounds"] == 0
+    assert summary["resume_command"] is None
+    assert (out / "metric_per_round.png").is_file() and (out / "global_model.pt").is_file()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=summary["artifacts"]["mlflow_tracking_uri"])
+    run = client.get_run(summary["artifacts"]["mlflow_run_id"])
+    assert run.info.status == "FAILED"
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--lr", "0.5"], "--lr 0.5 differs from the run's setting 0.1"),
+        (["--output-dir", "x"], "--output-dir cannot be used with --resume"),
+        (["--config", "{tmp}/job.yaml"], "--config cannot be used with --resume"),
+        (["--rounds", "1"], "already finished all 1 rounds - pass --rounds N (more than 1)"),
+    ],
+)
+def test_resume_refuses_what_would_break_the_run(
+    tmp_path: Path, extra: list[str], fragment: str
+) -> None:
+    out = tmp_path / "run"
+    first = invoke(
+        "--silos",
+        "2",
+        "--rounds",
+        "1",
+        "--no-baselines",
+        "--no-tracking",
+        "--output-dir",
+        str(out),
+    )
+    assert first.exit_code == 0, first.output
+    (tmp_path / "job.yaml").write_text("silos: 2\n")
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    result = invoke("--resume", str(out), *[a.replace("{tmp}", str(tmp_path)) for a in extra])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_resume_of_a_folder_without_a_run_is_refused(tmp_path: Path) -> None:
+    for folder, fragment in (
+        (tmp_path / "nowhere", "does not exist"),
+        (tmp_path, "holds no run to resume (no job.yaml)"),
+    ):
+        result = invoke("--resume", str(folder))
+        assert result.exit_code == 2 and fragment in result.stderr, result.stderr
 
 
 def test_root_help_lists_commands() -> None:
