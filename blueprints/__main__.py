@@ -17,12 +17,15 @@ from rich.console import Console
 
 from blueprints.catalog import BLUEPRINT_NAMES
 from blueprints.spec import ConfigError, SandboxSpec, default_spec, load_stack_file
+from fl_jobs.cli_errors import OneLineErrorsGroup, error_line, runtime_failure
 
 EXIT_VIOLATIONS = 1
 EXIT_BAD_CONFIG = 2
 
 app = typer.Typer(
+    cls=OneLineErrorsGroup,
     add_completion=False,
+    pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="Blueprints of fl-sandbox: inspect what a sandbox deploys, offline.",
 )
@@ -64,10 +67,10 @@ def _spec(
 
 
 def _fail(error: ConfigError, as_json: bool) -> None:
-    line = " ".join(f"{error.what} - {error.fix}".split())
+    line = error_line(error.what, error.fix)
     if as_json:
-        typer.echo(json.dumps({"ok": False, "error": line}))
-    typer.echo(f"error: {line}", err=True)
+        typer.echo(json.dumps({"ok": False, "error": line.removeprefix("error: ")}))
+    typer.echo(line, err=True)
     raise typer.Exit(EXIT_BAD_CONFIG)
 
 
@@ -103,6 +106,8 @@ def plan(
         result = make_plan(spec)
     except ConfigError as exc:
         _fail(exc, as_json)
+    except Exception as exc:  # a failure we cannot name: one line and the log
+        runtime_failure(exc, context="evaluating the blueprint under mocks")
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, sort_keys=False))
     else:

@@ -296,8 +296,22 @@ def _count_custom(node: dict[str, Any]) -> int:
     return own + sum(_count_custom(child) for child in node["children"])
 
 
-def test_non_numeric_silos_is_a_usage_error() -> None:
+def test_non_numeric_silos_is_a_usage_error_in_one_line() -> None:
     result = plan("--blueprint", "minimal", "--silos", "three")
     assert result.exit_code == 2
-    text = " ".join(result.stderr.replace("│", " ").split())
-    assert "Invalid value for '--silos'" in text and "valid integer" in text
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: Invalid value for '--silos'") and "valid integer" in line
+    assert line.endswith("see `plan --help`") or "--help" in line
+
+
+def test_an_unexpected_failure_is_one_line_with_a_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(spec: SandboxSpec) -> dict[str, Any]:
+        raise RuntimeError("the mock engine fell over")
+
+    monkeypatch.setattr(blueprints.builder, "build_sandbox", broken)
+    result = plan("--blueprint", "minimal", "--silos", "1")
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "RuntimeError: the mock engine fell over" in line and "traceback in " in line
+    log = Path(line.split("traceback in ", 1)[1].split(";")[0].strip())
+    assert "Traceback" in log.read_text() and "the mock engine fell over" in log.read_text()
