@@ -125,7 +125,7 @@ def test_pack_has_one_stack_policy_per_check_and_unique_names() -> None:
     manifest = yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text())
     assert manifest["runtime"]["name"] == "python"
     venv = (PACK_DIR / manifest["runtime"]["options"]["virtualenv"]).resolve()
-    assert venv == PACK_DIR.parents[1] / ".venv"
+    assert venv == (PACK_DIR.parents[1] / ".venv").resolve()
 
 
 @pytest.mark.parametrize("private", [False, True])
