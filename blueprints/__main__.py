@@ -1,4 +1,5 @@
 """``python -m blueprints plan``: see what a sandbox deploys, offline, before paying for it.
+``python -m blueprints arc-key``: a new key for onboarding an on-premises cluster to Azure Arc.
 
 Exit codes: 0 when the config is valid and every check holds; 1 when an isolation invariant,
 one of Azure's rules or a job-path movement is broken (or the manifest, or the network
@@ -119,6 +120,18 @@ def plan(
             for violation in result.violations:
                 typer.echo(f"violation: {violation}", err=True)
         raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command("arc-key")
+def arc_key() -> None:
+    """Print a new RSA-4096 private key (PEM) for onboarding a cluster to Azure Arc.
+
+    Store it as a stack secret, never in a file:
+    python -m blueprints arc-key | pulumi config set --secret --path
+    'fl-sandbox:silos[<i>].arc.privateKey'"""
+    from components.arc_keys import generate_private_key
+
+    typer.echo(generate_private_key(), nl=False)
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ from components.permissions import (
     silo_identity,
     submitter_grants,
 )
-from components.silo import Silo, SiloArgs, silo_datastore
 from components.silo_network import HubRef
+from components.silos.base import SiloArgs, SiloComponent, silo_datastore
+from components.silos.registry import SILO_KINDS
 from fl_jobs.manifest import FederationManifest
 
 SUFFIX_RESOURCE = "name-suffix"
@@ -70,7 +71,7 @@ def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
         )
         for e in spec.extra_role_assignments
     ]
-    return access_table(spec.silo_names, extras, submitters)
+    return access_table(spec.silo_names, extras, submitters, spec.aks_clusters)
 
 
 def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
@@ -104,6 +105,8 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
             address_space=spec.orchestrator_address_space,
             outbound=spec.compute_outbound,
             submitter_ip_ranges=spec.submitter_ip_ranges,
+            aggregation_pool=spec.aggregation_pool,
+            cluster_grants=[g for g in table if g.before_cluster and g.grantee.silo is None],
         ),
     )
     hub = (
@@ -119,28 +122,27 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     hub_after: list[pulumi.Resource] = (
         [orchestrator.network.endpoints_subnet] if orchestrator.network is not None else []
     )
-    silos: list[Silo] = []
+    silos: list[SiloComponent] = []
     for s in spec.silos:
-        silo = Silo(
+        silo = SILO_KINDS[s.kind](
             f"silo-{s.name}",
             SiloArgs(
                 base_name=spec.base_name,
                 suffix=suffix,
-                silo=s.name,
-                location=s.region,
-                compute_sku=s.compute_sku,
-                max_nodes=s.max_nodes,
+                spec=s,
                 tags=spec.tags,
                 workspace=orchestrator.workspace,
                 workspace_resource_group=orchestrator.resource_group.name,
                 workspace_location=spec.region,
                 posture=posture,
                 zone_writes=orchestrator.zone_writes,
-                address_space=s.address_space,
+                subscription_id=client.subscription_id,
+                tenant_id=client.tenant_id,
                 outbound=spec.compute_outbound,
                 hub=hub,
                 hub_after=tuple(hub_after),
                 compute_prerequisites=tuple(orchestrator.compute_prerequisites),
+                grants=[g for g in table if g.before_cluster and g.grantee.silo == s.name],
             ),
         )
         if silo.network is not None and silo.network.hub_peering is not None:
@@ -159,7 +161,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     AccessControl(
         "access",
         AccessControlArgs(
-            grants=[g for g in table if not g.before_workspace],
+            grants=[g for g in table if not (g.before_workspace or g.before_cluster)],
             principals=principals,
             scopes=scopes,
             subscription_id=client.subscription_id,
@@ -174,27 +176,16 @@ def _outputs(
     bp: Blueprint,
     table: list[Grant],
     orchestrator: Orchestrator,
-    silos: list[Silo],
+    silos: list[SiloComponent],
     client: Any,
 ) -> dict[str, Any]:
-    silo_refs = [
-        pulumi.Output.all(
-            compute=silo.compute.name,
-            datastore=silo.datastore.name,
-            client_id=silo.identity.client_id,
-        ).apply(
-            lambda v, s=s: {
-                "name": s.name,
-                "region": s.region,
-                "kind": "internal",
-                "compute": v["compute"],
-                "datastore": v["datastore"],
-                "update_datastore": updates_datastore(s.name),
-                "identity_client_id": v["client_id"],
-            }
-        )
-        for s, silo in zip(spec.silos, silos, strict=True)
-    ]
+    silo_refs = [silo.manifest_entry() for silo in silos]
+    orchestrator_fields: dict[str, Any] = {}
+    if orchestrator.aggregation_instance_type is not None:
+        orchestrator_fields = {
+            "compute_type": "kubernetes",
+            "instance_type": orchestrator.aggregation_instance_type,
+        }
     federation = pulumi.Output.all(
         subscription_id=client.subscription_id,
         resource_group=orchestrator.resource_group.name,
@@ -217,6 +208,7 @@ def _outputs(
                     "compute": v["compute"],
                     "datastore": v["datastore"],
                     "identity_client_id": v["client_id"],
+                    **orchestrator_fields,
                 },
                 "silos": list(v["silos"]),
             }
@@ -233,10 +225,7 @@ def _outputs(
         "storage_accounts": {
             "workspace": orchestrator.workspace_storage.name,
             "models": orchestrator.models_storage.name,
-            **{
-                f"silo:{s.name}": silo.storage.name
-                for s, silo in zip(spec.silos, silos, strict=True)
-            },
+            **{f"silo:{silo.silo}": silo.storage_account_name for silo in silos},
         },
         "model_store": {
             "account": orchestrator.models_storage.name,
@@ -259,11 +248,19 @@ def _outputs(
             for s in spec.submitters
         ],
         "image_build_compute": naming.IMAGE_BUILD_COMPUTE if bp.posture.image_build_compute else "",
+        "on_premises": {
+            s.name: {"egress_ip_ranges": list(s.egress_ip_ranges), "cluster": s.cluster_name}
+            for s in spec.silos
+            if s.kind == "arc"
+        },
+        "existing_storage": {
+            s.name: s.storage.account_id for s in spec.silos if s.storage is not None
+        },
     }
     if bp.posture.networked:
         outputs["network"] = {
             "orchestrator": spec.orchestrator_address_space,
-            "silos": {s.name: s.address_space for s in spec.silos},
+            "silos": {s.name: s.address_space for s in spec.silos if hasattr(s, "address_space")},
             "private_dns_zones": list(bp.posture.private_dns_zones),
             "compute_outbound": spec.compute_outbound,
         }

@@ -8,18 +8,24 @@ permissions table) is the same for all; a blueprint only says how isolated the n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
 
 from components.posture import NetworkPosture
 
 
 @dataclass(frozen=True)
 class Blueprint:
-    """A named network posture with a one-line summary for people."""
+    """A named network posture with a one-line summary for people.
+
+    ``silo_defaults`` are the settings a generated silo (``--silos N``) starts from, where
+    the blueprint admits only some silo kinds."""
 
     name: str
     summary: str
     posture: NetworkPosture
+    silo_defaults: MappingProxyType[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 BLUEPRINTS: dict[str, Blueprint] = {
@@ -37,6 +43,15 @@ BLUEPRINTS: dict[str, Blueprint] = {
             posture=NetworkPosture(networked=True, storage_private=False, node_public_ip=True),
         ),
         Blueprint(
+            name="hybrid",
+            summary="eyes-on for Azure silos, plus silos on the sites' own Kubernetes clusters "
+            "attached through Azure Arc; each on-premises silo's storage admits only its "
+            "cluster's addresses",
+            posture=NetworkPosture(
+                networked=True, storage_private=False, node_public_ip=True, on_premises_silos=True
+            ),
+        ),
+        Blueprint(
             name="eyes-off",
             summary="silo and model storage private (private endpoints, DNS linked to every "
             "VNet); computes without public IPs behind a workspace private endpoint; the "
@@ -50,6 +65,21 @@ BLUEPRINTS: dict[str, Blueprint] = {
             "submitters come in through the hub network",
             posture=NetworkPosture(
                 networked=True, storage_private=True, node_public_ip=False, workspace_private=True
+            ),
+        ),
+        Blueprint(
+            name="confidential",
+            summary="as private, and every silo and the aggregation run on AKS pools of "
+            "confidential VMs (AMD SEV-SNP): data in use is encrypted in memory",
+            posture=NetworkPosture(
+                networked=True,
+                storage_private=True,
+                node_public_ip=False,
+                workspace_private=True,
+                confidential=True,
+            ),
+            silo_defaults=MappingProxyType(
+                {"kind": "aks", "pool": {"vmSize": "Standard_DC4as_v5"}}
             ),
         ),
     )

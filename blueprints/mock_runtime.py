@@ -9,6 +9,7 @@ as it would against Azure.
 
 from __future__ import annotations
 
+import base64
 import gc
 import hashlib
 import threading
@@ -21,7 +22,14 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
-from components.arm_types import RESOURCE_GROUP, USER_ASSIGNED_IDENTITY, arm_name, arm_path
+from components.arm_types import (
+    CONNECTED_CLUSTER,
+    MANAGED_CLUSTER,
+    RESOURCE_GROUP,
+    USER_ASSIGNED_IDENTITY,
+    arm_name,
+    arm_path,
+)
 
 MOCK_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 MOCK_TENANT = "11111111-1111-1111-1111-111111111111"
@@ -49,11 +57,52 @@ class RecordedResource:
     options: dict[str, Any] = field(default_factory=dict)
     """Resource options Pulumi acts on: ``replaceOnChanges``, ``deleteBeforeReplace``,
     ``protect``, ``ignoreChanges`` (only those set)."""
+    provider: str | None = None
+    """The explicit provider reference (``<provider urn>::<id>``), e.g. a cluster's own
+    Kubernetes provider; None for the default provider."""
+    read: bool = False
+    """Read with ``Resource.get``: it exists outside the program, which does not manage it.
+    Offline its properties are unknown (the mocks know only its id); at deployment CrossGuard
+    sees the real ones."""
+
+    @property
+    def provider_urn(self) -> str | None:
+        return self.provider.rsplit("::", 1)[0] if self.provider else None
 
     @property
     def arm_name(self) -> str:
         """The name Azure would see (the explicit ARM name input when there is one)."""
         return arm_name(self.type, self.inputs, self.name)
+
+
+MOCK_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: CLUSTER, cluster: {server: "https://CLUSTER.mock.azmk8s.io:443"}}]
+contexts: [{name: CLUSTER, context: {cluster: CLUSTER, user: admin}}]
+current-context: CLUSTER
+users: [{name: admin, user: {token: mock-admin-token}}]
+"""
+"""What ``listManagedClusterAdminCredentials`` returns under mocks (base64-encoded there)."""
+
+
+def _read_outputs(typ: str, resource_id: str) -> dict[str, Any]:
+    """What ``Resource.get`` sees offline: only what the id says (name and group)."""
+    parts = resource_id.strip("/").split("/")
+    outputs: dict[str, Any] = {"id": resource_id, "name": parts[-1]}
+    lowered = [p.lower() for p in parts]
+    if "resourcegroups" in lowered:
+        outputs["resourceGroupName"] = parts[lowered.index("resourcegroups") + 1]
+    return outputs
+
+
+def _kubernetes_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """In-cluster objects: their inputs, and the status a controller would set."""
+    outputs = dict(inputs)
+    if typ == "pulumi-python:dynamic:Resource":
+        outputs["status"] = "Connected"
+    if typ == "kubernetes:helm.sh/v3:Release":
+        outputs["status"] = {"status": "deployed", "name": inputs.get("name", name)}
+    return outputs
 
 
 def _uuid_for(*parts: str) -> str:
@@ -88,8 +137,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             )
             outputs["result"] = result
             return f"{name}-id", outputs
+        if args.resource_id:  # Resource.get(): a resource that exists outside the program
+            return args.resource_id, _read_outputs(typ, args.resource_id)
         if not args.custom:
             return "", outputs
+        if typ.startswith("pulumi:providers:"):
+            return f"{name}-provider-id", outputs
+        if not typ.startswith("azure-native:"):  # in-cluster objects (pulumi_kubernetes)
+            return f"{name}-id", _kubernetes_outputs(typ, name, inputs)
         rg = inputs.get("resourceGroupName", MOCK_RESOURCE_GROUP)
         provider = typ.split(":")[1] if ":" in typ else "mock"
         kind = typ.split(":")[-1]
@@ -109,6 +164,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["principalId"] = _uuid_for("principal", rid)
             outputs["clientId"] = _uuid_for("client", rid)
             outputs["tenantId"] = MOCK_TENANT
+        if typ == MANAGED_CLUSTER:
+            outputs["oidcIssuerProfile"] = {
+                "enabled": True,
+                "issuerURL": f"https://oidc.mock.azure.net/{_uuid_for('oidc', rid)}/",
+            }
+        if typ == CONNECTED_CLUSTER:
+            outputs["connectivityStatus"] = "Connecting"
         identity = inputs.get("identity")
         if isinstance(identity, dict):
             identity = dict(identity)
@@ -128,6 +190,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return rid, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        if args.token.endswith("listManagedClusterAdminCredentials"):
+            cluster = str(args.args.get("resourceName", "cluster"))
+            kubeconfig = MOCK_KUBECONFIG.replace("CLUSTER", cluster)
+            return {
+                "kubeconfigs": [
+                    {
+                        "name": "clusterAdmin",
+                        "value": base64.b64encode(kubeconfig.encode()).decode(),
+                    }
+                ]
+            }, []
         if args.token.endswith("getClientConfig"):
             return {
                 "subscriptionId": MOCK_SUBSCRIPTION,
@@ -139,7 +212,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """A mock monitor that also remembers each registration's parent and inputs."""
+    """A mock monitor that also remembers each registration's parent and inputs, and each
+    read of an existing resource (``Resource.get``)."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
@@ -165,6 +239,25 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             dependencies=tuple(request.dependencies),
             secret_inputs=tuple(secrets),
             options=_options(request),
+            provider=request.provider or None,
+        )
+        with self._lock:
+            self.records.append(record)
+        return response
+
+    def ReadResource(self, request: Any) -> Any:
+        response = super().ReadResource(request)
+        registration = self.resources[response.urn]
+        record = RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent or None,
+            custom=True,
+            id=request.id,
+            inputs={},
+            outputs=_plain(registration.state),
+            read=True,
         )
         with self._lock:
             self.records.append(record)

@@ -126,7 +126,14 @@ class Plan:
 
     @property
     def custom_resources(self) -> list[RecordedResource]:
-        return [r for r in self.run.resources if r.custom]
+        """Resources the stack manages (creates, updates, deletes)."""
+        return [r for r in self.run.resources if r.custom and not r.read]
+
+    @property
+    def read_resources(self) -> list[RecordedResource]:
+        """Existing resources the stack only reads (an existing storage account or connected
+        cluster): never changed or deleted by it."""
+        return [r for r in self.run.resources if r.read]
 
     def counts_by_type(self) -> dict[str, int]:
         counts = Counter(r.type for r in self.custom_resources)
@@ -149,6 +156,7 @@ class Plan:
                 "name": record.name,
                 "arm_name": graph_node.arm_name if record.custom else None,
                 "component": not record.custom,
+                "read": record.read,
                 "children": [node(c) for c in children.get(record.urn, [])],
             }
 
@@ -162,6 +170,9 @@ class Plan:
             "silos": self.spec.silo_names,
             "resource_count": len(self.custom_resources),
             "resources": [self._resource(r) for r in self.custom_resources],
+            "read_resources": [
+                {"type": r.type, "name": r.name, "id": r.id} for r in self.read_resources
+            ],
             "counts_by_type": self.counts_by_type(),
             "tree": self.tree(),
             "access_matrix": access_matrix(self.graph),

@@ -35,7 +35,8 @@ def _tree(plan: Plan) -> Tree:
         else:
             arm = node["arm_name"]
             shown = f" [green]{arm}[/]" if arm and arm != node["name"] else ""
-            label = f"{_short(node['type'])} {node['name']}{shown}"
+            read = " [yellow](read, not managed)[/]" if node["read"] else ""
+            label = f"{_short(node['type'])} {node['name']}{shown}{read}"
         branch = parent.add(label)
         for child in node["children"]:
             add(branch, child)
@@ -46,11 +47,24 @@ def _tree(plan: Plan) -> Tree:
 
 
 def _counts(plan: Plan) -> Table:
-    table = Table(title=f"Resources by type ({len(plan.custom_resources)} in all)")
+    table = Table(title=f"Resources by type ({len(plan.custom_resources)} managed)")
     table.add_column("type")
     table.add_column("count", justify="right")
     for type_token, count in plan.counts_by_type().items():
         table.add_row(_short(type_token), str(count))
+    return table
+
+
+def _read(plan: Plan) -> Table:
+    table = Table(
+        title="Read from Azure, not managed (the stack never changes or deletes them; their "
+        "settings are checked at deployment)"
+    )
+    table.add_column("type")
+    table.add_column("name")
+    table.add_column("ARM id", overflow="fold")
+    for record in plan.read_resources:
+        table.add_row(_short(record.type), record.name, record.id or "")
     return table
 
 
@@ -153,6 +167,8 @@ def render(plan: Plan, console: Console) -> None:
     """Print the plan for a person; violations and problems at the very end."""
     console.print(_tree(plan))
     console.print(_counts(plan))
+    if plan.read_resources:
+        console.print(_read(plan))
     console.print(_access(plan))
     for table in _network(plan):
         console.print(table)

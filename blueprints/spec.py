@@ -17,86 +17,50 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from blueprints.catalog import BLUEPRINT_NAMES, BLUEPRINTS
-from blueprints.regions import AZURE_REGIONS, DEFAULT_SILO_REGIONS
+from blueprints.regions import DEFAULT_SILO_REGIONS
+from blueprints.silo_specs import (
+    DEFAULT_SKU,
+    SILO_MODELS,
+    AksPool,
+    AmlSiloSpec,
+    ArcSiloSpec,
+    SiloSpec,
+)
+from blueprints.spec_base import (
+    GUID,
+    NAMESPACE,
+    ConfigError,
+    SpecModel,
+    check_ip_range,
+    check_network,
+    check_nodes,
+    check_region,
+    check_sku,
+)
 from components import naming
 from components.access_targets import TARGET_FORMS, Target, parse_target
 from components.builtin_roles import BUILTIN_ROLES, touches_data
 from components.posture import NetworkPosture
 from fl_jobs.unique_key_yaml import DuplicateKeyError, load_unique_keys
 
-NAMESPACE = "fl-sandbox"
 DEPLOYER = "deployer"
 """``principalId`` of a submitter that stands for whoever runs ``pulumi up``."""
 MAX_SILOS = 100
-DEFAULT_SKU = "Standard_DS3_v2"
 DEFAULT_ORCHESTRATOR_ADDRESS_SPACE = "10.0.0.0/16"
+CONFIDENTIAL_DEFAULT_SKU = "Standard_DC4as_v5"
 RESERVED_SILO_NAMES = frozenset({"orchestrator", "hub", "models", "ws", "global"})
 """Labels the orchestrator's own resources use; a silo with one of them would collide."""
 
 _SILO_NAME = re.compile(r"^(?!.*--)[a-z]([a-z0-9-]{0,22}[a-z0-9])?$")
 _BASE_NAME = re.compile(r"^(?!.*--)[a-z][a-z0-9-]{0,14}[a-z0-9]$")
-_VM_SIZE = re.compile(r"^(Standard|Basic)_[A-Z]+[0-9]+(-[0-9]+)?[a-z]*(_[A-Za-z0-9]+)*$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _TAG_KEY_FORBIDDEN = re.compile(r"[<>%&\\?/]")
-_NOT_INTERNET = tuple(
-    ipaddress.IPv4Network(block)
-    for block in (
-        "0.0.0.0/8",  # "this network"
-        "10.0.0.0/8",  # RFC 1918, refused by Azure storage IP rules
-        "100.64.0.0/10",  # carrier-grade NAT: never a source address on the internet
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",  # RFC 1918
-        "192.168.0.0/16",  # RFC 1918
-    )
-)
 
 
-class ConfigError(ValueError):
-    """A stack setting that cannot be deployed, with the key, the value and the fix."""
-
-    def __init__(self, key: str, value: Any, problem: str, fix: str, *, source: str = "") -> None:
-        self.key = key
-        self.value = value
-        self.problem = problem
-        self.fix = fix
-        self.source = source
-        super().__init__(f"{self.what}. Fix: {fix}")
-
-    @property
-    def what(self) -> str:
-        """Where, which key, which value and what is wrong with it (without the fix)."""
-        where = f"{self.source}: " if self.source else ""
-        return f"{where}{NAMESPACE}:{self.key} = {self.value!r}: {self.problem}"
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        frozen=True,
-        coerce_numbers_to_str=True,  # YAML reads `cost-center: 42` as a number
-    )
-
-
-class SiloSpec(_Spec):
-    """One silo: its own resource group, storage, identity and compute, in its region."""
-
-    name: str
-    region: str
-    compute_sku: str = DEFAULT_SKU
-    max_nodes: int = 2
-    address_space: str | None = Field(
-        default=None, description="CIDR of the silo VNet; assigned automatically when unset"
-    )
-
-
-class ExtraRoleAssignment(_Spec):
+class ExtraRoleAssignment(SpecModel):
     """A role for a person, group or app, e.g. a silo's data custodian on its storage."""
 
     principal_id: str
@@ -109,7 +73,7 @@ class ExtraRoleAssignment(_Spec):
     why: str = "granted in the stack file"
 
 
-class Submitter(_Spec):
+class Submitter(SpecModel):
     """A person, group or app that submits FL jobs to the workspace.
 
     Granted exactly what submitting needs (AzureML Data Scientist on the workspace, the two
@@ -130,7 +94,7 @@ def _deployer_submits() -> list[Submitter]:
     return [Submitter(principal_id=DEPLOYER)]
 
 
-class SandboxSpec(_Spec):
+class SandboxSpec(SpecModel):
     """A whole sandbox: which blueprint, where, which silos, and who else gets access."""
 
     blueprint: str
@@ -143,6 +107,10 @@ class SandboxSpec(_Spec):
     orchestrator_compute_sku: str = DEFAULT_SKU
     orchestrator_max_nodes: int = 2
     orchestrator_address_space: str = DEFAULT_ORCHESTRATOR_ADDRESS_SPACE
+    orchestrator_pool: AksPool | None = Field(
+        default=None,
+        description="blueprint 'confidential': the AKS pool aggregation runs on",
+    )
     compute_outbound: Literal["default", "nat-gateway"] = "default"
 
     @property
@@ -159,6 +127,29 @@ class SandboxSpec(_Spec):
         ranges: list[str] = []
         for submitter in self.submitters:
             ranges += [r for r in submitter.ip_ranges if r not in ranges]
+        return ranges
+
+    @property
+    def aggregation_pool(self) -> AksPool | None:
+        """The confidential AKS pool aggregation runs on; None where the blueprint aggregates
+        on an Azure ML cluster (every blueprint but 'confidential')."""
+        if not self.posture.confidential:
+            return None
+        return self.orchestrator_pool or AksPool(vm_size=CONFIDENTIAL_DEFAULT_SKU)
+
+    @property
+    def aks_clusters(self) -> list[str | None]:
+        """The silos that run on AKS clusters, and None for the orchestrator's when it does."""
+        silos: list[str | None] = [s.name for s in self.silos if s.kind == "aks"]
+        return silos if self.aggregation_pool is None else [*silos, None]
+
+    @property
+    def on_premises_ip_ranges(self) -> list[str]:
+        """The public addresses on-premises silos reach Azure from, in order, without repeats."""
+        ranges: list[str] = []
+        for silo in self.silos:
+            if isinstance(silo, ArcSiloSpec):
+                ranges += [r for r in silo.egress_ip_ranges if r not in ranges]
         return ranges
 
     def silo(self, name: str) -> SiloSpec:
@@ -257,12 +248,17 @@ def default_spec(
             f"use --silos between 1 and {MAX_SILOS}",
             source=source,
         )
+    silo_defaults = BLUEPRINTS[blueprint].silo_defaults if blueprint in BLUEPRINTS else {}
     raw = {
         "blueprint": blueprint,
         "baseName": base_name,
         "region": DEFAULT_SILO_REGIONS[0],
         "silos": [
-            {"name": f"silo{i + 1}", "region": DEFAULT_SILO_REGIONS[i % len(DEFAULT_SILO_REGIONS)]}
+            {
+                **silo_defaults,
+                "name": f"silo{i + 1}",
+                "region": DEFAULT_SILO_REGIONS[i % len(DEFAULT_SILO_REGIONS)],
+            }
             for i in range(silos)
         ],
         "submitters": [{"principalId": DEPLOYER, "ipRanges": list(submitter_ip_ranges)}],
@@ -312,10 +308,21 @@ def _known_keys(model: type[BaseModel]) -> list[str]:
     return [to_camel(name) for name in model.model_fields]
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
+def _model_at(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> type[BaseModel]:
     names = [p for p in loc if isinstance(p, str)]
     if names[:1] == ["silos"]:
-        return SiloSpec
+        silo = _lookup(raw, loc[:2])
+        kind = silo.get("kind", "aml") if isinstance(silo, Mapping) else "aml"
+        model: type[BaseModel] = SILO_MODELS.get(str(kind), AmlSiloSpec)
+        for name in loc[2:]:  # nested settings (arc, pool, instanceTypes[i], storage...)
+            if not isinstance(name, str):
+                continue
+            field = model.model_fields.get(name) or model.model_fields.get(_snake(name))
+            inner = _model_of(field.annotation) if field is not None else None
+            if inner is None:
+                break
+            model = inner
+        return model
     if names[:1] in (["extraRoleAssignments"], ["extra_role_assignments"]):
         return ExtraRoleAssignment
     if names[:1] == ["submitters"]:
@@ -323,14 +330,38 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
     return SandboxSpec
 
 
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model inside an annotation (``X | None``, ``list[X]``), if any."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _without_tag(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """pydantic puts the union member's tag after ``silos[i]``; the key has no such part."""
+    if len(loc) > 2 and loc[0] == "silos" and loc[2] in SILO_MODELS:
+        return loc[:2] + loc[3:]
+    return loc
+
+
 def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any], source: str) -> ConfigError:
     err = exc.errors()[0]
-    loc = tuple(err["loc"])
+    loc = _without_tag(tuple(err["loc"]))
     key = _key_path(loc)
     value = _lookup(raw, loc)
     kind = err["type"]
     if kind == "extra_forbidden":
-        known = _known_keys(_model_at(loc[:-1]))
+        known = _known_keys(_model_at(loc[:-1], raw))
         close = difflib.get_close_matches(str(loc[-1]), known, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         return ConfigError(
@@ -338,6 +369,15 @@ def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any], source: str) ->
         )
     if kind == "missing":
         return ConfigError(key, None, "required key is missing", "add it", source=source)
+    if kind == "union_tag_invalid":
+        given = value.get("kind") if isinstance(value, Mapping) else value
+        return ConfigError(
+            f"{key}.kind",
+            given,
+            "unknown silo kind",
+            f"use one of: {', '.join(SILO_MODELS)} (aml when unset)",
+            source=source,
+        )
     return ConfigError(key, value, err["msg"], "give a value of the expected type", source=source)
 
 
@@ -374,37 +414,27 @@ def _check_base(spec: SandboxSpec) -> None:
             "invalid base name (it prefixes every Azure resource name)",
             "use 2-16 lowercase letters, digits or single '-', starting with a letter",
         )
-    _check_region("region", spec.region)
-    _check_sku("orchestratorComputeSku", spec.orchestrator_compute_sku)
-    _check_nodes("orchestratorMaxNodes", spec.orchestrator_max_nodes)
-
-
-def _check_region(key: str, region: str) -> None:
-    if region not in AZURE_REGIONS:
-        close = difflib.get_close_matches(region.lower().replace(" ", ""), AZURE_REGIONS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+    check_region("region", spec.region)
+    check_sku("orchestratorComputeSku", spec.orchestrator_compute_sku)
+    check_nodes("orchestratorMaxNodes", spec.orchestrator_max_nodes)
+    if spec.orchestrator_pool is not None and not spec.posture.confidential:
         raise ConfigError(
-            key,
-            region,
-            "unknown Azure region",
-            f"{hint}use a region name as `az account list-locations -o table` prints it, "
-            "e.g. westeurope",
+            "orchestratorPool",
+            spec.orchestrator_pool.model_dump(by_alias=True),
+            f"only blueprint 'confidential' runs aggregation on an AKS pool; {spec.blueprint!r} "
+            "uses the orchestratorComputeSku cluster",
+            "remove orchestratorPool, or use blueprint 'confidential'",
         )
-
-
-def _check_sku(key: str, sku: str) -> None:
-    if not _VM_SIZE.match(sku):
-        raise ConfigError(
-            key,
-            sku,
-            "not an Azure VM size",
-            "use Azure's form Standard_<family><vCPUs>[features][_version], e.g. Standard_DS3_v2",
-        )
-
-
-def _check_nodes(key: str, nodes: int) -> None:
-    if not 1 <= nodes <= 100:
-        raise ConfigError(key, nodes, "out of range", "use 1 to 100 nodes (clusters scale to 0)")
+    pool = spec.aggregation_pool
+    if pool is not None:
+        size = check_sku("orchestratorPool.vmSize", pool.vm_size)
+        if not size.confidential:
+            raise ConfigError(
+                "orchestratorPool.vmSize",
+                pool.vm_size,
+                "blueprint 'confidential' aggregates on confidential nodes",
+                f"use a confidential size, e.g. {CONFIDENTIAL_DEFAULT_SKU}",
+            )
 
 
 def _check_silos(spec: SandboxSpec) -> None:
@@ -416,6 +446,7 @@ def _check_silos(spec: SandboxSpec) -> None:
             "a federation needs at least one silo and at most 100",
             f"list between 1 and {MAX_SILOS} silos",
         )
+    posture = spec.posture
     seen: dict[str, int] = {}
     computes: dict[str, str] = {}
     accounts: dict[str, str] = {}
@@ -444,14 +475,13 @@ def _check_silos(spec: SandboxSpec) -> None:
                 "give every silo a unique name",
             )
         seen[silo.name] = i
-        _check_region(f"{key}.region", silo.region)
-        _check_sku(f"{key}.computeSku", silo.compute_sku)
-        _check_nodes(f"{key}.maxNodes", silo.max_nodes)
+        silo.check(key, spec.blueprint, posture, posture.confidential)
         # Names Azure sees are shortened; make sure two silos never shorten alike.
-        for label, table, name in (
-            ("compute", computes, naming.compute(silo.name)),
-            ("storage account", accounts, naming.storage_account(spec.base_name, silo.name, "x")),
-        ):
+        names = [("compute", computes, naming.compute(silo.name))]
+        if silo.storage is None:
+            account = naming.storage_account(spec.base_name, silo.name, "x")
+            names.append(("storage account", accounts, account))
+        for label, table, name in names:
             if name in table:
                 raise ConfigError(
                     f"{key}.name",
@@ -483,30 +513,21 @@ def _check_tags(spec: SandboxSpec) -> None:
             raise ConfigError(f"tags.{key}", value, "tag value too long", "use <= 256 characters")
 
 
-def _network(key: str, cidr: str) -> ipaddress.IPv4Network:
-    fix = "use a private IPv4 CIDR between /8 and /24 such as 10.1.0.0/16"
-    try:
-        net = ipaddress.ip_network(cidr, strict=True)
-    except ValueError as exc:
-        raise ConfigError(key, cidr, f"not a network address ({exc})", fix) from None
-    if not isinstance(net, ipaddress.IPv4Network) or not net.is_private:
-        raise ConfigError(key, cidr, "not a private IPv4 range", fix)
-    if not 8 <= net.prefixlen <= 24:
-        raise ConfigError(
-            key, cidr, "needs room for a compute and an endpoints subnet (/8 to /24)", fix
-        )
-    return net
-
-
 def _given_networks(spec: SandboxSpec) -> Iterator[tuple[str, ipaddress.IPv4Network]]:
     yield (
         "orchestratorAddressSpace",
-        _network("orchestratorAddressSpace", spec.orchestrator_address_space),
+        check_network("orchestratorAddressSpace", spec.orchestrator_address_space),
     )
     for i, silo in enumerate(spec.silos):
-        if silo.address_space is not None:
+        address_space = getattr(silo, "address_space", None)
+        if address_space is not None:
             key = f"silos[{i}].addressSpace"
-            yield key, _network(key, silo.address_space)
+            yield key, check_network(key, address_space)
+
+
+def _in_vnet(silo: SiloSpec) -> bool:
+    """Silo kinds that run in a VNet of the sandbox (an on-premises cluster does not)."""
+    return "address_space" in type(silo).model_fields
 
 
 def _check_networks(spec: SandboxSpec) -> None:
@@ -529,37 +550,12 @@ def _assign_address_spaces(spec: SandboxSpec) -> SandboxSpec:
     candidates = (ipaddress.IPv4Network(f"10.{n}.0.0/16") for n in range(256))
     silos: list[SiloSpec] = []
     for silo in spec.silos:
-        if silo.address_space is None:
+        if _in_vnet(silo) and getattr(silo, "address_space", None) is None:
             net = next(c for c in candidates if not any(c.overlaps(t) for t in taken))
             taken.append(net)
             silo = silo.model_copy(update={"address_space": str(net)})
         silos.append(silo)
     return spec.model_copy(update={"silos": silos})
-
-
-def _ip_range(key: str, text: str) -> None:
-    """A submitter's address as Azure storage IP rules take it (Azure Storage docs, "IP
-    network rules"): public IPv4 only, single addresses or ranges up to /30 (/31 and /32
-    ranges are not supported; a /32 is written as the plain address)."""
-    fix = "use a public IPv4 address or CIDR range such as 203.0.113.7 or 203.0.113.0/24"
-    try:
-        net = ipaddress.ip_network(text, strict=True)
-    except ValueError as exc:
-        raise ConfigError(key, text, f"not an IPv4 address or range ({exc})", fix) from None
-    if not isinstance(net, ipaddress.IPv4Network):
-        raise ConfigError(key, text, "Azure storage IP rules take IPv4 only", fix)
-    if any(net.subnet_of(block) for block in _NOT_INTERNET) or net.is_multicast:
-        raise ConfigError(
-            key,
-            text,
-            "a private or reserved range; storage IP rules admit only public internet "
-            "addresses (traffic from a VNet arrives through private endpoints instead)",
-            fix,
-        )
-    if net.prefixlen == 31:
-        raise ConfigError(
-            key, text, "Azure storage IP rules do not take /31 ranges", "list the two addresses"
-        )
 
 
 def _check_submitters(spec: SandboxSpec) -> None:
@@ -572,7 +568,7 @@ def _check_submitters(spec: SandboxSpec) -> None:
     for i, submitter in enumerate(spec.submitters):
         key = f"submitters[{i}]"
         pid = submitter.principal_id.lower()
-        if pid != DEPLOYER and not _GUID.match(pid):
+        if pid != DEPLOYER and not GUID.match(pid):
             raise ConfigError(
                 f"{key}.principalId",
                 submitter.principal_id,
@@ -589,7 +585,7 @@ def _check_submitters(spec: SandboxSpec) -> None:
             )
         seen[pid] = i
         for j, text in enumerate(submitter.ip_ranges):
-            _ip_range(f"{key}.ipRanges[{j}]", text)
+            check_ip_range(f"{key}.ipRanges[{j}]", text)
         if posture.submitter_network == "hub" and submitter.ip_ranges:
             raise ConfigError(
                 f"{key}.ipRanges",
@@ -625,7 +621,7 @@ def _check_extra_roles(spec: SandboxSpec) -> None:
     seen: set[tuple[str, str, str]] = set()
     for i, grant in enumerate(spec.extra_role_assignments):
         key = f"extraRoleAssignments[{i}]"
-        if not _GUID.match(grant.principal_id):
+        if not GUID.match(grant.principal_id):
             raise ConfigError(
                 f"{key}.principalId",
                 grant.principal_id,

@@ -27,6 +27,7 @@ TargetKind = Literal[
     "app-insights",
     "silo-resource-group",
     "silo-storage",
+    "compute-subnet",
 ]
 
 _FIXED: tuple[TargetKind, ...] = (
@@ -67,6 +68,8 @@ class Target:
             return f"silo:{self.silo}-storage"
         if self.kind == "silo-resource-group":
             return f"silo:{self.silo}-resource-group"
+        if self.kind == "compute-subnet":
+            return f"compute-subnet:{self.silo or 'hub'}"
         return self.kind
 
     def silo_storage_covered(self, silos: Collection[str]) -> set[str]:

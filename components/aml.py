@@ -83,6 +83,39 @@ def aml_cluster(
     }
     if subnet_id is not None:
         cluster["subnet"] = {"id": subnet_id}
+    return workspace_compute(
+        resource_name,
+        compute_name=compute_name,
+        workspace=workspace,
+        workspace_location=workspace_location,
+        resource_group_name=resource_group_name,
+        identity_id=identity_id,
+        properties={
+            "compute_type": "AmlCompute",
+            "compute_location": location,
+            "properties": cluster,
+        },
+        tags=tags,
+        parent=parent,
+        depends_on=depends_on,
+    )
+
+
+def workspace_compute(
+    resource_name: str,
+    *,
+    compute_name: str,
+    workspace: machinelearningservices.Workspace,
+    workspace_location: str,
+    resource_group_name: pulumi.Input[str],
+    identity_id: pulumi.Input[str],
+    properties: dict[str, object],
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> machinelearningservices.Compute:
+    """A compute of the workspace (any type in ``properties``) running as exactly one
+    user-assigned identity, with local authentication off."""
     return machinelearningservices.Compute(
         resource_name,
         compute_name=compute_name,
@@ -90,12 +123,7 @@ def aml_cluster(
         resource_group_name=resource_group_name,
         workspace_name=workspace.name,
         identity={"type": "UserAssigned", "user_assigned_identities": [identity_id]},
-        properties={
-            "compute_type": "AmlCompute",
-            "compute_location": location,
-            "disable_local_auth": True,
-            "properties": cluster,
-        },
+        properties={**properties, "disable_local_auth": True},
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )

@@ -47,6 +47,15 @@ PUBLIC_IP = "azure-native:network:PublicIPAddress"
 PRIVATE_DNS_ZONE = "azure-native:privatedns:PrivateZone"
 PRIVATE_DNS_LINK = "azure-native:privatedns:VirtualNetworkLink"
 RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
+CONNECTED_CLUSTER = "azure-native:kubernetes:ConnectedCluster"
+MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
+AGENT_POOL = "azure-native:containerservice:AgentPool"
+K8S_EXTENSION = "azure-native:kubernetesconfiguration:Extension"
+FEDERATED_CREDENTIAL = "azure-native:managedidentity:FederatedIdentityCredential"
+DYNAMIC_RESOURCE = "pulumi-python:dynamic:Resource"
+"""A Python dynamic resource (the wait for an Arc cluster's connectivity)."""
+K8S_NAMESPACE = "kubernetes:core/v1:Namespace"
+K8S_INSTANCE_TYPE = "kubernetes:amlarc.azureml.com/v1alpha1:InstanceType"
 LOG_ANALYTICS = "azure-native:operationalinsights:Workspace"
 APP_INSIGHTS = "azure-native:applicationinsights:Component"
 
@@ -150,6 +159,33 @@ ARM_TYPES: dict[str, ArmType] = {
             "applicationinsights:Component",
             "resourceName",
             "Microsoft.Insights/components/{resourceName}",
+        ),
+        _t(
+            "kubernetes:ConnectedCluster",
+            "clusterName",
+            "Microsoft.Kubernetes/connectedClusters/{clusterName}",
+        ),
+        _t(
+            "containerservice:ManagedCluster",
+            "resourceName",
+            "Microsoft.ContainerService/managedClusters/{resourceName}",
+        ),
+        _t(
+            "containerservice:AgentPool",
+            "agentPoolName",
+            "Microsoft.ContainerService/managedClusters/{resourceName}/agentPools/{agentPoolName}",
+        ),
+        _t(
+            "kubernetesconfiguration:Extension",
+            "extensionName",
+            "Microsoft.Kubernetes/connectedClusters/{clusterName}/providers/"
+            "Microsoft.KubernetesConfiguration/extensions/{extensionName}",
+        ),
+        _t(
+            "managedidentity:FederatedIdentityCredential",
+            "federatedIdentityCredentialResourceName",
+            "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}/"
+            "federatedIdentityCredentials/{federatedIdentityCredentialResourceName}",
         ),
         _t(
             "authorization:RoleAssignment",

@@ -26,6 +26,7 @@ FILE_DATA_PRIVILEGED_CONTRIBUTOR: Final = "Storage File Data Privileged Contribu
 KEY_VAULT_ADMINISTRATOR: Final = "Key Vault Administrator"
 ACR_PULL: Final = "AcrPull"
 AML_DATA_SCIENTIST: Final = "AzureML Data Scientist"
+NETWORK_CONTRIBUTOR: Final = "Network Contributor"
 
 BUILTIN_ROLES: Final[dict[str, str]] = {
     OWNER: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
@@ -57,6 +58,7 @@ BUILTIN_ROLES: Final[dict[str, str]] = {
     "AcrPush": "8311e382-0749-4cb8-b61a-304f252e45ec",
     AML_DATA_SCIENTIST: "f6c7c914-8db3-469d-8ca1-694a8f32e121",
     "AzureML Compute Operator": "e503ece1-11d0-4e8e-8e2c-7a6c3bf38815",
+    NETWORK_CONTRIBUTOR: "4d97b98b-1d4f-4787-a291-c67834d212e7",
 }
 
 NO_DATA_ACCESS: Final = frozenset({READER, BLOB_DELEGATOR})

@@ -50,3 +50,6 @@ PURPOSE_JOBS = "jobs"
 WORKSPACE_LOGS_CONTAINER = "azureml"
 """The workspace storage container where Azure ML writes job logs, outputs and MLflow
 artifacts; compute identities may write only there, never to the whole account."""
+
+PURPOSE_AKS_CONTROL_PLANE = "aks-control-plane"
+"""On an AKS cluster's control-plane identity (network roles on its subnet, no data)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import (
@@ -31,6 +32,7 @@ from components.access_targets import Target
 from components.aml import aml_cluster, identity_datastore
 from components.conventions import (
     GLOBAL_MODELS_CONTAINER,
+    PURPOSE_AKS_CONTROL_PLANE,
     PURPOSE_IMAGE_BUILD,
     PURPOSE_JOBS,
     PURPOSE_MODELS,
@@ -38,12 +40,24 @@ from components.conventions import (
     WORKSPACE_LOGS_CONTAINER,
 )
 from components.dns import ZoneWrites, private_zones
-from components.permissions import WORKSPACE_IDENTITY, Grant, assign
+from components.kubernetes.aks import (
+    POOL_SELECTOR,
+    AksArgs,
+    admin_kubeconfig,
+    aks_cluster,
+    federated_credential,
+)
+from components.kubernetes.attach import AttachArgs, attach_cluster
+from components.kubernetes.instance_types import InstanceType
+from components.permissions import WORKSPACE_IDENTITY, Grant, aks_identity, assign
 from components.posture import NetworkPosture
 from components.silo_network import Outbound, PrivateEndpointSpec, SiloNetwork, SiloNetworkArgs
 from components.storage import PRIVATE, PUBLIC, StorageNetwork, private_container
 from components.storage import secure_storage_account as storage_account
 from components.tags import orchestrator_tags, with_purpose
+
+AGGREGATION_NAMESPACE = "fl-aggregation"
+"""Kubernetes namespace of aggregation jobs (blueprint 'confidential')."""
 
 MODELS_DATASTORE = "fl_models"
 """Datastore of the model store's ``global`` container (the manifest's orchestrator datastore)."""
@@ -73,6 +87,11 @@ class OrchestratorArgs:
     outbound: Outbound = "default"
     submitter_ip_ranges: Sequence[str] = ()
     """Where submitters upload code from, admitted by the workspace storage's IP rules."""
+    aggregation_pool: Any = None
+    """An AKS pool spec (``blueprints.silo_specs.AksPool``): aggregation then runs on an AKS
+    cluster in the hub (confidential nodes), attached as the ``orchestrator`` compute."""
+    cluster_grants: Sequence[Grant] = ()
+    """Permissions-table rows the aggregation cluster needs before it exists."""
 
 
 class Orchestrator(pulumi.ComponentResource):
@@ -338,22 +357,13 @@ class Orchestrator(pulumi.ComponentResource):
             self.compute_prerequisites = [zone_group]
 
         subnet_id = self.network.compute_subnet.id if self.network else None
-        self.compute = aml_cluster(
-            f"{name}-compute",
-            compute_name=naming.ORCHESTRATOR_COMPUTE,
-            workspace_location=args.location,
-            location=args.location,
-            vm_size=args.compute_sku,
-            max_nodes=args.max_nodes,
-            identity_id=self.jobs_identity.id,
-            workspace=self.workspace,
-            resource_group_name=rg,
-            subnet_id=subnet_id,
-            node_public_ip=posture.node_public_ip,
-            tags=tags,
-            parent=self,
-            depends_on=self.compute_prerequisites,
-        )
+        if self.network is not None:
+            self.scopes[Target("compute-subnet")] = self.network.compute_subnet.id
+        self.aggregation_instance_type: str | None = None
+        if args.aggregation_pool is not None:
+            self.compute = self._aggregation_cluster(name, args, tags)
+        else:
+            self.compute = self._aggregation_compute(name, args, tags, subnet_id)
         self.image_builder: machinelearningservices.Compute | None = None
         if posture.image_build_compute:
             self.image_builder = aml_cluster(
@@ -372,6 +382,127 @@ class Orchestrator(pulumi.ComponentResource):
                 parent=self,
                 depends_on=self.compute_prerequisites,
             )
+        self._datastores(name, args, tags, containers)
+
+        self.register_outputs(
+            {
+                "resource_group": rg,
+                "workspace": self.workspace.name,
+                "compute": self.compute.name,
+                "identity_client_id": self.jobs_identity.client_id,
+            }
+        )
+
+    def _aggregation_compute(
+        self, name: str, args: OrchestratorArgs, tags: Mapping[str, str], subnet_id: Any
+    ) -> machinelearningservices.Compute:
+        """The aggregation cluster: Azure ML compute, scales to 0, runs as the jobs identity."""
+        return aml_cluster(
+            f"{name}-compute",
+            compute_name=naming.ORCHESTRATOR_COMPUTE,
+            workspace_location=args.location,
+            location=args.location,
+            vm_size=args.compute_sku,
+            max_nodes=args.max_nodes,
+            identity_id=self.jobs_identity.id,
+            workspace=self.workspace,
+            resource_group_name=self.resource_group.name,
+            subnet_id=subnet_id,
+            node_public_ip=args.posture.node_public_ip,
+            tags=tags,
+            parent=self,
+            depends_on=self.compute_prerequisites,
+        )
+
+    def _aggregation_cluster(
+        self, name: str, args: OrchestratorArgs, tags: Mapping[str, str]
+    ) -> machinelearningservices.Compute:
+        """Aggregation on an AKS cluster of confidential VMs in the hub, attached as the
+        ``orchestrator`` compute running as the jobs identity."""
+        assert self.network is not None  # the posture refuses confidential without VNets
+        pool = args.aggregation_pool
+        rg = self.resource_group.name
+        control_plane = managedidentity.UserAssignedIdentity(
+            f"{name}-aks-identity",
+            resource_name_=naming.identity(args.base_name, "orchestrator-aks"),
+            resource_group_name=rg,
+            location=args.location,
+            tags=with_purpose(tags, PURPOSE_AKS_CONTROL_PLANE),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        subnet_role = assign(
+            args.cluster_grants,
+            principals={aks_identity(None): control_plane.principal_id},
+            scopes=self.scopes,
+            subscription_id=args.subscription_id,
+            parent=self,
+        )
+        self.aggregation_cluster, pool_resource = aks_cluster(
+            f"{name}-aggregation",
+            AksArgs(
+                cluster_name=naming.network("aks", args.base_name, "orchestrator"),
+                dns_prefix=naming.compact(f"{args.base_name}orch", 30),
+                resource_group_name=rg,
+                location=args.location,
+                subnet_id=self.network.compute_subnet.id,
+                identity=control_plane,
+                system_vm_size="Standard_D2s_v5",
+                pool_vm_size=pool.vm_size,
+                pool_count=pool.node_count,
+                pool_max_count=pool.max_count,
+                kubernetes_version=None,
+                tags=tags,
+            ),
+            parent=self,
+            depends_on=list(subnet_role),
+        )
+        federated_credential(
+            f"{name}-aggregation",
+            identity=self.jobs_identity,
+            resource_group_name=rg,
+            cluster=self.aggregation_cluster,
+            namespace=AGGREGATION_NAMESPACE,
+            parent=self,
+        )
+        aggregation = InstanceType(
+            "aggregation", cpu="2", memory="8Gi", node_selector=POOL_SELECTOR
+        )
+        self.aggregation_instance_type = aggregation.name
+        attached = attach_cluster(
+            f"{name}-aggregation",
+            AttachArgs(
+                compute_name=naming.ORCHESTRATOR_COMPUTE,
+                cluster_id=self.aggregation_cluster.id,
+                cluster_name=self.aggregation_cluster.name,
+                cluster_rp="Microsoft.ContainerService",
+                cluster_resource_group=rg,
+                cluster_location=args.location,
+                kubeconfig=admin_kubeconfig(self.aggregation_cluster, rg),
+                namespace=AGGREGATION_NAMESPACE,
+                instance_types=[aggregation],
+                identity_id=self.jobs_identity.id,
+                gpu=False,
+                node_selector=POOL_SELECTOR,
+                extension_version=None,
+                workspace=self.workspace,
+                workspace_location=args.location,
+                workspace_resource_group=rg,
+                tags=tags,
+                after=[pool_resource],
+                compute_after=self.compute_prerequisites,
+            ),
+            parent=self,
+        )
+        return attached.compute
+
+    def _datastores(
+        self,
+        name: str,
+        args: OrchestratorArgs,
+        tags: Mapping[str, str],
+        containers: Mapping[str, Any],
+    ) -> None:
+        rg = self.resource_group.name
         store_tags = with_purpose(tags, PURPOSE_MODELS)
         self.models_datastore = identity_datastore(
             f"{name}-models-datastore",
@@ -396,12 +527,3 @@ class Orchestrator(pulumi.ComponentResource):
             )
             for silo in args.silos
         }
-
-        self.register_outputs(
-            {
-                "resource_group": rg,
-                "workspace": self.workspace.name,
-                "compute": self.compute.name,
-                "identity_client_id": self.jobs_identity.client_id,
-            }
-        )

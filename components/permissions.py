@@ -39,7 +39,9 @@ from components.conventions import (
 from components.naming import silo_container
 
 PrincipalType = Literal["User", "Group", "ServicePrincipal"]
-GranteeKind = Literal["workspace-identity", "jobs-identity", "silo-identity", "person", "deployer"]
+GranteeKind = Literal[
+    "workspace-identity", "jobs-identity", "silo-identity", "aks-identity", "person", "deployer"
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Grantee:
             return "orchestrator-jobs-identity"
         if self.kind == "silo-identity":
             return f"silo:{self.silo}-identity"
+        if self.kind == "aks-identity":
+            return f"aks:{self.silo or 'orchestrator'}-identity"
         if self.kind == "person":
             return f"principal:{self.principal_id}"
         return "deployer"
@@ -73,6 +77,12 @@ DEPLOYER = Grantee("deployer")
 def silo_identity(silo: str) -> Grantee:
     """Grantee of a silo's user-assigned identity."""
     return Grantee("silo-identity", silo=silo)
+
+
+def aks_identity(silo: str | None) -> Grantee:
+    """Grantee of an AKS cluster's control-plane identity (a silo's, or the orchestrator's
+    when ``silo`` is None)."""
+    return Grantee("aks-identity", silo=silo)
 
 
 def person(principal_id: str) -> Grantee:
@@ -93,6 +103,8 @@ class Grant:
     submitter: bool = False
     before_workspace: bool = False
     """Needed before the AML workspace is created (its primary identity's own access)."""
+    before_cluster: bool = False
+    """Needed before an AKS cluster is created (its control plane joins the subnet)."""
 
     @property
     def description(self) -> str:
@@ -284,14 +296,34 @@ def submitter_grants(grantee: Grantee, principal_type: PrincipalType) -> list[Gr
     ]
 
 
+def aks_rows(silo: str | None) -> list[Grant]:
+    """An AKS cluster's control plane manages its nodes' addresses in the subnet it joins
+    (Azure's rule 16); needed before the cluster is created."""
+    return [
+        Grant(
+            aks_identity(silo),
+            roles.NETWORK_CONTRIBUTOR,
+            Target("compute-subnet", silo=silo),
+            "the AKS control plane joins its nodes to the subnet",
+            before_cluster=True,
+        )
+    ]
+
+
 def access_table(
-    silos: Sequence[str], extra: Iterable[Grant] = (), submitters: Iterable[Grant] = ()
+    silos: Sequence[str],
+    extra: Iterable[Grant] = (),
+    submitters: Iterable[Grant] = (),
+    aks_clusters: Iterable[str | None] = (),
 ) -> list[Grant]:
-    """Every role assignment of a sandbox with these silos, plus submitters and extras."""
+    """Every role assignment of a sandbox with these silos, plus submitters and extras.
+    ``aks_clusters``: the silos (None: the orchestrator) that run on AKS."""
     table = _workspace_identity_rows()
     table.extend(_jobs_identity_rows(silos))
     for silo in silos:
         table.extend(_silo_rows(silo))
+    for cluster in aks_clusters:
+        table.extend(aks_rows(cluster))
     table.extend(submitters)
     table.extend(extra)
     return table

@@ -48,6 +48,11 @@ class NetworkPosture:
     workspace_private: bool = False
     """The workspace, its key vault and its registry refuse public network access too, and
     the workspace is created as high business impact (``hbi_workspace``)."""
+    on_premises_silos: bool = False
+    """Silos on the sites' own Kubernetes clusters (Azure Arc) may join; they reach Azure over
+    the internet, so storage they use cannot be behind private endpoints only."""
+    confidential: bool = False
+    """Every silo and the orchestrator's aggregation run on confidential VMs (AKS pools)."""
 
     def __post_init__(self) -> None:
         if self.storage_private and not self.networked:
@@ -56,6 +61,10 @@ class NetworkPosture:
             raise ValueError("computes without public IP need a subnet")
         if self.workspace_private and not (self.storage_private and not self.node_public_ip):
             raise ValueError("a private workspace needs private storage and private computes")
+        if self.on_premises_silos and self.storage_private:
+            raise ValueError("on-premises silos need storage they can reach over the internet")
+        if self.confidential and not self.networked:
+            raise ValueError("confidential AKS pools need VNets")
 
     @property
     def submitter_network(self) -> SubmitterNetwork:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 MANIFEST_VERSION = 1
 
 SiloKind = Literal["internal", "external", "local"]
+ComputeType = Literal["amlcompute", "kubernetes"]
 
 _SILO_NAME = re.compile(r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$|^[a-z]$")
 
@@ -44,6 +45,16 @@ class OrchestratorRef(_Strict):
     compute: str = Field(description="AML compute name of the orchestrator cluster")
     datastore: str = Field(description="AML datastore of the orchestrator model store")
     identity_client_id: str | None = None
+    compute_type: ComputeType = "amlcompute"
+    instance_type: str | None = Field(
+        default=None, description="Kubernetes instance type (an attached cluster)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> OrchestratorRef:
+        if self.compute_type == "kubernetes" and not self.instance_type:
+            raise ValueError("a Kubernetes orchestrator compute needs its instance_type")
+        return self
 
 
 class SiloRef(_Strict):
@@ -60,8 +71,17 @@ class SiloRef(_Strict):
         "place its model updates may be written (required for cloud silos)",
     )
     identity_client_id: str | None = None
+    compute_type: ComputeType = Field(
+        default="amlcompute",
+        description="amlcompute (an Azure ML cluster) or kubernetes (an attached AKS or Arc "
+        "cluster, which runs jobs on instance types)",
+    )
     instance_type: str | None = Field(
-        default=None, description="Kubernetes instance type, for external (Arc) silos"
+        default=None, description="Kubernetes instance type the silo's steps run on"
+    )
+    data_mount: str | None = Field(
+        default=None,
+        description="path where the silo's on-premises data volume is mounted in its job pods",
     )
 
     @model_validator(mode="after")
@@ -70,6 +90,10 @@ class SiloRef(_Strict):
             raise ValueError(
                 f"silo name {self.name!r} must be 1-24 lowercase letters, digits or '-', "
                 "starting with a letter and not ending with '-'"
+            )
+        if self.compute_type == "kubernetes" and not self.instance_type:
+            raise ValueError(
+                f"silo {self.name!r} runs on a Kubernetes compute and needs its instance_type"
             )
         if self.kind != "local" and not self.update_datastore:
             raise ValueError(

@@ -18,7 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from components.arm_types import CONTAINER_REGISTRY, KEY_VAULT, STORAGE_ACCOUNT, WORKSPACE
+from components.arm_types import (
+    CONTAINER_REGISTRY,
+    KEY_VAULT,
+    MANAGED_CLUSTER,
+    STORAGE_ACCOUNT,
+    WORKSPACE,
+)
 from components.conventions import ROLE_ORCHESTRATOR
 from components.posture import ZONES_BY_GROUP
 from policies.graph import COMPUTE, VIRTUAL_NETWORK, Node, ResourceGraph, side_of, silo_of
@@ -60,8 +66,30 @@ def hub_vnet(graph: ResourceGraph) -> Node | None:
     return None
 
 
+def _cluster_origin(graph: ResourceGraph, compute: Node) -> Origin:
+    """A Kubernetes compute: an AKS cluster's first pool's VNet (AKS nodes have an outbound
+    load balancer), or an on-premises cluster on the internet, from the addresses the stack
+    lists for it (``on_premises`` output)."""
+    cluster = graph.cluster_of(compute)
+    if cluster is not None and cluster.type == MANAGED_CLUSTER:
+        subnets = [s for s in graph.cluster_subnets(cluster) if s is not None]
+        if subnets:
+            label = f"compute '{compute.arm_name}' (AKS) in VNet '{subnets[0].vnet.arm_name}'"
+            return Origin("vnet", label, subnets[0].vnet, outbound=True)
+        return Origin("azure", f"compute '{compute.arm_name}' (AKS, no subnet)")
+    silo = silo_of(compute)
+    site = (graph.outputs.get("on_premises") or {}).get(silo or "", {})
+    ranges = tuple(site.get("egress_ip_ranges") or ()) if isinstance(site, Mapping) else ()
+    where = f"the site's network ({', '.join(ranges)})" if ranges else "the site's network"
+    return Origin(
+        "internet", f"compute '{compute.arm_name}' (on premises) from {where}", ip_ranges=ranges
+    )
+
+
 def compute_origin(graph: ResourceGraph, compute: Node) -> Origin:
     """Where a compute's nodes send traffic from, and whether they have an outbound path."""
+    if compute.get("properties", "computeType") == "Kubernetes":
+        return _cluster_origin(graph, compute)
     inner = compute.get("properties", "properties") or {}
     inner = inner if isinstance(inner, Mapping) else {}
     subnet = graph.find_subnet(inner.get("subnet"))
@@ -217,6 +245,12 @@ def _private_fix(origin: Origin, target: Node, group: str) -> str:
 
 def reach(graph: ResourceGraph, origin: Origin, target: Node, group: str) -> Path:
     """How traffic from ``origin`` reaches sub-resource ``group`` of ``target``."""
+    if target.read and target.get("publicNetworkAccess") is None:
+        return Path(
+            True,
+            "not managed by fl-sandbox: its network rules are the owner's (checked with the "
+            "real settings at deployment)",
+        )
     zones = ZONES_BY_GROUP.get(group, ())
     if origin.kind == "vnet" and origin.vnet is not None and zones:
         vnet = origin.vnet

@@ -3,7 +3,9 @@
 Rounds are unrolled into one static graph (Azure ML pipelines have no loops)::
 
     init (orchestrator)           -> <job>/global/round-0   (global model store)
-    preprocess_<silo> (silo)      -> <job>/processed        (the silo's data datastore)
+    preprocess_<silo> (silo)      -> <job>/processed        (the silo's data datastore; raw
+                                                              data from it or from the
+                                                              silo's on-premises volume)
     train_r<r>_<silo> (silo)      -> <job>/round-<r>        (the silo's update datastore)
     aggregate_r<r> (orchestrator) -> <job>/global/round-<r> (global model store)
 
@@ -86,10 +88,11 @@ def _pin(node: Any, name: str, silo: SiloRef | None, orchestrator: OrchestratorR
     client_id = orchestrator.identity_client_id if silo is None else silo.identity_client_id
     node.compute = owner_compute
     node.identity = ManagedIdentityConfiguration(client_id=client_id)
-    if silo is not None and silo.instance_type is not None:
+    instance_type = orchestrator.instance_type if silo is None else silo.instance_type
+    if instance_type is not None:
         from azure.ai.ml.entities import JobResourceConfiguration
 
-        node.resources = JobResourceConfiguration(instance_type=silo.instance_type)
+        node.resources = JobResourceConfiguration(instance_type=instance_type)
 
 
 def build_pipeline(
@@ -143,9 +146,15 @@ def build_pipeline(
 
         processed = {}
         for silo in manifest.silos:
-            step = components.preprocess(
-                raw_data=folder(silo.datastore, f"{prefix}/{silo.name}"), silo=silo.name
-            )
+            if silo.data_mount is not None:  # the site's own volume, mounted in its pods
+                step = components.preprocess(
+                    raw_path=f"{silo.data_mount.rstrip('/')}/{prefix}/{silo.name}",
+                    silo=silo.name,
+                )
+            else:
+                step = components.preprocess(
+                    raw_data=folder(silo.datastore, f"{prefix}/{silo.name}"), silo=silo.name
+                )
             _pin(step, step_name("preprocess", silo), silo, orchestrator)
             step.outputs.processed_data = out_folder(silo.datastore, processed_data_path(job_name))
             processed[silo.name] = step.outputs.processed_data

@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from policies.azure_rules import (
+    aks_for_azure_ml,
+    aks_subnet_role,
     compute_location,
     compute_logs,
     container_scope,
     dns_serialised,
+    extension_on_ready_cluster,
     hbi_at_creation,
     image_build,
+    kubernetes_attach,
     outbound,
     premium_registry,
     storage_ip_rules,
@@ -67,6 +71,10 @@ RULES: tuple[AzureRule, ...] = tuple(
         compute_logs,
         storage_ip_rules,
         compute_location,
+        aks_subnet_role,
+        aks_for_azure_ml,
+        extension_on_ready_cluster,
+        kubernetes_attach,
     )
 )
 

@@ -23,6 +23,7 @@ from components.conventions import (
     PURPOSE_MODELS,
     PURPOSE_SILO_DATA,
     PURPOSE_WORKSPACE,
+    ROLE_SILO,
     SUBMITTER_MARKER,
     TAG_PURPOSE,
     TAG_ROLE,
@@ -78,6 +79,8 @@ class Node:
     """URNs this resource waits for (explicit ``depends_on`` and input dependencies)."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """Pulumi resource options, where the source records them (the offline plan does)."""
+    read: bool = False
+    """Read from Azure, not managed by the stack (offline, only its id is known)."""
 
     @classmethod
     def of(cls, resource: ResourceLike) -> Node:
@@ -93,6 +96,23 @@ class Node:
             props,
             tuple(getattr(resource, "dependencies", ()) or ()),
             dict(getattr(resource, "options", {}) or {}),
+            bool(getattr(resource, "read", False)),
+        )
+
+    def with_tags(self, extra: Mapping[str, str]) -> Node:
+        """This node with ``extra`` tags (ownership the stack states for a resource it reads
+        but cannot tag)."""
+        props = dict(self.props)
+        props["tags"] = {**extra, **(self.props.get("tags") or {})}
+        return Node(
+            self.urn,
+            self.type,
+            self.name,
+            self.parent,
+            props,
+            self.dependencies,
+            self.options,
+            self.read,
         )
 
     def get(self, *path: str) -> Any:
@@ -185,6 +205,26 @@ def marks_submitter(description: Any) -> bool:
     return isinstance(description, str) and f"[{SUBMITTER_MARKER}]" in description
 
 
+def _attributed(nodes: list[Node], outputs: Mapping[str, Any]) -> list[Node]:
+    """Existing storage accounts a silo brings (``existing_storage`` output: silo -> id) carry
+    no tags of ours; give them the silo's ownership so the checks treat them as its data."""
+    existing = outputs.get("existing_storage")
+    if not isinstance(existing, Mapping) or not existing:
+        return nodes
+    # By provider path: a deployed read account may lack its group, and account names are
+    # globally unique anyway.
+    owner = {provider_path(normalize_id(str(i))): str(s) for s, i in existing.items()}
+    found = []
+    for node in nodes:
+        silo = next((owner[p] for i in node.ids if (p := provider_path(i)) in owner), None)
+        if silo is not None and node.type == STORAGE_ACCOUNT:
+            node = node.with_tags(
+                {TAG_ROLE: ROLE_SILO, TAG_SILO: silo, TAG_PURPOSE: PURPOSE_SILO_DATA}
+            )
+        found.append(node)
+    return found
+
+
 @dataclass
 class GraphCore:
     """Every registered resource, indexed; plus the stack outputs."""
@@ -196,7 +236,8 @@ class GraphCore:
     def build(
         cls, resources: Iterable[ResourceLike], outputs: Mapping[str, Any] | None = None
     ) -> Any:
-        return cls([Node.of(r) for r in resources], dict(outputs or {}))
+        outputs = dict(outputs or {})
+        return cls(_attributed([Node.of(r) for r in resources], outputs), outputs)
 
     # ----- indexes ---------------------------------------------------------------------------
     @cached_property

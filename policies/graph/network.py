@@ -11,6 +11,11 @@ from functools import cached_property
 from typing import Any
 
 from components.arm_types import (
+    AGENT_POOL,
+    CONNECTED_CLUSTER,
+    DYNAMIC_RESOURCE,
+    K8S_EXTENSION,
+    MANAGED_CLUSTER,
     PRIVATE_DNS_LINK,
     PRIVATE_DNS_ZONE,
     PRIVATE_DNS_ZONE_GROUP,
@@ -20,6 +25,8 @@ from components.arm_types import (
     VNET_PEERING,
 )
 from policies.graph.core import GraphCore, Node, normalize_id, silo_of
+
+CLUSTER_TYPES = (MANAGED_CLUSTER, CONNECTED_CLUSTER)
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,78 @@ class NetworkMixin(GraphCore):
                     writers.append(group)
                     break
         return writers
+
+    # ----- Kubernetes clusters attached as computes ------------------------------------------
+    def cluster_of(self, compute: Node) -> Node | None:
+        """The AKS or Arc-connected cluster a Kubernetes compute is attached to."""
+        found = self.find(compute.get("properties", "resourceId"))
+        if found is not None and found.type in (MANAGED_CLUSTER, CONNECTED_CLUSTER):
+            return found
+        return None
+
+    def cluster_pools(self, cluster: Node) -> list[Mapping[str, Any]]:
+        """An AKS cluster's node pools: inline profiles and separate AgentPool resources."""
+        pools = [p for p in cluster.get("agentPoolProfiles") or [] if isinstance(p, Mapping)]
+        for pool in self.of_type(AGENT_POOL):
+            owner = str(pool.get("resourceName") or "")
+            same_rg = (pool.resource_group or "").lower() == (cluster.resource_group or "").lower()
+            if owner.lower() == cluster.arm_name.lower() and same_rg:
+                pools.append(pool.props)
+        return pools
+
+    def extension_cluster(self, extension: Node) -> Node | None:
+        """The cluster a cluster extension is installed on: from its clusterRp,
+        clusterResourceName and clusterName, or, where a deployed stack no longer carries
+        them (CrossGuard), the cluster its clusterName came from. None: not found."""
+        rp, kind, name = (
+            extension.get(k) for k in ("clusterRp", "clusterResourceName", "clusterName")
+        )
+        if all(isinstance(v, str) and v for v in (rp, kind, name)):
+            rg = extension.resource_group or ""
+            found = self.find(f"/resourceGroups/{rg}/providers/{rp}/{kind}/{name}")
+            return found if found is not None and found.type in CLUSTER_TYPES else None
+        for urn in extension.dependencies:
+            node = self.by_urn.get(urn)
+            if (
+                node is not None
+                and node.type in CLUSTER_TYPES
+                and (not isinstance(name, str) or node.arm_name.lower() == name.lower())
+            ):
+                return node
+        return None
+
+    @staticmethod
+    def extension_target_known(extension: Node) -> bool:
+        """Whether the extension still names its cluster (a deployed stack may not)."""
+        return all(
+            isinstance(extension.get(k), str) and extension.get(k)
+            for k in ("clusterRp", "clusterResourceName", "clusterName")
+        )
+
+    def extensions_on(self, cluster: Node) -> list[Node]:
+        """Extensions on ``cluster``, and those whose cluster cannot be told (they may be)."""
+        return [
+            e
+            for e in self.of_type(K8S_EXTENSION)
+            if (found := self.extension_cluster(e)) is cluster
+            or (found is None and not self.extension_target_known(e))
+        ]
+
+    def connectivity_waits(self, cluster: Node) -> list[Node]:
+        """Resources that exist only once ``cluster`` reports Connected (Arc)."""
+        return [
+            n
+            for n in self.of_type(DYNAMIC_RESOURCE)
+            if isinstance(n.get("cluster_id"), str)
+            and normalize_id(n.get("cluster_id")) in cluster.ids
+        ]
+
+    def cluster_subnets(self, cluster: Node) -> list[SubnetInfo | None]:
+        """The subnet of each of an AKS cluster's pools (None: not in this sandbox)."""
+        return [
+            self.find_subnet(p.get("vnetSubnetID") or p.get("vnetSubnetId"))
+            for p in self.cluster_pools(cluster)
+        ]
 
     # ----- peerings -------------------------------------------------------------------------
     @cached_property

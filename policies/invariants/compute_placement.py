@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from components.arm_types import MANAGED_CLUSTER
 from components.conventions import ROLE_SILO, TAG_ROLE, TAG_SILO
 from policies.graph import (
     COMPUTE,
@@ -59,7 +60,60 @@ def _identity_problems(graph: ResourceGraph, compute: Node, silo: str) -> list[t
     return problems
 
 
+def _cluster_problems(graph: ResourceGraph, compute: Node, silo: str) -> list[tuple[str, str]]:
+    """A Kubernetes compute: its cluster in the silo's region, an AKS cluster's pools in the
+    silo's subnet and without public node IPs where the posture says so."""
+    problems: list[tuple[str, str]] = []
+    cluster = graph.cluster_of(compute)
+    if cluster is None:
+        target = compute.get("properties", "resourceId")
+        return [
+            (
+                f"is attached to cluster {target!r}, which is not in this sandbox (neither "
+                "declared nor read), so nothing can tell where it runs.",
+                "Declare the cluster, or read the connected cluster by id (mode: existing).",
+            )
+        ]
+    region = graph.silo_region(silo)
+    location = cluster.get("location")
+    if region is not None and location and _region(location) != _region(region):
+        problems.append(
+            (
+                f"is attached to {cluster.label} in region {location!r}, but silo '{silo}' is "
+                f"in {region!r}.",
+                f"Put the silo's cluster in {region!r}.",
+            )
+        )
+    if cluster.type != MANAGED_CLUSTER:
+        return problems
+    for pool, subnet in zip(
+        graph.cluster_pools(cluster), graph.cluster_subnets(cluster), strict=True
+    ):
+        name = pool.get("name") or pool.get("agentPoolName") or "?"
+        if subnet is None or subnet.silo != silo:
+            owner = subnet.silo if subnet is not None else None
+            problems.append(
+                (
+                    f"runs pool '{name}' of {cluster.label} outside silo '{silo}''s subnets"
+                    + (f" (in silo '{owner}''s)" if owner else "")
+                    + ".",
+                    f"Put every pool in silo '{silo}''s compute subnet.",
+                )
+            )
+        if graph.private_nodes and pool.get("enableNodePublicIP"):
+            problems.append(
+                (
+                    f"runs pool '{name}' of {cluster.label} with public node IPs in blueprint "
+                    f"'{graph.blueprint}', whose computes have no public IPs.",
+                    "Set enableNodePublicIP=False on every pool.",
+                )
+            )
+    return problems
+
+
 def _placement_problems(graph: ResourceGraph, compute: Node, silo: str) -> list[tuple[str, str]]:
+    if compute.get("properties", "computeType") == "Kubernetes":
+        return _cluster_problems(graph, compute, silo)
     problems: list[tuple[str, str]] = []
     region = graph.silo_region(silo)
     # Nodes run in properties.computeLocation; the resource itself lives with the workspace.

@@ -2,8 +2,8 @@
 
 Stack outputs are readable by anyone who can read the stack (and end up in CI logs), so they
 carry names and ids only. Secrets are recognised by key name (keys, passwords, connection
-strings, SAS tokens, credentials) and by value (connection-string fragments, SAS signatures,
-PEM blocks, long high-entropy base64 such as storage account keys).
+strings, SAS tokens, credentials, kubeconfigs) and by value (connection-string fragments, SAS
+signatures, PEM blocks, kubeconfigs, long high-entropy base64 such as storage account keys).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ STACK_TYPE = "pulumi:pulumi:Stack"
 _SECRET_KEY = re.compile(
     r"(password|passwd|pwd|secret|connection_?string|conn_?str|sas(_?token)?$|sas_?url|"
     r"access_?key|account_?key|primary_?key|secondary_?key|api_?key|private_?key|"
-    r"shared_?key|credential|token$|signature)",
+    r"shared_?key|credential|token$|signature|kube_?config)",
     re.IGNORECASE,
 )
 _SECRET_VALUE = (
@@ -35,6 +35,7 @@ _SECRET_VALUE = (
     (re.compile(r"(^|;)\s*Password=", re.IGNORECASE), "a password in a connection string"),
     (re.compile(r"-----BEGIN [A-Z ]*-----"), "a PEM block"),
     (re.compile(r"DefaultEndpointsProtocol=", re.IGNORECASE), "a storage connection string"),
+    (re.compile(r"(?m)^\s*kind:\s*Config\s*$|\"kind\":\s*\"Config\""), "a kubeconfig"),
 )
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
 

@@ -88,10 +88,18 @@ def _private(graph: ResourceGraph, account: Node) -> list[tuple[str, str]]:
     return problems
 
 
+def _unknown(account: Node) -> bool:
+    """An account the stack reads but does not manage, whose settings are not known here (the
+    offline plan knows only its id; CrossGuard sees the real settings and checks them)."""
+    return account.read and account.get("allowSharedKeyAccess") is None
+
+
 def check_storage_hardening(graph: ResourceGraph) -> list[Violation]:
     """Report every unsafe storage setting, and public reachability where it must be private."""
     found: list[Violation] = []
     for account in graph.storage_accounts:
+        if _unknown(account):
+            continue
         problems = setting_problems(account)
         if graph.private_storage and purpose_of(account) in (PURPOSE_SILO_DATA, PURPOSE_MODELS):
             problems += _private(graph, account)

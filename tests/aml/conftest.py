@@ -17,7 +17,8 @@ from fl_jobs.aml.submit import PreparedJob
 from fl_jobs.config import JobConfig, load_job_config
 from fl_jobs.manifest import FederationManifest
 
-# Every blueprint, and both federation sizes the issue names (1 and 3 silos).
+# Azure ML cluster silos at both federation sizes (1 and 3 silos); Kubernetes silos (hybrid,
+# confidential) are in test_kubernetes_jobs.py.
 BLUEPRINT_CASES = [("minimal", 1), ("eyes-on", 3), ("eyes-off", 3)]
 
 
@@ -25,12 +26,17 @@ BLUEPRINT_CASES = [("minimal", 1), ("eyes-on", 3), ("eyes-off", 3)]
 def blueprint_outputs(blueprint: str, silos: int) -> dict[str, Any]:
     """The stack outputs of ``blueprint`` with ``silos`` silos, evaluated under Pulumi mocks
     (what `pulumi stack output --json` would print after a deployment)."""
-    from blueprints.builder import build_sandbox
-    from blueprints.mock_runtime import run_under_mocks
-    from blueprints.spec import example_spec
+    from tests.infra.helpers import blueprint_run  # the infra tests' run, shared per session
 
-    run = run_under_mocks(lambda: build_sandbox(example_spec(blueprint, silos)))
-    return json.loads(json.dumps(run.result))
+    return json.loads(json.dumps(blueprint_run(blueprint, silos).result))
+
+
+def stack_outputs(blueprint: str) -> dict[str, Any]:
+    """The stack outputs of the sample stack ``stacks/Pulumi.<blueprint>.yaml`` (its secrets
+    filled in), under mocks, shared with the infra tests."""
+    from tests.infra.kubernetes_runs import stack_run
+
+    return json.loads(json.dumps(stack_run(blueprint).result))
 
 
 def blueprint_manifest(blueprint: str, silos: int) -> FederationManifest:

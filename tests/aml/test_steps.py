@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,12 +25,22 @@ from fl_jobs.manifest import FederationManifest
 from scripts.prepare_silo_data import prepare_silo_data
 
 _PLACEHOLDER = re.compile(r"\$\{\{(inputs|outputs)\.([a-z0-9_]+)\}\}")
+_OPTIONAL = re.compile(r"\$\[\[(.*?)\]\]")
 
 
 def command_line(component: dict[str, Any], values: dict[str, Any]) -> list[str]:
     """The component's command with every ``${{inputs.x}}``/``${{outputs.x}}`` filled in, the
-    way Azure ML substitutes mounted paths and parameter values."""
-    text = _PLACEHOLDER.sub(lambda m: shlex.quote(str(values[m.group(2)])), component["command"])
+    way Azure ML substitutes mounted paths and parameter values; an optional ``$[[...]]``
+    part stays only when its inputs are given."""
+    command = _OPTIONAL.sub(
+        lambda m: (
+            m.group(1)
+            if all(p.group(2) in values for p in _PLACEHOLDER.finditer(m.group(1)))
+            else ""
+        ),
+        component["command"],
+    )
+    text = _PLACEHOLDER.sub(lambda m: shlex.quote(str(values[m.group(2)])), command)
     argv = shlex.split(text)
     assert argv[:2] == ["python", "-m"]
     return [sys.executable, *argv[1:]]
@@ -252,6 +264,28 @@ def test_train_refuses_a_model_of_another_example(
     assert code == 2
     assert "holds a model of example 'digits', but the job runs 'mnist'" in capsys.readouterr().err
     assert not (tmp_path / "u").exists()
+
+
+def test_preprocess_reads_an_on_premises_volume_as_it_reads_the_datastore(
+    cloud_round: CloudRound, tmp_path: Path
+) -> None:
+    """An Arc silo with a data volume: the same component, given ``raw_path`` (the volume's
+    mount in the pod) instead of ``raw_data``, prepares the same data."""
+    from fl_jobs.silo_data import read_silo_data
+
+    silo = cloud_round.manifest.silos[0].name
+    mount = tmp_path / "mnt" / "silo-data"
+    shutil.copytree(cloud_round.data / "silos" / silo, mount / silo)
+    command = command_line(
+        component_yaml("preprocess"),
+        {"raw_path": mount / silo, "silo": silo, "processed_data": tmp_path / "processed"},
+    )
+    assert "--raw-path" in command and "--raw-data" not in command
+    run_steps([command], cloud_round.code.path)
+    from_volume = read_silo_data(tmp_path / "processed")
+    from_datastore = read_silo_data(cloud_round.data / "processed" / silo)
+    assert np.array_equal(from_volume.X, from_datastore.X)
+    assert np.array_equal(from_volume.y, from_datastore.y)
 
 
 def test_preprocess_reports_missing_raw_data(

@@ -8,20 +8,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import replace
-from functools import cache
 from typing import Any
 
-from blueprints.builder import build_sandbox
 from blueprints.catalog import BLUEPRINT_NAMES  # noqa: F401 - the tests import the names here
-from blueprints.mock_runtime import MockRun, RecordedResource, run_under_mocks
-from blueprints.spec import example_spec
-
-
-@cache
-def blueprint_run(blueprint: str, silos: int) -> MockRun:
-    """The default spec of ``blueprint`` with ``silos`` silos, run under mocks."""
-    spec = example_spec(blueprint, silos)
-    return run_under_mocks(lambda: build_sandbox(spec))
+from blueprints.mock_runtime import RecordedResource
+from tests.infra.helpers import blueprint_run  # noqa: F401 - one cached run per session
 
 
 def find(records: list[RecordedResource], type_suffix: str, **tags: str) -> list[RecordedResource]:

@@ -6,12 +6,14 @@ changed, a dependency dropped) and checks the rule names the resource that break
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
 
 from blueprints.catalog import BLUEPRINT_NAMES
 from blueprints.mock_runtime import MOCK_SUBSCRIPTION
+from blueprints.plan import _plain
 from policies.azure_rules import RULES, check_rules
 from policies.violation import Violation
 from tests.infra.blueprint_runs import blueprint_run
@@ -27,6 +29,7 @@ from tests.infra.breaks import (
     undepended,
     without,
 )
+from tests.infra.kubernetes_runs import stack_run
 
 LOGS_RA = (
     "ra-silo-silo1-identity-storage-blob-data-contributor-orchestrator-storage-container-azureml"
@@ -330,3 +333,121 @@ def test_rules_read_a_whole_subscription_scope_too() -> None:
         nested_set("scope", sub),
     )
     assert not check_rules(graph(records, outputs))["azure-11-workspace-identity-roles"]
+
+
+# ----- rules 16-19: Kubernetes silos ------------------------------------------------------------
+
+AKS1 = "silo-silo1-aks"
+SUBNET_ROLE = "ra-aks-silo1-identity-network-contributor-compute-subnet-silo1"
+
+
+def hybrid_records() -> tuple[Records, dict[str, Any]]:
+    run = stack_run("hybrid")
+    return list(run.resources), copy.deepcopy(_plain(run.result))
+
+
+def test_16_an_aks_cluster_without_its_subnet_role_is_named() -> None:
+    records, outputs = run_of("confidential")
+    found = broken(without(records, named(SUBNET_ROLE)), outputs, "azure-16-aks-subnet-role")
+    assert names(found) == {AKS1} and "Network Contributor" in found[0].problem
+    records = undepended(records, named(AKS1), named(SUBNET_ROLE))
+    found = broken(records, outputs, "azure-16-aks-subnet-role")
+    assert names(found) == {AKS1} and "without waiting" in found[0].problem
+
+
+def test_16_a_role_on_the_whole_vnet_counts() -> None:
+    records, outputs = run_of("confidential")
+    subnet = one(records, named("silo-silo1-network-compute"))
+    vnet_id = subnet.outputs["id"].rsplit("/subnets/", 1)[0]
+    records = edited(records, named(SUBNET_ROLE), nested_set("scope", vnet_id))
+    assert not check_rules(graph(records, outputs))["azure-16-aks-subnet-role"]
+
+
+def test_17_an_aks_cluster_azure_ml_cannot_use_is_named() -> None:
+    records, outputs = run_of("confidential")
+    no_local = edited(records, named(AKS1), nested_set("disableLocalAccounts", True))
+    found = broken(no_local, outputs, "azure-17-aks-identity-local-accounts")
+    assert names(found) == {AKS1} and "local accounts" in found[0].problem
+    with_sp = edited(
+        records,
+        named(AKS1),
+        lambda p: p.update(
+            identity=None,
+            servicePrincipalProfile={"clientId": "0f0e0d0c-0000-4000-8000-000000000001"},
+        ),
+    )
+    found = broken(with_sp, outputs, "azure-17-aks-identity-local-accounts")
+    assert names(found) == {AKS1} and "service principal" in found[0].problem
+
+
+def test_18_an_extension_installed_before_the_arc_agents_connect_is_named() -> None:
+    records, outputs = hybrid_records()
+    records = undepended(
+        records, named("silo-bank-c-azureml-extension"), named("silo-bank-c-arc-connected")
+    )
+    found = broken(records, outputs, "azure-18-extension-on-ready-cluster")
+    assert names(found) == {"silo-bank-c-azureml-extension"}
+    assert "Connected" in found[0].problem
+
+
+def test_18_an_extension_on_the_wrong_resource_provider_is_named() -> None:
+    records, outputs = hybrid_records()
+    records = edited(
+        records,
+        named("silo-bank-d-azureml-extension"),
+        lambda p: p.update(
+            clusterRp="Microsoft.ContainerService", clusterResourceName="managedClusters"
+        ),
+    )
+    found = broken(records, outputs, "azure-18-extension-on-ready-cluster")
+    assert names(found) == {"silo-bank-d-azureml-extension"}
+    assert "no cluster of this sandbox" in found[0].problem
+
+
+def test_18_an_extension_selecting_no_pool_is_named() -> None:
+    records, outputs = run_of("confidential")
+    unlabelled = edited(records, named("silo-silo1-pool"), nested_set("nodeLabels", {}))
+    found = broken(unlabelled, outputs, "azure-18-extension-on-ready-cluster")
+    assert names(found) == {"silo-silo1-azureml-extension"} and "no pool" in found[0].problem
+    early = undepended(records, named("silo-silo1-azureml-extension"), named("silo-silo1-pool"))
+    found = broken(early, outputs, "azure-18-extension-on-ready-cluster")
+    assert names(found) == {"silo-silo1-azureml-extension"}
+
+
+def test_19_a_compute_attached_before_its_namespace_or_types_is_named() -> None:
+    records, outputs = hybrid_records()
+    early = undepended(records, named("silo-bank-d-compute"), named("silo-bank-d-namespace"))
+    found = broken(early, outputs, "azure-19-kubernetes-attach-order")
+    assert names(found) == {"silo-bank-d-compute"} and "namespace 'fl-jobs'" in found[0].problem
+    early = undepended(
+        records, named("silo-bank-d-compute"), named("silo-bank-d-instance-type-gpu-1")
+    )
+    found = broken(early, outputs, "azure-19-kubernetes-attach-order")
+    assert names(found) == {"silo-bank-d-compute"} and "'gpu-1'" in found[0].problem
+
+
+def test_19_an_instance_type_before_its_crd_is_named() -> None:
+    records, outputs = hybrid_records()
+    records = undepended(
+        records,
+        named("silo-bank-c-instance-type-cpu-medium"),
+        named("silo-bank-c-azureml-extension"),
+    )
+    found = broken(records, outputs, "azure-19-kubernetes-attach-order")
+    assert names(found) == {"silo-bank-c-instance-type-cpu-medium"}
+
+
+def test_19_a_compute_with_two_identities_is_named() -> None:
+    records, outputs = hybrid_records()
+    other = one(records, named("silo-bank-a-identity")).outputs["id"]
+
+    def add_identity(props: dict[str, Any]) -> None:
+        identities = props["identity"]["userAssignedIdentities"]
+        if isinstance(identities, dict):  # outputs: id -> principal and client ids
+            identities[other] = {}
+        else:
+            identities.append(other)
+
+    records = edited(records, named("silo-bank-c-compute"), add_identity)
+    found = broken(records, outputs, "azure-19-kubernetes-attach-order")
+    assert names(found) == {"silo-bank-c-compute"} and "only the" in found[0].problem

@@ -14,6 +14,7 @@ from blueprints.spec import SandboxSpec, load_stack_file
 from components.builtin_roles import BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, BUILTIN_ROLES
 from components.conventions import (
     MEMBER_OF_MARKER,
+    PURPOSE_AKS_CONTROL_PLANE,
     PURPOSE_JOBS,
     PURPOSE_MODELS,
     PURPOSE_WORKSPACE,
@@ -29,8 +30,11 @@ from components.permissions import (
     WORKSPACE_IDENTITY,
     Grant,
     Grantee,
+    aks_identity,
+    aks_rows,
     silo_identity,
 )
+from components.silo_network import COMPUTE_SUBNET
 from tests.infra.helpers import (
     BLUEPRINT_NAMES,
     blueprint_run,
@@ -79,14 +83,30 @@ def _principals(run: MockRun, spec: SandboxSpec) -> dict[Grantee, str]:
         owner = owner_component(run, identity)
         assert owner is not None
         tags = identity.inputs["tags"]
-        silo = tags.get(TAG_SILO)
-        if silo:
+        silo, purpose = tags.get(TAG_SILO), tags.get(TAG_PURPOSE)
+        if purpose == PURPOSE_AKS_CONTROL_PLANE:
+            key = aks_identity(silo)
+        elif silo:
             key = silo_identity(silo)
         else:
-            key = JOBS_IDENTITY if tags.get(TAG_PURPOSE) == PURPOSE_JOBS else WORKSPACE_IDENTITY
+            key = JOBS_IDENTITY if purpose == PURPOSE_JOBS else WORKSPACE_IDENTITY
+        assert key not in out, key
         out[key] = identity.outputs["principalId"]
-    assert len(out) == len(spec.silos) + 3
+    assert len(out) == len(spec.silos) + 3 + len(spec.aks_clusters)
     return out
+
+
+def _compute_subnets(run: MockRun) -> dict[str, str]:
+    """``compute-subnet:<silo|hub>`` -> the compute subnet's ARM id, found through its VNet."""
+    vnets = {
+        r.inputs["virtualNetworkName"]: (r.inputs.get("tags") or {}).get(TAG_SILO) or "hub"
+        for r in run.of_type("azure-native:network:VirtualNetwork")
+    }
+    return {
+        f"compute-subnet:{vnets[r.inputs['virtualNetworkName']]}": r.outputs["id"]
+        for r in run.of_type("azure-native:network:Subnet")
+        if r.inputs["subnetName"] == COMPUTE_SUBNET
+    }
 
 
 def _scopes(run: MockRun, spec: SandboxSpec) -> dict[str, str]:
@@ -111,6 +131,7 @@ def _scopes(run: MockRun, spec: SandboxSpec) -> dict[str, str]:
             run, "azure-native:resources:ResourceGroup", None
         ).outputs["id"],
         "subscription": SUBSCRIPTION,
+        **_compute_subnets(run),
     }
     models = _by_tag(run, STORAGE, None, PURPOSE_MODELS).inputs["accountName"]
     workspace = _by_tag(run, STORAGE, None, PURPOSE_WORKSPACE).inputs["accountName"]
@@ -154,7 +175,9 @@ def test_role_assignments_are_exactly_the_table(case: tuple[SandboxSpec, MockRun
     fixed = 8 + 4  # the workspace identity's rows, the jobs identity's silo-independent rows
     submitters = len(SUBMITTER_ROLES) * len(spec.submitters)
     silos = GRANTS_PER_SILO * len(spec.silos)
-    assert len(table) == fixed + silos + submitters + len(spec.extra_role_assignments)
+    aks = len(aks_rows(None)) * len(spec.aks_clusters)
+    extra = len(spec.extra_role_assignments)
+    assert len(table) == fixed + silos + submitters + aks + extra
 
 
 def test_descriptions_say_who_what_why_and_membership(case: tuple[SandboxSpec, MockRun]) -> None:

@@ -52,6 +52,13 @@ PE = f"{AZ}:network:PrivateEndpoint"
 PE_DNS = f"{AZ}:network:PrivateDnsZoneGroup"
 ZONE = f"{AZ}:privatedns:PrivateZone"
 LINK = f"{AZ}:privatedns:VirtualNetworkLink"
+CLUSTER = f"{AZ}:containerservice:ManagedCluster"
+POOL = f"{AZ}:containerservice:AgentPool"
+FEDERATED = f"{AZ}:managedidentity:FederatedIdentityCredential"
+EXTENSION = f"{AZ}:kubernetesconfiguration:Extension"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+INSTANCE_TYPE = "kubernetes:amlarc.azureml.com/v1alpha1:InstanceType"
 RANDOM = "random:index/randomString:RandomString"
 C_ORCH = "fl-sandbox:infra:Orchestrator"
 C_SILO = "fl-sandbox:infra:Silo"
@@ -79,6 +86,23 @@ PER_SILO["eyes-on"] = PER_SILO["minimal"] + Counter(
 # Its storage endpoint, and its VNet linked to every zone (blob, file, AML api, notebooks).
 PER_SILO["eyes-off"] = PER_SILO["eyes-on"] + Counter({PE: 1, PE_DNS: 1, LINK: 4})
 PER_SILO["private"] = PER_SILO["eyes-off"] + Counter({LINK: 2})  # + vault, registry zones
+PER_SILO["hybrid"] = PER_SILO["eyes-on"]  # by default its silos run in Azure, as eyes-on's
+# An AKS cluster (control-plane identity and its subnet role, user pool, the job namespace's
+# federated credential) attached through the ML extension, in place of an ML cluster.
+AKS_ATTACHED = Counter(
+    {
+        UAI: 1,
+        ROLE: 1,
+        CLUSTER: 1,
+        POOL: 1,
+        FEDERATED: 1,
+        K8S_PROVIDER: 1,
+        EXTENSION: 1,
+        NAMESPACE: 1,
+        INSTANCE_TYPE: 1,
+    }
+)
+PER_SILO["confidential"] = PER_SILO["private"] + AKS_ATTACHED
 
 # What the orchestrator side holds regardless of the number of silos.
 FIXED: dict[str, Counter[str]] = {
@@ -108,6 +132,8 @@ FIXED["eyes-on"] = FIXED["minimal"] + Counter({C_NET: 1, NSG: 1, VNET: 1, SUBNET
 FIXED["eyes-off"] = FIXED["eyes-on"] + Counter({ZONE: 4, LINK: 4, PE: 4, PE_DNS: 4, COMPUTE: 1})
 # Two more zones (vault, registry) and their endpoints.
 FIXED["private"] = FIXED["eyes-off"] + Counter({ZONE: 2, LINK: 2, PE: 2, PE_DNS: 2})
+FIXED["hybrid"] = FIXED["eyes-on"]
+FIXED["confidential"] = FIXED["private"] + AKS_ATTACHED  # aggregation on an AKS cluster
 
 CASES = [(bp, n) for bp in BLUEPRINT_NAMES for n in (1, 3)]
 case_ids = [f"{bp}-{n}" for bp, n in CASES]
@@ -127,7 +153,7 @@ def test_resource_types_and_counts(case: tuple[str, int, MockRun]) -> None:
 
 # --- tags -----------------------------------------------------------------------------------
 
-NOT_TAGGABLE = {CONTAINER, SUBNET, PEERING, PE_DNS, ROLE, DATASTORE}
+NOT_TAGGABLE = {CONTAINER, SUBNET, PEERING, PE_DNS, ROLE, DATASTORE, FEDERATED, EXTENSION}
 """Types whose ARM resource has no tags (a datastore's tags live in its properties)."""
 
 
@@ -256,9 +282,16 @@ def test_federation_manifest_matches_the_declared_resources(case: tuple[str, int
     identities = {r.outputs["id"]: r for r in run.of_type(UAI)}
     assert manifest.orchestrator.compute in computes
     assert manifest.orchestrator.datastore in datastores
+    clusters = {r.outputs["id"]: r for r in run.of_type(CLUSTER)}
     for silo in manifest.silos:
         compute = computes[silo.compute]
-        assert compute.inputs["properties"]["computeLocation"] == silo.region
+        properties = compute.inputs["properties"]
+        if silo.compute_type == "kubernetes":
+            assert properties["computeType"] == "Kubernetes"
+            assert clusters[properties["resourceId"]].inputs["location"] == silo.region
+            assert silo.instance_type == properties["properties"]["defaultInstanceType"]
+        else:
+            assert properties["computeLocation"] == silo.region
         assert compute.inputs["location"] == spec.region  # the workspace's
         (identity_id,) = compute.inputs["identity"]["userAssignedIdentities"]
         assert identities[identity_id].outputs["clientId"] == silo.identity_client_id
@@ -292,9 +325,9 @@ def test_outputs_describe_the_sandbox(case: tuple[str, int, MockRun]) -> None:
     assert ("network" in outputs) == (bp != "minimal")
     (submitter,) = outputs["submitters"]
     assert submitter["deployer"] and submitter["ip_ranges"] == spec.submitter_ip_ranges
-    assert submitter["network"] == ("hub" if bp == "private" else "internet")
+    assert submitter["network"] == ("hub" if bp in ("private", "confidential") else "internet")
     assert outputs["image_build_compute"] == (
-        "image-builder" if bp in ("eyes-off", "private") else ""
+        "image-builder" if bp in ("eyes-off", "private", "confidential") else ""
     )
 
 

@@ -10,13 +10,16 @@ from blueprints.catalog import BLUEPRINTS
 from blueprints.mock_runtime import MockRun, RecordedResource
 from blueprints.spec import EXAMPLE_SUBMITTER_RANGE
 from components.conventions import (
+    PURPOSE_AKS_CONTROL_PLANE,
     PURPOSE_IMAGE_BUILD,
     PURPOSE_JOBS,
     PURPOSE_WORKSPACE,
     TAG_PURPOSE,
     TAG_SILO,
 )
-from components.posture import ZONES_BY_GROUP
+from components.kubernetes.aks import POOL_SELECTOR
+from components.posture import ZONES_BY_GROUP, NetworkPosture
+from components.vm_sizes import vm_size
 from tests.infra.helpers import (
     BLUEPRINT_NAMES,
     blueprint_run,
@@ -160,34 +163,62 @@ def test_computes_scale_to_zero_as_their_identity_in_their_region_and_subnet(
     assert len(computes) == n + 1 + int(posture.image_build_compute)
     for compute in computes:
         props = compute.inputs["properties"]
-        cluster = props["properties"]
         silo = _silo_of(run, compute)
         purpose = compute.inputs["tags"].get(TAG_PURPOSE)
-        assert props["computeType"] == "AmlCompute"
         assert props["disableLocalAuth"] is True
-        assert cluster["scaleSettings"]["minNodeCount"] == 0
-        assert cluster["enableNodePublicIp"] is posture.node_public_ip
-        assert cluster["remoteLoginPortPublicAccess"] == "Disabled"
         identity = compute.inputs["identity"]
         assert identity["type"] == "UserAssigned"
         (identity_id,) = identity["userAssignedIdentities"]
         tags = identities[identity_id].inputs["tags"]
         assert tags.get(TAG_SILO) == silo
+        assert tags.get(TAG_PURPOSE) != PURPOSE_AKS_CONTROL_PLANE
         if silo is None:
             # Aggregation runs as the jobs identity; only the image builder as the workspace's.
             wanted = None if purpose == PURPOSE_IMAGE_BUILD else PURPOSE_JOBS
             assert tags.get(TAG_PURPOSE) == wanted, compute.name
         assert compute.inputs["location"] == spec.region
         assert props["computeLocation"] == (spec.silo(silo).region if silo else spec.region)
-        if silo:
-            assert cluster["scaleSettings"]["maxNodeCount"] == spec.silo(silo).max_nodes
+        if props["computeType"] == "Kubernetes":
+            subnet_id = _check_aks_compute(run, compute, posture)
+        else:
+            assert props["computeType"] == "AmlCompute"
+            cluster = props["properties"]
+            assert cluster["scaleSettings"]["minNodeCount"] == 0
+            assert cluster["enableNodePublicIp"] is posture.node_public_ip
+            assert cluster["remoteLoginPortPublicAccess"] == "Disabled"
+            if silo:
+                assert cluster["scaleSettings"]["maxNodeCount"] == spec.silo(silo).max_nodes
+            subnet_id = cluster.get("subnet", {}).get("id")
         if posture.networked:
-            subnet = subnets[cluster["subnet"]["id"]]
+            subnet = subnets[subnet_id]
             assert subnet.inputs["subnetName"] == "compute"
             assert subnet.inputs["defaultOutboundAccess"] is True
             assert _silo_of(run, subnet) == silo
         else:
-            assert "subnet" not in cluster
+            assert subnet_id is None
+
+
+def _check_aks_compute(run: MockRun, compute: RecordedResource, posture: NetworkPosture) -> str:
+    """An attached AKS cluster: in the compute's region, every pool in one subnet, no node
+    with a public IP, the FL pool confidential where the blueprint says so. Its subnet id."""
+    props = compute.inputs["properties"]
+    (cluster,) = [
+        c
+        for c in run.of_type(f"{AZ}:containerservice:ManagedCluster")
+        if c.outputs["id"] == props["resourceId"]
+    ]
+    assert cluster.inputs["location"] == props["computeLocation"]
+    (pool,) = [
+        p
+        for p in run.of_type(f"{AZ}:containerservice:AgentPool")
+        if p.inputs["resourceName"] == cluster.inputs["resourceName"]
+    ]
+    pools = [*cluster.inputs["agentPoolProfiles"], pool.inputs]
+    assert {p["vnetSubnetID"] for p in pools} == {pool.inputs["vnetSubnetID"]}
+    assert all(p["enableNodePublicIP"] is False for p in pools)
+    assert vm_size(pool.inputs["vmSize"]).confidential is posture.confidential
+    assert pool.inputs["nodeLabels"] == POOL_SELECTOR
+    return pool.inputs["vnetSubnetID"]
 
 
 def test_nat_gateway_outbound_replaces_default_outbound_access() -> None:

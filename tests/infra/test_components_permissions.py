@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -183,8 +184,21 @@ def test_postures_refuse_inconsistent_combinations() -> None:
 
 
 def test_catalog_blueprints_get_stricter() -> None:
-    assert BLUEPRINT_NAMES == ("minimal", "eyes-on", "eyes-off", "private")
-    minimal, on, off, private = (BLUEPRINTS[n].posture for n in BLUEPRINT_NAMES)
+    assert BLUEPRINT_NAMES == (
+        "minimal",
+        "eyes-on",
+        "hybrid",
+        "eyes-off",
+        "private",
+        "confidential",
+    )
+    minimal, on, hybrid, off, private, confidential = (
+        BLUEPRINTS[n].posture for n in BLUEPRINT_NAMES
+    )
+    # hybrid is eyes-on plus on-premises silos; confidential is private on confidential nodes.
+    assert replace(hybrid, on_premises_silos=False) == on and hybrid.on_premises_silos
+    assert replace(confidential, confidential=False) == private and confidential.confidential
+    assert not any(p.on_premises_silos for p in (minimal, on, off, private, confidential))
     assert not minimal.networked and on.networked and off.networked and private.networked
     assert not on.storage_private and off.storage_private and private.storage_private
     assert on.node_public_ip and not off.node_public_ip

@@ -52,7 +52,7 @@ BAD_CONFIGS = [
         with_("blueprint", "eyes-closed"),
         "blueprint",
         "'eyes-closed'",
-        "minimal, eyes-on, eyes-off, private",
+        "minimal, eyes-on, hybrid, eyes-off, private, confidential",
     ),
     ("blueprint-typo", with_("blueprint", "privat"), "blueprint", "'privat'", "'private'"),
     (

@@ -30,7 +30,8 @@ def test_there_is_one_sample_stack_per_blueprint() -> None:
 def test_sample_stack_files_parse(path: Path) -> None:
     spec = load_stack_file(path)
     assert path.name == f"Pulumi.{spec.blueprint}.yaml"
-    assert spec.silos and all(s.address_space for s in spec.silos)
+    assert spec.silos
+    assert all(s.address_space for s in spec.silos if s.kind != "arc")
 
 
 def test_missing_stack_file_is_named(tmp_path: Path) -> None:

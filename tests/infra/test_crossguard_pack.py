@@ -38,6 +38,7 @@ from policies.graph import Node
 from policies.invariants import INVARIANTS
 from tests.infra import policy_graphs as g
 from tests.infra.blueprint_runs import BLUEPRINT_NAMES, blueprint_run, find
+from tests.infra.kubernetes_runs import stack_run
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies" / "crossguard"
 STACK_URN = "urn:pulumi:dev::fl-sandbox::pulumi:pulumi:Stack::fl-sandbox-dev"
@@ -49,6 +50,11 @@ PARENT_NAME_INPUTS = {
     "workspaceName": "azure-native:machinelearningservices:Workspace",
     "privateZoneName": "azure-native:privatedns:PrivateZone",
     "privateEndpointName": "azure-native:network:PrivateEndpoint",
+    "resourceName": "azure-native:containerservice:ManagedCluster",  # an AKS agent pool's
+    "clusterName": (
+        "azure-native:containerservice:ManagedCluster",
+        "azure-native:kubernetes:ConnectedCluster",
+    ),
 }
 
 
@@ -82,8 +88,16 @@ def as_deployed(records: list[RecordedResource], outputs: dict[str, Any]) -> lis
     }
     by_name.setdefault((RG_TYPE, g.RG), group)
     for record in records:
-        for key, parent_type in PARENT_NAME_INPUTS.items():
-            parent = by_name.get((parent_type, record.inputs.get(key)))
+        for key, parent_types in PARENT_NAME_INPUTS.items():
+            types = parent_types if isinstance(parent_types, tuple) else (parent_types,)
+            parent = next(
+                (
+                    by_name[(t, record.inputs.get(key))]
+                    for t in types
+                    if (t, record.inputs.get(key)) in by_name
+                ),
+                None,
+            )
             if parent is not None:
                 deployed[record.urn].property_dependencies[key] = [parent]
         deployed[record.urn].dependencies.extend(
@@ -208,6 +222,43 @@ def test_real_blueprint_passes_as_deployed(blueprint: str) -> None:
     run = blueprint_run(blueprint, 3)
     reported = run_stack_policies(as_deployed(run.resources, run.result))
     assert all(not found for found in reported.values()), reported
+
+
+def _existing_accounts_as_read(
+    records: list[RecordedResource], **settings: Any
+) -> list[RecordedResource]:
+    """Offline, an existing account read by id has no properties; deployed, CrossGuard sees
+    its real ones. Here: hardened as the sandbox's own accounts, then ``settings``."""
+    managed = next(r for r in records if r.type.endswith(":StorageAccount") and not r.read)
+    hardened = {
+        k: v
+        for k, v in managed.outputs.items()
+        if k not in ("id", "tags", "location") and not k.lower().endswith("name")
+    }
+    return [
+        replace(r, outputs={**hardened, **r.outputs, **settings}) if r.read else r for r in records
+    ]
+
+
+@pytest.mark.parametrize("blueprint", ["hybrid", "confidential"])
+def test_kubernetes_sample_stacks_pass_as_deployed(blueprint: str) -> None:
+    """Arc (onboarded and existing) and AKS silos, whose extensions no longer name their
+    cluster once deployed, and an existing storage account its owner has hardened."""
+    run = stack_run(blueprint)
+    records = _existing_accounts_as_read(run.resources)
+    reported = run_stack_policies(as_deployed(records, run.result))
+    assert all(not found for found in reported.values()), reported
+
+
+def test_an_existing_account_left_open_is_reported_as_deployed() -> None:
+    """fl-sandbox does not manage an existing account, but CrossGuard checks its real
+    settings: shared keys left on would let keys bypass the silo's RBAC."""
+    run = stack_run("confidential")
+    records = _existing_accounts_as_read(run.resources, allowSharedKeyAccess=True)
+    reported = run_stack_policies(as_deployed(records, run.result))
+    (message, urn), *_ = reported["fl-sandbox-4-storage-hardening"]
+    assert "sthospbtraining" in message and "allowSharedKeyAccess" in message
+    assert urn.endswith("silo-hospital-b-storage")
 
 
 def test_real_blueprint_breaks_of_rules_and_job_path_are_reported_as_deployed() -> None:

@@ -1,0 +1,84 @@
+"""FL jobs on Kubernetes silos: the pipeline of the hybrid and confidential sample stacks.
+
+The manifests are the sample stacks' outputs under mocks; the dry run's YAML is read back with
+azure-ai-ml's ``load_job``, the way Azure ML would receive it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from fl_jobs.aml.cli import app
+from fl_jobs.manifest import FederationManifest
+from tests.aml.conftest import stack_outputs
+
+
+def _dry_run(blueprint: str, tmp_path: Path) -> tuple[FederationManifest, Any]:
+    from azure.ai.ml import load_job
+
+    outputs = stack_outputs(blueprint)
+    manifest_file = tmp_path / "outputs.json"
+    manifest_file.write_text(json.dumps(outputs))
+    out = tmp_path / "dry"
+    result = CliRunner().invoke(
+        app,
+        [
+            "submit",
+            "--manifest",
+            str(manifest_file),
+            "--example",
+            "digits",
+            "--rounds",
+            "1",
+            "--dry-run",
+            "--out",
+            str(out),
+            "--job-name",
+            f"fl-{blueprint}-dry",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    job = load_job(out / "pipeline.yaml")
+    assert job._validate().passed
+    return FederationManifest.parse(outputs), job
+
+
+def _instance_type(node: Any) -> str | None:
+    return getattr(node.resources, "instance_type", None) if node.resources else None
+
+
+@pytest.mark.parametrize("blueprint", ["hybrid", "confidential"])
+def test_kubernetes_silos_run_on_their_instance_types(blueprint: str, tmp_path: Path) -> None:
+    manifest, job = _dry_run(blueprint, tmp_path)
+    kinds = {s.compute_type for s in manifest.silos}
+    assert "kubernetes" in kinds
+    for silo in manifest.silos:
+        key = silo.name.replace("-", "_")
+        for step in (f"preprocess_{key}", f"train_r1_{key}"):
+            node = job.jobs[step]
+            assert node.compute == silo.compute
+            wanted = silo.instance_type if silo.compute_type == "kubernetes" else None
+            assert _instance_type(node) == wanted, step
+    aggregate = job.jobs["aggregate_r1"]
+    assert aggregate.compute == manifest.orchestrator.compute
+    assert _instance_type(aggregate) == manifest.orchestrator.instance_type
+    # Only the confidential blueprint aggregates on a Kubernetes (AKS) pool.
+    assert (manifest.orchestrator.compute_type == "kubernetes") is (blueprint == "confidential")
+
+
+def test_on_premises_data_is_read_from_the_sites_volume(tmp_path: Path) -> None:
+    """bank-c keeps its raw data on an NFS share: its preprocess step reads the volume's
+    mount in the pod, never a datastore; bank-d (no volume) reads its datastore."""
+    manifest, job = _dry_run("hybrid", tmp_path)
+    with_volume = {s.name: s.data_mount for s in manifest.silos if s.data_mount}
+    assert with_volume == {"bank-c": "/mnt/silo-data"}
+    volume_step = job.jobs["preprocess_bank_c"]
+    assert "raw_data" not in volume_step.inputs or volume_step.inputs["raw_data"]._data is None
+    assert str(volume_step.inputs["raw_path"]._data) == "/mnt/silo-data/fl-sandbox/digits/bank-c"
+    datastore_step = job.jobs["preprocess_bank_d"]
+    assert "azureml://datastores/silo_bank_d/" in str(datastore_step.inputs["raw_data"].path)
