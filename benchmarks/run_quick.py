@@ -1,4 +1,4 @@
-"""The quick set (``make bench``): every benchmark at sizes that finish in about 10 minutes on
+"""The quick set (``make bench``): every benchmark at sizes that finish in about 15 minutes on
 2 cores, then RESULTS.md regenerated.
 
 Each benchmark runs as its own process, so that imports and memory start fresh and one failure
@@ -22,6 +22,7 @@ QUICK: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("aggregation", ("--k", "10,50,100", "--params", "1M,10M", "--repeats", "3")),
     ("local_vs_flower", ("--rounds", "5,20")),
     ("fedavg_paper", ("--max-rounds", "150", "--non-iid-max-rounds", "100")),
+    ("strategies", ()),
     ("infra_scale", ("--silos", "1,10,50,100", "--pipeline-silos", "10,100")),
 )
 

@@ -1,4 +1,4 @@
-"""FL jobs for fl-sandbox: FedAvg core, local federation, Azure ML pipelines.
+"""FL jobs for fl-sandbox: strategies, the training core, local federation, Azure ML pipelines.
 
 Kept import-light on purpose: infrastructure code imports ``fl_jobs.manifest`` without
 paying for torch.

@@ -8,6 +8,7 @@ cause and a log file with the traceback, exit code 1. See fl_jobs.job for the ot
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import typer
 
 from fl_jobs.cli_errors import OneLineErrorsGroup, bad_input, runtime_failure
 from fl_jobs.config import JobConfig
+from fl_jobs.strategies.registry import NAMES as STRATEGY_NAMES
+from fl_jobs.strategies.registry import ROBUST, options_help
 
 app = typer.Typer(
     name="fl_jobs",
@@ -88,6 +91,35 @@ def run(
         "--server-momentum",
         help=f"Server momentum in [0, 1) (FedAvgM) {_default('server_momentum')}",
     ),
+    strategy: str = typer.Option(
+        None,
+        "--strategy",
+        help=f"Aggregation strategy: {' | '.join(STRATEGY_NAMES)}; replaces the job file's "
+        f"strategy section {_default('strategy')}",
+    ),
+    strategy_options: list[str] = typer.Option(
+        None,
+        "--strategy-option",
+        help=f"KEY=VALUE option of the strategy, repeatable (default: the option's): "
+        f"{options_help()}",
+    ),
+    screen_norms: bool = typer.Option(
+        None,
+        "--screen-norms/--no-screen-norms",
+        help="Reject updates whose distance from the global model is more than --norm-limit "
+        f"times the round's median (default: on for {', '.join(ROBUST)}, off otherwise)",
+    ),
+    norm_limit: float = typer.Option(
+        None,
+        "--norm-limit",
+        help=f"Norm screening: reject above this many times the median {_default('norm_limit')}",
+    ),
+    secure_aggregation: bool = typer.Option(
+        None,
+        "--secure-aggregation/--no-secure-aggregation",
+        help="The orchestrator sees only the masked sum of the updates; not available yet, "
+        "and never with robust strategies (default: off)",
+    ),
     clip_norm: float = typer.Option(
         None,
         "--clip-norm",
@@ -102,6 +134,13 @@ def run(
         None,
         "--target-delta",
         help=f"DP-SGD: delta at which epsilon is reported {_default('target_delta')}",
+    ),
+    target_epsilon: float = typer.Option(
+        None,
+        "--target-epsilon",
+        help="DP-SGD: instead of --noise-multiplier, each silo's noise is computed (Opacus' "
+        "RDP accountant) so that its data is (EPSILON, --target-delta)-DP after --rounds "
+        "rounds; needs --clip-norm (default: off)",
     ),
     model: str = typer.Option(
         None, "--model", help="Model variant (mnist: 2nn | cnn) (default: 2nn for mnist)"
@@ -214,9 +253,15 @@ def run(
         "seed": seed,
         "server_lr": server_lr,
         "server_momentum": server_momentum,
+        "strategy": strategy,
+        "strategy_options": strategy_options or None,
+        "screen_norms": screen_norms,
+        "norm_limit": norm_limit,
+        "secure_aggregation": secure_aggregation,
         "clip_norm": clip_norm,
         "noise_multiplier": noise_multiplier,
         "target_delta": target_delta,
+        "target_epsilon": target_epsilon,
         "model": model,
         "data_dir": data_dir,
         "data": data,
@@ -276,6 +321,9 @@ def run(
     except Exception as exc:
         folder = resume if resume is not None else (new_plan.path if new_plan else None)
         runtime_failure(exc, folder if folder is not None and Path(folder).is_dir() else None)
+    # Everything is on disk: spare the interpreter's shutdown a garbage-collector walk over
+    # every object torch created (about half a second of a short run).
+    gc.freeze()
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -47,6 +49,66 @@ TRACKING_SCHEMES = (
 )
 
 
+class StrategyChoice(BaseModel):
+    """The aggregation strategy and its options: ``strategy: fedadam`` or
+    ``strategy: {name: fedadam, eta: 0.01}`` in YAML. Every option is checked and recorded
+    with its value (defaults filled in), so a run's files say exactly what it ran."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "fedavg"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_flat(cls, value: Any) -> Any:
+        if isinstance(value, StrategyChoice):
+            return value
+        if isinstance(value, str):
+            return {"name": value, "options": {}}
+        if isinstance(value, Mapping) and set(value) == {"name", "options"}:
+            return dict(value)
+        if isinstance(value, Mapping):
+            data = dict(value)
+            if "name" not in data:
+                raise ValueError(
+                    "the strategy section needs a 'name' - e.g. strategy: {name: fedprox, mu: 0.01}"
+                )
+            name = data.pop("name")
+            if not isinstance(name, str):
+                raise ValueError(f"strategy name must be text, got {name!r} - e.g. name: fedadam")
+            return {"name": name, "options": data}
+        raise ValueError(
+            f"strategy must be a name or a mapping, got {value!r} - e.g. strategy: fedadam, or "
+            "strategy: {name: fedprox, mu: 0.01}"
+        )
+
+    @model_validator(mode="after")
+    def _check(self) -> StrategyChoice:
+        from fl_jobs.strategies.registry import normalize
+
+        object.__setattr__(self, "options", normalize(self.name, self.options))
+        return self
+
+    @model_serializer
+    def _flat(self) -> dict[str, Any]:
+        return {"name": self.name, **self.options}
+
+    def __str__(self) -> str:
+        return self.name
+
+    def describe(self) -> str:
+        """``fedadam (eta=0.01, beta_1=0.9, ...)``."""
+        if not self.options:
+            return self.name
+        values = ", ".join(f"{k}={_option_text(v)}" for k, v in self.options.items())
+        return f"{self.name} ({values})"
+
+
+def _option_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}"
+
+
 class JobConfig(BaseModel):
     """Every setting of an FL job. ``None`` training settings take the example's defaults."""
 
@@ -70,12 +132,31 @@ class JobConfig(BaseModel):
         default=None, ge=0, description="DP-SGD: noise std as a multiple of clip_norm"
     )
     target_delta: float = Field(default=1e-5, gt=0, lt=1, description="DP delta for epsilon")
+    target_epsilon: float | None = Field(
+        default=None,
+        gt=0,
+        description="DP-SGD: each silo's noise spends this epsilon over the planned rounds",
+    )
     fraction: float = Field(default=1.0, gt=0, le=1, description="client fraction C per round")
     seed: int = Field(
         default=0, ge=0, le=2**63 - 1, description="seed of partitioning, sampling and init"
     )
     server_lr: float = Field(default=1.0, gt=0, description="server learning rate")
     server_momentum: float = Field(default=0.0, ge=0, lt=1, description="server momentum")
+    strategy: StrategyChoice = Field(
+        default=StrategyChoice(name="fedavg"), description="aggregation strategy and its options"
+    )
+    screen_norms: bool | None = Field(
+        default=None,
+        description="reject updates whose norm is far above the round's median (default: on "
+        "for robust strategies)",
+    )
+    norm_limit: float = Field(
+        default=10.0, gt=1, description="norm screening: reject above this x the median norm"
+    )
+    secure_aggregation: bool = Field(
+        default=False, description="the orchestrator sees only the masked sum of the updates"
+    )
     model: str | None = Field(default=None, description="model variant (mnist: 2nn | cnn)")
     data_dir: Path | None = Field(default=None, description="folder holding the example's files")
     data: Path | None = Field(default=None, description="CSV file (tabular example)")
@@ -168,6 +249,46 @@ class JobConfig(BaseModel):
             )
         return value
 
+    def screens_norms(self) -> bool:
+        """Whether updates with outlying norms are rejected (the strategy's default unless
+        ``screen_norms`` says otherwise)."""
+        from fl_jobs.strategies.registry import get_info
+
+        if self.screen_norms is not None:
+            return self.screen_norms
+        return get_info(self.strategy.name).robust
+
+    @model_validator(mode="after")
+    def _check_strategy(self) -> JobConfig:
+        from fl_jobs.strategies.client_fraction import silos_per_round
+        from fl_jobs.strategies.registry import MEAN_FAMILY, get_info
+
+        info = get_info(self.strategy.name)
+        if not info.server_sgd and (self.server_lr != 1.0 or self.server_momentum != 0.0):
+            users = ", ".join(n for n, i in _strategies().items() if i.server_sgd)
+            raise ValueError(
+                f"server_lr and server_momentum are options of {users}, not of "
+                f"{info.name} - drop --server-lr and --server-momentum"
+            )
+        need = info.min_updates(self.strategy.options)
+        per_round = silos_per_round(self.fraction, self.silos)
+        if per_round < need:
+            raise ValueError(
+                f"strategy {self.strategy.describe()} needs at least {need} updates a round, "
+                f"but {per_round} silos train each round ({self.silos} silos x fraction "
+                f"{self.fraction}) - use more silos, or lower its options"
+            )
+        if self.secure_aggregation and info.robust:
+            raise ValueError(
+                f"secure_aggregation cannot be combined with strategy {info.name}: a robust "
+                "aggregator needs each silo's own update, which secure aggregation hides from "
+                f"the orchestrator - choose one of {', '.join(MEAN_FAMILY)}, or drop "
+                "secure_aggregation"
+            )
+        if self.secure_aggregation:
+            raise ValueError("secure_aggregation is not available yet - drop secure_aggregation")
+        return self
+
     @model_validator(mode="after")
     def _check_quorum(self) -> JobConfig:
         from fl_jobs.strategies.client_fraction import silos_per_round
@@ -212,7 +333,18 @@ class JobConfig(BaseModel):
                 "noise_multiplier needs clip_norm (DP-SGD clips, then adds noise) - add "
                 "--clip-norm, or drop noise_multiplier"
             )
-        if self.clip_norm is not None and self.noise_multiplier is None:
+        if self.target_epsilon is not None and self.clip_norm is None:
+            raise ValueError(
+                "target_epsilon needs clip_norm (DP-SGD clips, then adds the noise that spends "
+                "the target) - add --clip-norm, or drop target_epsilon"
+            )
+        if self.target_epsilon is not None and self.noise_multiplier is not None:
+            raise ValueError(
+                "give either noise_multiplier or target_epsilon, not both (the target decides "
+                "the noise) - drop one of them"
+            )
+        no_noise = self.noise_multiplier is None and self.target_epsilon is None
+        if self.clip_norm is not None and no_noise:
             self.noise_multiplier = 1.0
         if self.example == "tabular" and (self.data is None or self.target is None):
             raise ValueError(
@@ -246,6 +378,12 @@ class JobConfig(BaseModel):
         if {"data", "target", "task"} & set(unused):
             fix = f"add --example tabular to train on your CSV, or drop {them}"
         raise ValueError(f"the {self.example} example does not read {'; '.join(parts)} - {fix}")
+
+
+def _strategies() -> dict[str, Any]:
+    from fl_jobs.strategies.registry import STRATEGIES
+
+    return STRATEGIES
 
 
 def _number_kind(annotation: Any) -> Literal["bool", "int", "float"] | None:
@@ -287,9 +425,44 @@ def load_job_config(path: Path | None, overrides: dict[str, Any] | None = None) 
         source = str(path)
         data.update(read_job_yaml(Path(path)))
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        given = strategy_overrides(data, given)
+    except ValueError as exc:
+        raise JobConfigError(f"invalid job config ({source}): {exc}") from None
     data.update(given)
     try:
         return JobConfig.model_validate(data)
     except ValidationError as exc:
         problems = _describe(exc, path, given)
         raise JobConfigError(f"invalid job config ({source}): {problems}") from None
+
+
+def strategy_overrides(data: Mapping[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` (command-line options) with ``--strategy NAME`` and ``--strategy-option
+    KEY=VALUE`` (``strategy_options``, a list) folded into one ``strategy`` section.
+
+    ``--strategy`` replaces the job file's strategy with its defaults; ``--strategy-option``
+    alone changes options of the file's (or the default) strategy.
+    """
+    from fl_jobs.strategies.registry import DEFAULT, parse_option_text
+
+    given = dict(given)
+    name = given.pop("strategy", None)
+    texts = given.pop("strategy_options", None) or []
+    if name is None and not texts:
+        return given
+    options = dict(parse_option_text(text) for text in texts)
+    if isinstance(name, StrategyChoice):
+        name = name.model_dump()
+    if isinstance(name, Mapping):
+        section: dict[str, Any] = dict(name)
+    elif name is not None:
+        section = {"name": name}
+    else:
+        current = data.get("strategy", DEFAULT)
+        if isinstance(current, StrategyChoice):
+            current = current.model_dump()
+        section = dict(current) if isinstance(current, Mapping) else {"name": current}
+    section.update(options)
+    given["strategy"] = section
+    return given

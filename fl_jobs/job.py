@@ -328,13 +328,25 @@ class _Job:
 
     def _print_privacy(self, result: FederationResult) -> None:
         config = self.config
-        if result.epsilon_per_silo:
-            worst = max(result.epsilon_per_silo.values())
-            self.console.print(
-                f"privacy: DP-SGD (clip {config.clip_norm}, noise x{config.noise_multiplier}); "
-                f"each silo's data is ({worst:.2f}, {config.target_delta:g})-DP at worst",
-                soft_wrap=True,
-            )
+        if not result.epsilon_per_silo:
+            return
+        worst = max(result.epsilon_per_silo.values())
+        noise = f"noise x{config.noise_multiplier}"
+        if config.target_epsilon is not None:
+            used = [
+                m["dp_noise_multiplier"]
+                for r in result.history
+                for m in r.silo_metrics.values()
+                if "dp_noise_multiplier" in m
+            ]
+            low, high = (min(used), max(used)) if used else (0.0, 0.0)
+            span = f"x{low:.3g}" if low == high else f"x{low:.3g}-{high:.3g} by silo"
+            noise = f"noise {span} for epsilon {config.target_epsilon:g}"
+        self.console.print(
+            f"privacy: DP-SGD (clip {config.clip_norm}, {noise}); each silo's data is "
+            f"({worst:.2f}, {config.target_delta:g})-DP at worst",
+            soft_wrap=True,
+        )
 
 
 def _one_line(exc: BaseException) -> str:

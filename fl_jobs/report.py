@@ -12,13 +12,14 @@ from rich.table import Table
 
 from fl_jobs.baselines import Baselines
 from fl_jobs.config import JobConfig
-from fl_jobs.local.federation import FederationResult
+from fl_jobs.local.federation import FederationResult, RoundRecord
 
 
 @dataclass
 class Comparison:
     """Final metric of federated, centralized and local-only (mean and worst silo)."""
 
+    strategy: str
     metric_name: str
     higher_is_better: bool
     federated: float
@@ -29,6 +30,7 @@ class Comparison:
 
 def compare(result: FederationResult, baselines: Baselines | None) -> Comparison:
     return Comparison(
+        strategy=result.strategy,
         metric_name=result.metric_name,
         higher_is_better=result.higher_is_better,
         federated=float(result.final_metrics[result.metric_name]),
@@ -58,7 +60,7 @@ def comparison_table(comparison: Comparison, rounds: int) -> Table:
     table.add_column(metric, justify="right")
     table.add_column("federated advantage", justify="right")
     rows = [
-        ("federated (FedAvg)", comparison.federated),
+        (f"federated ({comparison.strategy})", comparison.federated),
         ("centralized (pooled data)", comparison.centralized),
         ("local-only, mean of silos", comparison.local_mean),
         ("local-only, worst silo", comparison.local_worst),
@@ -79,19 +81,22 @@ def comparison_table(comparison: Comparison, rounds: int) -> Table:
 def write_plot(
     path: Path, result: FederationResult, baselines: Baselines | None, *, partition: str = ""
 ) -> Path:
-    """PNG of the test metric per round: federated vs centralized vs local-only mean."""
-    import matplotlib
+    """PNG of the test metric per round: federated vs centralized vs local-only mean.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn with matplotlib's object API on the Agg canvas: no pyplot, no global figure state,
+    no GUI backend, and matplotlib is imported only here, when a plot is drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     rounds = [r.round for r in result.history]
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    fig = Figure(figsize=(7, 4.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     ax.plot(
         rounds,
         [r.global_metrics[result.metric_name] for r in result.history],
-        label="federated (FedAvg)",
+        label=f"federated ({result.strategy})",
         linewidth=2,
     )
     if baselines is not None:
@@ -106,7 +111,6 @@ def write_plot(
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -128,6 +132,7 @@ def summary_dict(
         "metric": result.metric_name,
         "higher_is_better": result.higher_is_better,
         "rounds": config.rounds,
+        "strategy": config.strategy.model_dump(),
         "silos": dict(zip(result.silo_names, result.silo_sizes, strict=True)),
         "federated": result.final_metrics,
         "centralized": None if baselines is None else baselines.centralized.final_metrics,
@@ -142,28 +147,45 @@ def summary_dict(
             },
         },
         "completed_rounds": len(result.history),
-        "history": [
-            {
-                "round": r.round,
-                "selected": r.selected,
-                **r.global_metrics,
-                **({"dropped": r.dropped} if r.dropped else {}),
-            }
-            for r in result.history
-        ],
-        "privacy": None
-        if result.epsilon_per_silo is None
-        else {
-            "clip_norm": config.clip_norm,
-            "noise_multiplier": config.noise_multiplier,
-            "delta": config.target_delta,
-            "epsilon_per_silo": result.epsilon_per_silo,
-            "epsilon_max": max(result.epsilon_per_silo.values(), default=0.0),
-        },
+        "history": [_history_row(r) for r in result.history],
+        "privacy": None if result.epsilon_per_silo is None else _privacy(config, result),
         "wall_seconds": round(wall_seconds, 3),
         "federation_seconds": round(result.wall_seconds, 3),
         "config": config.model_dump(mode="json"),
         "artifacts": artifacts,
+    }
+
+
+def _history_row(record: RoundRecord) -> dict[str, Any]:
+    """One round in the summary: who trained, the global metrics, who was left out or
+    rejected and why, and (with DP) the epsilon each trained silo had spent by then."""
+    epsilons = {silo: m["epsilon"] for silo, m in record.silo_metrics.items() if "epsilon" in m}
+    return {
+        "round": record.round,
+        "selected": record.selected,
+        **record.global_metrics,
+        **({"dropped": record.dropped} if record.dropped else {}),
+        **({"rejected": record.rejected} if record.rejected else {}),
+        **({"epsilon": epsilons} if epsilons else {}),
+    }
+
+
+def _privacy(config: JobConfig, result: FederationResult) -> dict[str, Any]:
+    """The DP settings and what each silo spent (and the noise it trained with)."""
+    spent = result.epsilon_per_silo or {}
+    noise: dict[str, float] = {}
+    for record in result.history:
+        for silo, metrics in record.silo_metrics.items():
+            if "dp_noise_multiplier" in metrics:
+                noise[silo] = metrics["dp_noise_multiplier"]
+    return {
+        "clip_norm": config.clip_norm,
+        "noise_multiplier": config.noise_multiplier,
+        "target_epsilon": config.target_epsilon,
+        "delta": config.target_delta,
+        "noise_multiplier_per_silo": noise,
+        "epsilon_per_silo": spent,
+        "epsilon_max": max(spent.values(), default=0.0),
     }
 
 

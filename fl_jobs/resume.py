@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from fl_jobs.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from fl_jobs.config import JobConfig, _describe
+from fl_jobs.config import JobConfig, _describe, strategy_overrides
 from fl_jobs.errors import RunFolderError
 from fl_jobs.local.federation import FederationState
 from fl_jobs.local.prepare import PreparedJob
@@ -72,6 +72,10 @@ def resume_config(folder: Path, overrides: dict[str, Any]) -> JobConfig:
     """The run's own settings, with the ``overrides`` (CLI options) a resume may change."""
     stored = read_job_file(folder)
     given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        given = strategy_overrides(stored, given)
+    except ValueError as exc:
+        raise RunFolderError(f"cannot resume {folder}: {exc}", FIX) from None
     for key in given:
         if key in NOT_ON_RESUME:
             raise RunFolderError(
@@ -82,14 +86,26 @@ def resume_config(folder: Path, overrides: dict[str, Any]) -> JobConfig:
         original = JobConfig.model_validate(stored)
         merged = JobConfig.model_validate({**stored, **given, "output_dir": str(folder)})
     except ValidationError as exc:
-        raise RunFolderError(f"cannot resume {folder}: {_describe(exc)}", FIX) from None
+        raise RunFolderError(
+            f"cannot resume {folder}: {_describe(exc, folder / JOB_FILE, given)}", FIX
+        ) from None
     for key in given:
         if key not in RESUMABLE and getattr(merged, key) != getattr(original, key):
+            now, then = given[key], getattr(original, key)
+            if key == "strategy":
+                now, then = merged.strategy.describe(), original.strategy.describe()
             raise RunFolderError(
-                f"--{key.replace('_', '-')} {given[key]} differs from the run's setting "
-                f"{getattr(original, key)} ({folder / JOB_FILE})",
+                f"--{key.replace('_', '-')} {now} differs from the run's setting "
+                f"{then} ({folder / JOB_FILE})",
                 f"a resumed run keeps the settings of its finished rounds; {FIX}",
             )
+    if merged.target_epsilon is not None and merged.rounds != original.rounds:
+        raise RunFolderError(
+            f"--rounds {merged.rounds} cannot change a run with target_epsilon "
+            f"{original.target_epsilon:g}: each silo's noise was computed to spend it over "
+            f"{original.rounds} rounds",
+            f"start a new run with --rounds {merged.rounds}",
+        )
     return merged
 
 

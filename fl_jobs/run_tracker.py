@@ -6,7 +6,8 @@ every call is queued to one daemon thread, in order. That thread logs through
 the active run per thread (the cause of a job appearing as two runs). A failure disables the
 tracker and is reported once (:attr:`RunTracker.error`); the job's results stay on disk.
 
-- Params once, per-round metrics (global, per silo, silos left out), and at the end the final
+- Params once, per-round metrics (global, per silo, silos left out or whose update was
+  rejected, with DP each silo's epsilon spent so far), and at the end the final
   metrics, the plot, the summary and the final model as artifacts; status FINISHED, FAILED or
   KILLED.
 - The default store is ``mlflow.db`` in the run folder, and its artifacts are stored under
@@ -171,6 +172,7 @@ class RunTracker:
             for silo, silo_values in record.silo_metrics.items():
                 values.update(silo_metric_names(silo, silo_values))
             values["silos_dropped"] = float(len(record.dropped))
+            values["silos_rejected"] = float(len(record.rejected))
             metrics += [Metric(k, v, now, record.round) for k, v in values.items()]
             self._logged_up_to = record.round
         for start in range(0, len(metrics), 1000):
@@ -179,6 +181,10 @@ class RunTracker:
             for silo, reason in record.dropped.items():
                 self._client.set_tag(
                     self.run_id, f"fault.round_{record.round:04d}.{silo}", reason[:4000]
+                )
+            for silo, reason in record.rejected.items():
+                self._client.set_tag(
+                    self.run_id, f"rejected.round_{record.round:04d}.{silo}", reason[:4000]
                 )
 
     def _finish(self, status: str, metrics: Mapping[str, float], artifacts: list[Path]) -> None:

@@ -37,6 +37,11 @@ def ui_command(tracking_uri: str) -> str:
 
 
 def flat_params(config: JobConfig) -> dict[str, Any]:
-    """The config as MLflow params (strings, no nested sections)."""
+    """The config as MLflow params (strings; the strategy section as ``strategy`` (its
+    name) and ``strategy.<option>``)."""
     data = config.model_dump(mode="json", exclude={"approval", "tracking_uri"})
-    return {k: ("" if v is None else str(v)) for k, v in data.items()}
+    strategy = dict(data.pop("strategy"))
+    params = {k: ("" if v is None else str(v)) for k, v in data.items()}
+    params["strategy"] = str(strategy.pop("name"))
+    params.update({f"strategy.{k}": str(v) for k, v in strategy.items()})
+    return params

@@ -5,7 +5,9 @@ Same function in the local federation's workers and in the Azure ML train step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from fl_jobs.errors import TrainingDivergedError
+from fl_jobs.local_sgd import PlainSGD
 from fl_jobs.silo_data import SiloArrays
 
 if TYPE_CHECKING:
@@ -34,6 +37,14 @@ class TrainParams:
     clip_norm: float | None = None
     #: DP-SGD: noise standard deviation as a multiple of ``clip_norm``.
     noise_multiplier: float = 0.0
+    #: DP-SGD: instead of ``noise_multiplier``, the noise that spends this epsilon (at
+    #: ``target_delta``) over ``planned_rounds`` rounds of this silo's training.
+    target_epsilon: float | None = None
+    target_delta: float = 1e-5
+    planned_rounds: int = 1
+    #: FedProx: weight of the proximal term ``mu / 2 * ||w - w_global||^2`` (a per-round
+    #: silo setting, see :func:`with_silo_config`).
+    proximal_mu: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
@@ -45,6 +56,32 @@ class TrainParams:
             raise ValueError(f"clip_norm must be > 0, got {self.clip_norm}")
         if self.noise_multiplier < 0 or (self.noise_multiplier > 0 and self.clip_norm is None):
             raise ValueError("noise_multiplier must be >= 0 and needs clip_norm")
+        if self.target_epsilon is not None and (
+            self.clip_norm is None or not self.target_epsilon > 0 or self.noise_multiplier
+        ):
+            raise ValueError("target_epsilon must be > 0, needs clip_norm, excludes noise")
+        if not self.proximal_mu >= 0 or not math.isfinite(self.proximal_mu):
+            raise ValueError(f"proximal_mu must be a finite number >= 0, got {self.proximal_mu}")
+
+
+#: The settings a strategy may set per silo and round (:data:`fl_jobs.strategies.base.
+#: SiloConfig`); anything else in a train request is refused.
+SILO_CONFIG_KEYS = frozenset({"proximal_mu"})
+
+
+def with_silo_config(params: TrainParams, config: Mapping[str, float]) -> TrainParams:
+    """``params`` with a round's per-silo settings applied; ValueError for unknown keys or
+    values that are not numbers."""
+    unknown = sorted(set(config) - SILO_CONFIG_KEYS)
+    if unknown:
+        known = ", ".join(sorted(SILO_CONFIG_KEYS))
+        raise ValueError(f"unknown per-round silo setting {unknown[0]!r} (known: {known})")
+    values = {}
+    for key, value in config.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"per-round silo setting {key!r} must be a number, got {value!r}")
+        values[key] = float(value)
+    return dataclasses.replace(params, **values) if values else params
 
 
 def train_params_from_config(config: JobConfig) -> TrainParams:
@@ -56,6 +93,9 @@ def train_params_from_config(config: JobConfig) -> TrainParams:
         momentum=float(config.momentum or 0.0),
         clip_norm=config.clip_norm,
         noise_multiplier=float(config.noise_multiplier or 0.0),
+        target_epsilon=config.target_epsilon,
+        target_delta=config.target_delta,
+        planned_rounds=config.rounds,
     )
 
 
@@ -66,6 +106,8 @@ class LocalUpdate:
     weights: dict[str, torch.Tensor]
     n_samples: int
     metrics: dict[str, float] = field(default_factory=dict)
+    #: Which silo sent it (for screening and logs); None where it does not matter.
+    silo: str | None = None
 
 
 def state_weights(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -108,17 +150,22 @@ def train_local(
     if example is None:
         example = example_of(data)
     X, y = tensors(data)
+    anchor = None
+    if params.proximal_mu > 0:  # the round's global parameters, for the proximal term
+        anchor = [p.detach().clone() for p in model.parameters() if p.requires_grad]
     if params.clip_norm is not None:
         from fl_jobs.privacy import train_private
 
-        metrics = train_private(model, X, y, params, seed=seed, example=example)
+        metrics = train_private(model, X, y, params, seed=seed, example=example, anchor=anchor)
         return LocalUpdate(weights=state_weights(model), n_samples=len(X), metrics=metrics)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.SGD(
+    optimizer = PlainSGD(
         model.parameters(),
         lr=params.lr,
         momentum=params.momentum,
         weight_decay=params.weight_decay,
+        mu=params.proximal_mu,
+        anchor=anchor,
     )
     model.train()
     total, count, step = 0.0, 0, 0
@@ -127,7 +174,7 @@ def train_local(
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, params.batch_size):
             batch = order[start : start + params.batch_size]
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss = example.loss_fn(model(X[batch]), y[batch])
             value = float(loss.detach())
             step += 1

@@ -55,7 +55,15 @@ def _smoke(module: str, out: Path, *args: str) -> BenchmarkReport:
 
 @pytest.mark.parametrize(
     "module",
-    ["aggregation", "local_vs_flower", "fedavg_paper", "infra_scale", "results", "run_quick"],
+    [
+        "aggregation",
+        "local_vs_flower",
+        "fedavg_paper",
+        "strategies",
+        "infra_scale",
+        "results",
+        "run_quick",
+    ],
 )
 def test_every_script_has_help(module: str, capsys: pytest.CaptureFixture[str]) -> None:
     main = importlib.import_module(f"benchmarks.{module}").main
@@ -109,6 +117,18 @@ def test_fedavg_paper_smoke(tmp_path: Path, shared_data: Path) -> None:
     assert row[2] == "not reached in 1"
 
 
+def test_strategies_smoke(tmp_path: Path) -> None:
+    report = _smoke("strategies", tmp_path / "strategies.json")
+    optimisers, prox, attack = report.tables
+    assert [row[0] for row in optimisers.rows] == ["FedAvg, client lr 0.1", "FedAdam, eta 0.1"]
+    assert [row[1] for row in prox.rows] == ["FedAvg", "FedProx, mu 0.1"]
+    groups = {(row[0], row[1]) for row in attack.rows}
+    assert ("silo-4 sends -10x its change", "median") in groups
+    assert ("no attacker", "FedAvg") in groups
+    assert all(0 <= row[3] <= 100 for row in attack.rows)
+    assert [t.met is not None for t in report.targets] == [True] * 3  # judged, even if missed
+
+
 def test_infra_scale_smoke(tmp_path: Path) -> None:
     report = _smoke("infra_scale", tmp_path / "infra.json")
     blueprint_rows = report.tables[0].rows
@@ -129,6 +149,8 @@ def test_infra_scale_smoke(tmp_path: Path) -> None:
         ("local_vs_flower", ("--rounds", ""), "--rounds"),
         ("fedavg_paper", ("--lr", "0"), "--lr"),
         ("fedavg_paper", ("--max-rounds", "0"), "--max-rounds"),
+        ("strategies", ("--seeds", "x"), "--seeds"),
+        ("strategies", ("--rounds", "0"), "--rounds"),
         ("infra_scale", ("--silos", "1,101"), "--silos"),
         ("infra_scale", ("--blueprints", "eyes-closed"), "--blueprints"),
         ("results", ("--results", "/nonexistent/results"), "no results folder"),

@@ -1,4 +1,4 @@
-"""``python -m fl_jobs submit``: run the FedAvg job as an Azure ML pipeline on a deployed sandbox.
+"""``python -m fl_jobs submit``: run a federated job as an Azure ML pipeline on a deployed sandbox.
 
 The ``submit`` function is a plain typer command so that the main ``fl_jobs`` CLI registers it
 (``app.command()(submit)``); ``app`` here runs it on its own (``python -m fl_jobs.aml``).

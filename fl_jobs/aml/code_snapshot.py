@@ -40,10 +40,10 @@ def directory_sha256(root: Path) -> str:
 
 def cloud_config(config: JobConfig) -> dict[str, object]:
     """The job settings the steps need, without what only matters on this machine (output
-    folders, the local tracking store, the approval hook, the local federation's quorum,
-    timeouts and checkpoints)."""
+    folders, the local tracking store, the approval hook, the local federation's timeouts and
+    checkpoints). ``min_silos`` stays: the aggregate step applies it to rejected updates."""
     data = config.model_dump(mode="json", exclude_none=True)
-    local_settings = ("name", "min_silos", "round_timeout", "checkpoints", "overwrite")
+    local_settings = ("name", "round_timeout", "checkpoints", "overwrite")
     for local_only in ("output_dir", "summary", "tracking_uri", "approval", *local_settings):
         data.pop(local_only, None)
     data["baselines"] = False

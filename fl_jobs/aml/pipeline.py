@@ -1,4 +1,4 @@
-"""Build the Azure ML pipeline of a FedAvg job over a provisioned federation.
+"""Build the Azure ML pipeline of a federated job over a provisioned federation.
 
 Rounds are unrolled into one static graph (Azure ML pipelines have no loops)::
 
@@ -11,8 +11,12 @@ Rounds are unrolled into one static graph (Azure ML pipelines have no loops)::
 
 The initial model comes from a dedicated ``init`` step on the orchestrator compute: it builds
 the model under the job seed exactly as the local federation does, so both start from the
-same weights. Every data port gets an explicit ``azureml://datastores/...`` path, which is what
-lets ``dataflow.check_data_flow`` prove the silo rules before submission.
+same weights. The job's strategy (``fl_jobs.strategies.registry``) gives each train step its
+settings for that silo and round (``train_config``, e.g. FedProx's ``proximal_mu``), visible in
+the pipeline and the approval request; the aggregate steps run the same strategy and carry its
+state from round to round in the global model folders. Every data port gets an explicit
+``azureml://datastores/...`` path, which is what lets ``dataflow.check_data_flow`` prove the
+silo rules before submission.
 
 No ``from __future__ import annotations`` here: azure-ai-ml inspects the ``@dsl.pipeline``
 function's annotations at run time and rejects string annotations.
@@ -71,6 +75,14 @@ def check_cloud_manifest(manifest: FederationManifest, config: JobConfig) -> Non
             f"fraction={config.fraction} samples silos per round, which an unrolled Azure ML "
             "pipeline cannot do at run time; set fraction: 1.0 for Azure ML jobs"
         )
+    from fl_jobs.strategies.registry import get_info
+
+    need = get_info(config.strategy.name).min_updates(config.strategy.options)
+    if len(manifest.silos) < need:
+        raise ManifestError(
+            f"strategy {config.strategy.describe()} needs at least {need} updates a round, but "
+            f"the manifest has {len(manifest.silos)} silos; lower its options or add silos"
+        )
 
 
 def _pin(node: Any, name: str, silo: SiloRef | None, orchestrator: OrchestratorRef) -> None:
@@ -105,7 +117,8 @@ def build_pipeline(
     experiment_name: str | None = None,
     model_store: ModelStore | None = None,
 ) -> Any:
-    """The ``PipelineJob`` running ``config.rounds`` FedAvg rounds over ``manifest``'s silos.
+    """The ``PipelineJob`` running ``config.rounds`` rounds of the job's strategy over
+    ``manifest``'s silos.
 
     ``code`` is the staged snapshot every step runs (see ``code_snapshot.stage_code``);
     ``job_name`` names the job and its folder in every datastore; ``data_prefix`` is the
@@ -116,6 +129,12 @@ def build_pipeline(
     check_cloud_manifest(manifest, config)
     check_job_prefix(job_name)
     from azure.ai.ml import Input, Output, dsl
+
+    from fl_jobs.aml.steps.common import encode_silo_config
+    from fl_jobs.strategies.registry import build_strategy, strategy_title
+
+    strategy = build_strategy(config)
+    title = strategy_title(config.strategy.name, config.strategy.options)
 
     prefix = (data_prefix or default_data_prefix(config)).strip("/")
     components = load_components(code.path, len(manifest.silos))
@@ -134,7 +153,7 @@ def build_pipeline(
     @dsl.pipeline(
         name=job_name,
         display_name=(
-            f"FedAvg {config.example}: {len(manifest.silos)} silos x {config.rounds} rounds"
+            f"{title} {config.example}: {len(manifest.silos)} silos x {config.rounds} rounds"
         ),
         description=f"fl-sandbox federated job over blueprint {manifest.blueprint!r}",
     )
@@ -168,6 +187,7 @@ def build_pipeline(
                     silo=silo.name,
                     silo_index=index,
                     round=round_index,
+                    train_config=encode_silo_config(strategy.silo_config(round_index, silo.name)),
                 )
                 _pin(train, step_name("train", silo, round_index), silo, orchestrator)
                 train.outputs.model_update = out_folder(

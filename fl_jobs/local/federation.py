@@ -1,16 +1,18 @@
-"""The local federation loop: workers per silo, FedAvg on the orchestrator side.
+"""The local federation loop: workers per silo, the job's strategy on the orchestrator side.
 
 The orchestrator (this process) holds the global model and the test set. It sends each
-selected silo the path of the global model file and gets back the path of an update file, a
-sample count and metrics; it validates every update and folds it into one running sum in a
+selected silo the path of the global model file and the strategy's settings for the silo this
+round (e.g. FedProx's ``proximal_mu``), and gets back the path of an update file, a sample
+count and metrics; it validates and screens every update and hands it to the strategy in a
 fixed silo order (so a seed always gives the same weights). It never opens a silo folder.
 
 Faults: a silo whose worker dies or does not answer within ``round_timeout`` is left out of the
-round; if at least ``min_silos`` answered the round completes, and the worker is restarted
-and trains again from the next round's global model. Otherwise the job stops with
-:class:`QuorumLostError` and the last complete round is what is kept. After every round the
-caller gets a :class:`FederationState` (``on_state``): with it, ``run_federation(resume=...)``
-continues to bit-identical weights.
+round, and so is an update that screening rejects (wrong tensors, non-finite values, an
+outlying norm); if at least ``min_silos`` updates remain the round completes, and a dropped
+worker is restarted and trains again from the next round's global model. Otherwise the job
+stops with :class:`QuorumLostError` and the last complete round is what is kept. After every
+round the caller gets a :class:`FederationState` (``on_state``): with it,
+``run_federation(resume=...)`` continues to bit-identical weights.
 """
 
 from __future__ import annotations
@@ -27,14 +29,17 @@ import numpy as np
 import torch
 
 from fl_jobs.config import JobConfig
-from fl_jobs.errors import DivergenceError, QuorumLostError, RunFolderError
+from fl_jobs.errors import DivergenceError, ModelUpdateError, QuorumLostError, RunFolderError
 from fl_jobs.evaluation import evaluate
 from fl_jobs.local.prepare import PreparedJob, prepare_job
 from fl_jobs.local.worker import Diverged, TrainRequest
 from fl_jobs.local.worker_pool import Dropped, FederationError, SiloWorker, WorkerPool
+from fl_jobs.local_sgd import PlainSGD
 from fl_jobs.model_io import read_update, save_weights
+from fl_jobs.screening import screen_norms
 from fl_jobs.seeds import derive_seed
-from fl_jobs.strategies.fedavg import FedAvg
+from fl_jobs.strategies.base import Strategy
+from fl_jobs.strategies.registry import build_strategy, strategy_title
 from fl_jobs.torch_threads import single_threaded
 from fl_jobs.training import LocalUpdate, state_weights
 
@@ -52,8 +57,10 @@ DIVERGENCE_FACTOR = 1e3
 
 @dataclass
 class RoundRecord:
-    """One round: who trained, the global model's test metrics, each silo's metrics, and the
-    silos left out (silo -> why)."""
+    """One round: who trained, the global model's test metrics, each silo's metrics, the
+    silos left out (silo -> why) and the silos whose update screening rejected (silo -> why).
+
+    A rejected silo did train: its metrics (and, with DP, the privacy it spent) are kept."""
 
     round: int
     selected: list[str]
@@ -61,6 +68,7 @@ class RoundRecord:
     silo_metrics: dict[str, dict[str, float]]
     seconds: float
     dropped: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
 
     def to_plain(self) -> dict[str, Any]:
         return {
@@ -70,6 +78,7 @@ class RoundRecord:
             "silo_metrics": {k: dict(v) for k, v in self.silo_metrics.items()},
             "seconds": self.seconds,
             "dropped": dict(self.dropped),
+            "rejected": dict(self.rejected),
         }
 
     @classmethod
@@ -104,6 +113,8 @@ class FederationResult:
     initial_metrics: dict[str, float] = field(default_factory=dict)
     #: With DP-SGD: epsilon spent by each silo over the run (at ``config.target_delta``).
     epsilon_per_silo: dict[str, float] | None = None
+    #: How tables and plots name the strategy (e.g. FedAdam, Multi-Krum).
+    strategy: str = "FedAvg"
 
 
 Progress = Callable[[RoundRecord], None]
@@ -111,12 +122,19 @@ Notify = Callable[[str], None]
 
 
 def warm_up_torch(model: torch.nn.Module, prepared: PreparedJob) -> None:
-    """One throwaway optimiser step before forking: torch initialises lazily, and paying it
-    once here instead of once per forked worker makes the first round as fast as the rest."""
+    """One throwaway training step before forking: torch initialises lazily, and paying it
+    once here instead of once per forked worker makes the first round as fast as the rest.
+
+    With DP-SGD the workers train through Opacus and ``torch.optim``: both are imported here
+    too (``torch.optim``'s first optimizer imports ``torch._dynamo``), once for every worker."""
     ds = prepared.dataset
     scratch = prepared.example.build_model(prepared.config, ds.shape)
     scratch.load_state_dict(model.state_dict())
-    opt = torch.optim.SGD(scratch.parameters(), lr=1e-3)
+    if prepared.config.clip_norm is not None:
+        import opacus  # noqa: F401
+
+        torch.optim.SGD(scratch.parameters(), lr=1e-3)
+    opt = PlainSGD(scratch.parameters(), lr=1e-3, momentum=0.5)
     X = torch.from_numpy(np.ascontiguousarray(ds.X[:2], dtype=np.float32))
     dtype = torch.int64 if prepared.example.task == "classification" else torch.float32
     y = torch.as_tensor(ds.y[:2], dtype=dtype)
@@ -157,7 +175,7 @@ def initial_state(prepared: PreparedJob) -> FederationState:
     """Round 0: the seeded initial model, a fresh strategy and selection RNG."""
     config = prepared.config
     model = initial_model(prepared)
-    strategy = FedAvg(config.fraction, config.server_lr, config.server_momentum)
+    strategy = build_strategy(config)
     rng = np.random.default_rng(derive_seed(config.seed, 0xC11E))
     ds = prepared.dataset
     return FederationState(
@@ -199,6 +217,7 @@ def result_from_state(
         final_weights=state.global_weights,
         wall_seconds=wall_seconds,
         initial_metrics=dict(state.initial_metrics),
+        strategy=strategy_title(config.strategy.name, config.strategy.options),
     )
 
 
@@ -238,7 +257,7 @@ class _Federation:
         state = resume if resume is not None else initial_state(prepared)
         model = initial_model(prepared)
         warm_up_torch(model, prepared)
-        strategy = FedAvg(config.fraction, config.server_lr, config.server_momentum)
+        strategy = build_strategy(config)
         rng = np.random.default_rng(derive_seed(config.seed, 0xC11E))
         _restore(model, strategy, rng, state)
 
@@ -268,7 +287,7 @@ class _Federation:
         rnd: int,
         state: FederationState,
         model: torch.nn.Module,
-        strategy: FedAvg,
+        strategy: Strategy,
         rng: np.random.Generator,
         pool: WorkerPool,
         notify: Notify | None,
@@ -280,50 +299,19 @@ class _Federation:
         global_path = self.models_dir / f"global_{rnd:04d}.pt"
         save_weights(global_path, state.global_weights, meta={"round": rnd})
         round_dir = self.updates_dir / f"round_{rnd:04d}"
-        unreachable: dict[str, Dropped] = {}
+        ledger = _Ledger(rnd, len(selected), config.min_silos, notify)
         for worker in selected:
             request = TrainRequest(
                 round=rnd,
                 global_path=global_path,
                 update_path=round_dir / f"{worker.name}.pt",
                 seed=derive_seed(config.seed, rnd, worker.index),
+                config=strategy.silo_config(rnd, worker.name),
             )
             failed = pool.send(worker, request)
             if failed is not None:
-                unreachable[worker.name] = failed
-        silo_metrics: dict[str, dict[str, float]] = {}
-        dropped: dict[str, str] = {}
-
-        def on_wait(silos: list[str], seconds: float) -> None:
-            if notify is not None:
-                notify(
-                    f"round {rnd}: still waiting for {', '.join(silos)} after {seconds:.0f} s "
-                    "(set --round-timeout SECONDS to leave unresponsive silos out)"
-                )
-
-        def updates() -> Iterator[LocalUpdate]:
-            quorum = min(config.min_silos or len(selected), len(selected))
-            for worker, reply in pool.replies(
-                selected, unreachable, timeout=config.round_timeout, on_wait=on_wait
-            ):
-                if isinstance(reply, Dropped):
-                    dropped[worker.name] = reply.reason
-                    if notify is not None:
-                        notify(f"round {rnd}: {worker.name} left out ({reply.reason})")
-                    if len(selected) - len(dropped) < quorum:
-                        raise self._quorum_lost(rnd, len(selected), quorum, dropped)
-                    continue
-                if isinstance(reply, Diverged):
-                    raise self._diverged(rnd, worker.name, f"its training loss became {reply.loss}")
-                weights, meta = read_update(reply.update_path, state.global_weights)
-                metrics = {k: float(v) for k, v in reply.metrics.items()}
-                self._check_train_loss(rnd, worker, metrics, state.initial_metrics)
-                silo_metrics[worker.name] = {**metrics, "samples": float(meta["n_samples"])}
-                yield LocalUpdate(
-                    weights=weights, n_samples=int(meta["n_samples"]), metrics=metrics
-                )
-
-        new_weights = strategy.aggregate(state.global_weights, updates())
+                ledger.unreachable[worker.name] = failed
+        new_weights = self._aggregate(rnd, state, strategy, selected, pool, ledger)
         model.load_state_dict(new_weights)
         global_metrics = evaluate(model, ds.test_X, ds.test_y, example)
         loss = global_metrics.get("loss", 0.0)
@@ -332,13 +320,16 @@ class _Federation:
         if not self.keep_files:
             global_path.unlink()
             shutil.rmtree(round_dir, ignore_errors=True)
+        if config.clip_norm is not None:
+            _add_epsilon(ledger.silo_metrics, state.history, config.target_delta)
         record = RoundRecord(
             round=rnd,
             selected=[w.name for w in selected],
             global_metrics=global_metrics,
-            silo_metrics=silo_metrics,
+            silo_metrics=ledger.silo_metrics,
             seconds=time.perf_counter() - t0,
-            dropped=dropped,
+            dropped=ledger.dropped,
+            rejected=ledger.rejected,
         )
         return FederationState(
             round=rnd,
@@ -349,6 +340,76 @@ class _Federation:
             history=[*state.history, record],
             initial_metrics=state.initial_metrics,
         )
+
+    def _aggregate(
+        self,
+        rnd: int,
+        state: FederationState,
+        strategy: Strategy,
+        selected: list[SiloWorker],
+        pool: WorkerPool,
+        ledger: _Ledger,
+    ) -> dict[str, torch.Tensor]:
+        """The round's new global weights: the only place that reads the silos' updates.
+
+        The plain path: each reply's update file is read and validated in silo order
+        (:meth:`_updates`), screened for outlying norms when the job asks for it, and
+        streamed into ``strategy.aggregate``. A secure-aggregation path replaces this method:
+        it gathers masked fixed-point sums instead of update files, decodes their sum into a
+        :class:`~fl_jobs.strategies.base.WeightedMean` and returns
+        ``strategy.server_step(rnd, state.global_weights, mean)`` (mean strategies only; the
+        job config refuses robust ones with secure aggregation).
+        """
+        updates = self._updates(rnd, state, selected, pool, ledger)
+        if self.config.screens_norms():
+            updates = screen_norms(
+                updates, state.global_weights, self.config.norm_limit, ledger.reject
+            )
+        return strategy.aggregate(rnd, state.global_weights, updates)
+
+    def _updates(
+        self,
+        rnd: int,
+        state: FederationState,
+        selected: list[SiloWorker],
+        pool: WorkerPool,
+        ledger: _Ledger,
+    ) -> Iterator[LocalUpdate]:
+        """The selected silos' validated updates, in silo order, as their replies settle;
+        dead or silent silos and invalid updates go to the ledger (which stops the round
+        when the quorum is lost)."""
+        config = self.config
+
+        def on_wait(silos: list[str], seconds: float) -> None:
+            if ledger.notify is not None:
+                ledger.notify(
+                    f"round {rnd}: still waiting for {', '.join(silos)} after {seconds:.0f} s "
+                    "(set --round-timeout SECONDS to leave unresponsive silos out)"
+                )
+
+        for worker, reply in pool.replies(
+            selected, ledger.unreachable, timeout=config.round_timeout, on_wait=on_wait
+        ):
+            if isinstance(reply, Dropped):
+                ledger.drop(worker.name, reply.reason)
+                continue
+            if isinstance(reply, Diverged):
+                raise self._diverged(rnd, worker.name, f"its training loss became {reply.loss}")
+            metrics = {k: float(v) for k, v in reply.metrics.items()}
+            self._check_train_loss(rnd, worker, metrics, state.initial_metrics)
+            ledger.silo_metrics[worker.name] = {**metrics, "samples": float(reply.n_samples)}
+            try:
+                weights, meta = read_update(reply.update_path, state.global_weights)
+            except ModelUpdateError as exc:
+                ledger.reject(worker.name, str(exc).replace(f"{reply.update_path}: ", ""))
+                continue
+            ledger.silo_metrics[worker.name]["samples"] = float(meta["n_samples"])
+            yield LocalUpdate(
+                weights=weights,
+                n_samples=int(meta["n_samples"]),
+                metrics=metrics,
+                silo=worker.name,
+            )
 
     def _restart_dropped(
         self, rnd: int, record: RoundRecord, pool: WorkerPool, notify: Notify | None
@@ -391,15 +452,43 @@ class _Federation:
             f"(this run used {lr:g})",
         )
 
-    @staticmethod
-    def _quorum_lost(
-        rnd: int, selected: int, quorum: int, dropped: dict[str, str]
-    ) -> QuorumLostError:
-        reasons = "; ".join(f"{silo}: {why}" for silo, why in dropped.items())
-        return QuorumLostError(
-            f"round {rnd} lost its quorum: at most {selected - len(dropped)} of {selected} "
-            f"selected silos can answer and min_silos is {quorum} ({reasons})"
-        )
+
+class _Ledger:
+    """A round's silos left out (dropped: dead or silent; rejected: screening refused the
+    update) and each answering silo's metrics; applies the quorum as they come in."""
+
+    def __init__(
+        self, rnd: int, selected: int, min_silos: int | None, notify: Notify | None
+    ) -> None:
+        self.rnd = rnd
+        self.selected = selected
+        self.quorum = min(min_silos or selected, selected)
+        self.notify = notify
+        self.unreachable: dict[str, Dropped] = {}
+        self.dropped: dict[str, str] = {}
+        self.rejected: dict[str, str] = {}
+        self.silo_metrics: dict[str, dict[str, float]] = {}
+
+    def drop(self, silo: str, reason: str) -> None:
+        self.dropped[silo] = reason
+        self._say(f"round {self.rnd}: {silo} left out ({reason})")
+
+    def reject(self, silo: str, reason: str) -> None:
+        self.rejected[silo] = reason
+        self._say(f"round {self.rnd}: {silo}'s update rejected ({reason})")
+
+    def _say(self, line: str) -> None:
+        if self.notify is not None:
+            self.notify(line)
+        left = self.selected - len(self.dropped) - len(self.rejected)
+        if left < self.quorum:
+            reasons = [f"{silo}: {why}" for silo, why in self.dropped.items()]
+            reasons += [f"{silo}: update rejected, {why}" for silo, why in self.rejected.items()]
+            raise QuorumLostError(
+                f"round {self.rnd} lost its quorum: at most {left} of {self.selected} "
+                f"selected silos can contribute and min_silos is {self.quorum} "
+                f"({'; '.join(reasons)})"
+            )
 
 
 def _scale(initial_metrics: dict[str, float]) -> float:
@@ -408,7 +497,7 @@ def _scale(initial_metrics: dict[str, float]) -> float:
 
 
 def _restore(
-    model: torch.nn.Module, strategy: FedAvg, rng: np.random.Generator, state: FederationState
+    model: torch.nn.Module, strategy: Strategy, rng: np.random.Generator, state: FederationState
 ) -> None:
     """Load a checkpointed state into the model, the strategy and the selection RNG."""
     if state.strategy != strategy.name:
@@ -429,16 +518,36 @@ def _restore(
         ) from None
 
 
+def _dp_history(
+    silo: str, history: list[RoundRecord], current: dict[str, float] | None = None
+) -> list[tuple[float, float, float]]:
+    """The silo's DP-SGD steps as ``(noise, sample rate, steps)``, one entry per round it
+    trained in (rejected rounds included: its data was used all the same)."""
+    rounds = [r.silo_metrics[silo] for r in history if silo in r.silo_metrics]
+    if current is not None:
+        rounds.append(current)
+    return [
+        (m.get("dp_noise_multiplier", 0.0), m.get("dp_sample_rate", 1.0), m.get("dp_steps", 0.0))
+        for m in rounds
+    ]
+
+
+def _add_epsilon(
+    silo_metrics: dict[str, dict[str, float]], history: list[RoundRecord], delta: float
+) -> None:
+    """Each silo's epsilon spent so far (this round included), as its ``epsilon`` metric."""
+    from fl_jobs.privacy import spent
+
+    for silo, metrics in silo_metrics.items():
+        if "dp_steps" in metrics:
+            metrics["epsilon"] = spent(_dp_history(silo, history, metrics), delta)
+
+
 def _privacy_spent(config: JobConfig, history: list[RoundRecord]) -> dict[str, float] | None:
+    """Epsilon each silo spent over the run (client sampling is not credited)."""
     if config.clip_norm is None:
         return None
-    from fl_jobs.privacy import spent_per_silo
+    from fl_jobs.privacy import spent
 
-    steps: dict[str, float] = {}
-    rates: dict[str, float] = {}
-    for record in history:
-        for silo, metrics in record.silo_metrics.items():
-            steps[silo] = steps.get(silo, 0.0) + metrics.get("dp_steps", 0.0)
-            rates[silo] = metrics.get("dp_sample_rate", 1.0)
-    noise = float(config.noise_multiplier or 0.0)
-    return spent_per_silo(steps, rates, noise, config.target_delta)
+    silos = list(dict.fromkeys(silo for record in history for silo in record.silo_metrics))
+    return {silo: spent(_dp_history(silo, history), config.target_delta) for silo in silos}

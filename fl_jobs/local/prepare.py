@@ -82,7 +82,23 @@ def prepare_job(config: JobConfig) -> PreparedJob:
             )
         parts = partition_indices(dataset.y, config.silos, spec, config.seed)
     check_silo_sizes(parts, spec, config.seed)
+    if config.target_epsilon is not None:
+        check_privacy_target(config, parts)
     return PreparedJob(config=config, example=example, dataset=dataset, partitions=parts)
+
+
+def check_privacy_target(config: JobConfig, parts: list[np.ndarray]) -> None:
+    """Every silo can meet ``target_epsilon``: the smallest silo needs the most noise (its
+    sampling rate is the highest for the same number of passes), so it is the one computed
+    here; each silo computes its own noise when it trains. Raises DataError naming it."""
+    from fl_jobs.privacy import silo_noise
+    from fl_jobs.training import train_params_from_config
+
+    smallest = min(range(len(parts)), key=lambda i: len(parts[i]))
+    try:
+        silo_noise(train_params_from_config(config), len(parts[smallest]))
+    except DataError as exc:
+        raise DataError(f"{silo_names(len(parts))[smallest]}: {exc.what}", exc.fix) from None
 
 
 def check_silo_count(config: JobConfig, n_train: int) -> None:

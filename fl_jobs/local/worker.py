@@ -15,7 +15,7 @@ from __future__ import annotations
 import signal
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -29,15 +29,19 @@ from fl_jobs.examples.base import DataShape, Example
 from fl_jobs.model_io import load_weights, save_weights
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
-from fl_jobs.training import train_local, train_params_from_config
+from fl_jobs.training import train_local, train_params_from_config, with_silo_config
 
 
 @dataclass(frozen=True)
 class TrainRequest:
+    """Train one round: from the global model at ``global_path`` into ``update_path``, with
+    the strategy's settings for this silo and round (``config``, e.g. ``proximal_mu``)."""
+
     round: int
     global_path: Path
     update_path: Path
     seed: int
+    config: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,8 @@ def _serve(
         try:
             weights, _ = load_weights(request.global_path)
             model.load_state_dict(weights)
-            update = train_local(model, data, params, seed=request.seed, example=example)
+            round_params = with_silo_config(params, request.config)
+            update = train_local(model, data, round_params, seed=request.seed, example=example)
             save_weights(
                 request.update_path,
                 update.weights,

@@ -186,3 +186,27 @@ def test_bad_job_name_is_refused(manifest1: FederationManifest, tmp_path: Path, 
     cfg = job_config()
     with pytest.raises(ValueError, match="job name"):
         build_pipeline(manifest1, cfg, code=stage_code(tmp_path / "c", cfg), job_name=name)
+
+
+def test_each_train_step_carries_the_strategys_setting_for_its_silo_and_round(
+    manifest3: FederationManifest, tmp_path: Path
+) -> None:
+    job = _build(manifest3, tmp_path, rounds=2, strategy="fedprox", strategy_options=["mu=0.05"])
+    assert job._validate().passed, job._validate().error_messages
+    steps = {s.name: s for s in describe_steps(job)}
+    trains = [s for name, s in steps.items() if name.startswith("train_")]
+    assert len(trains) == 2 * len(manifest3.silos)
+    assert all(s.params["train_config"] == "proximal_mu=0.05" for s in trains)
+    assert job.display_name.startswith("FedProx digits: 3 silos x 2 rounds")
+    fedavg = _build(manifest3, tmp_path / "fedavg", rounds=1)
+    assert {s.params["train_config"] for s in describe_steps(fedavg) if "train_" in s.name} == {
+        "none"
+    }
+
+
+def test_a_strategy_needing_more_silos_than_the_manifest_has_is_refused(
+    manifest3: FederationManifest, tmp_path: Path
+) -> None:
+    # krum (f=1) needs 5 updates a round; the job's own silo count is not what runs on Azure ML
+    with pytest.raises(ManifestError, match="needs at least 5 updates a round, but the manifest"):
+        _build(manifest3, tmp_path, strategy="krum", silos=5)

@@ -136,6 +136,7 @@ def cloud_round(
                     "silo_index": index,
                     "round": 1,
                     "model_update": models / "round-1" / silo.name,
+                    "train_config": "none",  # FedAvg sends no per-round setting
                 },
             )
             for index, silo in enumerate(silos)
@@ -221,7 +222,8 @@ def test_aggregate_rejects_a_tampered_update(
         },
     )
     code, err = _aggregate_in_process(argv, cloud_round.code.path, capsys)
-    assert code == 2
+    assert code == 3  # the only update is rejected: no quorum
+    assert "round 1 lost its quorum: 0 of 1 updates are usable" in err
     assert f"tensor {key!r} has shape (3, 3)" in err
     assert not (tmp_path / "g1").exists()
 
@@ -352,48 +354,146 @@ def test_steps_log_metrics_under_the_local_runs_names(
     )
 
 
-def test_server_momentum_carries_across_rounds_like_the_local_run(
-    cloud_round: CloudRound, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+#: Every stateful strategy (and FedProx, whose per-round setting reaches the train steps).
+STATEFUL = {
+    "fedavgm": {"server_momentum": 0.9},
+    "fedprox": {"strategy": "fedprox", "strategy_options": ["mu=0.1"], "server_momentum": 0.5},
+    "fedadam": {"strategy": "fedadam", "strategy_options": ["eta=0.03", "bias_correction=true"]},
+    "fedyogi": {"strategy": "fedyogi", "strategy_options": ["eta=0.03"]},
+    "fedadagrad": {"strategy": "fedadagrad"},
+}
+
+
+def _run_component(name: str, values: dict[str, Any], cwd: Path, n_silos: int = 0) -> int:
+    """A step's entry point with the argv its component's command line gives it (the way
+    Azure ML fills in paths and values), called in this process."""
+    import importlib
+
+    component = aggregate_yaml(n_silos) if name == "aggregate" else component_yaml(name)
+    argv = command_line(component, values)
+    module = importlib.import_module(argv[2])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        return int(module.main(argv[3:]))
+
+
+@pytest.mark.parametrize("case", list(STATEFUL))
+def test_stateful_strategies_carry_across_rounds_like_the_local_run(
+    case: str, cloud_round: CloudRound, tmp_path: Path
 ) -> None:
-    """FedAvgM's velocity lives in the aggregate step's process for one round only; it is
-    carried in the global model folder, so two rounds match the local federation exactly."""
-    from fl_jobs.aml.steps import aggregate, init, train
+    """The strategy's state lives in the aggregate step's process for one round only; it is
+    carried in the global model folder, and the per-round silo settings reach the train
+    steps: two rounds through the components' command lines match the local federation."""
+    from fl_jobs.aml.steps.common import encode_silo_config
     from fl_jobs.local.federation import run_federation
     from fl_jobs.model_io import load_weights
+    from fl_jobs.strategies.registry import build_strategy
 
-    config = cloud_round.config.model_copy(
-        update={"rounds": 2, "server_momentum": 0.9, "output_dir": tmp_path / "local"}
+    base = {"example": "digits", "silos": 3, "seed": 11, "partition": "dirichlet:0.5",
+            "tracking": False, "baselines": False}  # fmt: skip
+    config = load_job_config(
+        None, {**base, **STATEFUL[case], "rounds": 2, "output_dir": tmp_path / "local"}
     )
     code = stage_code(tmp_path / "code", config)
-    monkeypatch.chdir(code.path)
+    strategy = build_strategy(config)  # what the pipeline builder asks for train_config
     data, models = cloud_round.data, tmp_path / "models"
-    test_data = str(data / "orchestrator" / "test")
-    init_args = ["--config", "job.yaml", "--test-data", test_data, "--out", str(models / "g0")]
-    assert init.main(init_args) == 0
+    test_data = data / "orchestrator" / "test"
+    assert (
+        _run_component("init", {"test_data": test_data, "global_model": models / "g0"}, code.path)
+        == 0
+    )
+    silos = cloud_round.manifest.silos
     for rnd in (1, 2):
-        updates = []
-        for index, silo in enumerate(cloud_round.manifest.silos):
+        updates = {}
+        for index, silo in enumerate(silos):
             out = models / f"round-{rnd}" / silo.name
-            assert train.main(
-                [
-                    "--config", "job.yaml", "--silo", silo.name, "--silo-index", str(index),
-                    "--round", str(rnd), "--global-model", str(models / f"g{rnd - 1}"),
-                    "--silo-data", str(data / "processed" / silo.name), "--out", str(out),
-                ]
-            ) == 0  # fmt: skip
-            updates += ["--update", str(out)]
-        assert aggregate.main(
-            [
-                "--config", "job.yaml", "--round", str(rnd),
-                "--global-model", str(models / f"g{rnd - 1}"), "--test-data", test_data,
-                "--out", str(models / f"g{rnd}"), *updates,
-            ]
-        ) == 0  # fmt: skip
+            values = {
+                "global_model": models / f"g{rnd - 1}",
+                "silo_data": data / "processed" / silo.name,
+                "silo": silo.name,
+                "silo_index": index,
+                "round": rnd,
+                "model_update": out,
+                "train_config": encode_silo_config(strategy.silo_config(rnd, silo.name)),
+            }
+            assert _run_component("train", values, code.path) == 0
+            updates[update_port(index)] = out
+        values = {
+            "global_model": models / f"g{rnd - 1}",
+            "test_data": test_data,
+            "round": rnd,
+            "new_global_model": models / f"g{rnd}",
+            **updates,
+        }
+        assert _run_component("aggregate", values, code.path, len(silos)) == 0
     assert (models / "g1" / "server_state.pt").is_file()
     local = run_federation(config)
     cloud, _ = load_weights(models / "g2" / "model.pt")
     for key, tensor in local.final_weights.items():
         assert torch.equal(cloud[key], tensor), f"tensor {key} differs"
+
+
+def test_aggregate_refuses_another_strategys_state(
+    cloud_round: CloudRound, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = stage_code(
+        tmp_path / "code", load_job_config(None, {"example": "digits", "strategy": "fedadam"})
+    )
+    values = {
+        "global_model": cloud_round.models / "g0",  # initialised by a FedAvg job
+        "test_data": cloud_round.data / "orchestrator" / "test",
+        "round": 1,
+        "new_global_model": tmp_path / "g1",
+        "update_1": cloud_round.models / "round-1" / cloud_round.manifest.silos[0].name,
+    }
+    assert _run_component("aggregate", values, other.path, 1) == 2
+    assert (
+        "holds the state of strategy 'fedavg', but the job runs 'fedadam'"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "g1").exists()
+
+
+def test_aggregate_screens_norms_and_records_the_rejection(
+    cloud_round: CloudRound, tmp_path: Path
+) -> None:
+    """A robust strategy screens norms by default: a scaled-up update is left out, the round
+    goes on (min_silos 3 of 4) and metrics.json names it."""
+    from fl_jobs.model_io import load_weights, save_weights
+
+    config = load_job_config(
+        None, {"example": "digits", "silos": 4, "strategy": "median", "min_silos": 3}
+    )
+    code = stage_code(tmp_path / "code", config)
+    silos = cloud_round.manifest.silos
+    weights, meta = load_weights(cloud_round.models / "round-1" / silos[0].name / "update.pt")
+    scaled = tmp_path / "scaled"
+    save_weights(
+        scaled / "update.pt",
+        {k: v * 40 for k, v in weights.items()},
+        meta={**meta, "silo": "scaled"},
+    )
+    values = {
+        "global_model": cloud_round.models / "g0",
+        "test_data": cloud_round.data / "orchestrator" / "test",
+        "round": 1,
+        "new_global_model": tmp_path / "g1",
+        **{update_port(i): cloud_round.models / "round-1" / s.name for i, s in enumerate(silos)},
+        update_port(len(silos)): scaled,
+    }
+    from fl_jobs.aml.steps.init import main as init_main
+
+    with pytest.MonkeyPatch.context() as patch:  # this job's own round 0 (median's state)
+        patch.chdir(code.path)
+        init_main(["--config", "job.yaml", "--test-data", str(values["test_data"]),
+                   "--out", str(tmp_path / "g0")])  # fmt: skip
+    values["global_model"] = tmp_path / "g0"
+    assert _run_component("aggregate", values, code.path, len(silos) + 1) == 0
+    metrics = json.loads((tmp_path / "g1" / "metrics.json").read_text())
+    assert (
+        list(metrics["rejected"]) == ["scaled"] and "(limit 10x)" in metrics["rejected"]["scaled"]
+    )
+    assert metrics["n_updates"] == 3
 
 
 def test_init_needs_the_test_sets_output_width(

@@ -108,7 +108,7 @@ def stacking_mean(updates: Iterator[LocalUpdate]) -> dict[str, torch.Tensor]:
 
 def test_peak_memory_does_not_grow_with_number_of_updates() -> None:
     def fedavg(updates: Iterator[LocalUpdate]) -> dict[str, torch.Tensor]:
-        return FedAvg().aggregate({}, updates)
+        return FedAvg().aggregate(1, {}, updates)
 
     few, many = peak_bytes(2, fedavg), peak_bytes(40, fedavg)
     assert few > MODEL_BYTES  # the counter sees the accumulator and the updates
@@ -123,18 +123,18 @@ def updates_of(*pairs: tuple[float, int]) -> list[LocalUpdate]:
 
 
 def test_fedavg_weights_by_sample_count() -> None:
-    new = FedAvg().aggregate({"w": torch.zeros(3)}, iter(updates_of((1.0, 1), (4.0, 3))))
+    new = FedAvg().aggregate(1, {"w": torch.zeros(3)}, iter(updates_of((1.0, 1), (4.0, 3))))
     assert torch.allclose(new["w"], torch.full((3,), 3.25))
 
 
 def test_fedavg_server_lr_and_momentum() -> None:
     glob = {"w": torch.zeros(3)}
-    half = FedAvg(server_lr=0.5).aggregate(glob, iter(updates_of((2.0, 1))))
+    half = FedAvg(server_lr=0.5).aggregate(1, glob, iter(updates_of((2.0, 1))))
     assert torch.allclose(half["w"], torch.full((3,), 1.0))
     strategy = FedAvg(server_momentum=0.5)
-    first = strategy.aggregate(glob, iter(updates_of((2.0, 1))))
+    first = strategy.aggregate(1, glob, iter(updates_of((2.0, 1))))
     assert torch.allclose(first["w"], torch.full((3,), 2.0))
-    second = strategy.aggregate(first, iter(updates_of((2.0, 1))))
+    second = strategy.aggregate(2, first, iter(updates_of((2.0, 1))))
     # pseudo-gradient 0, velocity 0.5 * (-2) = -1: the model keeps moving by momentum
     assert torch.allclose(second["w"], torch.full((3,), 3.0))
 

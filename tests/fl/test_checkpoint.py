@@ -28,13 +28,13 @@ def test_strategy_state_round_trip_continues_identically() -> None:
     """Aggregate rounds 1-2, restore into a new FedAvg, run round 3: same as never stopping."""
     steady = FedAvg(server_momentum=0.9, server_lr=0.5)
     weights = {"w": torch.zeros(3)}
-    for value in (1.0, 2.0):
-        weights = steady.aggregate(weights, updates(value))
+    for rnd, value in ((1, 1.0), (2, 2.0)):
+        weights = steady.aggregate(rnd, weights, updates(value))
     saved = steady.state_dict()
-    expected = steady.aggregate(weights, updates(3.0))
+    expected = steady.aggregate(3, weights, updates(3.0))
     restored = FedAvg(server_momentum=0.9, server_lr=0.5)
     restored.load_state_dict(saved)
-    assert torch.equal(restored.aggregate(weights, updates(3.0))["w"], expected["w"])
+    assert torch.equal(restored.aggregate(3, weights, updates(3.0))["w"], expected["w"])
     with pytest.raises(ValueError, match="velocity"):
         restored.load_state_dict({"velocity": {"w": [1.0]}})
 

@@ -67,6 +67,25 @@ BAD_CASES: list[tuple[list[str], str]] = [
     (["--min-silos", "0"], "min_silos: Input should be greater than or equal to 1"),
     (["--round-timeout", "0"], "round_timeout: Input should be greater than 0"),
     (["--name", "my run"], "run name 'my run' must be 1-64 letters, digits"),
+    (["--strategy", "fedadm"], "unknown strategy 'fedadm' - choose one of fedavg, fedprox"),
+    (["--strategy", "fedadam", "--strategy-option", "mu=1"], "fedadam has no option 'mu' - its"),
+    (["--strategy", "fedprox", "--strategy-option", "mu=-1"], "option mu of fedprox: must be >= 0"),
+    (["--strategy", "krum", "--strategy-option", "f=x"], "option f of krum: expected a whole"),
+    (["--strategy-option", "eta"], "--strategy-option 'eta' is not KEY=VALUE"),
+    (["--strategy", "krum", "--silos", "4"], "needs at least 5 updates a round, but 4 silos"),
+    (["--strategy", "fedyogi", "--server-momentum", "0.9"], "are options of fedavg, fedprox"),
+    (["--strategy", "median", "--secure-aggregation"], "cannot be combined with strategy median"),
+    (["--secure-aggregation"], "secure_aggregation is not available yet - drop"),
+    (["--norm-limit", "1"], "norm_limit: Input should be greater than 1"),
+    (["--target-epsilon", "1"], "target_epsilon needs clip_norm"),
+    (
+        ["--clip-norm", "1", "--noise-multiplier", "1", "--target-epsilon", "1"],
+        "give either noise_multiplier or target_epsilon, not both",
+    ),
+    (
+        ["--clip-norm", "1", "--target-epsilon", "1e-9"],
+        "target_epsilon 1e-09 cannot be met by a silo of",
+    ),
 ]
 
 
@@ -181,6 +200,8 @@ def test_diverging_training_stops_with_round_silo_and_a_learning_rate(
         (["--output-dir", "x"], "--output-dir cannot be used with --resume"),
         (["--config", "{tmp}/job.yaml"], "--config cannot be used with --resume"),
         (["--rounds", "1"], "already finished all 1 rounds - pass --rounds N (more than 1)"),
+        (["--strategy", "fedadam"], "--strategy fedadam (eta=0.01, beta_1=0.9, beta_2=0.99, "),
+        (["--strategy-option", "mu=1"], "fedavg has no option 'mu'"),
     ],
 )
 def test_resume_refuses_what_would_break_the_run(
@@ -231,6 +252,14 @@ def test_every_option_has_help_and_every_setting_an_option() -> None:
     assert all(p.help for p in options.values()), [n for n, p in options.items() if not p.help]
     missing = set(JobConfig.model_fields) - set(options) - {"approval"}
     assert missing == set(), f"job settings without a CLI option: {missing}"
+    from fl_jobs.strategies.registry import STRATEGIES
+
+    # --help shows every strategy, and every option of each with its kind, range and default
+    assert all(name in str(options["strategy"].help) for name in STRATEGIES)
+    for info in STRATEGIES.values():
+        for option in info.options:
+            assert f"{info.name}: " in str(options["strategy_options"].help)
+            assert option.describe() in str(options["strategy_options"].help), option
     result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "--batch-size" in result.output
 

@@ -57,3 +57,37 @@ def test_bad_configs(tmp_path: Path, yaml_text: str, fragment: str) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(JobConfigError, match="does not exist"):
         load_job_config(tmp_path / "nope.yaml", {})
+
+
+def test_strategy_section_from_yaml_and_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("strategy:\n  name: fedadam\n  eta: 0.05\n")
+    config = load_job_config(path, {"strategy_options": ["beta_1=0.5"]})
+    assert config.strategy.name == "fedadam"
+    assert config.strategy.options == {
+        "eta": 0.05, "beta_1": 0.5, "beta_2": 0.99, "tau": 0.001, "bias_correction": False
+    }  # fmt: skip
+    replaced = load_job_config(path, {"strategy": "fedyogi"})  # --strategy: its own defaults
+    assert (replaced.strategy.name, replaced.strategy.options["eta"]) == ("fedyogi", 0.01)
+    path.write_text("strategy: median\n")
+    assert load_job_config(path, {}).strategy.describe() == "median"
+    dumped = load_job_config(path, {"strategy": "krum", "strategy_options": ["m=3"]}).model_dump()
+    assert dumped["strategy"] == {"name": "krum", "f": 1, "m": 3}  # what job.yaml records
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "fragment"),
+    [
+        ("strategy:\n  eta: 1\n", "the strategy section needs a 'name'"),
+        ("strategy:\n  name: fedadam\n  eta: true\n", "option eta of fedadam: expected a number"),
+        ("strategy:\n  name: krum\n  f: 1.0\n", "option f of krum: expected a whole number"),
+        ("strategy:\n  name: fedadam\n  bias_correction: 1\n", "expected true or false"),
+        ("strategy: [fedavg]\n", "strategy must be a name or a mapping"),
+        ("strategy: krum\nsilos: 10\nfraction: 0.3\n", "needs at least 5 updates a round"),
+    ],
+)
+def test_bad_strategy_sections(tmp_path: Path, yaml_text: str, fragment: str) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(JobConfigError, match=fragment):
+        load_job_config(path, {})

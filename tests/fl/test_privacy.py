@@ -82,3 +82,43 @@ def test_federation_reports_epsilon_per_silo(tmp_path: Path) -> None:
     assert set(result.epsilon_per_silo) == {"silo-0", "silo-1"}
     assert all(0 < eps < 50 for eps in result.epsilon_per_silo.values())
     assert result.final_metrics["accuracy"] > 0.3
+
+
+def test_target_epsilon_sets_each_silos_noise_and_logs_the_spend_per_round(
+    tmp_path: Path,
+) -> None:
+    """Each silo's noise spends the target over the planned rounds, whatever its size; the
+    spend after every round is in the summary and in MLflow (read back with MlflowClient); a
+    resume may not change the rounds the noise was computed for."""
+    import json
+
+    from mlflow.tracking import MlflowClient
+    from typer.testing import CliRunner
+
+    from fl_jobs.cli import app
+
+    out = tmp_path / "run"
+    args = ["run", "--silos", "2", "--rounds", "3", "--epochs", "1", "--partition",
+            "quantity:1", "--clip-norm", "1", "--target-epsilon", "4", "--no-baselines",
+            "--output-dir", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    privacy = summary["privacy"]
+    assert privacy["target_epsilon"] == 4 and privacy["noise_multiplier"] is None
+    noise = privacy["noise_multiplier_per_silo"]
+    assert noise["silo-0"] != noise["silo-1"]  # sizes differ, so does the noise each needs
+    for silo, spent in privacy["epsilon_per_silo"].items():
+        assert 3.9 <= spent <= 4.0, (silo, spent)  # Opacus' search stops within 0.01 below
+    per_round = {s: [row["epsilon"][s] for row in summary["history"]] for s in noise}
+    assert all(a < b < c for a, b, c in per_round.values())
+    client = MlflowClient(summary["artifacts"]["mlflow_tracking_uri"])
+    run_id = summary["artifacts"]["mlflow_run_id"]
+    for silo, values in per_round.items():
+        logged = client.get_metric_history(run_id, f"silo_{silo}_epsilon")
+        assert [m.value for m in sorted(logged, key=lambda m: m.step)] == values
+    assert "for epsilon 4" in result.output
+
+    again = CliRunner().invoke(app, ["run", "--resume", str(out), "--rounds", "4"])
+    assert again.exit_code == 2
+    assert "--rounds 4 cannot change a run with target_epsilon 4" in again.stderr

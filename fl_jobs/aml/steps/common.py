@@ -2,8 +2,9 @@
 
 Model folders are plain files so that any step (or a person) can read them:
 ``model.pt`` (global weights + meta: round, example, task, input/output width),
-``server_state.pt`` (server optimiser state carried between rounds), and in an update folder
-``update.pt`` (weights + meta: n_samples, metrics) with ``metrics.json`` beside it.
+``server_state.pt`` (the strategy's state carried between rounds, e.g. FedAdam's moments),
+and in an update folder ``update.pt`` (weights + meta: n_samples, metrics) with
+``metrics.json`` beside it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,36 @@ MODEL_FILE = "model.pt"
 SERVER_STATE_FILE = "server_state.pt"
 UPDATE_FILE = "update.pt"
 METRICS_FILE = "metrics.json"
+
+
+#: How an empty per-silo config travels on a command line.
+NO_SILO_CONFIG = "none"
+
+
+def encode_silo_config(config: Mapping[str, float]) -> str:
+    """A strategy's per-silo, per-round settings as one command-line word:
+    ``proximal_mu=0.01`` (comma-separated, exact float text), ``none`` when empty."""
+    if not config:
+        return NO_SILO_CONFIG
+    return ",".join(f"{key}={float(value)!r}" for key, value in sorted(config.items()))
+
+
+def decode_silo_config(text: str) -> dict[str, float]:
+    """The inverse of :func:`encode_silo_config`; ValueError for anything else."""
+    if text == NO_SILO_CONFIG:
+        return {}
+    config: dict[str, float] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError
+            config[key] = float(value)
+        except ValueError:
+            raise ValueError(
+                f"--train-config {text!r} is not KEY=NUMBER[,KEY=NUMBER...] or {NO_SILO_CONFIG}"
+            ) from None
+    return config
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -68,9 +99,12 @@ def log_silo_metrics(silo: str, round_index: int, metrics: Mapping[str, float]) 
         _log(silo_metric_names(silo, metrics), step=round_index)
 
 
-def log_round_metrics(round_index: int, metrics: Mapping[str, float]) -> None:
-    """The global model's test metrics under the local federation's names."""
+def log_round_metrics(
+    round_index: int, metrics: Mapping[str, float], counts: Mapping[str, float] | None = None
+) -> None:
+    """The global model's test metrics under the local federation's names, and round counts
+    (``silos_rejected``) under theirs."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         from fl_jobs.tracking import round_metric_names
 
-        _log(round_metric_names(metrics), step=round_index)
+        _log({**round_metric_names(metrics), **(counts or {})}, step=round_index)
