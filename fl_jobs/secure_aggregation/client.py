@@ -181,7 +181,7 @@ class SecureAggregationClient:
         who = f"{self.silo}'s update"
         n = check_sample_count(session, n_samples, who)
         layout = ModelLayout.of(weights)
-        vector = session.codec.encode(layout.flatten(weights, source=who), n, layout.name_at)
+        vector = layout.encode(weights, n, session.codec, source=who)
         me = session.index(self.silo)
         masks = [(self_mask_seed(self._secret, session, self.silo), 1)]
         for peer, keys in self._peers.items():

@@ -14,7 +14,6 @@ of the exact mean, before the final rounding to the model's dtype.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -101,37 +100,32 @@ class FixedPointCodec:
         final rounding to the model's dtype): ``K / (2^(f+1) * N)``."""
         return n_silos / (2.0 ** (self.scale_bits + 1) * total_samples)
 
-    def encode(
-        self, values: np.ndarray, n_samples: int, name_at: Callable[[int], str]
-    ) -> np.ndarray:
-        """``round(n_samples * values * 2^f)`` as uint64 (two's complement).
-
-        ``values`` is the flat float64 update, consumed (scaled in place); ``name_at`` names
-        the tensor of an element for error messages (``ModelLayout.name_at``).
-        """
+    def encode_into(self, values: np.ndarray, n_samples: int, out: np.ndarray, what: str) -> None:
+        """Write ``round(n_samples * values * 2^f)`` into the uint64 array ``out`` (two's
+        complement). ``values`` (float64) is consumed: it is scaled in place. ``what`` names
+        the values in errors (e.g. the tensor)."""
         bad = ~np.isfinite(values)
         if bad.any():
             raise ModelUpdateError(
-                f"update holds {int(bad.sum())} non-finite values (NaN or inf), first in "
-                f"tensor {name_at(int(np.argmax(bad)))!r}",
+                f"{what} holds {int(bad.sum())} non-finite values (NaN or inf)",
                 "the silo's training diverged: lower the learning rate",
             )
-        magnitude = np.abs(values)
-        worst = int(np.argmax(magnitude)) if values.size else 0
-        if values.size and magnitude[worst] > float(self.clip):
-            raise ModelUpdateError(
-                f"tensor {name_at(worst)!r} holds {float(values[worst]):.6g}, beyond the secure-"
-                f"aggregation clip +/-{float(self.clip):g}",
-                "raise clip in the session (the capacity check then bounds the samples) or "
-                "keep the weights smaller (e.g. weight decay)",
-            )
-        del magnitude
+        if values.size:
+            worst = int(np.argmax(np.abs(values)))
+            if abs(float(values[worst])) > float(self.clip):
+                raise ModelUpdateError(
+                    f"{what} holds {float(values[worst]):.6g}, beyond the secure-aggregation "
+                    f"clip +/-{float(self.clip):g}",
+                    "raise clip in the session (the capacity check then bounds the samples) "
+                    "or keep the weights smaller (e.g. weight decay)",
+                )
         np.multiply(values, float(n_samples) * self.scale, out=values)
         np.rint(values, out=values)
-        return values.astype(np.int64).view(np.uint64)
+        np.copyto(out.view(np.int64), values, casting="unsafe")
 
     def decode(self, total: np.ndarray, total_samples: int) -> np.ndarray:
-        """The weighted mean from the ring sum of all silos: ``signed(sum) / (2^f * N)``."""
+        """The weighted mean from (part of) the ring sum of all silos, as float64:
+        ``signed(sum) / (2^f * N)``."""
         signed = total.view(np.int64).astype(np.float64)
         signed /= self.scale * float(total_samples)
         return signed

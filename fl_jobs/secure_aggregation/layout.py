@@ -1,4 +1,4 @@
-"""The one place a model's tensors become a flat vector and back.
+"""The one place a model's tensors become a flat ring vector and back.
 
 Masks are expanded over a flat vector, so every party must flatten the same tensors in the
 same order: the layout (names, shapes, dtypes) travels with each masked update and the
@@ -7,7 +7,6 @@ orchestrator refuses one made for another model before adding it.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,6 +16,10 @@ import torch
 
 from fl_jobs.errors import ModelUpdateError
 from fl_jobs.model_io import validate_update
+from fl_jobs.secure_aggregation.encoding import FixedPointCodec
+
+#: Elements converted at a time (float64 temporaries of 512 KiB).
+CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,6 @@ class ModelLayout:
             offsets.append(offsets[-1] + spec.numel)
         return offsets
 
-    def name_at(self, index: int) -> str:
-        """The tensor holding flat element ``index``."""
-        return self.tensors[bisect.bisect_right(self._offsets, index) - 1].name
-
     def template(self) -> dict[str, torch.Tensor]:
         """Storage-free tensors of this layout (for shape and dtype checks)."""
         return {
@@ -102,26 +101,45 @@ class ModelLayout:
                 )
         raise ModelUpdateError(f"{source}: tensors are in another order", fix)
 
-    def flatten(self, weights: Mapping[str, torch.Tensor], *, source: str) -> np.ndarray:
-        """``weights`` (checked against this layout: keys, shapes, dtypes, finite values) as
-        one float64 vector in layout order."""
+    def encode(
+        self,
+        weights: Mapping[str, torch.Tensor],
+        n_samples: int,
+        codec: FixedPointCodec,
+        *,
+        source: str,
+    ) -> np.ndarray:
+        """``weights`` (checked against this layout: keys, shapes, dtypes, finite values)
+        weighted by ``n_samples`` and encoded by ``codec`` into one uint64 vector in layout
+        order; converted chunk by chunk, never as a whole float64 copy of the model."""
         validate_update(weights, self.template(), source=source)
-        out = np.empty(self.size, dtype=np.float64)
+        out = np.empty(self.size, dtype=np.uint64)
         for spec, start in zip(self.tensors, self._offsets, strict=False):
-            tensor = weights[spec.name].detach().to("cpu", torch.float64).reshape(-1)
-            out[start : start + spec.numel] = tensor.numpy()
+            flat = weights[spec.name].detach().reshape(-1)
+            for a in range(0, spec.numel, CHUNK):
+                b = min(a + CHUNK, spec.numel)
+                values = flat[a:b].to("cpu", torch.float64, copy=True).numpy()
+                what = f"{source}: tensor {spec.name!r}"
+                codec.encode_into(values, n_samples, out[start + a : start + b], what)
         return out
 
-    def unflatten(self, flat: np.ndarray) -> dict[str, torch.Tensor]:
-        """Tensors of this layout's shapes and dtypes from a flat float64 vector."""
-        if flat.shape != (self.size,):
+    def decode(
+        self, total: np.ndarray, total_samples: int, codec: FixedPointCodec
+    ) -> dict[str, torch.Tensor]:
+        """The weighted mean as tensors of this layout's shapes and dtypes, decoded from the
+        ring sum ``total`` of ``total_samples`` samples chunk by chunk."""
+        if total.dtype != np.uint64 or total.shape != (self.size,):
             raise ModelUpdateError(
-                f"a flat vector of {flat.shape} does not hold this model's {self.size:,} elements",
-                "unflatten vectors made by this layout only",
+                f"a {total.dtype} vector of shape {total.shape} is not this model's ring sum "
+                f"of {self.size:,} elements",
+                "decode sums of vectors encoded with this layout only",
             )
         weights: dict[str, torch.Tensor] = {}
         for spec, start in zip(self.tensors, self._offsets, strict=False):
-            chunk = torch.from_numpy(flat[start : start + spec.numel])
-            dtype = getattr(torch, spec.dtype)
-            weights[spec.name] = chunk.to(dtype, copy=True).reshape(spec.shape)
+            out = torch.empty(spec.numel, dtype=getattr(torch, spec.dtype))
+            for a in range(0, spec.numel, CHUNK):
+                b = min(a + CHUNK, spec.numel)
+                mean = codec.decode(total[start + a : start + b], total_samples)
+                out[a:b].copy_(torch.from_numpy(mean))
+            weights[spec.name] = out.reshape(spec.shape)
         return weights

@@ -141,7 +141,7 @@ class MaskedSum:
                 masks.append((seed, -added))
         apply_masks(total, masks)
         self._sum = None
-        return self.layout.unflatten(session.codec.decode(total, self.total_samples))
+        return self.layout.decode(total, self.total_samples, session.codec)
 
     def _open_sum(self) -> np.ndarray:
         if self._sum is None:

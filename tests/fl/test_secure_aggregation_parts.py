@@ -10,7 +10,7 @@ import pytest
 import torch
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from fl_jobs.errors import SecureAggregationError
+from fl_jobs.errors import ModelUpdateError, SecureAggregationError
 from fl_jobs.secure_aggregation import (
     FixedPointCodec,
     ModelLayout,
@@ -87,25 +87,30 @@ def test_field_encoding_is_unambiguous() -> None:
 def test_codec_round_trip_with_negative_values() -> None:
     codec = FixedPointCodec(scale_bits=10, clip=4.0)
     values = np.array([-4.0, -1.5, -(2**-11), 0.0, 2**-12, 1.0, 3.999])
-    encoded = codec.encode(values.copy(), 3, lambda i: "t")
-    assert encoded.dtype == np.uint64
+    encoded = np.empty(values.size, dtype=np.uint64)
+    codec.encode_into(values.copy(), 3, encoded, "t")
     assert encoded[0] == np.uint64(2**64 - 3 * 4 * 1024)  # two's complement of -12,288
     decoded = codec.decode(encoded, 3)
     assert np.max(np.abs(decoded - values)) <= codec.error_bound(1, 3)
     assert codec.error_bound(7, 100) == 7 / (2**11 * 100)
 
 
-def test_layout_flattens_and_restores_dtypes_and_shapes() -> None:
+def test_layout_encodes_and_decodes_every_dtype_and_shape() -> None:
+    """Values on the 2^-28 grid come back exactly, in their own dtypes and shapes, and the
+    caller's tensors are left as they were."""
     weights = {
         "a": torch.arange(6, dtype=torch.float32).reshape(2, 3),
         "b": torch.tensor([0.5, -0.25], dtype=torch.float64),
         "c": torch.tensor(1.5, dtype=torch.bfloat16),
     }
+    kept = {k: v.clone() for k, v in weights.items()}
     layout = ModelLayout.of(weights)
-    flat = layout.flatten(weights, source="test")
-    assert layout.size == 9 and flat.dtype == np.float64
-    assert [layout.name_at(i) for i in (0, 5, 6, 7, 8)] == ["a", "a", "b", "b", "c"]
-    back = layout.unflatten(flat)
+    codec = FixedPointCodec()
+    encoded = layout.encode(weights, 1, codec, source="test")
+    assert layout.size == 9 and encoded.dtype == np.uint64
+    assert all(torch.equal(weights[k], kept[k]) for k in weights)
+    back = layout.decode(encoded, 1, codec)
     for key, tensor in weights.items():
         assert back[key].dtype == tensor.dtype and torch.equal(back[key], tensor)
-    assert back["b"].data_ptr() != flat.ctypes.data  # owns its memory
+    with pytest.raises(ModelUpdateError, match="not this model's ring sum of 9 elements"):
+        layout.decode(encoded[:-1], 1, codec)

@@ -59,7 +59,7 @@ def raw_and_masked() -> tuple[np.ndarray, np.ndarray]:
     clients, _ = connect(session, _fixed_clients(session))
     update = _mnist_update(seed=0)
     layout = ModelLayout.of(update)
-    raw = session.codec.encode(layout.flatten(update, source="raw"), 600, layout.name_at)
+    raw = layout.encode(update, 600, session.codec, source="raw")
     masked = clients["silo-b"].masked_update(update, 600).vector
     return raw, masked
 
