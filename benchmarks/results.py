@@ -14,7 +14,14 @@ from benchmarks.report import RESULTS_DIR, BenchmarkReport, Cell, Table, Target,
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "RESULTS.md"
 # The order of the issue; any other report follows, by name.
-ORDER = ("aggregation", "local_vs_flower", "fedavg_paper", "strategies", "infra_scale")
+ORDER = (
+    "aggregation",
+    "secure_aggregation",
+    "local_vs_flower",
+    "fedavg_paper",
+    "strategies",
+    "infra_scale",
+)
 _MET = {True: "met", False: "**missed**", None: "not measured"}
 
 

@@ -20,6 +20,7 @@ from benchmarks.flower_runtime import REPO_ROOT, FlowerEnvironmentError, ensure_
 # (module, arguments): the quick sizes. The non-IID FedAvg run is capped (see its table).
 QUICK: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("aggregation", ("--k", "10,50,100", "--params", "1M,10M", "--repeats", "3")),
+    ("secure_aggregation", ("--k", "10,100", "--params", "1M,10M", "--repeats", "3")),
     ("local_vs_flower", ("--rounds", "5,20")),
     ("fedavg_paper", ("--max-rounds", "150", "--non-iid-max-rounds", "100")),
     ("strategies", ()),

@@ -46,6 +46,11 @@ class RunFolderError(FLJobError):
     """An output folder, summary path or run to resume that the job cannot use."""
 
 
+class SecureAggregationError(FLJobError):
+    """A secure-aggregation message or setting that breaks the protocol (wrong session,
+    missing peer, overflow risk, too few silos left to unmask)."""
+
+
 class TrainingDivergedError(FloatingPointError):
     """Local training produced a non-finite loss (raised inside a silo, one batch in)."""
 
