@@ -17,6 +17,9 @@ Everything runs single-threaded, as the local federation runs. Times are the bes
 extra memory is the resident high-water mark above the pre-call level (``benchmarks/memory``).
 Every result is compared with the float64 weighted mean and must be within the fixed-point
 bound plus half a float32 ulp (the plain mean's own float32 error is shown beside it).
+
+Then whole local runs (``benchmarks/secure_federation.py``): ``fl-sandbox run`` on digits with
+10 silos for 5 rounds, with and without ``--secure-aggregation``, in back-to-back pairs.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import torch
 from benchmarks.cli import Clock, count, list_of, parser_for, positive_int
 from benchmarks.machine import collect
 from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from benchmarks.secure_federation import e2e_table, e2e_target, measure_pairs
 from benchmarks.timing import Measurement, measure, release_freed_memory
 from benchmarks.updates import layer_names, make_update, make_updates
 from fl_jobs.aggregation import StreamingWeightedMean
@@ -55,6 +59,8 @@ SECURE_DROP = "secure MaskedSum, 1 silo lost after masking (orchestrator)"
 SILO_MASK = "secure masked_update (one silo: encode + K masks)"
 SILO_SHARE = "secure share_secrets (one silo: K agreements + Shamir + sealing)"
 Weights = dict[str, torch.Tensor]
+#: The whole-run comparison: the local vs Flower benchmark's task size.
+E2E_SILOS, E2E_ROUNDS = 10, 5
 
 
 @dataclass(frozen=True)
@@ -370,9 +376,18 @@ def main(argv: list[str] | None = None) -> int:
         help="timed repetitions per contender; the best counts (default: 3)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the updates (default: 0)")
+    parser.add_argument(
+        "--e2e-pairs",
+        type=int,
+        default=5,
+        help="back-to-back pairs of whole local runs with and without secure aggregation "
+        "(digits, 10 silos, 5 rounds); 0 skips them (default: 5)",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
-        args.k, args.params, args.repeats = [3, 5], [20_000], 1
+        args.k, args.params, args.repeats, args.e2e_pairs = [3, 5], [20_000], 1, 1
+    if args.e2e_pairs < 0:
+        parser.error(f"--e2e-pairs must be >= 0 (got {args.e2e_pairs})")
     if any(k < 2 for k in args.k):
         parser.error(f"--k: secure aggregation needs at least 2 silos (got {args.k})")
     too_small = [p for p in args.params if p < 4_000]
@@ -405,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r.best_s / r.plain_s:7.2f}x  extra {r.peak_extra_bytes / 1e6:8.1f} MB",
                     file=sys.stderr,
                 )
+    targets, tables = _targets(rows), [_table(rows)] if rows else []
+    if args.e2e_pairs:
+        silos, rounds = (3, 2) if args.smoke else (E2E_SILOS, E2E_ROUNDS)
+        pairs = measure_pairs(silos, rounds, args.e2e_pairs)
+        targets.append(e2e_target(silos, rounds, pairs))
+        tables.append(e2e_table(silos, rounds, pairs))
     report = BenchmarkReport(
         benchmark=NAME,
         title="Secure aggregation: overhead against plain streaming FedAvg",
@@ -412,9 +433,15 @@ def main(argv: list[str] | None = None) -> int:
         duration_s=round(clock.elapsed(), 1),
         smoke=args.smoke,
         machine=machine,
-        parameters={"k": args.k, "params": args.params, "repeats": args.repeats, "seed": args.seed},
-        targets=_targets(rows),
-        tables=[_table(rows)] if rows else [],
+        parameters={
+            "k": args.k,
+            "params": args.params,
+            "repeats": args.repeats,
+            "seed": args.seed,
+            "e2e_pairs": args.e2e_pairs,
+        },
+        targets=targets,
+        tables=tables,
         notes=notes,
     )
     print(write_report(report, args.out))

@@ -117,8 +117,14 @@ def run(
     secure_aggregation: bool = typer.Option(
         None,
         "--secure-aggregation/--no-secure-aggregation",
-        help="The orchestrator sees only the masked sum of the updates; not available yet, "
-        "and never with robust strategies (default: off)",
+        help="The orchestrator sees only the masked sum of the updates (local runs; mean "
+        "strategies only, not with --screen-norms) (default: off)",
+    ),
+    secure_aggregation_clip: float = typer.Option(
+        None,
+        "--secure-aggregation-clip",
+        help="Secure aggregation: silos refuse to send a weight beyond +/- this "
+        f"{_default('secure_aggregation_clip')}",
     ),
     clip_norm: float = typer.Option(
         None,
@@ -258,6 +264,7 @@ def run(
         "screen_norms": screen_norms,
         "norm_limit": norm_limit,
         "secure_aggregation": secure_aggregation,
+        "secure_aggregation_clip": secure_aggregation_clip,
         "clip_norm": clip_norm,
         "noise_multiplier": noise_multiplier,
         "target_delta": target_delta,

@@ -157,6 +157,12 @@ class JobConfig(BaseModel):
     secure_aggregation: bool = Field(
         default=False, description="the orchestrator sees only the masked sum of the updates"
     )
+    secure_aggregation_clip: float = Field(
+        default=256.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="secure aggregation: the largest |weight| a silo may send (fixed-point range)",
+    )
     model: str | None = Field(default=None, description="model variant (mnist: 2nn | cnn)")
     data_dir: Path | None = Field(default=None, description="folder holding the example's files")
     data: Path | None = Field(default=None, description="CSV file (tabular example)")
@@ -286,8 +292,29 @@ class JobConfig(BaseModel):
                 "secure_aggregation"
             )
         if self.secure_aggregation:
-            raise ValueError("secure_aggregation is not available yet - drop secure_aggregation")
+            self._check_secure_aggregation(per_round)
         return self
+
+    def _check_secure_aggregation(self, per_round: int) -> None:
+        """What secure aggregation cannot do: sum fewer than 2 updates (the sum would be one
+        silo's update) or screen norms it cannot see."""
+        if per_round < 2:
+            raise ValueError(
+                f"secure_aggregation needs at least 2 silos a round, but {per_round} trains "
+                f"each round ({self.silos} silos x fraction {self.fraction}) - use more silos "
+                "or a larger fraction"
+            )
+        if self.min_silos is not None and self.min_silos < 2:
+            raise ValueError(
+                f"min_silos {self.min_silos} would let a round finish with one silo, whose sum "
+                "is its own update - set min_silos to 2 or more with secure_aggregation"
+            )
+        if self.screen_norms:
+            raise ValueError(
+                "screen_norms cannot run with secure_aggregation: the orchestrator never sees "
+                "an update's norm - drop --screen-norms (silos still refuse non-finite "
+                "weights and weights beyond --secure-aggregation-clip)"
+            )
 
     @model_validator(mode="after")
     def _check_quorum(self) -> JobConfig:

@@ -158,7 +158,8 @@ def summary_dict(
 
 def _history_row(record: RoundRecord) -> dict[str, Any]:
     """One round in the summary: who trained, the global metrics, who was left out or
-    rejected and why, and (with DP) the epsilon each trained silo had spent by then."""
+    rejected and why, how a secure sum was reached, and (with DP) the epsilon each trained
+    silo had spent by then."""
     epsilons = {silo: m["epsilon"] for silo, m in record.silo_metrics.items() if "epsilon" in m}
     return {
         "round": record.round,
@@ -166,6 +167,7 @@ def _history_row(record: RoundRecord) -> dict[str, Any]:
         **record.global_metrics,
         **({"dropped": record.dropped} if record.dropped else {}),
         **({"rejected": record.rejected} if record.rejected else {}),
+        **({"secure_aggregation": record.secure_aggregation} if record.secure_aggregation else {}),
         **({"epsilon": epsilons} if epsilons else {}),
     }
 

@@ -173,6 +173,11 @@ class RunTracker:
                 values.update(silo_metric_names(silo, silo_values))
             values["silos_dropped"] = float(len(record.dropped))
             values["silos_rejected"] = float(len(record.rejected))
+            if record.secure_aggregation is not None:
+                values["secure_aggregation_attempts"] = float(record.secure_aggregation["attempts"])
+                values["secure_aggregation_recovered"] = float(
+                    len(record.secure_aggregation["recovered"])
+                )
             metrics += [Metric(k, v, now, record.round) for k, v in values.items()]
             self._logged_up_to = record.round
         for start in range(0, len(metrics), 1000):

@@ -27,7 +27,10 @@ def test_secure_aggregation_smoke(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     report = load_report(out)
     assert report.benchmark == "secure_aggregation" and report.smoke
-    (table,) = report.tables
+    table, e2e = report.tables
+    assert {row[1] for row in e2e.rows} == {"secure", "plain"}
+    assert report.targets[-1].name.startswith("end to end, 3 silos x 2 rounds")
+    assert report.targets[-1].met is True  # equal accuracy with and without
     contenders = {row[2] for row in table.rows}
     assert contenders == {
         secure_aggregation.PLAIN,
@@ -49,7 +52,11 @@ def test_secure_aggregation_is_in_the_quick_set_and_the_results_order() -> None:
 
 @pytest.mark.parametrize(
     ("args", "complaint"),
-    [(("--k", "1"), "at least 2 silos"), (("--params", "1000"), "--params")],
+    [
+        (("--k", "1"), "at least 2 silos"),
+        (("--params", "1000"), "--params"),
+        (("--e2e-pairs", "-1"), "--e2e-pairs must be >= 0"),
+    ],
 )
 def test_bad_arguments_are_refused(
     args: tuple[str, ...], complaint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

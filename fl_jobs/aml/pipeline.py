@@ -75,6 +75,13 @@ def check_cloud_manifest(manifest: FederationManifest, config: JobConfig) -> Non
             f"fraction={config.fraction} samples silos per round, which an unrolled Azure ML "
             "pipeline cannot do at run time; set fraction: 1.0 for Azure ML jobs"
         )
+    if config.secure_aggregation:
+        raise ManifestError(
+            "secure_aggregation runs in local federations only: each round needs four "
+            "exchanges between silos and orchestrator, with each silo's keys kept between "
+            "steps, which an unrolled Azure ML pipeline does not have (docs/secure-aggregation.md"
+            ", 'Azure ML pipelines'); drop secure_aggregation for Azure ML jobs"
+        )
     from fl_jobs.strategies.registry import get_info
 
     need = get_info(config.strategy.name).min_updates(config.strategy.options)

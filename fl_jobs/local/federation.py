@@ -13,6 +13,10 @@ worker is restarted and trains again from the next round's global model. Otherwi
 stops with :class:`QuorumLostError` and the last complete round is what is kept. After every
 round the caller gets a :class:`FederationState` (``on_state``): with it,
 ``run_federation(resume=...)`` continues to bit-identical weights.
+
+With ``secure_aggregation`` the workers write no update files: they keep their trained weights
+and the orchestrator gets only masked updates, whose sum it unmasks into the round's weighted
+mean for the strategy's server step (:mod:`fl_jobs.local.secure_round`).
 """
 
 from __future__ import annotations
@@ -29,16 +33,19 @@ import numpy as np
 import torch
 
 from fl_jobs.config import JobConfig
-from fl_jobs.errors import DivergenceError, ModelUpdateError, QuorumLostError, RunFolderError
+from fl_jobs.errors import DivergenceError, ModelUpdateError, RunFolderError
 from fl_jobs.evaluation import evaluate
 from fl_jobs.local.prepare import PreparedJob, prepare_job
-from fl_jobs.local.worker import Diverged, TrainRequest
+from fl_jobs.local.round_ledger import Notify, RoundLedger
+from fl_jobs.local.secure_round import SecureRound
+from fl_jobs.local.worker import Diverged, TrainReply, TrainRequest
 from fl_jobs.local.worker_pool import Dropped, FederationError, SiloWorker, WorkerPool
 from fl_jobs.local_sgd import PlainSGD
 from fl_jobs.model_io import read_update, save_weights
 from fl_jobs.screening import screen_norms
+from fl_jobs.secure_aggregation import FixedPointCodec
 from fl_jobs.seeds import derive_seed
-from fl_jobs.strategies.base import Strategy
+from fl_jobs.strategies.base import MeanStrategy, Strategy
 from fl_jobs.strategies.registry import build_strategy, strategy_title
 from fl_jobs.torch_threads import single_threaded
 from fl_jobs.training import LocalUpdate, state_weights
@@ -58,7 +65,9 @@ DIVERGENCE_FACTOR = 1e3
 @dataclass
 class RoundRecord:
     """One round: who trained, the global model's test metrics, each silo's metrics, the
-    silos left out (silo -> why) and the silos whose update screening rejected (silo -> why).
+    silos left out (silo -> why) and the silos whose update screening rejected (silo -> why);
+    with secure aggregation, how its sum was reached (attempts, silos whose masks were
+    removed).
 
     A rejected silo did train: its metrics (and, with DP, the privacy it spent) are kept."""
 
@@ -69,6 +78,7 @@ class RoundRecord:
     seconds: float
     dropped: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
+    secure_aggregation: dict[str, Any] | None = None
 
     def to_plain(self) -> dict[str, Any]:
         return {
@@ -79,6 +89,9 @@ class RoundRecord:
             "seconds": self.seconds,
             "dropped": dict(self.dropped),
             "rejected": dict(self.rejected),
+            "secure_aggregation": None
+            if self.secure_aggregation is None
+            else dict(self.secure_aggregation),
         }
 
     @classmethod
@@ -118,7 +131,6 @@ class FederationResult:
 
 
 Progress = Callable[[RoundRecord], None]
-Notify = Callable[[str], None]
 
 
 def warm_up_torch(model: torch.nn.Module, prepared: PreparedJob) -> None:
@@ -217,8 +229,21 @@ def result_from_state(
         final_weights=state.global_weights,
         wall_seconds=wall_seconds,
         initial_metrics=dict(state.initial_metrics),
-        strategy=strategy_title(config.strategy.name, config.strategy.options),
+        strategy=strategy_title(config.strategy.name, config.strategy.options)
+        + (" + secure aggregation" if config.secure_aggregation else ""),
     )
+
+
+@dataclass
+class _RoundContext:
+    """What one round's aggregation works with."""
+
+    rnd: int
+    state: FederationState
+    strategy: Strategy
+    selected: list[SiloWorker]
+    pool: WorkerPool
+    ledger: RoundLedger
 
 
 class _Federation:
@@ -232,6 +257,8 @@ class _Federation:
         self.keep_files = keep_files
         self.cache = cache
         out = Path(config.output_dir)
+        #: Binds every secure-aggregation session to this run (keys are fresh per session).
+        self.run_id = str(out.resolve())
         self.silos_root, self.models_dir, self.updates_dir = (
             out / "silos",
             out / "models",
@@ -248,6 +275,10 @@ class _Federation:
     ) -> FederationResult:
         start = time.perf_counter()
         config, prepared = self.config, self.prepared
+        if config.secure_aggregation:  # before any training: the sum must fit its ring
+            FixedPointCodec(clip=config.secure_aggregation_clip).check_capacity(
+                len(prepared.silo_names), max(prepared.silo_sizes())
+            )
         for folder in (self.models_dir, self.updates_dir):  # per-round scratch files only
             if folder.exists():
                 shutil.rmtree(folder)
@@ -299,19 +330,25 @@ class _Federation:
         global_path = self.models_dir / f"global_{rnd:04d}.pt"
         save_weights(global_path, state.global_weights, meta={"round": rnd})
         round_dir = self.updates_dir / f"round_{rnd:04d}"
-        ledger = _Ledger(rnd, len(selected), config.min_silos, notify)
+        ledger = RoundLedger(rnd, len(selected), config.min_silos, notify)
+        secure = config.secure_aggregation
         for worker in selected:
             request = TrainRequest(
                 round=rnd,
                 global_path=global_path,
-                update_path=round_dir / f"{worker.name}.pt",
+                update_path=None if secure else round_dir / f"{worker.name}.pt",
                 seed=derive_seed(config.seed, rnd, worker.index),
                 config=strategy.silo_config(rnd, worker.name),
             )
             failed = pool.send(worker, request)
             if failed is not None:
                 ledger.unreachable[worker.name] = failed
-        new_weights = self._aggregate(rnd, state, strategy, selected, pool, ledger)
+        ctx = _RoundContext(rnd, state, strategy, selected, pool, ledger)
+        secure_info: dict[str, Any] | None = None
+        if secure:
+            new_weights, secure_info = self._aggregate_secure(ctx)
+        else:
+            new_weights = self._aggregate(ctx)
         model.load_state_dict(new_weights)
         global_metrics = evaluate(model, ds.test_X, ds.test_y, example)
         loss = global_metrics.get("loss", 0.0)
@@ -330,6 +367,7 @@ class _Federation:
             seconds=time.perf_counter() - t0,
             dropped=ledger.dropped,
             rejected=ledger.rejected,
+            secure_aggregation=secure_info,
         )
         return FederationState(
             round=rnd,
@@ -341,44 +379,61 @@ class _Federation:
             initial_metrics=state.initial_metrics,
         )
 
-    def _aggregate(
-        self,
-        rnd: int,
-        state: FederationState,
-        strategy: Strategy,
-        selected: list[SiloWorker],
-        pool: WorkerPool,
-        ledger: _Ledger,
-    ) -> dict[str, torch.Tensor]:
+    def _aggregate(self, ctx: _RoundContext) -> dict[str, torch.Tensor]:
         """The round's new global weights: the only place that reads the silos' updates.
 
-        The plain path: each reply's update file is read and validated in silo order
-        (:meth:`_updates`), screened for outlying norms when the job asks for it, and
-        streamed into ``strategy.aggregate``. A secure-aggregation path replaces this method:
-        it gathers masked fixed-point sums instead of update files, decodes their sum into a
-        :class:`~fl_jobs.strategies.base.WeightedMean` and returns
-        ``strategy.server_step(rnd, state.global_weights, mean)`` (mean strategies only; the
-        job config refuses robust ones with secure aggregation).
+        Each reply's update file is read and validated in silo order (:meth:`_updates`),
+        screened for outlying norms when the job asks for it, and streamed into
+        ``strategy.aggregate``.
         """
-        updates = self._updates(rnd, state, selected, pool, ledger)
+        updates = self._updates(ctx)
+        weights = ctx.state.global_weights
         if self.config.screens_norms():
-            updates = screen_norms(
-                updates, state.global_weights, self.config.norm_limit, ledger.reject
-            )
-        return strategy.aggregate(rnd, state.global_weights, updates)
+            updates = screen_norms(updates, weights, self.config.norm_limit, ctx.ledger.reject)
+        return ctx.strategy.aggregate(ctx.rnd, weights, updates)
 
-    def _updates(
-        self,
-        rnd: int,
-        state: FederationState,
-        selected: list[SiloWorker],
-        pool: WorkerPool,
-        ledger: _Ledger,
-    ) -> Iterator[LocalUpdate]:
+    def _aggregate_secure(
+        self, ctx: _RoundContext
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The round's new global weights from the masked sum of the trained silos' updates
+        (no update is ever read), and how the sum was reached. Mean strategies only: the job
+        config refuses robust ones with secure aggregation."""
+        strategy = ctx.strategy
+        assert isinstance(strategy, MeanStrategy), strategy.name
+        trained = [(w, r.n_samples) for w, r in self._trained(ctx)]
+        outcome = SecureRound(
+            run_id=self.run_id,
+            round=ctx.rnd,
+            pool=ctx.pool,
+            ledger=ctx.ledger,
+            codec=FixedPointCodec(clip=self.config.secure_aggregation_clip),
+            timeout=self.config.round_timeout,
+        ).run(trained, ctx.state.global_weights)
+        new_weights = strategy.server_step(ctx.rnd, ctx.state.global_weights, outcome.mean)
+        return new_weights, outcome.to_plain()
+
+    def _updates(self, ctx: _RoundContext) -> Iterator[LocalUpdate]:
         """The selected silos' validated updates, in silo order, as their replies settle;
-        dead or silent silos and invalid updates go to the ledger (which stops the round
-        when the quorum is lost)."""
-        config = self.config
+        invalid updates go to the ledger (which stops the round when the quorum is lost)."""
+        for worker, reply in self._trained(ctx):
+            assert reply.update_path is not None
+            try:
+                weights, meta = read_update(reply.update_path, ctx.state.global_weights)
+            except ModelUpdateError as exc:
+                ctx.ledger.reject(worker.name, str(exc).replace(f"{reply.update_path}: ", ""))
+                continue
+            ctx.ledger.silo_metrics[worker.name]["samples"] = float(meta["n_samples"])
+            yield LocalUpdate(
+                weights=weights,
+                n_samples=int(meta["n_samples"]),
+                metrics={k: float(v) for k, v in reply.metrics.items()},
+                silo=worker.name,
+            )
+
+    def _trained(self, ctx: _RoundContext) -> Iterator[tuple[SiloWorker, TrainReply]]:
+        """The selected silos' training replies, in silo order, as they settle; dead or
+        silent silos go to the ledger, a diverged one stops the job."""
+        config, rnd, ledger = self.config, ctx.rnd, ctx.ledger
 
         def on_wait(silos: list[str], seconds: float) -> None:
             if ledger.notify is not None:
@@ -387,29 +442,23 @@ class _Federation:
                     "(set --round-timeout SECONDS to leave unresponsive silos out)"
                 )
 
-        for worker, reply in pool.replies(
-            selected, ledger.unreachable, timeout=config.round_timeout, on_wait=on_wait
+        for worker, reply in ctx.pool.replies(
+            ctx.selected, ledger.unreachable, timeout=config.round_timeout, on_wait=on_wait
         ):
             if isinstance(reply, Dropped):
                 ledger.drop(worker.name, reply.reason)
                 continue
             if isinstance(reply, Diverged):
                 raise self._diverged(rnd, worker.name, f"its training loss became {reply.loss}")
+            if not isinstance(reply, TrainReply):
+                raise FederationError(
+                    f"silo {worker.name} sent a {type(reply).__name__} instead of its "
+                    "training result"
+                )
             metrics = {k: float(v) for k, v in reply.metrics.items()}
-            self._check_train_loss(rnd, worker, metrics, state.initial_metrics)
+            self._check_train_loss(rnd, worker, metrics, ctx.state.initial_metrics)
             ledger.silo_metrics[worker.name] = {**metrics, "samples": float(reply.n_samples)}
-            try:
-                weights, meta = read_update(reply.update_path, state.global_weights)
-            except ModelUpdateError as exc:
-                ledger.reject(worker.name, str(exc).replace(f"{reply.update_path}: ", ""))
-                continue
-            ledger.silo_metrics[worker.name]["samples"] = float(meta["n_samples"])
-            yield LocalUpdate(
-                weights=weights,
-                n_samples=int(meta["n_samples"]),
-                metrics=metrics,
-                silo=worker.name,
-            )
+            yield worker, reply
 
     def _restart_dropped(
         self, rnd: int, record: RoundRecord, pool: WorkerPool, notify: Notify | None
@@ -451,44 +500,6 @@ class _Federation:
             f"lower the learning rate, e.g. --lr {suggested_lr(self.config, self.prepared, rnd):g} "
             f"(this run used {lr:g})",
         )
-
-
-class _Ledger:
-    """A round's silos left out (dropped: dead or silent; rejected: screening refused the
-    update) and each answering silo's metrics; applies the quorum as they come in."""
-
-    def __init__(
-        self, rnd: int, selected: int, min_silos: int | None, notify: Notify | None
-    ) -> None:
-        self.rnd = rnd
-        self.selected = selected
-        self.quorum = min(min_silos or selected, selected)
-        self.notify = notify
-        self.unreachable: dict[str, Dropped] = {}
-        self.dropped: dict[str, str] = {}
-        self.rejected: dict[str, str] = {}
-        self.silo_metrics: dict[str, dict[str, float]] = {}
-
-    def drop(self, silo: str, reason: str) -> None:
-        self.dropped[silo] = reason
-        self._say(f"round {self.rnd}: {silo} left out ({reason})")
-
-    def reject(self, silo: str, reason: str) -> None:
-        self.rejected[silo] = reason
-        self._say(f"round {self.rnd}: {silo}'s update rejected ({reason})")
-
-    def _say(self, line: str) -> None:
-        if self.notify is not None:
-            self.notify(line)
-        left = self.selected - len(self.dropped) - len(self.rejected)
-        if left < self.quorum:
-            reasons = [f"{silo}: {why}" for silo, why in self.dropped.items()]
-            reasons += [f"{silo}: update rejected, {why}" for silo, why in self.rejected.items()]
-            raise QuorumLostError(
-                f"round {self.rnd} lost its quorum: at most {left} of {self.selected} "
-                f"selected silos can contribute and min_silos is {self.quorum} "
-                f"({'; '.join(reasons)})"
-            )
 
 
 def _scale(initial_metrics: dict[str, float]) -> float:

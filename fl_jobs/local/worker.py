@@ -4,7 +4,9 @@ Started once per federation (``fork``) and reused every round; restarted by the 
 it dies or stops answering. On start it puts its own partition into its own folder (standing
 for the data a site already holds; hard links from the silo data cache when the same data was
 used before), then only ever reads from that folder. It answers each ``train`` request with
-the path of its update file, its sample count and its metrics.
+the path of its update file, its sample count and its metrics. With secure aggregation it
+writes no update file: it keeps the trained weights and sends only a masked update, in the
+steps of :mod:`fl_jobs.local.secure_messages`.
 
 It never prints a traceback: when the orchestrator goes away (killed, stopped) the worker sees
 a closed pipe and exits quietly; Ctrl-C is left to the orchestrator; SIGTERM ends it at once.
@@ -26,6 +28,7 @@ import torch
 from fl_jobs.config import JobConfig
 from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.examples.base import DataShape, Example
+from fl_jobs.local.secure_messages import SECURE_REQUESTS, SecureSilo
 from fl_jobs.model_io import load_weights, save_weights
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
@@ -35,18 +38,19 @@ from fl_jobs.training import train_local, train_params_from_config, with_silo_co
 @dataclass(frozen=True)
 class TrainRequest:
     """Train one round: from the global model at ``global_path`` into ``update_path``, with
-    the strategy's settings for this silo and round (``config``, e.g. ``proximal_mu``)."""
+    the strategy's settings for this silo and round (``config``, e.g. ``proximal_mu``).
+    ``update_path`` None: keep the weights for secure aggregation, write nothing."""
 
     round: int
     global_path: Path
-    update_path: Path
+    update_path: Path | None
     seed: int
     config: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class TrainReply:
-    update_path: Path
+    update_path: Path | None
     n_samples: int
     metrics: dict[str, float]
 
@@ -135,20 +139,30 @@ def _serve(
         conn.send(WorkerFailure(silo, f"{type(exc).__name__}: {exc}"))
         return
     conn.send(Ready(data.n_samples, from_cache))
+    secure = SecureSilo(silo)
     while True:
         request: Any = conn.recv()
         if request == STOP:
             return
+        if isinstance(request, SECURE_REQUESTS):
+            try:
+                conn.send(secure.handle(request))
+            except Exception:
+                conn.send(WorkerFailure(silo, traceback.format_exc(limit=3)))
+            continue
         try:
             weights, _ = load_weights(request.global_path)
             model.load_state_dict(weights)
             round_params = with_silo_config(params, request.config)
             update = train_local(model, data, round_params, seed=request.seed, example=example)
-            save_weights(
-                request.update_path,
-                update.weights,
-                meta={"n_samples": update.n_samples, "metrics": update.metrics, "silo": silo},
-            )
+            if request.update_path is None:
+                secure.trained(update.weights, update.n_samples)
+            else:
+                save_weights(
+                    request.update_path,
+                    update.weights,
+                    meta={"n_samples": update.n_samples, "metrics": update.metrics, "silo": silo},
+                )
             reply: object = TrainReply(request.update_path, update.n_samples, update.metrics)
         except TrainingDivergedError as exc:
             reply = Diverged(silo, request.round, exc.loss, exc.step)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fl_jobs.local.prepare import PreparedJob
+from fl_jobs.local.secure_messages import SECURE_REPLIES, SecureReply, SecureRequest
 from fl_jobs.local.worker import (
     PIPE_CLOSED,
     STOP,
@@ -41,6 +42,8 @@ WAIT_NOTICE_S = 60.0
 _GUARDED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 WaitNotice = Callable[[list[str], float], None]
+#: What a worker answers to a request of a round.
+Reply = TrainReply | Diverged | SecureReply
 
 
 class FederationError(RuntimeError):
@@ -209,7 +212,7 @@ class WorkerPool:
 
     # -- a round ---------------------------------------------------------------------------
 
-    def send(self, worker: SiloWorker, request: TrainRequest) -> Dropped | None:
+    def send(self, worker: SiloWorker, request: TrainRequest | SecureRequest) -> Dropped | None:
         """Send ``request``; a :class:`Dropped` if the silo cannot be reached."""
         if not worker.up:
             return Dropped(worker.name, f"worker is down ({worker.down_reason or 'not started'})")
@@ -227,12 +230,12 @@ class WorkerPool:
         *,
         timeout: float | None,
         on_wait: WaitNotice | None = None,
-    ) -> Iterator[tuple[SiloWorker, TrainReply | Dropped | Diverged]]:
+    ) -> Iterator[tuple[SiloWorker, Reply | Dropped]]:
         """Each selected silo's reply, in silo order, as soon as it and every silo before it
         are settled; silos that die or miss the deadline come out as :class:`Dropped`."""
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        settled: dict[str, TrainReply | Dropped | Diverged] = dict(unreachable)
+        settled: dict[str, Reply | Dropped] = dict(unreachable)
         pending = {w.name: w for w in selected if w.name not in settled}
         next_notice = started + WAIT_NOTICE_S
         for worker in selected:
@@ -270,7 +273,7 @@ class WorkerPool:
             handles += [worker.conn, worker.process.sentinel]
         return wait(handles, timeout=timeout)  # type: ignore[arg-type]
 
-    def _recv(self, worker: SiloWorker) -> TrainReply | Dropped | Diverged | Ready:
+    def _recv(self, worker: SiloWorker) -> Reply | Dropped | Ready:
         """The worker's next message, or Dropped if it died; a failure raises."""
         assert worker.conn is not None and worker.process is not None
         try:
@@ -285,6 +288,6 @@ class WorkerPool:
             error = FederationError(f"silo {message.silo} failed: {lines[-1]}")
             error.add_note(f"in the worker of silo {message.silo}:\n{message.message}")
             raise error
-        if isinstance(message, TrainReply | Diverged | Ready):
+        if isinstance(message, (TrainReply, Diverged, Ready, *SECURE_REPLIES)):
             return message
         raise FederationError(f"silo {worker.name} sent an unexpected reply: {message!r}")

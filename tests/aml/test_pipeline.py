@@ -178,6 +178,11 @@ def test_client_sampling_is_refused(manifest1: FederationManifest, tmp_path: Pat
         _build(manifest1, tmp_path, fraction=0.5)
 
 
+def test_secure_aggregation_is_refused(manifest1: FederationManifest, tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="secure_aggregation runs in local federations only"):
+        _build(manifest1, tmp_path, secure_aggregation=True)
+
+
 @pytest.mark.parametrize("name", ["Has-Upper", "with/slash", "-lead", "x" * 64, ""])
 def test_bad_job_name_is_refused(manifest1: FederationManifest, tmp_path: Path, name: str) -> None:
     from fl_jobs.aml.code_snapshot import stage_code

@@ -75,7 +75,8 @@ BAD_CASES: list[tuple[list[str], str]] = [
     (["--strategy", "krum", "--silos", "4"], "needs at least 5 updates a round, but 4 silos"),
     (["--strategy", "fedyogi", "--server-momentum", "0.9"], "are options of fedavg, fedprox"),
     (["--strategy", "median", "--secure-aggregation"], "cannot be combined with strategy median"),
-    (["--secure-aggregation"], "secure_aggregation is not available yet - drop"),
+    (["--secure-aggregation", "--min-silos", "1"], "set min_silos to 2 or more with secure"),
+    (["--secure-aggregation", "--secure-aggregation-clip", "-1"], "greater than 0"),
     (["--norm-limit", "1"], "norm_limit: Input should be greater than 1"),
     (["--target-epsilon", "1"], "target_epsilon needs clip_norm"),
     (
