@@ -34,7 +34,7 @@ import numpy as np
 import psutil
 import torch
 
-from benchmarks.cli import Clock, count, list_of, parser_for, positive_int
+from benchmarks.cli import Clock, add_update_grid, parser_for
 from benchmarks.flower_runtime import REPO_ROOT, flower_env, flower_python
 from benchmarks.machine import collect
 from benchmarks.memory import exact_peaks_supported
@@ -341,25 +341,7 @@ def _ours(rows: list[Row], like: Row) -> Row:
 
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(NAME, __doc__)
-    parser.add_argument(
-        "--k",
-        type=list_of(positive_int),
-        default=[10, 50, 100],
-        help="numbers of updates, comma-separated (default: 10,50,100)",
-    )
-    parser.add_argument(
-        "--params",
-        type=list_of(count),
-        default=[1_000_000, 10_000_000],
-        help="parameters per update, comma-separated (default: 1M,10M)",
-    )
-    parser.add_argument(
-        "--repeats",
-        type=positive_int,
-        default=3,
-        help="timed repetitions per contender; the best counts (default: 3)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the updates (default: 0)")
+    add_update_grid(parser, [10, 50, 100], "numbers of updates")
     parser.add_argument(
         "--no-flower", action="store_true", help="skip the Flower contender (it needs .venv-flwr)"
     )

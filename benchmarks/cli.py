@@ -94,3 +94,28 @@ class Clock:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._start
+
+
+def add_update_grid(parser: argparse.ArgumentParser, k: list[int], k_help: str) -> None:
+    """``--k``, ``--params``, ``--repeats`` and ``--seed``: the K x P grid of generated float32
+    updates (``benchmarks/updates.py``) that the aggregation benchmarks time."""
+    default_k = ",".join(str(v) for v in k)
+    parser.add_argument(
+        "--k",
+        type=list_of(positive_int),
+        default=k,
+        help=f"{k_help}, comma-separated (default: {default_k})",
+    )
+    parser.add_argument(
+        "--params",
+        type=list_of(count),
+        default=[1_000_000, 10_000_000],
+        help="parameters per update, comma-separated (default: 1M,10M)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=3,
+        help="timed repetitions per contender; the best counts (default: 3)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the updates (default: 0)")

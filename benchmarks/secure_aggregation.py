@@ -33,7 +33,7 @@ import numpy as np
 import psutil
 import torch
 
-from benchmarks.cli import Clock, count, list_of, parser_for, positive_int
+from benchmarks.cli import Clock, add_update_grid, parser_for
 from benchmarks.machine import collect
 from benchmarks.report import BenchmarkReport, Table, Target, write_report
 from benchmarks.secure_federation import e2e_table, e2e_target, measure_pairs
@@ -357,25 +357,7 @@ def _table(rows: list[Row]) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for(NAME, __doc__)
-    parser.add_argument(
-        "--k",
-        type=list_of(positive_int),
-        default=[10, 100],
-        help="numbers of silos, comma-separated, each >= 2 (default: 10,100)",
-    )
-    parser.add_argument(
-        "--params",
-        type=list_of(count),
-        default=[1_000_000, 10_000_000],
-        help="parameters per update, comma-separated (default: 1M,10M)",
-    )
-    parser.add_argument(
-        "--repeats",
-        type=positive_int,
-        default=3,
-        help="timed repetitions per contender; the best counts (default: 3)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the updates (default: 0)")
+    add_update_grid(parser, [10, 100], "numbers of silos, each >= 2")
     parser.add_argument(
         "--e2e-pairs",
         type=int,

@@ -258,22 +258,15 @@ def _workspace(graph: ResourceGraph) -> Node | None:
     return workspaces[0] if len(workspaces) == 1 else None
 
 
-def _workspace_storage(graph: ResourceGraph, workspace: Node | None) -> Node | None:
+def _linked(
+    graph: ResourceGraph, workspace: Node | None, key: str, only: list[Node]
+) -> Node | None:
+    """The resource the workspace names under ``key``; else the graph's only candidate."""
     if workspace is not None:
-        found = graph.find(workspace.get("storageAccount"))
+        found = graph.find(workspace.get(key))
         if found is not None:
             return found
-    stores = graph.workspace_storage()
-    return stores[0] if len(stores) == 1 else None
-
-
-def _registry(graph: ResourceGraph, workspace: Node | None) -> Node | None:
-    if workspace is not None:
-        found = graph.find(workspace.get("containerRegistry"))
-        if found is not None:
-            return found
-    registries = graph.of_type(CONTAINER_REGISTRY)
-    return registries[0] if len(registries) == 1 else None
+    return only[0] if len(only) == 1 else None
 
 
 def _datastore(graph: ResourceGraph, name: str | None, group: str = "blob") -> Target:
@@ -582,8 +575,8 @@ def job_path(graph: ResourceGraph) -> list[Movement]:
     if not graph.federation.get("workspace"):
         return []
     workspace = _workspace(graph)
-    ws_storage = _workspace_storage(graph, workspace)
-    registry = _registry(graph, workspace)
+    ws_storage = _linked(graph, workspace, "storageAccount", graph.workspace_storage())
+    registry = _linked(graph, workspace, "containerRegistry", graph.of_type(CONTAINER_REGISTRY))
     return [
         *_submit(graph, workspace, ws_storage),
         *_image_build(graph, workspace, ws_storage, registry),

@@ -152,7 +152,7 @@ def _covered(ranges: Sequence[str], rules: Sequence[str]) -> list[str]:
 
 def _rules_of(target: Node) -> tuple[str, str, list[str]]:
     """(public network access, default action, IP rules) of a target, as Azure reads them."""
-    if target.type == STORAGE_ACCOUNT:
+    if target.type in (STORAGE_ACCOUNT, CONTAINER_REGISTRY):  # the same networkRuleSet shape
         rules = target.get("networkRuleSet") or {}
         ips = [
             r.get("iPAddressOrRange") for r in rules.get("ipRules") or [] if isinstance(r, Mapping)
@@ -169,16 +169,6 @@ def _rules_of(target: Node) -> tuple[str, str, list[str]]:
         return (
             str(props.get("publicNetworkAccess") or "Enabled"),
             str(acls.get("defaultAction") or "Allow"),
-            [str(i) for i in ips if i],
-        )
-    if target.type == CONTAINER_REGISTRY:
-        rules = target.get("networkRuleSet") or {}
-        ips = [
-            r.get("iPAddressOrRange") for r in rules.get("ipRules") or [] if isinstance(r, Mapping)
-        ]
-        return (
-            str(target.get("publicNetworkAccess") or "Enabled"),
-            str(rules.get("defaultAction") or "Allow"),
             [str(i) for i in ips if i],
         )
     if target.type == WORKSPACE:
