@@ -186,15 +186,24 @@ class _Job:
             return None
         from fl_jobs.run_tracker import RunTracker, read_tracking_file
 
-        # A new folder has no tracking.json; a resumed run continues the run recorded there.
-        previous = read_tracking_file(self.out).get("run_id")
-        tracker = RunTracker(self.config, self.out, resume_run_id=previous)
+        # A new folder has no tracking.json; a resumed run continues the run recorded there,
+        # in the store it started in.
+        recorded = read_tracking_file(self.out)
+        tracker = RunTracker(
+            self.config,
+            self.out,
+            resume_run_id=recorded.get("run_id"),
+            recorded_uri=recorded.get("tracking_uri"),
+        )
         if self.resume_state is not None:
             tracker.log_history(self.resume_state.history)
         return tracker
 
     def _show_tracker_error(self) -> None:
         tracker = self.tracker
+        while tracker is not None and tracker.notes:
+            sys.stderr.write(f"warning: {tracker.notes.pop(0)}\n")
+            sys.stderr.flush()
         if tracker is not None and tracker.error and not self._tracker_error_shown:
             self._tracker_error_shown = True
             sys.stderr.write(f"warning: {tracker.error}\n")

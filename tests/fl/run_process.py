@@ -30,7 +30,10 @@ class Finished:
 
 
 def start_run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
+    """The run's default MLflow store is the shared ``runs/mlflow.db`` in ``cwd`` unless
+    ``env`` sets ``MLFLOW_TRACKING_URI``."""
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    environment = {**inherited, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "fl_jobs", "run", *args],
         cwd=cwd,
