@@ -38,6 +38,7 @@ from fl_jobs.evaluation import evaluate
 from fl_jobs.local.prepare import PreparedJob, prepare_job
 from fl_jobs.local.round_ledger import Notify, RoundLedger
 from fl_jobs.local.secure_round import SecureRound
+from fl_jobs.local.wait_notice import wait_notice
 from fl_jobs.local.worker import Diverged, TrainReply, TrainRequest
 from fl_jobs.local.worker_pool import Dropped, FederationError, SiloWorker, WorkerPool
 from fl_jobs.local_sgd import PlainSGD
@@ -434,14 +435,7 @@ class _Federation:
         """The selected silos' training replies, in silo order, as they settle; dead or
         silent silos go to the ledger, a diverged one stops the job."""
         config, rnd, ledger = self.config, ctx.rnd, ctx.ledger
-
-        def on_wait(silos: list[str], seconds: float) -> None:
-            if ledger.notify is not None:
-                ledger.notify(
-                    f"round {rnd}: still waiting for {', '.join(silos)} after {seconds:.0f} s "
-                    "(set --round-timeout SECONDS to leave unresponsive silos out)"
-                )
-
+        on_wait = wait_notice(rnd, ledger.notify)
         for worker, reply in ctx.pool.replies(
             ctx.selected, ledger.unreachable, timeout=config.round_timeout, on_wait=on_wait
         ):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -36,8 +37,9 @@ from fl_jobs.local.worker import (
 
 #: How long a (re)started worker may take to put its data in place and say it is ready.
 READY_TIMEOUT_S = 300.0
-#: Without a round timeout, how often to say which silos a round is still waiting for.
-WAIT_NOTICE_S = 60.0
+#: Without a round timeout, how often to say which silos a round is still waiting for
+#: (``$FL_SANDBOX_WAIT_NOTICE_S`` changes it, e.g. for tests that wait for the notice).
+WAIT_NOTICE_S = float(os.environ.get("FL_SANDBOX_WAIT_NOTICE_S") or 60.0)
 #: Signals kept from a worker until it has installed its own handlers.
 _GUARDED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
