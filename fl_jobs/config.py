@@ -197,6 +197,12 @@ class JobConfig(BaseModel):
         default=None, gt=0, description="seconds a round waits for a silo (no limit)"
     )
     checkpoints: bool = Field(default=True, description="checkpoint every round (resumable)")
+    collapse_rounds: int = Field(
+        default=3,
+        ge=0,
+        description="stop a run whose model is no better than untrained (loss above the "
+        "untrained model's, or accuracy at chance) for this many rounds in a row (0: never)",
+    )
     overwrite: bool = Field(default=False, description="replace a run in output_dir")
 
     @field_validator("*", mode="before")

@@ -79,3 +79,11 @@ class QuorumLostError(JobStopped):
 
 class DivergenceError(JobStopped):
     """Training diverged (non-finite or exploding loss); the message names round and silo."""
+
+
+class CollapseError(JobStopped):
+    """The global model stayed no better than the untrained one for several rounds (see
+    fl_jobs.collapse); the rounds are kept, but resuming with the same settings would not
+    help."""
+
+    exit_code = 4

@@ -5,7 +5,8 @@ Whatever ends the job (success, a lost quorum, divergence, a failure, Ctrl-C, SI
 finished rounds are kept: the checkpoint, the final model, the summary and the plot of what
 is done are written, the MLflow run gets its status (FINISHED, FAILED or KILLED), and one line
 says what happened and how to resume. Exit codes: 0 finished, 1 failed, 3 quorum lost,
-128 + the signal number when stopped by a signal (130 for Ctrl-C, 143 for SIGTERM).
+4 collapsed (the model stayed no better than untrained), 128 + the signal number when stopped
+by a signal (130 for Ctrl-C, 129 SIGHUP, 141 SIGPIPE, 143 SIGTERM).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rich.console import Console
 from fl_jobs.checkpoint import CHECKPOINT_FILE, CheckpointWriter
 from fl_jobs.cli_errors import EXIT_FAILED, EXIT_OK, error_line, invoked_as, write_crash_log
 from fl_jobs.config import JobConfig
-from fl_jobs.errors import DivergenceError, JobStopped, QuorumLostError
+from fl_jobs.errors import CollapseError, DivergenceError, JobStopped, QuorumLostError
 from fl_jobs.local.federation import (
     FederationResult,
     FederationState,
@@ -32,6 +33,7 @@ from fl_jobs.local.federation import (
 )
 from fl_jobs.local.prepare import PreparedJob, prepare_job
 from fl_jobs.model_io import save_weights
+from fl_jobs.plurals import rounds_kept
 from fl_jobs.progress import RoundProgress
 from fl_jobs.resume import ResumePlan, checkpoint_settings
 from fl_jobs.run_folder import RunPlan, open_run, plan_new_run
@@ -58,7 +60,7 @@ class JobResult:
     summary_path: Path
     tracking_uri: str | None
     tracking_error: str | None
-    #: finished | interrupted | quorum_lost | diverged | failed
+    #: finished | interrupted | quorum_lost | diverged | collapsed | failed
     status: str
     exit_code: int
     #: The one line printed on stderr when the job did not finish.
@@ -168,6 +170,8 @@ class _Job:
                 stop = _Stop("quorum_lost", exc.exit_code, exc.what, fix="or lower --min-silos")
             except DivergenceError as exc:
                 stop = _Stop("diverged", exc.exit_code, exc.what, resumable=False, fix=exc.fix)
+            except CollapseError as exc:
+                stop = _Stop("collapsed", exc.exit_code, exc.what, resumable=False, fix=exc.fix)
             except JobStopped as exc:
                 stop = _Stop("failed", exc.exit_code, exc.what, fix=exc.fix)
             except Exception as exc:  # FederationError, or anything we did not foresee
@@ -259,7 +263,7 @@ class _Job:
         resume_command = f"{invoked_as()} run --resume {out}"
         line = None
         if stop is not None:
-            kept = f"rounds 1-{done} are kept in {out}" if done else f"no round finished ({out})"
+            kept = f"{rounds_kept(done)} in {out}" if done else f"no round finished ({out})"
             if stop.status == "interrupted":
                 when = f"after round {done} of {config.rounds}" if done else "before round 1"
                 line = f"{stop.what} {when}; {kept} - resume with: {resume_command}"

@@ -36,6 +36,7 @@ from fl_jobs.aml.layout import (
 from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.config import JobConfig
 from fl_jobs.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
+from fl_jobs.plurals import count
 
 TAG_BLUEPRINT = "fl-sandbox-blueprint"
 TAG_CODE_SHA256 = "fl-sandbox-code-sha256"
@@ -160,7 +161,8 @@ def build_pipeline(
     @dsl.pipeline(
         name=job_name,
         display_name=(
-            f"{title} {config.example}: {len(manifest.silos)} silos x {config.rounds} rounds"
+            f"{title} {config.example}: {len(manifest.silos)} silos x "
+            f"{count(config.rounds, 'round')}"
         ),
         description=f"fl-sandbox federated job over blueprint {manifest.blueprint!r}",
     )

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from fl_jobs.collapse import collapse_reason
 from fl_jobs.config import JobConfig
-from fl_jobs.errors import DivergenceError, ModelUpdateError, RunFolderError
+from fl_jobs.errors import CollapseError, DivergenceError, ModelUpdateError, RunFolderError
 from fl_jobs.evaluation import evaluate
+from fl_jobs.knob_blame import likely_knob
 from fl_jobs.local.prepare import PreparedJob, prepare_job
 from fl_jobs.local.round_ledger import Notify, RoundLedger
 from fl_jobs.local.secure_round import SecureRound
@@ -303,6 +305,7 @@ class _Federation:
                     on_state(state)
                 if progress is not None:
                     progress(state.history[-1])
+                self._check_collapse(state)
                 self._restart_dropped(rnd, state.history[-1], pool, notify)
             graceful = True
         finally:
@@ -354,7 +357,12 @@ class _Federation:
         global_metrics = evaluate(model, ds.test_X, ds.test_y, example)
         loss = global_metrics.get("loss", 0.0)
         if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * _scale(state.initial_metrics):
-            raise self._diverged(rnd, None, f"the global model's test loss became {loss:.3g}")
+            raise self._diverged(
+                rnd,
+                None,
+                f"the global model's test loss became {loss:.3g}",
+                list(ledger.silo_metrics.values()),
+            )
         if not self.keep_files:
             global_path.unlink()
             shutil.rmtree(round_dir, ignore_errors=True)
@@ -443,14 +451,25 @@ class _Federation:
                 ledger.drop(worker.name, reply.reason)
                 continue
             if isinstance(reply, Diverged):
-                raise self._diverged(rnd, worker.name, f"its training loss became {reply.loss}")
+                raise self._diverged(
+                    rnd,
+                    worker.name,
+                    f"its training loss became {reply.loss}",
+                    _metrics_so_far(ctx.state.history, ledger.silo_metrics),
+                )
             if not isinstance(reply, TrainReply):
                 raise FederationError(
                     f"silo {worker.name} sent a {type(reply).__name__} instead of its "
                     "training result"
                 )
             metrics = {k: float(v) for k, v in reply.metrics.items()}
-            self._check_train_loss(rnd, worker, metrics, ctx.state.initial_metrics)
+            self._check_train_loss(
+                rnd,
+                worker,
+                metrics,
+                ctx.state.initial_metrics,
+                _metrics_so_far(ctx.state.history, {**ledger.silo_metrics, "": metrics}),
+            )
             ledger.silo_metrics[worker.name] = {**metrics, "samples": float(reply.n_samples)}
             yield worker, reply
 
@@ -474,6 +493,7 @@ class _Federation:
         worker: SiloWorker,
         metrics: dict[str, float],
         initial: dict[str, float],
+        seen: list[dict[str, float]],
     ) -> None:
         loss = metrics.get("train_loss")
         if loss is None:
@@ -484,16 +504,59 @@ class _Federation:
                 worker.name,
                 f"its training loss reached {loss:.3g} (the untrained model's test loss is "
                 f"{initial.get('loss', float('nan')):.3g})",
+                seen,
             )
 
-    def _diverged(self, rnd: int, silo: str | None, what: str) -> DivergenceError:
+    def _diverged(
+        self,
+        rnd: int,
+        silo: str | None,
+        what: str,
+        silo_metrics: Iterable[Mapping[str, float]] = (),
+    ) -> DivergenceError:
         where = f"at {silo}" if silo else "after aggregation"
-        lr = float(self.config.lr or 0.01)
-        return DivergenceError(
-            f"training diverged in round {rnd} {where}: {what}",
-            f"lower the learning rate, e.g. --lr {suggested_lr(self.config, self.prepared, rnd):g} "
-            f"(this run used {lr:g})",
+        blame = likely_knob(
+            self.config,
+            example_lr=self.prepared.example.defaults.get("lr"),
+            suggested_lr=suggested_lr(self.config, self.prepared, rnd),
+            server_side=silo is None or rnd > 1,
+            silo_metrics=silo_metrics,
         )
+        return DivergenceError(f"training diverged in round {rnd} {where}: {what}", blame.fix)
+
+    def _check_collapse(self, state: FederationState) -> None:
+        """Stop a run whose model stays no better than the untrained one (fl_jobs.collapse);
+        its rounds are already checkpointed."""
+        ds = self.prepared.dataset
+        classes = None
+        if self.prepared.example.task == "classification":
+            classes = int(np.unique(ds.y).size)
+        reason = collapse_reason(
+            state.history,
+            state.initial_metrics,
+            rounds=self.config.collapse_rounds,
+            n_classes=classes,
+        )
+        if reason is None:
+            return
+        blame = likely_knob(
+            self.config,
+            example_lr=self.prepared.example.defaults.get("lr"),
+            suggested_lr=suggested_lr(self.config, self.prepared, 2),
+            server_side=True,
+            silo_metrics=[m for r in state.history for m in r.silo_metrics.values()],
+        )
+        raise CollapseError(
+            f"the model collapsed: {reason}",
+            f"{blame.fix}; or --collapse-rounds 0 to train on regardless",
+        )
+
+
+def _metrics_so_far(
+    history: list[RoundRecord], current: dict[str, dict[str, float]]
+) -> list[dict[str, float]]:
+    """Every silo metric of the run so far (for the knob blamed after divergence)."""
+    return [m for r in history for m in r.silo_metrics.values()] + list(current.values())
 
 
 def _scale(initial_metrics: dict[str, float]) -> float:
