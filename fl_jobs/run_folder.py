@@ -36,6 +36,7 @@ RUN_ENTRIES = (
     JOB_FILE,
     "checkpoint.pt",
     ".checkpoint.pt.tmp",
+    ".space-reserve",
     "summary.json",
     "metric_per_round.png",
     "global_model.pt",

@@ -41,7 +41,7 @@ READY_TIMEOUT_S = 300.0
 #: (``$FL_SANDBOX_WAIT_NOTICE_S`` changes it, e.g. for tests that wait for the notice).
 WAIT_NOTICE_S = float(os.environ.get("FL_SANDBOX_WAIT_NOTICE_S") or 60.0)
 #: Signals kept from a worker until it has installed its own handlers.
-_GUARDED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_GUARDED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 WaitNotice = Callable[[list[str], float], None]
 #: What a worker answers to a request of a round.

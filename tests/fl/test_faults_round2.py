@@ -5,14 +5,20 @@ like SIGTERM does, and models that must not be reported as finished."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
 from tests.fl.run_process import (
+    Finished,
     Watched,
     assert_no_traceback,
+    finish,
     only_run_dir,
     run_to_end,
     start_run,
@@ -22,6 +28,7 @@ from tests.fl.run_process import (
 )
 
 NOTICE_ENV = {"FL_SANDBOX_WAIT_NOTICE_S": "0.5"}
+FAST = ["--example", "digits", "--silos", "3", "--epochs", "1", "--no-baselines"]
 
 
 def test_secure_aggregation_says_which_silo_and_phase_it_waits_for(tmp_path: Path) -> None:
@@ -137,3 +144,102 @@ def test_divergence_names_the_knob_that_caused_it(
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: training diverged in round "), line
     assert f" - {fix}" in line and "--lr" not in line, line
+
+
+def _assert_stopped_like_sigterm(
+    tmp_path: Path, run_dir: Path, result: Finished, code: int, label: str
+) -> dict[str, object]:
+    """A summary marked stopped, the MLflow run KILLED, the resume line, no temp files."""
+    from mlflow.tracking import MlflowClient
+
+    assert result.code == code, result.stderr
+    assert_no_traceback(result)
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"{label} after round "), result.stderr
+    assert f"resume with: python -m fl_jobs run --resume {run_dir}" in line
+    summary = summary_of(tmp_path / run_dir)
+    assert summary["status"] == "interrupted" and summary["exit_code"] == code
+    assert summary["stop_reason"] == label
+    client = MlflowClient(summary["artifacts"]["mlflow_tracking_uri"])
+    assert client.get_run(summary["artifacts"]["mlflow_run_id"]).info.status == "KILLED"
+    assert not [p.name for p in (tmp_path / run_dir).glob(".*") if p.name != ".lock"]
+    return summary
+
+
+def test_output_piped_into_head_stops_like_sigterm(tmp_path: Path) -> None:
+    """``fl-sandbox run ... | head -1``: the reader goes away after the first line."""
+    process = start_run(tmp_path, *FAST, "--rounds", "20", "--output-dir", "x09")
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().startswith("digits: 3 silos")
+    process.stdout.close()  # as head does after its line
+    stderr = process.stderr.read()
+    process.wait(timeout=120)
+    result = Finished(process.returncode, "", stderr)
+    summary = _assert_stopped_like_sigterm(
+        tmp_path, Path("x09"), result, 141, "stopped by SIGPIPE (its output was closed)"
+    )
+    resumed = run_to_end(tmp_path, "--resume", "x09")
+    assert resumed.code == 0, resumed.stderr
+    assert summary_of(tmp_path / "x09")["completed_rounds"] == 20 > summary["completed_rounds"]
+
+
+def test_sighup_of_the_terminal_stops_like_sigterm(tmp_path: Path) -> None:
+    """A closed terminal or a dropped ssh session: SIGHUP to the whole process group."""
+    process = start_run(tmp_path, *FAST, "--rounds", "40", "--output-dir", "x08")
+    silo_workers = workers(process, 3)
+    wait_for_round(process, tmp_path / "x08", 2)
+    os.killpg(process.pid, signal.SIGHUP)
+    result = finish(process, timeout=60)
+    _assert_stopped_like_sigterm(
+        tmp_path, Path("x08"), result, 129, "stopped by SIGHUP (the terminal was closed)"
+    )
+    assert psutil.wait_procs(silo_workers, timeout=10)[1] == []
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 20 MB file system (tmpfs), so that the test can fill it."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_stops_the_run_naming_the_path_and_the_space(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    out = small_disk / "run"
+    process = start_run(tmp_path, *FAST, "--rounds", "60", "--output-dir", str(out))
+    wait_for_round(process, out, 2)
+    filler = small_disk / "filler"
+    with open(filler, "wb") as fh, contextlib.suppress(OSError):
+        while True:
+            fh.write(b"\0" * 65536)
+    result = finish(process, timeout=120)
+    assert result.code == 5, result.stderr
+    assert_no_traceback(result)
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: no space left on the device writing {out}"), line
+    assert f"MB free on {small_disk})" in line
+    assert (
+        "free at least " in line
+        and f"then resume with: python -m fl_jobs run --resume {out}" in line
+    )
+    summary = summary_of(out)
+    assert summary["status"] == "storage_failed" and summary["exit_code"] == 5
+    kept = summary["completed_rounds"]
+    assert kept >= 2 and f"rounds 1-{kept} are kept" in line
+    assert not [p.name for p in out.glob(".*") if p.name != ".lock"]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(summary["artifacts"]["mlflow_tracking_uri"])
+    assert client.get_run(summary["artifacts"]["mlflow_run_id"]).info.status == "KILLED"
+    filler.unlink()
+    resumed = run_to_end(tmp_path, "--resume", str(out))
+    assert resumed.code == 0, resumed.stderr
+    assert summary_of(out)["completed_rounds"] == 60
