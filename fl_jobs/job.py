@@ -180,7 +180,8 @@ class _Job:
             except JobInterrupted as exc:
                 stop = _Stop("interrupted", exc.exit_code, f"stopped by {exc.label}")
             except QuorumLostError as exc:
-                stop = _Stop("quorum_lost", exc.exit_code, exc.what, fix="or lower --min-silos")
+                fix = exc.fix or "or lower --min-silos"
+                stop = _Stop("quorum_lost", exc.exit_code, exc.what, fix=fix)
             except DivergenceError as exc:
                 stop = _Stop("diverged", exc.exit_code, exc.what, resumable=False, fix=exc.fix)
             except CollapseError as exc:

@@ -49,7 +49,7 @@ from fl_jobs.screening import screen_norms
 from fl_jobs.secure_aggregation import FixedPointCodec
 from fl_jobs.seeds import derive_seed
 from fl_jobs.strategies.base import MeanStrategy, Strategy
-from fl_jobs.strategies.registry import build_strategy, strategy_title
+from fl_jobs.strategies.registry import build_strategy, get_info, strategy_title
 from fl_jobs.torch_threads import single_threaded
 from fl_jobs.training import LocalUpdate, state_weights
 
@@ -296,7 +296,16 @@ class _Federation:
         _restore(model, strategy, rng, state)
 
         pool = WorkerPool(prepared, self.silos_root, self.cache)
-        pool.start()
+        # As many workers may die while starting as the rounds can do without: they are
+        # left out and restarted after the first round, as after a death mid-run.
+        n = len(pool.workers)
+        needed = max(
+            config.min_silos or n,
+            get_info(config.strategy.name).min_updates(config.strategy.options),
+        )
+        for silo, why in pool.start(tolerate=max(n - needed, 0)).items():
+            if notify is not None:
+                notify(f"{silo} {why}; it is left out and restarted after round {state.round + 1}")
         graceful = False
         try:
             for rnd in range(state.round + 1, config.rounds + 1):
@@ -334,7 +343,15 @@ class _Federation:
         global_path = self.models_dir / f"global_{rnd:04d}.pt"
         save_weights(global_path, state.global_weights, meta={"round": rnd})
         round_dir = self.updates_dir / f"round_{rnd:04d}"
-        ledger = RoundLedger(rnd, len(selected), config.min_silos, notify)
+        info = get_info(config.strategy.name)
+        ledger = RoundLedger(
+            rnd,
+            len(selected),
+            config.min_silos,
+            notify,
+            floor=info.min_updates(config.strategy.options),
+            strategy=config.strategy.describe(),
+        )
         secure = config.secure_aggregation
         for worker in selected:
             request = TrainRequest(

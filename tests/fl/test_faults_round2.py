@@ -243,3 +243,47 @@ def test_a_full_disk_stops_the_run_naming_the_path_and_the_space(
     resumed = run_to_end(tmp_path, "--resume", str(out))
     assert resumed.code == 0, resumed.stderr
     assert summary_of(out)["completed_rounds"] == 60
+
+
+def test_krum_stops_below_its_floor_of_updates_actually_received(tmp_path: Path) -> None:
+    """Krum (f=1) needs 2f + 3 = 5 updates; --min-silos 4 let a round of 4 through."""
+    args = [*FAST, "--silos", "5", "--rounds", "30", "--strategy", "krum", "--min-silos", "4"]
+    process = start_run(tmp_path, *args, "--no-tracking", "--output-dir", "g06")
+    victim = sorted(workers(process, 5), key=lambda p: p.pid)[2]
+    wait_for_round(process, tmp_path / "g06", 2)
+    victim.kill()
+    result = finish(process)
+    assert result.code == 3, result.stderr
+    assert_no_traceback(result)
+    (line,) = result.stderr.strip().splitlines()
+    assert "lost its quorum: at most 4 of 5 selected silos can contribute and strategy krum" in line
+    assert "needs 5 updates a round (silo-2: worker died (killed by SIGKILL))" in line
+    assert line.endswith("(or start a new run with options that need fewer updates)"), line
+    summary = summary_of(tmp_path / "g06")
+    assert summary["status"] == "quorum_lost"
+    assert all(not r.get("dropped") for r in summary["history"])  # no round ran below 5
+
+
+def test_a_worker_dying_during_start_up_is_tolerated_under_min_silos(tmp_path: Path) -> None:
+    """The first worker is killed the moment it is forked, before it is ready: with
+    --min-silos 4 of 5 the job goes on without it and restarts it after round 1. MNIST with a
+    cold silo cache, so that a worker takes a while to get ready."""
+    args = ["--example", "mnist", "--silos", "5", "--rounds", "2", "--epochs", "1"]
+    env = {"FL_SANDBOX_CACHE": str(tmp_path / "cache")}
+    process = start_run(
+        tmp_path, *args, "--min-silos", "4", "--no-baselines", "--no-tracking", env=env
+    )
+    parent = psutil.Process(process.pid)
+    while not (children := parent.children()):
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    min(children, key=lambda p: p.pid).kill()
+    result = finish(process, timeout=400)
+    assert result.code == 0, result.stderr
+    assert_no_traceback(result)
+    assert (
+        "silo-0 worker died (killed by SIGKILL) while starting; it is left out and restarted "
+        "after round 1" in result.stdout
+    ), result.stdout
+    history = summary_of(only_run_dir(tmp_path))["history"]
+    assert list(history[0].get("dropped", {})) == ["silo-0"]
+    assert not history[1].get("dropped") and len(history[1]["selected"]) == 5
