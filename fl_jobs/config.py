@@ -105,6 +105,13 @@ class StrategyChoice(BaseModel):
         return f"{self.name} ({values})"
 
 
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _option_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
@@ -225,6 +232,12 @@ class JobConfig(BaseModel):
         elif kind == "int" and isinstance(value, float):
             fix = f"write {int(value)}" if value.is_integer() else "write a whole number"
             raise ValueError(f"expected a whole number, got {value!r} - {fix}")
+        elif kind == "int" and isinstance(value, str) and "." in value:
+            # the command line's "--rounds 3.0": pydantic would read it as 3
+            number = _float_or_none(value)
+            if number is not None:
+                fix = f"write {int(number)}" if number.is_integer() else "write a whole number"
+                raise ValueError(f"expected a whole number, got {value} - {fix}")
         return value
 
     @field_validator("partition")

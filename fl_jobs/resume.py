@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from fl_jobs.cache_dir import check_cache_dir
 from fl_jobs.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from fl_jobs.config import JobConfig, _describe, strategy_overrides
 from fl_jobs.errors import RunFolderError
@@ -132,6 +133,7 @@ def plan_resume(folder: Path, overrides: dict[str, Any]) -> ResumePlan:
     folder = Path(folder)
     config = resume_config(folder, overrides)
     check_summary_path(config.summary)
+    check_cache_dir()
     state, settings = None, {}
     if (folder / CHECKPOINT_FILE).exists():
         state, settings = load_checkpoint(folder / CHECKPOINT_FILE)

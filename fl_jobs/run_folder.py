@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from fl_jobs.cache_dir import check_cache_dir
 from fl_jobs.config import JobConfig
 from fl_jobs.errors import RunFolderError
 
@@ -108,6 +109,7 @@ def check_summary_path(summary: Path | None) -> None:
 def plan_new_run(config: JobConfig) -> RunPlan:
     """Check where a new run of ``config`` goes (nothing is written)."""
     check_summary_path(config.summary)
+    check_cache_dir()
     if config.tracking and config.tracking_uri is None:
         from fl_jobs.tracking import env_tracking_uri
 

@@ -287,3 +287,52 @@ def test_a_worker_dying_during_start_up_is_tolerated_under_min_silos(tmp_path: P
     history = summary_of(only_run_dir(tmp_path))["history"]
     assert list(history[0].get("dropped", {})) == ["silo-0"]
     assert not history[1].get("dropped") and len(history[1]["selected"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (["--rounds", "3.0"], {}, "error: --rounds 3.0 is not a whole number - write --rounds 3"),
+        (["--silos=3.0"], {}, "error: --silos 3.0 is not a whole number - write --silos 3"),
+        (
+            ["--secure-aggregation", "--secure-aggregation-clip", "1e30"],
+            {},
+            "error: --secure-aggregation-clip 1e+30 is too large: secure aggregation could "
+            "overflow: 5 silos x 288 samples x clip 1e+30 x 2^28 reaches 2^138.15, beyond the "
+            "ring's signed range 2^63 - use --secure-aggregation-clip 2.39e+07 or less (the "
+            "default is 256)",
+        ),
+        (
+            [],
+            {"FL_SANDBOX_CACHE": "cachefile"},
+            "error: FL_SANDBOX_CACHE cachefile is a file - point FL_SANDBOX_CACHE at a folder "
+            "(it is created if missing), or unset it",
+        ),
+    ],
+    ids=["rounds-3.0", "silos-3.0", "secagg-clip-1e30", "cache-is-a-file"],
+)
+def test_bad_input_is_one_line_and_exit_2_with_nothing_written(
+    tmp_path: Path, args: list[str], env: dict[str, str], line: str
+) -> None:
+    (tmp_path / "cachefile").write_text("not a folder")
+    result = run_to_end(tmp_path, *args, "--output-dir", "out", env=env)
+    assert result.code == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [line]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_secure_aggregation_clip_too_small_names_the_option_to_raise(tmp_path: Path) -> None:
+    result = run_to_end(
+        tmp_path,
+        *FAST,
+        "--rounds",
+        "2",
+        "--secure-aggregation",
+        "--secure-aggregation-clip",
+        "0.001",
+        "--no-tracking",
+    )
+    assert result.code == 3, result.stderr
+    assert "beyond the secure-aggregation clip +/-0.001" in result.stderr
+    assert "start a new run with a larger --secure-aggregation-clip" in result.stderr
+    assert "raise clip in the session" not in result.stderr
