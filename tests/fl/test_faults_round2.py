@@ -336,3 +336,33 @@ def test_a_secure_aggregation_clip_too_small_names_the_option_to_raise(tmp_path:
     assert "beyond the secure-aggregation clip +/-0.001" in result.stderr
     assert "start a new run with a larger --secure-aggregation-clip" in result.stderr
     assert "raise clip in the session" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("rows", "line"),
+    [
+        (
+            "id",
+            "error: data.csv: target 'target' has 569 classes in 569 rows, too few rows per "
+            "class to learn and test them - check --target (an id column?), or use --task "
+            "regression for a numeric target",
+        ),
+        ("none", "error: data.csv: no data rows, only the header - add data rows"),
+    ],
+    ids=["one-class-per-row", "header-only"],
+)
+def test_a_csv_that_cannot_fill_a_test_split_is_refused(
+    tmp_path: Path, rows: str, line: str
+) -> None:
+    """It used to leave an empty test set: numpy warnings, accuracy 0.0000, then a crash in
+    the checkpoint with a false "rounds 1-2 are kept"."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame["target"] = [f"id{i}" for i in range(len(frame))]
+    (frame if rows == "id" else frame.head(0)).to_csv(tmp_path / "data.csv", index=False)
+    args = ["--example", "tabular", "--data", "data.csv", "--target", "target", "--silos", "3"]
+    result = run_to_end(tmp_path, *args, "--rounds", "2", "--output-dir", "d27")
+    assert result.code == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [line]
+    assert not (tmp_path / "d27").exists()
