@@ -343,7 +343,7 @@ class JobConfig(BaseModel):
         if self.min_silos is not None and self.min_silos > per_round:
             raise ValueError(
                 f"min_silos {self.min_silos} is more than the {per_round} silos that train "
-                f"each round ({self.silos} silos x fraction {self.fraction}); lower min_silos "
+                f"each round ({self.silos} silos x fraction {self.fraction}) - lower min_silos "
                 f"to {per_round} or less"
             )
         return self
