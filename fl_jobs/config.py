@@ -45,7 +45,6 @@ TRACKING_SCHEMES = (
     "https",
     "databricks",
     "azureml",
-    "file",
 )
 
 
@@ -257,6 +256,11 @@ class JobConfig(BaseModel):
         if value is None:
             return value
         scheme = value.split(":", 1)[0].split("+", 1)[0] if ":" in value else ""
+        if scheme == "file":
+            raise ValueError(
+                f"tracking URI {value!r} is a file store, which MLflow 3 refuses (maintenance "
+                "mode) - use a SQLite store, e.g. sqlite:///runs/mlflow.db"
+            )
         if scheme not in TRACKING_SCHEMES:
             raise ValueError(
                 f"tracking URI {value!r} must start with one of "

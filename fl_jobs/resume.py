@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,15 @@ def _finished(config: JobConfig, folder: Path) -> bool:
 
 
 def plan_resume(folder: Path, overrides: dict[str, Any]) -> ResumePlan:
-    """Check that ``folder`` can be resumed with ``overrides``; nothing is written."""
+    """Check that ``folder`` can be resumed with ``overrides``; nothing is written.
+
+    A link (``runs/latest``) is followed first: the run is recorded under its own folder,
+    not under a link that moves with the next run."""
     folder = Path(folder)
+    if folder.is_symlink():
+        target = folder.resolve()
+        relative = os.path.relpath(target)
+        folder = Path(relative) if not relative.startswith("..") else target
     config = resume_config(folder, overrides)
     check_summary_path(config.summary)
     check_cache_dir()

@@ -47,6 +47,7 @@ from fl_jobs.tracking_store import (
     TrackingUnavailable,
     describe_store_error,
     ensure_sqlite_store,
+    moved_store,
     probe,
     quiet_http_client,
     sqlite_path,
@@ -127,6 +128,9 @@ class RunTracker:
                 self.error = describe_store_error(self.uri, exc)
 
     def _open(self, config: JobConfig, resume_run_id: str | None) -> None:
+        moved = moved_store(self.uri, self.run_dir)
+        if moved is not None:  # the run folder was moved, with its store inside
+            self.uri = moved
         quiet_http_client()
         probe(self.uri)
         from mlflow.entities import Param

@@ -50,6 +50,11 @@ def env_tracking_uri() -> str | None:
     if not value:
         return None
     scheme = value.split(":", 1)[0].split("+", 1)[0] if ":" in value else ""
+    if scheme == "file":
+        raise JobConfigError(
+            f"{TRACKING_ENV}={value!r} is a file store, which MLflow 3 refuses (maintenance mode)",
+            "set it to a SQLite store, e.g. sqlite:///runs/mlflow.db, or unset it",
+        )
     if scheme not in TRACKING_SCHEMES:
         raise JobConfigError(
             f"{TRACKING_ENV}={value!r} is not an MLflow store URI",

@@ -193,6 +193,28 @@ def _point_default_experiment(db: Path, location: Path) -> None:
         conn.commit()
 
 
+def moved_store(recorded_uri: str, run_dir: Path) -> str | None:
+    """A run folder moved with its own store inside (``--tracking-uri`` into the folder):
+    the store's new URI, after its artifact locations (absolute paths) follow the folder;
+    None when the recorded store is still where it was, or was not in the folder."""
+    import sqlite3
+
+    old_db = sqlite_path(recorded_uri)
+    new_db = Path(run_dir) / "mlflow.db"
+    if old_db is None or old_db.exists() or not new_db.is_file():
+        return None
+    old_root, new_root = old_db.resolve().parent.as_uri(), new_db.resolve().parent.as_uri()
+    with contextlib.closing(sqlite3.connect(new_db)) as conn:
+        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri")):
+            conn.execute(
+                f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                f"WHERE substr({column}, 1, ?) = ?",
+                (new_root, len(old_root) + 1, len(old_root), old_root),
+            )
+        conn.commit()
+    return f"sqlite:///{new_db.resolve()}"
+
+
 def describe_store_error(uri: str, exc: BaseException) -> str:
     """One line for a store that MLflow cannot open, with the fix."""
     text = " ".join(str(exc).split())

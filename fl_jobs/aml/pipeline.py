@@ -81,7 +81,7 @@ def check_cloud_manifest(manifest: FederationManifest, config: JobConfig) -> Non
             "secure_aggregation runs in local federations only: each round needs four "
             "exchanges between silos and orchestrator, with each silo's keys kept between "
             "steps, which an unrolled Azure ML pipeline does not have (docs/secure-aggregation.md"
-            ", 'Azure ML pipelines'); drop secure_aggregation for Azure ML jobs"
+            ", 'Azure ML pipelines') - drop secure_aggregation for Azure ML jobs"
         )
     from fl_jobs.strategies.registry import get_info
 
@@ -89,7 +89,7 @@ def check_cloud_manifest(manifest: FederationManifest, config: JobConfig) -> Non
     if len(manifest.silos) < need:
         raise ManifestError(
             f"strategy {config.strategy.describe()} needs at least {need} updates a round, but "
-            f"the manifest has {len(manifest.silos)} silos; lower its options or add silos"
+            f"the manifest has {len(manifest.silos)} silos - lower its options or add silos"
         )
 
 

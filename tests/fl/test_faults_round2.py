@@ -366,3 +366,71 @@ def test_a_csv_that_cannot_fill_a_test_split_is_refused(
     assert result.code == 2, result.stderr
     assert result.stderr.strip().splitlines() == [line]
     assert not (tmp_path / "d27").exists()
+
+
+def test_resuming_a_moved_run_folder_with_its_own_store_writes_only_there(tmp_path: Path) -> None:
+    """The store inside the run folder (``--tracking-uri`` there) records absolute artifact
+    locations; a resume after ``mv`` used to recreate the old folder for the artifacts."""
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'x01' / 'mlflow.db'}"
+    args = [*FAST, "--rounds", "2", "--output-dir", "x01", "--tracking-uri", store]
+    assert run_to_end(tmp_path, *args).code == 0
+    (tmp_path / "x01").rename(tmp_path / "x01_moved")
+    resumed = run_to_end(tmp_path, "--resume", "x01_moved", "--rounds", "3")
+    assert resumed.code == 0, resumed.stderr
+    assert not (tmp_path / "x01").exists()
+    summary = summary_of(tmp_path / "x01_moved")
+    uri = summary["artifacts"]["mlflow_tracking_uri"]
+    assert uri == f"sqlite:///{(tmp_path / 'x01_moved' / 'mlflow.db').resolve()}"
+    client = MlflowClient(uri)
+    run = client.get_run(summary["artifacts"]["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.info.artifact_uri.startswith((tmp_path / "x01_moved").resolve().as_uri())
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "global_accuracy")]
+    assert sorted(steps) == [1, 2, 3]
+
+
+def test_a_resume_through_runs_latest_records_the_run_folder(tmp_path: Path) -> None:
+    assert run_to_end(tmp_path, *FAST, "--rounds", "1", "--no-tracking").code == 0
+    folder = only_run_dir(tmp_path)
+    resumed = run_to_end(tmp_path, "--resume", "runs/latest", "--rounds", "2")
+    assert resumed.code == 0, resumed.stderr
+    recorded = summary_of(folder)["artifacts"]["run_dir"]
+    assert recorded == str(Path("runs", "digits", folder.name))
+    assert "runs/latest" not in resumed.stdout
+
+
+def test_final_metrics_are_logged_once_when_the_run_finishes(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    process = start_run(tmp_path, *FAST, "--rounds", "30", "--output-dir", "ml10")
+    wait_for_round(process, tmp_path / "ml10", 2)
+    process.send_signal(signal.SIGTERM)
+    assert finish(process, timeout=60).code == 143
+    summary = summary_of(tmp_path / "ml10")
+    client = MlflowClient(summary["artifacts"]["mlflow_tracking_uri"])
+    run_id = summary["artifacts"]["mlflow_run_id"]
+    assert "final_federated_accuracy" not in client.get_run(run_id).data.metrics
+    assert run_to_end(tmp_path, "--resume", "ml10").code == 0
+    history = client.get_metric_history(run_id, "final_federated_accuracy")
+    assert [m.value for m in history] == [summary_of(tmp_path / "ml10")["federated"]["accuracy"]]
+
+
+def test_a_yaml_merge_key_is_valid_yaml(tmp_path: Path) -> None:
+    (tmp_path / "job.yaml").write_text(
+        "<<: {example: digits, silos: 2, rounds: 1}\nrounds: 2\nepochs: 1\n"
+    )
+    result = run_to_end(tmp_path, "--config", "job.yaml", "--no-tracking", "--output-dir", "y")
+    assert result.code == 0, result.stderr
+    config = summary_of(tmp_path / "y")["config"]
+    assert (config["silos"], config["rounds"]) == (2, 2)  # the mapping's own key wins
+
+
+def test_a_file_tracking_uri_is_refused_up_front(tmp_path: Path) -> None:
+    result = run_to_end(tmp_path, "--tracking-uri", "file:///tmp/mlruns", "--output-dir", "f")
+    assert result.code == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "is a file store, which MLflow 3 refuses (maintenance mode)" in line
+    assert line.endswith("use a SQLite store, e.g. sqlite:///runs/mlflow.db")
+    assert not (tmp_path / "f").exists()
