@@ -434,3 +434,10 @@ def test_a_file_tracking_uri_is_refused_up_front(tmp_path: Path) -> None:
     assert "is a file store, which MLflow 3 refuses (maintenance mode)" in line
     assert line.endswith("use a SQLite store, e.g. sqlite:///runs/mlflow.db")
     assert not (tmp_path / "f").exists()
+
+
+def test_an_extreme_epsilon_prints_no_library_warning(tmp_path: Path) -> None:
+    args = [*FAST, "--rounds", "2", "--clip-norm", "1", "--target-epsilon", "1e9"]
+    result = run_to_end(tmp_path, *args, "--no-tracking")
+    assert result.code == 0, result.stderr
+    assert result.stderr == ""
