@@ -65,10 +65,12 @@ class JobStopped(RuntimeError):
 
     exit_code = 1
 
-    def __init__(self, what: str, fix: str | None = None) -> None:
+    def __init__(self, what: str, fix: str | None = None, *, resumable: bool = True) -> None:
         super().__init__(f"{what} - {fix}" if fix else what)
         self.what = what
         self.fix = fix
+        #: Whether ``--resume`` can get past it (not when the run's own settings cause it).
+        self.resumable = resumable
 
 
 class QuorumLostError(JobStopped):

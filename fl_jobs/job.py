@@ -181,7 +181,9 @@ class _Job:
                 stop = _Stop("interrupted", exc.exit_code, f"stopped by {exc.label}")
             except QuorumLostError as exc:
                 fix = exc.fix or "or lower --min-silos"
-                stop = _Stop("quorum_lost", exc.exit_code, exc.what, fix=fix)
+                stop = _Stop(
+                    "quorum_lost", exc.exit_code, exc.what, resumable=exc.resumable, fix=fix
+                )
             except DivergenceError as exc:
                 stop = _Stop("diverged", exc.exit_code, exc.what, resumable=False, fix=exc.fix)
             except CollapseError as exc:

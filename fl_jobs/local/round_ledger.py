@@ -8,6 +8,8 @@ from fl_jobs.errors import QuorumLostError
 from fl_jobs.local.worker_pool import Dropped
 
 Notify = Callable[[str], None]
+#: How an update beyond the secure-aggregation clip is described (fl_jobs.secure_aggregation).
+CLIP_EXCEEDED = "beyond the secure-aggregation clip"
 
 
 class RoundLedger:
@@ -69,6 +71,16 @@ class RoundLedger:
         if left < self.quorum:
             reasons = [f"{silo}: {why}" for silo, why in self.dropped.items()]
             reasons += [f"{silo}: update rejected, {why}" for silo, why in self.rejected.items()]
+            clipped = [s for s, why in self.rejected.items() if CLIP_EXCEEDED in why]
+            if clipped:  # the run's own clip: a resume keeps it and fails the same way
+                raise QuorumLostError(
+                    f"round {self.rnd} lost its quorum: at most {left} of {self.selected} "
+                    f"selected silos can contribute; {', '.join(clipped)} sent weights "
+                    f"{CLIP_EXCEEDED} ({self.rejected[clipped[0]].split(' - ', 1)[0]})",
+                    "start a new run with a larger --secure-aggregation-clip (a resumed run "
+                    "keeps its clip)",
+                    resumable=False,
+                )
             if left < self.floor and self.floor > self.min_silos:
                 raise QuorumLostError(
                     f"round {self.rnd} lost its quorum: at most {left} of {self.selected} "

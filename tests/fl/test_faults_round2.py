@@ -5,6 +5,7 @@ like SIGTERM does, and models that must not be reported as finished."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -333,9 +334,13 @@ def test_a_secure_aggregation_clip_too_small_names_the_option_to_raise(tmp_path:
         "--no-tracking",
     )
     assert result.code == 3, result.stderr
-    assert "beyond the secure-aggregation clip +/-0.001" in result.stderr
-    assert "start a new run with a larger --secure-aggregation-clip" in result.stderr
-    assert "raise clip in the session" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "sent weights beyond the secure-aggregation clip (" in line and "+/-0.001" in line
+    assert line.endswith(
+        "- start a new run with a larger --secure-aggregation-clip (a resumed run keeps its clip)"
+    ), line
+    assert "resume with" not in line and "--min-silos" not in line and len(line) < 600
+    assert summary_of(only_run_dir(tmp_path))["resume_command"] is None
 
 
 @pytest.mark.parametrize(
@@ -441,3 +446,28 @@ def test_an_extreme_epsilon_prints_no_library_warning(tmp_path: Path) -> None:
     result = run_to_end(tmp_path, *args, "--no-tracking")
     assert result.code == 0, result.stderr
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("code", "what", "fix"),
+    [
+        (errno.EIO, "an I/O error writing", "check the disk of "),
+        (errno.EROFS, "the file system became read-only writing", "check the disk of "),
+        (errno.ENOSPC, "no space left on the device writing", "free at least 1 MB there"),
+    ],
+)
+def test_storage_errors_are_told_apart_from_other_failures(
+    tmp_path: Path, code: int, what: str, fix: str
+) -> None:
+    """EIO cannot be caused on purpose here; its classification is checked directly, the
+    rest of its path (summary, MLflow, resume line) is the full-disk test's."""
+    from fl_jobs.storage_failure import storage_failure
+
+    error = OSError(code, os.strerror(code), str(tmp_path / "checkpoint.pt"))
+    wrapped = RuntimeError("the checkpoint could not be written")
+    wrapped.__cause__ = error
+    failure = storage_failure(wrapped, tmp_path, needed=100_000)
+    assert failure is not None and failure.errno == code
+    assert failure.what.startswith(f"{what} {tmp_path / 'checkpoint.pt'}")
+    assert failure.fix.startswith(fix)
+    assert storage_failure(RuntimeError("something else"), tmp_path, needed=1) is None
