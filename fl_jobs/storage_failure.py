@@ -119,10 +119,16 @@ def remove_leftovers(folder: Path) -> None:
 
 
 def reserve_space(folder: Path) -> None:
-    """Hold :data:`RESERVE_BYTES` in ``folder`` (raises OSError if the disk is full)."""
-    fd = os.open(Path(folder) / RESERVE_FILE, os.O_WRONLY | os.O_CREAT, 0o644)
+    """Hold :data:`RESERVE_BYTES` in ``folder``: OSError if the disk is full (or failing);
+    a file system that cannot reserve space (no ``fallocate``) just goes without."""
+    path = Path(folder) / RESERVE_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
         os.posix_fallocate(fd, 0, RESERVE_BYTES)
+    except OSError as exc:
+        if exc.errno in STORAGE_ERRNOS:
+            raise
+        path.unlink(missing_ok=True)
     finally:
         os.close(fd)
 
