@@ -14,3 +14,21 @@ def cache_dir() -> Path:
         return Path(explicit)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "fl-sandbox"
+
+
+def check_cache_dir() -> None:
+    """Bad input (exit 2, before anything is written) when the cache cannot be a folder:
+    ``$FL_SANDBOX_CACHE`` (or the default) is a file, or lies under one."""
+    from fl_jobs.errors import JobConfigError
+
+    folder = cache_dir()
+    source = "FL_SANDBOX_CACHE" if os.environ.get("FL_SANDBOX_CACHE") else "the cache folder"
+    for ancestor in [folder, *folder.parents]:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                where = "is a file" if ancestor == folder else f"is inside {ancestor}, a file"
+                raise JobConfigError(
+                    f"{source} {folder} {where}",
+                    "point FL_SANDBOX_CACHE at a folder (it is created if missing), or unset it",
+                )
+            return

@@ -220,7 +220,14 @@ def run(
     tracking_uri: str = typer.Option(
         None,
         "--tracking-uri",
-        help="MLflow tracking URI (default: a SQLite store in the run folder)",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else runs/mlflow.db, shared "
+        "by the runs of the current folder)",
+    ),
+    collapse_rounds: int = typer.Option(
+        None,
+        "--collapse-rounds",
+        help="Stop a run whose model stays no better than untrained (loss above it, or "
+        f"accuracy at chance) this many rounds in a row; 0: never {_default('collapse_rounds')}",
     ),
     tracking: bool = typer.Option(
         None, "--tracking/--no-tracking", help="Log to MLflow (default: on)"
@@ -242,7 +249,7 @@ def run(
     A run that stops keeps its finished rounds and prints how to resume it.
 
     Exit codes: 0 finished; 1 failed (one line names the cause and the log); 2 bad input;
-    3 a round lost its quorum; 130 Ctrl-C; 143 SIGTERM.
+    3 a round lost its quorum; 4 the model collapsed; 130 Ctrl-C; 143 SIGTERM.
     """
     from fl_jobs.errors import FLJobError
 
@@ -284,6 +291,7 @@ def run(
         "round_timeout": round_timeout,
         "checkpoints": checkpoints,
         "tracking_uri": tracking_uri,
+        "collapse_rounds": collapse_rounds,
         "tracking": tracking,
         "baselines": baselines,
     }

@@ -101,6 +101,7 @@ class OneLineErrorsGroup(TyperGroup):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        _refuse_fractional_whole_numbers(self, list(sys.argv[1:] if args is None else args))
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.Abort:
@@ -116,6 +117,34 @@ class OneLineErrorsGroup(TyperGroup):
             print_error(exc.format_message(), fix)
             raise SystemExit(code) from None
         raise SystemExit(result if isinstance(result, int) else EXIT_OK)
+
+
+def _refuse_fractional_whole_numbers(group: TyperGroup, args: list[str]) -> None:
+    """``--rounds 3.0``: typer reads it as 3, the job file refuses ``rounds: 3.0``; the
+    command line refuses it too (exit 2), as the docs say."""
+    command = group.commands.get(args[0]) if args else None
+    if command is None:
+        return
+    whole = {
+        opt: opt
+        for param in command.params
+        if getattr(getattr(param, "type_descriptor", None), "annotation", None) is int
+        for opt in param.opts
+    }
+    for i, token in enumerate(args):
+        name, sep, value = token.partition("=")
+        if name not in whole:
+            continue
+        if not sep:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        if "." not in value:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        fix = f"write {name} {int(number)}" if number.is_integer() else "give a whole number"
+        bad_input(f"{name} {value} is not a whole number", fix)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):

@@ -45,7 +45,6 @@ TRACKING_SCHEMES = (
     "https",
     "databricks",
     "azureml",
-    "file",
 )
 
 
@@ -103,6 +102,13 @@ class StrategyChoice(BaseModel):
             return self.name
         values = ", ".join(f"{k}={_option_text(v)}" for k, v in self.options.items())
         return f"{self.name} ({values})"
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _option_text(value: Any) -> str:
@@ -197,6 +203,12 @@ class JobConfig(BaseModel):
         default=None, gt=0, description="seconds a round waits for a silo (no limit)"
     )
     checkpoints: bool = Field(default=True, description="checkpoint every round (resumable)")
+    collapse_rounds: int = Field(
+        default=3,
+        ge=0,
+        description="stop a run whose model is no better than untrained (loss above the "
+        "untrained model's, or accuracy at chance) for this many rounds in a row (0: never)",
+    )
     overwrite: bool = Field(default=False, description="replace a run in output_dir")
 
     @field_validator("*", mode="before")
@@ -219,6 +231,12 @@ class JobConfig(BaseModel):
         elif kind == "int" and isinstance(value, float):
             fix = f"write {int(value)}" if value.is_integer() else "write a whole number"
             raise ValueError(f"expected a whole number, got {value!r} - {fix}")
+        elif kind == "int" and isinstance(value, str) and "." in value:
+            # the command line's "--rounds 3.0": pydantic would read it as 3
+            number = _float_or_none(value)
+            if number is not None:
+                fix = f"write {int(number)}" if number.is_integer() else "write a whole number"
+                raise ValueError(f"expected a whole number, got {value} - {fix}")
         return value
 
     @field_validator("partition")
@@ -238,6 +256,11 @@ class JobConfig(BaseModel):
         if value is None:
             return value
         scheme = value.split(":", 1)[0].split("+", 1)[0] if ":" in value else ""
+        if scheme == "file":
+            raise ValueError(
+                f"tracking URI {value!r} is a file store, which MLflow 3 refuses (maintenance "
+                "mode) - use a SQLite store, e.g. sqlite:///runs/mlflow.db"
+            )
         if scheme not in TRACKING_SCHEMES:
             raise ValueError(
                 f"tracking URI {value!r} must start with one of "
@@ -324,7 +347,7 @@ class JobConfig(BaseModel):
         if self.min_silos is not None and self.min_silos > per_round:
             raise ValueError(
                 f"min_silos {self.min_silos} is more than the {per_round} silos that train "
-                f"each round ({self.silos} silos x fraction {self.fraction}); lower min_silos "
+                f"each round ({self.silos} silos x fraction {self.fraction}) - lower min_silos "
                 f"to {per_round} or less"
             )
         return self

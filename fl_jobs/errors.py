@@ -65,10 +65,12 @@ class JobStopped(RuntimeError):
 
     exit_code = 1
 
-    def __init__(self, what: str, fix: str | None = None) -> None:
+    def __init__(self, what: str, fix: str | None = None, *, resumable: bool = True) -> None:
         super().__init__(f"{what} - {fix}" if fix else what)
         self.what = what
         self.fix = fix
+        #: Whether ``--resume`` can get past it (not when the run's own settings cause it).
+        self.resumable = resumable
 
 
 class QuorumLostError(JobStopped):
@@ -79,3 +81,11 @@ class QuorumLostError(JobStopped):
 
 class DivergenceError(JobStopped):
     """Training diverged (non-finite or exploding loss); the message names round and silo."""
+
+
+class CollapseError(JobStopped):
+    """The global model stayed no better than the untrained one for several rounds (see
+    fl_jobs.collapse); the rounds are kept, but resuming with the same settings would not
+    help."""
+
+    exit_code = 4

@@ -5,13 +5,15 @@ Whatever ends the job (success, a lost quorum, divergence, a failure, Ctrl-C, SI
 finished rounds are kept: the checkpoint, the final model, the summary and the plot of what
 is done are written, the MLflow run gets its status (FINISHED, FAILED or KILLED), and one line
 says what happened and how to resume. Exit codes: 0 finished, 1 failed, 3 quorum lost,
-128 + the signal number when stopped by a signal (130 for Ctrl-C, 143 for SIGTERM).
+4 collapsed (the model stayed no better than untrained), 128 + the signal number when stopped
+by a signal (130 for Ctrl-C, 129 SIGHUP, 141 SIGPIPE, 143 SIGTERM).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,7 @@ from rich.console import Console
 from fl_jobs.checkpoint import CHECKPOINT_FILE, CheckpointWriter
 from fl_jobs.cli_errors import EXIT_FAILED, EXIT_OK, error_line, invoked_as, write_crash_log
 from fl_jobs.config import JobConfig
-from fl_jobs.errors import DivergenceError, JobStopped, QuorumLostError
+from fl_jobs.errors import CollapseError, DivergenceError, JobStopped, QuorumLostError
 from fl_jobs.local.federation import (
     FederationResult,
     FederationState,
@@ -32,18 +34,28 @@ from fl_jobs.local.federation import (
 )
 from fl_jobs.local.prepare import PreparedJob, prepare_job
 from fl_jobs.model_io import save_weights
+from fl_jobs.output_guard import guarded_stdout
+from fl_jobs.plurals import rounds_kept
 from fl_jobs.progress import RoundProgress
 from fl_jobs.resume import ResumePlan, checkpoint_settings
 from fl_jobs.run_folder import RunPlan, open_run, plan_new_run
 from fl_jobs.silo_cache import cache_root
 from fl_jobs.stop_signals import JobInterrupted, StopSignals
+from fl_jobs.storage_failure import (
+    EXIT_STORAGE,
+    STORAGE_STATUS,
+    release_space,
+    remove_leftovers,
+    reserve_space,
+    storage_failure,
+)
 
 if TYPE_CHECKING:
     from fl_jobs.baselines import Baselines
     from fl_jobs.run_tracker import RunTracker
 
 #: MLflow status per way a job ends.
-MLFLOW_STATUS = {"finished": "FINISHED", "interrupted": "KILLED"}
+MLFLOW_STATUS = {"finished": "FINISHED", "interrupted": "KILLED", STORAGE_STATUS: "KILLED"}
 #: How long the end of a job waits for MLflow: long after success, short when stopping.
 TRACKER_WAIT_S = {"finished": 60.0, "stopped": 10.0}
 PLOT_FILE = "metric_per_round.png"
@@ -58,7 +70,7 @@ class JobResult:
     summary_path: Path
     tracking_uri: str | None
     tracking_error: str | None
-    #: finished | interrupted | quorum_lost | diverged | failed
+    #: finished | interrupted | quorum_lost | diverged | collapsed | storage_failed | failed
     status: str
     exit_code: int
     #: The one line printed on stderr when the job did not finish.
@@ -120,6 +132,8 @@ class _Job:
         self.tracker: RunTracker | None = None
         self.checkpoints: CheckpointWriter | None = None
         self._tracker_error_shown = False
+        #: A storage failure met while writing the end's files.
+        self._storage: _Stop | None = None
 
     def run(self) -> JobResult:
         start = time.perf_counter()
@@ -133,8 +147,9 @@ class _Job:
         baselines: Baselines | None = None
         stop: _Stop | None = None
         completed = self.state.round if self.state else 0
-        with StopSignals() as signals:
+        with StopSignals() as signals, guarded_stdout() as output:
             try:
+                reserve_space(self.out)
                 with RoundProgress(self.console, self.prepared, completed=completed) as progress:
 
                     def on_state(state: FederationState) -> None:
@@ -165,36 +180,84 @@ class _Job:
             except JobInterrupted as exc:
                 stop = _Stop("interrupted", exc.exit_code, f"stopped by {exc.label}")
             except QuorumLostError as exc:
-                stop = _Stop("quorum_lost", exc.exit_code, exc.what, fix="or lower --min-silos")
+                fix = exc.fix or "or lower --min-silos"
+                stop = _Stop(
+                    "quorum_lost", exc.exit_code, exc.what, resumable=exc.resumable, fix=fix
+                )
             except DivergenceError as exc:
                 stop = _Stop("diverged", exc.exit_code, exc.what, resumable=False, fix=exc.fix)
+            except CollapseError as exc:
+                stop = _Stop("collapsed", exc.exit_code, exc.what, resumable=False, fix=exc.fix)
             except JobStopped as exc:
                 stop = _Stop("failed", exc.exit_code, exc.what, fix=exc.fix)
             except Exception as exc:  # FederationError, or anything we did not foresee
-                log = write_crash_log(exc, self.out)
-                stop = _Stop(
-                    "failed",
-                    EXIT_FAILED,
-                    f"{_one_line(exc)} (traceback in {log})",
-                )
+                stop = self._storage_stop(exc)
+                if stop is None:
+                    log = write_crash_log(exc, self.out)
+                    stop = _Stop(
+                        "failed",
+                        EXIT_FAILED,
+                        f"{_one_line(exc)} (traceback in {log})",
+                    )
             finally:
                 signals.stopping()
+                output.armed = False
             return self._finish(result, baselines, stop, time.perf_counter() - start)
+
+    def _storage_stop(self, exc: BaseException) -> _Stop | None:
+        """A full disk or an I/O error in the run folder, as a stop (None: something else).
+        Half-written files go at once: on a full disk that is what makes room for the
+        summary."""
+        failure = storage_failure(exc, self.out, self._checkpoint_bytes())
+        if failure is None:
+            return None
+        remove_leftovers(self.out)
+        return _Stop(STORAGE_STATUS, EXIT_STORAGE, failure.what, fix=failure.fix)
+
+    def _write(self, write: Callable[[], object]) -> bool:
+        """Write one of the end's files; a storage failure is kept as the job's stop (the
+        other files are still tried), anything else is raised."""
+        try:
+            write()
+        except (OSError, RuntimeError) as exc:
+            stop = self._storage_stop(exc)
+            if stop is None:
+                raise
+            self._storage = self._storage or stop
+            return False
+        return True
+
+    def _checkpoint_bytes(self) -> int:
+        """About what a checkpoint takes (weights, and as much again for strategy state)."""
+        state = self.state
+        if state is None:
+            return 1_000_000
+        size = sum(t.numel() * t.element_size() for t in state.global_weights.values())
+        return 2 * size + 64_000
 
     def _start_tracker(self) -> RunTracker | None:
         if not self.config.tracking:
             return None
         from fl_jobs.run_tracker import RunTracker, read_tracking_file
 
-        # A new folder has no tracking.json; a resumed run continues the run recorded there.
-        previous = read_tracking_file(self.out).get("run_id")
-        tracker = RunTracker(self.config, self.out, resume_run_id=previous)
+        # A new folder has no tracking.json; a resumed run continues the run recorded there,
+        # in the store it started in.
+        recorded = read_tracking_file(self.out)
+        tracker = RunTracker(
+            self.config,
+            self.out,
+            resume_run_id=recorded.get("run_id"),
+            recorded_uri=recorded.get("tracking_uri"),
+        )
         if self.resume_state is not None:
             tracker.log_history(self.resume_state.history)
         return tracker
 
     def _show_tracker_error(self) -> None:
         tracker = self.tracker
+        while tracker is not None and tracker.notes:
+            sys.stderr.write(f"warning: {tracker.notes.pop(0)}\n")
+            sys.stderr.flush()
         if tracker is not None and tracker.error and not self._tracker_error_shown:
             self._tracker_error_shown = True
             sys.stderr.write(f"warning: {tracker.error}\n")
@@ -218,20 +281,28 @@ class _Job:
         )
 
         config, out = self.config, self.out
+        release_space(out)
         if self.checkpoints is not None:
             try:
                 self.checkpoints.flush()  # the last finished round is on disk before we say so
             except RuntimeError as exc:
+                storage = self._storage_stop(exc)
+                if stop is None or (storage is not None and stop.status == "failed"):
+                    stop = storage
                 if stop is None:
                     log = write_crash_log(exc, out)
                     stop = _Stop("failed", EXIT_FAILED, f"{exc} (traceback in {log})")
-        status = "finished" if stop is None else stop.status
         if result is None:
             state = self.state or initial_state(self.prepared)
             result = result_from_state(config, self.prepared, state, wall)
-            save_weights(out / MODEL_FILE, state.global_weights, meta={"rounds": state.round})
+            weights, rounds = state.global_weights, state.round
+            self._write(lambda: save_weights(out / MODEL_FILE, weights, meta={"rounds": rounds}))
         done = len(result.history)
-        plot = write_plot(out / PLOT_FILE, result, baselines, partition=config.partition)
+        plot = out / PLOT_FILE
+        self._write(lambda: write_plot(plot, result, baselines, partition=config.partition))
+        if self._storage is not None and (stop is None or stop.status == "failed"):
+            stop = self._storage
+        status = "finished" if stop is None else stop.status
         summary_path = Path(config.summary) if config.summary else out / "summary.json"
         comparison = compare(result, baselines)
         if stop is None:
@@ -250,10 +321,13 @@ class _Job:
         resume_command = f"{invoked_as()} run --resume {out}"
         line = None
         if stop is not None:
-            kept = f"rounds 1-{done} are kept in {out}" if done else f"no round finished ({out})"
+            kept = f"{rounds_kept(done)} in {out}" if done else f"no round finished ({out})"
             if stop.status == "interrupted":
                 when = f"after round {done} of {config.rounds}" if done else "before round 1"
                 line = f"{stop.what} {when}; {kept} - resume with: {resume_command}"
+            elif stop.status == STORAGE_STATUS:
+                line = error_line(f"{stop.what}; {kept}", f"{stop.fix}, then resume with: ")
+                line += resume_command
             elif stop.resumable:
                 fix = f"resume with: {resume_command}" + (f" ({stop.fix})" if stop.fix else "")
                 line = error_line(f"{stop.what}; {kept}", fix)
@@ -278,10 +352,14 @@ class _Job:
         summary = summary_dict(
             config, result, baselines, wall_seconds=wall, artifacts=artifacts, outcome=outcome
         )
-        write_summary(summary_path, summary)
+        if not self._write(lambda: write_summary(summary_path, summary)) and line is not None:
+            line += f" (the summary could not be written to {summary_path})"
         if tracker is not None and tracking_uri:
+            # final_* only for a finished run: a stopped one would log them at every stop
             finals = {f"final_federated_{k}": v for k, v in result.final_metrics.items()}
-            if baselines is not None:
+            if stop is not None:
+                finals = {}
+            elif baselines is not None:
                 finals[f"final_centralized_{comparison.metric_name}"] = comparison.centralized
                 finals[f"final_local_mean_{comparison.metric_name}"] = comparison.local_mean
                 finals[f"final_local_worst_{comparison.metric_name}"] = comparison.local_worst

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fl_jobs.local.federation import RoundRecord
 from fl_jobs.local.prepare import PreparedJob
+from fl_jobs.plurals import count
 
 
 class RoundProgress:
@@ -22,7 +23,7 @@ class RoundProgress:
         sizes = ", ".join(str(n) for n in prepared.silo_sizes())
         self.header = (
             f"{prepared.config.example}: {len(prepared.partitions)} silos "
-            f"({prepared.config.partition}; samples {sizes}), {self.rounds} rounds"
+            f"({prepared.config.partition}; samples {sizes}), {count(self.rounds, 'round')}"
         )
         if completed:
             self.header += f"; resuming after round {completed}"

@@ -13,6 +13,7 @@ from rich.table import Table
 from fl_jobs.baselines import Baselines
 from fl_jobs.config import JobConfig
 from fl_jobs.local.federation import FederationResult, RoundRecord
+from fl_jobs.plurals import count
 
 
 @dataclass
@@ -55,7 +56,7 @@ def comparison_table(comparison: Comparison, rounds: int) -> Table:
     worse (negative) than it."""
     metric = comparison.metric_name
     arrow = "higher is better" if comparison.higher_is_better else "lower is better"
-    table = Table(title=f"Test {metric} after {rounds} rounds ({arrow})")
+    table = Table(title=f"Test {metric} after {count(rounds, 'round')} ({arrow})")
     table.add_column("approach")
     table.add_column(metric, justify="right")
     table.add_column("federated advantage", justify="right")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,16 +20,27 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from fl_jobs.cache_dir import check_cache_dir
 from fl_jobs.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from fl_jobs.config import JobConfig, _describe, strategy_overrides
 from fl_jobs.errors import RunFolderError
 from fl_jobs.local.federation import FederationState
 from fl_jobs.local.prepare import PreparedJob
+from fl_jobs.plurals import count
 from fl_jobs.run_folder import JOB_FILE, RunPlan, check_summary_path, read_job_file
 
 #: Settings a resumed run may change: they do not shape the weights of finished rounds.
 RESUMABLE = frozenset(
-    {"rounds", "round_timeout", "min_silos", "summary", "baselines", "tracking", "checkpoints"}
+    {
+        "rounds",
+        "round_timeout",
+        "min_silos",
+        "summary",
+        "baselines",
+        "tracking",
+        "checkpoints",
+        "collapse_rounds",
+    }
 )
 #: Settings a resumed run cannot take: it stays in its folder and its MLflow run.
 NOT_ON_RESUME = frozenset({"output_dir", "tracking_uri", "name", "overwrite"})
@@ -103,7 +115,7 @@ def resume_config(folder: Path, overrides: dict[str, Any]) -> JobConfig:
         raise RunFolderError(
             f"--rounds {merged.rounds} cannot change a run with target_epsilon "
             f"{original.target_epsilon:g}: each silo's noise was computed to spend it over "
-            f"{original.rounds} rounds",
+            f"{count(original.rounds, 'round')}",
             f"start a new run with --rounds {merged.rounds}",
         )
     return merged
@@ -118,10 +130,18 @@ def _finished(config: JobConfig, folder: Path) -> bool:
 
 
 def plan_resume(folder: Path, overrides: dict[str, Any]) -> ResumePlan:
-    """Check that ``folder`` can be resumed with ``overrides``; nothing is written."""
+    """Check that ``folder`` can be resumed with ``overrides``; nothing is written.
+
+    A link (``runs/latest``) is followed first: the run is recorded under its own folder,
+    not under a link that moves with the next run."""
     folder = Path(folder)
+    if folder.is_symlink():
+        target = folder.resolve()
+        relative = os.path.relpath(target)
+        folder = Path(relative) if not relative.startswith("..") else target
     config = resume_config(folder, overrides)
     check_summary_path(config.summary)
+    check_cache_dir()
     state, settings = None, {}
     if (folder / CHECKPOINT_FILE).exists():
         state, settings = load_checkpoint(folder / CHECKPOINT_FILE)
@@ -139,13 +159,13 @@ def plan_resume(folder: Path, overrides: dict[str, Any]) -> ResumePlan:
             )
         if state.round > config.rounds:
             raise RunFolderError(
-                f"--rounds {config.rounds} is fewer than the {state.round} rounds {folder} "
-                "already finished",
+                f"--rounds {config.rounds} is fewer than the {count(state.round, 'round')} "
+                f"{folder} already finished",
                 f"pass --rounds {state.round} or more",
             )
         if state.round == config.rounds and _finished(config, folder):
             raise RunFolderError(
-                f"{folder} already finished all {state.round} rounds",
+                f"{folder} already finished all {count(state.round, 'round')}",
                 f"pass --rounds N (more than {state.round}) with --resume to train further",
             )
     plan = RunPlan(folder, link_latest=False, overwrite=False, resume=True)

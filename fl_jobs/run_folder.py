@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from fl_jobs.cache_dir import check_cache_dir
 from fl_jobs.config import JobConfig
 from fl_jobs.errors import RunFolderError
 
@@ -35,6 +37,7 @@ RUN_ENTRIES = (
     JOB_FILE,
     "checkpoint.pt",
     ".checkpoint.pt.tmp",
+    ".space-reserve",
     "summary.json",
     "metric_per_round.png",
     "global_model.pt",
@@ -106,6 +109,11 @@ def check_summary_path(summary: Path | None) -> None:
 def plan_new_run(config: JobConfig) -> RunPlan:
     """Check where a new run of ``config`` goes (nothing is written)."""
     check_summary_path(config.summary)
+    check_cache_dir()
+    if config.tracking and config.tracking_uri is None:
+        from fl_jobs.tracking import env_tracking_uri
+
+        env_tracking_uri()  # a bad $MLFLOW_TRACKING_URI is bad input, before anything is made
     if config.output_dir is None:
         root = RUNS_ROOT / (config.name or config.example)
         _check_writable_location(root, "runs folder")
@@ -137,6 +145,23 @@ def _fresh_folder(root: Path) -> Path:
         n += 1
         candidate = root / f"{stamp}-{n}"
     return candidate
+
+
+def _claim_fresh(path: Path) -> Path:
+    """Create ``path``, or the next free ``<stamp>-2``, ``-3``... beside it: ``mkdir`` fails
+    when the folder exists, so runs started in the same second (a ``&`` sweep) each get
+    their own folder instead of sharing one and being refused."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    match = re.fullmatch(r"(.*?)(?:-(\d{1,4}))?", path.name)
+    assert match is not None
+    stamp, n = match.group(1), int(match.group(2) or 1)
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = path.parent / f"{stamp}-{n}"
 
 
 def read_job_file(folder: Path) -> dict[str, Any]:
@@ -182,7 +207,10 @@ def open_run(plan: RunPlan, config: JobConfig) -> OpenRun:
     ``runs/latest`` at it."""
     path = plan.path
     while True:
-        path.mkdir(parents=True, exist_ok=True)
+        if plan.link_latest:
+            path = _claim_fresh(path)  # a folder of our own: no other run can share it
+        else:
+            path.mkdir(parents=True, exist_ok=True)
         fd = _lock(path)
         if plan.resume or plan.overwrite or not holds_run(path):
             break

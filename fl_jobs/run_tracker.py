@@ -10,9 +10,12 @@ tracker and is reported once (:attr:`RunTracker.error`); the job's results stay 
   rejected, with DP each silo's epsilon spent so far), and at the end the final
   metrics, the plot, the summary and the final model as artifacts; status FINISHED, FAILED or
   KILLED.
-- The default store is ``mlflow.db`` in the run folder, and its artifacts are stored under
-  the run folder (``mlflow-artifacts/``), not in ``./mlruns`` of whatever the current
-  directory is.
+- The default store is ``runs/mlflow.db``, shared by the runs of the project folder (see
+  :mod:`fl_jobs.tracking`); a SQLite store's artifacts are stored beside it
+  (``mlflow-artifacts/``), not in ``./mlruns`` of whatever the current directory is.
+- Runs are named for what ran (example, strategy, silos, start time) and tagged with the
+  settings (``fl_sandbox.*``, the whole job file in ``fl_sandbox.config``); the settings are
+  params too.
 - The run id is written to ``tracking.json`` in the run folder as soon as the run exists; a
   resumed job continues that run and logs only the rounds it has not logged yet.
 """
@@ -33,15 +36,18 @@ from fl_jobs.config import JobConfig
 from fl_jobs.local.federation import RoundRecord
 from fl_jobs.tracking import (
     EXPERIMENT,
-    default_tracking_uri,
     flat_params,
     round_metric_names,
+    run_name,
+    run_tags,
     silo_metric_names,
+    tracking_uri_for,
 )
 from fl_jobs.tracking_store import (
     TrackingUnavailable,
     describe_store_error,
     ensure_sqlite_store,
+    moved_store,
     probe,
     quiet_http_client,
     sqlite_path,
@@ -63,11 +69,20 @@ def read_tracking_file(run_dir: Path) -> dict[str, Any]:
 class RunTracker:
     """The MLflow run of one job; every method returns at once (work is queued)."""
 
-    def __init__(self, config: JobConfig, run_dir: Path, *, resume_run_id: str | None) -> None:
+    def __init__(
+        self,
+        config: JobConfig,
+        run_dir: Path,
+        *,
+        resume_run_id: str | None,
+        recorded_uri: str | None = None,
+    ) -> None:
         self.run_dir = Path(run_dir)
-        self.uri = config.tracking_uri or default_tracking_uri(self.run_dir)
+        self.uri = tracking_uri_for(config, recorded_uri)
         self.run_id: str | None = None
         self.error: str | None = None
+        #: Things worth a warning that did not stop tracking (e.g. a rebuilt cache).
+        self.notes: list[str] = []
         self.resumed = False
         self._client: Any = None
         self._logged_up_to = 0
@@ -113,6 +128,9 @@ class RunTracker:
                 self.error = describe_store_error(self.uri, exc)
 
     def _open(self, config: JobConfig, resume_run_id: str | None) -> None:
+        moved = moved_store(self.uri, self.run_dir)
+        if moved is not None:  # the run folder was moved, with its store inside
+            self.uri = moved
         quiet_http_client()
         probe(self.uri)
         from mlflow.entities import Param
@@ -129,7 +147,7 @@ class RunTracker:
         if db is not None:
             # Artifacts go beside the store: in the run folder for the default store.
             artifact_root = db.resolve().parent / ARTIFACTS_DIR
-            ensure_sqlite_store(db, artifact_root)
+            self.notes += ensure_sqlite_store(db, artifact_root)
         client = MlflowClient(tracking_uri=self.uri)
         if resume_run_id is not None:
             try:
@@ -141,16 +159,9 @@ class RunTracker:
                 self._client, self.run_id, self.resumed = client, resume_run_id, True
                 self._logged_up_to = _last_logged_round(client, resume_run_id)
                 return
-        experiment = client.get_experiment_by_name(EXPERIMENT)
-        if experiment is not None:
-            experiment_id = experiment.experiment_id
-        else:
-            location = artifact_root.as_uri() if artifact_root is not None else None
-            experiment_id = client.create_experiment(EXPERIMENT, artifact_location=location)
+        experiment_id = _experiment_id(client, artifact_root)
         run = client.create_run(
-            experiment_id,
-            run_name=f"{config.name or config.example}-{config.silos}silos",
-            tags={"fl_sandbox.run_dir": str(self.run_dir.resolve())},
+            experiment_id, run_name=run_name(config), tags=run_tags(config, self.run_dir)
         )
         self._client, self.run_id = client, run.info.run_id
         params = [Param(k, v) for k, v in flat_params(config).items()]
@@ -203,6 +214,22 @@ class RunTracker:
             if Path(path).is_file():
                 self._client.log_artifact(self.run_id, str(path))
         self._client.set_terminated(self.run_id, status=status)
+
+
+def _experiment_id(client: Any, artifact_root: Path | None) -> str:
+    """The fl-sandbox experiment's id, created if missing; jobs that start together may both
+    try to create it, and the one that loses uses the winner's."""
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    location = artifact_root.as_uri() if artifact_root is not None else None
+    try:
+        return str(client.create_experiment(EXPERIMENT, artifact_location=location))
+    except Exception:
+        experiment = client.get_experiment_by_name(EXPERIMENT)
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)
 
 
 def _last_logged_round(client: Any, run_id: str) -> int:

@@ -1,6 +1,7 @@
-"""Ctrl-C and SIGTERM for a running job: stop soon, cleanly, and keep what is finished.
+"""Ctrl-C, SIGTERM and SIGHUP for a running job: stop soon, cleanly, and keep what is finished.
 
-Inside :class:`StopSignals` the first SIGINT or SIGTERM raises :class:`JobInterrupted` in the
+Inside :class:`StopSignals` the first SIGINT, SIGTERM or SIGHUP (a closed terminal, a dropped
+ssh session) raises :class:`JobInterrupted` in the
 main thread, wherever it is (waiting for silos, training baselines); files that must never be
 half-written (checkpoint, summary) are written to a temporary name and renamed, so an
 interruption anywhere leaves the previous complete version. Later signals are ignored, so
@@ -14,7 +15,9 @@ import signal
 from types import FrameType, TracebackType
 from typing import Any
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: Why a signal came, for the line that says the job stopped.
+CAUSES = {signal.SIGHUP: "the terminal was closed", signal.SIGPIPE: "its output was closed"}
 
 
 class JobInterrupted(BaseException):
@@ -30,7 +33,11 @@ class JobInterrupted(BaseException):
 
     @property
     def label(self) -> str:
-        return "Ctrl-C" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
+        if self.signum == signal.SIGINT:
+            return "Ctrl-C"
+        name = signal.Signals(self.signum).name
+        cause = CAUSES.get(signal.Signals(self.signum))
+        return f"{name} ({cause})" if cause else name
 
     @property
     def exit_code(self) -> int:

@@ -21,7 +21,12 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_line: dict[Any, int] = {}
-        for key_node, _ in node.value:
+        # Merge keys (``<<: *defaults``, YAML 1.1) bring in values that the mapping's own keys
+        # may override: only the keys written in the mapping itself must be unique.
+        own = [(k, v) for k, v in node.value if k.tag != "tag:yaml.org,2002:merge"]
+        if len(own) != len(node.value):
+            self.flatten_mapping(node)
+        for key_node, _ in own:
             key = self.construct_object(key_node, deep=deep)
             try:
                 seen = key in first_line

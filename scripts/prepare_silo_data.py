@@ -52,10 +52,11 @@ def prepare_silo_data(
     The k-th manifest silo gets the k-th partition of the local federation, so a pipeline over
     ``manifest`` trains on the same rows as ``python -m fl_jobs run`` with the same config.
     """
+    from fl_jobs.federation_size import sized_for
     from fl_jobs.local.prepare import prepare_job
     from fl_jobs.silo_data import SiloArrays, write_silo_data
 
-    config = config.model_copy(update={"silos": len(manifest.silos)})
+    config = sized_for(config, manifest)
     job = prepare_job(config)
     example, dataset = job.example, job.dataset
     prefix = data_prefix.strip("/")

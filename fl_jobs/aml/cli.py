@@ -105,6 +105,9 @@ def submit(
         runtime_failure(exc, folder, context="submission failed")
 
 
+DRY_RUN_FILES = ("pipeline.yaml", "approval-request.json")
+
+
 def _submit(
     ctx: typer.Context,
     manifest: Path,
@@ -141,6 +144,15 @@ def _submit(
     errors = Console(stderr=True, soft_wrap=True)
     if out is not None and out.exists() and not out.is_dir():
         raise _fail(errors, f"--out {out} is a file - give a folder path for the outputs", 2)
+    # a dry run's files (fl_jobs.aml.submit.PIPELINE_FILE, APPROVAL_REQUEST_FILE): an
+    # approval request is never replaced without a word
+    if out is not None and any((out / n).exists() for n in DRY_RUN_FILES):
+        raise _fail(
+            errors,
+            f"--out {out} holds an earlier pipeline and approval request - choose another "
+            "folder, or move that one away first",
+            2,
+        )
     try:
         manifest_obj, store, job_config = load_inputs(
             manifest, example, config, {"rounds": rounds, "seed": seed}

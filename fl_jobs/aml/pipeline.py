@@ -36,6 +36,7 @@ from fl_jobs.aml.layout import (
 from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.config import JobConfig
 from fl_jobs.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
+from fl_jobs.plurals import count
 
 TAG_BLUEPRINT = "fl-sandbox-blueprint"
 TAG_CODE_SHA256 = "fl-sandbox-code-sha256"
@@ -80,7 +81,7 @@ def check_cloud_manifest(manifest: FederationManifest, config: JobConfig) -> Non
             "secure_aggregation runs in local federations only: each round needs four "
             "exchanges between silos and orchestrator, with each silo's keys kept between "
             "steps, which an unrolled Azure ML pipeline does not have (docs/secure-aggregation.md"
-            ", 'Azure ML pipelines'); drop secure_aggregation for Azure ML jobs"
+            ", 'Azure ML pipelines') - drop secure_aggregation for Azure ML jobs"
         )
     from fl_jobs.strategies.registry import get_info
 
@@ -88,7 +89,7 @@ def check_cloud_manifest(manifest: FederationManifest, config: JobConfig) -> Non
     if len(manifest.silos) < need:
         raise ManifestError(
             f"strategy {config.strategy.describe()} needs at least {need} updates a round, but "
-            f"the manifest has {len(manifest.silos)} silos; lower its options or add silos"
+            f"the manifest has {len(manifest.silos)} silos - lower its options or add silos"
         )
 
 
@@ -160,7 +161,8 @@ def build_pipeline(
     @dsl.pipeline(
         name=job_name,
         display_name=(
-            f"{title} {config.example}: {len(manifest.silos)} silos x {config.rounds} rounds"
+            f"{title} {config.example}: {len(manifest.silos)} silos x "
+            f"{count(config.rounds, 'round')}"
         ),
         description=f"fl-sandbox federated job over blueprint {manifest.blueprint!r}",
     )

@@ -23,6 +23,7 @@ from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.aml.steps_io import StepIO, describe_steps
 from fl_jobs.config import JobConfig, load_job_config
 from fl_jobs.errors import FLJobError
+from fl_jobs.federation_size import sized_for
 from fl_jobs.manifest import FederationManifest, WorkspaceRef
 
 ClientFactory = Callable[[WorkspaceRef], Any]
@@ -130,7 +131,7 @@ def load_inputs(
     manifest = FederationManifest.load(manifest_path)
     store = model_store_for(manifest)
     config = load_job_config(config_path, {**(overrides or {}), "example": example})
-    return manifest, store, config
+    return manifest, store, sized_for(config, manifest)
 
 
 def dump_dry_run(prepared: PreparedJob, out: Path) -> Path:

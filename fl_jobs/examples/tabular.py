@@ -57,6 +57,8 @@ class TabularExample(Example):
     def load(self, config: JobConfig) -> Dataset:
         frame = read_csv(config)
         target = str(config.target)
+        if len(frame) == 0:
+            raise DataError(f"{config.data}: no data rows, only the header - add data rows")
         task = config.task or infer_task(frame[target])
         features = frame.drop(columns=[target])
         if features.shape[1] == 0:
@@ -72,6 +74,12 @@ class TabularExample(Example):
                     f"{config.data}: target {target!r} has a single class - classification "
                     "needs at least two; check --target"
                 )
+            if len(classes) > len(frame) // 2:
+                raise DataError(
+                    f"{config.data}: target {target!r} has {len(classes)} classes in "
+                    f"{len(frame)} rows, too few rows per class to learn and test them - check "
+                    "--target (an id column?), or use --task regression for a numeric target"
+                )
             n_outputs = len(classes)
             stratify = y
         else:
@@ -86,6 +94,12 @@ class TabularExample(Example):
         if len(X) < 2:
             raise DataError(f"{config.data}: needs at least 2 data rows, found {len(X)} - add rows")
         train, test = train_test_indices(len(X), config.test_fraction, config.seed, stratify)
+        if len(test) == 0 or len(train) == 0:
+            raise DataError(
+                f"{config.data}: {len(X)} rows leave an empty "
+                f"{'test' if len(test) == 0 else 'training'} set at test_fraction "
+                f"{config.test_fraction:g} - add rows, or change --test-fraction"
+            )
         X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
         return Dataset(
             X=X_train,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from fl_jobs.collapse import collapse_reason
 from fl_jobs.config import JobConfig
-from fl_jobs.errors import DivergenceError, ModelUpdateError, RunFolderError
+from fl_jobs.errors import CollapseError, DivergenceError, ModelUpdateError, RunFolderError
 from fl_jobs.evaluation import evaluate
+from fl_jobs.knob_blame import likely_knob
 from fl_jobs.local.prepare import PreparedJob, prepare_job
 from fl_jobs.local.round_ledger import Notify, RoundLedger
 from fl_jobs.local.secure_round import SecureRound
+from fl_jobs.local.wait_notice import wait_notice
 from fl_jobs.local.worker import Diverged, TrainReply, TrainRequest
 from fl_jobs.local.worker_pool import Dropped, FederationError, SiloWorker, WorkerPool
 from fl_jobs.local_sgd import PlainSGD
@@ -46,7 +49,7 @@ from fl_jobs.screening import screen_norms
 from fl_jobs.secure_aggregation import FixedPointCodec
 from fl_jobs.seeds import derive_seed
 from fl_jobs.strategies.base import MeanStrategy, Strategy
-from fl_jobs.strategies.registry import build_strategy, strategy_title
+from fl_jobs.strategies.registry import build_strategy, get_info, strategy_title
 from fl_jobs.torch_threads import single_threaded
 from fl_jobs.training import LocalUpdate, state_weights
 
@@ -293,7 +296,16 @@ class _Federation:
         _restore(model, strategy, rng, state)
 
         pool = WorkerPool(prepared, self.silos_root, self.cache)
-        pool.start()
+        # As many workers may die while starting as the rounds can do without: they are
+        # left out and restarted after the first round, as after a death mid-run.
+        n = len(pool.workers)
+        needed = max(
+            config.min_silos or n,
+            get_info(config.strategy.name).min_updates(config.strategy.options),
+        )
+        for silo, why in pool.start(tolerate=max(n - needed, 0)).items():
+            if notify is not None:
+                notify(f"{silo} {why}; it is left out and restarted after round {state.round + 1}")
         graceful = False
         try:
             for rnd in range(state.round + 1, config.rounds + 1):
@@ -302,6 +314,7 @@ class _Federation:
                     on_state(state)
                 if progress is not None:
                     progress(state.history[-1])
+                self._check_collapse(state)
                 self._restart_dropped(rnd, state.history[-1], pool, notify)
             graceful = True
         finally:
@@ -330,7 +343,15 @@ class _Federation:
         global_path = self.models_dir / f"global_{rnd:04d}.pt"
         save_weights(global_path, state.global_weights, meta={"round": rnd})
         round_dir = self.updates_dir / f"round_{rnd:04d}"
-        ledger = RoundLedger(rnd, len(selected), config.min_silos, notify)
+        info = get_info(config.strategy.name)
+        ledger = RoundLedger(
+            rnd,
+            len(selected),
+            config.min_silos,
+            notify,
+            floor=info.min_updates(config.strategy.options),
+            strategy=config.strategy.describe(),
+        )
         secure = config.secure_aggregation
         for worker in selected:
             request = TrainRequest(
@@ -353,7 +374,12 @@ class _Federation:
         global_metrics = evaluate(model, ds.test_X, ds.test_y, example)
         loss = global_metrics.get("loss", 0.0)
         if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * _scale(state.initial_metrics):
-            raise self._diverged(rnd, None, f"the global model's test loss became {loss:.3g}")
+            raise self._diverged(
+                rnd,
+                None,
+                f"the global model's test loss became {loss:.3g}",
+                list(ledger.silo_metrics.values()),
+            )
         if not self.keep_files:
             global_path.unlink()
             shutil.rmtree(round_dir, ignore_errors=True)
@@ -434,14 +460,7 @@ class _Federation:
         """The selected silos' training replies, in silo order, as they settle; dead or
         silent silos go to the ledger, a diverged one stops the job."""
         config, rnd, ledger = self.config, ctx.rnd, ctx.ledger
-
-        def on_wait(silos: list[str], seconds: float) -> None:
-            if ledger.notify is not None:
-                ledger.notify(
-                    f"round {rnd}: still waiting for {', '.join(silos)} after {seconds:.0f} s "
-                    "(set --round-timeout SECONDS to leave unresponsive silos out)"
-                )
-
+        on_wait = wait_notice(rnd, ledger.notify)
         for worker, reply in ctx.pool.replies(
             ctx.selected, ledger.unreachable, timeout=config.round_timeout, on_wait=on_wait
         ):
@@ -449,14 +468,25 @@ class _Federation:
                 ledger.drop(worker.name, reply.reason)
                 continue
             if isinstance(reply, Diverged):
-                raise self._diverged(rnd, worker.name, f"its training loss became {reply.loss}")
+                raise self._diverged(
+                    rnd,
+                    worker.name,
+                    f"its training loss became {reply.loss}",
+                    _metrics_so_far(ctx.state.history, ledger.silo_metrics),
+                )
             if not isinstance(reply, TrainReply):
                 raise FederationError(
                     f"silo {worker.name} sent a {type(reply).__name__} instead of its "
                     "training result"
                 )
             metrics = {k: float(v) for k, v in reply.metrics.items()}
-            self._check_train_loss(rnd, worker, metrics, ctx.state.initial_metrics)
+            self._check_train_loss(
+                rnd,
+                worker,
+                metrics,
+                ctx.state.initial_metrics,
+                _metrics_so_far(ctx.state.history, {**ledger.silo_metrics, "": metrics}),
+            )
             ledger.silo_metrics[worker.name] = {**metrics, "samples": float(reply.n_samples)}
             yield worker, reply
 
@@ -480,6 +510,7 @@ class _Federation:
         worker: SiloWorker,
         metrics: dict[str, float],
         initial: dict[str, float],
+        seen: list[dict[str, float]],
     ) -> None:
         loss = metrics.get("train_loss")
         if loss is None:
@@ -490,16 +521,59 @@ class _Federation:
                 worker.name,
                 f"its training loss reached {loss:.3g} (the untrained model's test loss is "
                 f"{initial.get('loss', float('nan')):.3g})",
+                seen,
             )
 
-    def _diverged(self, rnd: int, silo: str | None, what: str) -> DivergenceError:
+    def _diverged(
+        self,
+        rnd: int,
+        silo: str | None,
+        what: str,
+        silo_metrics: Iterable[Mapping[str, float]] = (),
+    ) -> DivergenceError:
         where = f"at {silo}" if silo else "after aggregation"
-        lr = float(self.config.lr or 0.01)
-        return DivergenceError(
-            f"training diverged in round {rnd} {where}: {what}",
-            f"lower the learning rate, e.g. --lr {suggested_lr(self.config, self.prepared, rnd):g} "
-            f"(this run used {lr:g})",
+        blame = likely_knob(
+            self.config,
+            example_lr=self.prepared.example.defaults.get("lr"),
+            suggested_lr=suggested_lr(self.config, self.prepared, rnd),
+            server_side=silo is None or rnd > 1,
+            silo_metrics=silo_metrics,
         )
+        return DivergenceError(f"training diverged in round {rnd} {where}: {what}", blame.fix)
+
+    def _check_collapse(self, state: FederationState) -> None:
+        """Stop a run whose model stays no better than the untrained one (fl_jobs.collapse);
+        its rounds are already checkpointed."""
+        ds = self.prepared.dataset
+        classes = None
+        if self.prepared.example.task == "classification":
+            classes = int(np.unique(ds.y).size)
+        reason = collapse_reason(
+            state.history,
+            state.initial_metrics,
+            rounds=self.config.collapse_rounds,
+            n_classes=classes,
+        )
+        if reason is None:
+            return
+        blame = likely_knob(
+            self.config,
+            example_lr=self.prepared.example.defaults.get("lr"),
+            suggested_lr=suggested_lr(self.config, self.prepared, 2),
+            server_side=True,
+            silo_metrics=[m for r in state.history for m in r.silo_metrics.values()],
+        )
+        raise CollapseError(
+            f"the model collapsed: {reason}",
+            f"{blame.fix}; or --collapse-rounds 0 to train on regardless",
+        )
+
+
+def _metrics_so_far(
+    history: list[RoundRecord], current: dict[str, dict[str, float]]
+) -> list[dict[str, float]]:
+    """Every silo metric of the run so far (for the knob blamed after divergence)."""
+    return [m for r in history for m in r.silo_metrics.values()] + list(current.values())
 
 
 def _scale(initial_metrics: dict[str, float]) -> float:

@@ -84,6 +84,8 @@ def prepare_job(config: JobConfig) -> PreparedJob:
     check_silo_sizes(parts, spec, config.seed)
     if config.target_epsilon is not None:
         check_privacy_target(config, parts)
+    if config.secure_aggregation:
+        check_secure_capacity(config, [len(p) for p in parts])
     return PreparedJob(config=config, example=example, dataset=dataset, partitions=parts)
 
 
@@ -99,6 +101,25 @@ def check_privacy_target(config: JobConfig, parts: list[np.ndarray]) -> None:
         silo_noise(train_params_from_config(config), len(parts[smallest]))
     except DataError as exc:
         raise DataError(f"{silo_names(len(parts))[smallest]}: {exc.what}", exc.fix) from None
+
+
+def check_secure_capacity(config: JobConfig, sizes: list[int]) -> None:
+    """The masked sum must fit its ring for these silos: checked here, as bad input (exit 2,
+    nothing written), not as a failure of the first round. Names the option to change."""
+    from fl_jobs.errors import JobConfigError, SecureAggregationError
+    from fl_jobs.secure_aggregation import FixedPointCodec
+
+    codec = FixedPointCodec(clip=config.secure_aggregation_clip)
+    try:
+        codec.check_capacity(len(sizes), max(sizes))
+    except SecureAggregationError as exc:
+        ring = 2**63 - len(sizes)
+        largest = ring / (len(sizes) * max(sizes) * codec.scale)
+        raise JobConfigError(
+            f"--secure-aggregation-clip {config.secure_aggregation_clip:g} is too large: "
+            f"{exc.what}",
+            f"use --secure-aggregation-clip {largest:.3g} or less (the default is 256)",
+        ) from None
 
 
 def check_silo_count(config: JobConfig, n_train: int) -> None:

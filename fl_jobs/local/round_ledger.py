@@ -8,6 +8,8 @@ from fl_jobs.errors import QuorumLostError
 from fl_jobs.local.worker_pool import Dropped
 
 Notify = Callable[[str], None]
+#: How an update beyond the secure-aggregation clip is described (fl_jobs.secure_aggregation).
+CLIP_EXCEEDED = "beyond the secure-aggregation clip"
 
 
 class RoundLedger:
@@ -16,11 +18,23 @@ class RoundLedger:
     fewer than the quorum can still contribute."""
 
     def __init__(
-        self, rnd: int, selected: int, min_silos: int | None, notify: Notify | None
+        self,
+        rnd: int,
+        selected: int,
+        min_silos: int | None,
+        notify: Notify | None,
+        *,
+        floor: int = 1,
+        strategy: str = "",
     ) -> None:
         self.rnd = rnd
         self.selected = selected
-        self.quorum = min(min_silos or selected, selected)
+        self.min_silos = min(min_silos or selected, selected)
+        #: The strategy's own floor (Krum: 2f + 3 updates), checked against the updates
+        #: that can still arrive, not only the silos planned for the round.
+        self.floor = floor
+        self.strategy = strategy
+        self.quorum = max(self.min_silos, floor)
         self.notify = notify
         self.unreachable: dict[str, Dropped] = {}
         self.dropped: dict[str, str] = {}
@@ -57,6 +71,23 @@ class RoundLedger:
         if left < self.quorum:
             reasons = [f"{silo}: {why}" for silo, why in self.dropped.items()]
             reasons += [f"{silo}: update rejected, {why}" for silo, why in self.rejected.items()]
+            clipped = [s for s, why in self.rejected.items() if CLIP_EXCEEDED in why]
+            if clipped:  # the run's own clip: a resume keeps it and fails the same way
+                raise QuorumLostError(
+                    f"round {self.rnd} lost its quorum: at most {left} of {self.selected} "
+                    f"selected silos can contribute; {', '.join(clipped)} sent weights "
+                    f"{CLIP_EXCEEDED} ({self.rejected[clipped[0]].split(' - ', 1)[0]})",
+                    "start a new run with a larger --secure-aggregation-clip (a resumed run "
+                    "keeps its clip)",
+                    resumable=False,
+                )
+            if left < self.floor and self.floor > self.min_silos:
+                raise QuorumLostError(
+                    f"round {self.rnd} lost its quorum: at most {left} of {self.selected} "
+                    f"selected silos can contribute and strategy {self.strategy} needs "
+                    f"{self.floor} updates a round ({'; '.join(reasons)})",
+                    "or start a new run with options that need fewer updates",
+                )
             raise QuorumLostError(
                 f"round {self.rnd} lost its quorum: at most {left} of {self.selected} "
                 f"selected silos can contribute and min_silos is {self.quorum} "

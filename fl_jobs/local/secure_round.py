@@ -36,6 +36,7 @@ from fl_jobs.local.secure_messages import (
     SharesReply,
     SharesRequest,
 )
+from fl_jobs.local.wait_notice import wait_notice
 from fl_jobs.local.worker_pool import Dropped, FederationError, SiloWorker, WorkerPool
 from fl_jobs.secure_aggregation import (
     FixedPointCodec,
@@ -64,6 +65,15 @@ class SecureOutcome:
             "contributors": self.mean.count,
             "recovered": list(self.recovered),
         }
+
+
+#: How a wait notice names each exchange, by the reply it waits for.
+PHASES = {
+    "KeysReply": "key exchange",
+    "SharesReply": "share exchange",
+    "MaskedUpdate": "masked updates",
+    "Reveal": "mask removal",
+}
 
 
 class SecureRound:
@@ -180,7 +190,11 @@ class SecureRound:
             if failed is not None:
                 unreachable[worker.name] = failed
         replies: dict[str, Any] = {}
-        for worker, reply in self.pool.replies(silos, unreachable, timeout=self.timeout):
+        phase = f"secure aggregation ({PHASES.get(expected.__name__, expected.__name__)})"
+        on_wait = wait_notice(self.round, self.ledger.notify, phase)
+        for worker, reply in self.pool.replies(
+            silos, unreachable, timeout=self.timeout, on_wait=on_wait
+        ):
             if isinstance(reply, Dropped):
                 self.ledger.drop(worker.name, reply.reason, counted=counted)
             elif isinstance(reply, Refused):

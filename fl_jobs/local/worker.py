@@ -99,12 +99,14 @@ def run_worker(
     """Worker main loop (runs in the child process)."""
     for conn_end in inherited:  # the orchestrator's pipe ends, copied by fork
         conn_end.close()
-    # Ctrl-C reaches the whole process group: the orchestrator stops its workers itself.
+    # Ctrl-C (and a closed terminal's SIGHUP) reach the whole process group: the
+    # orchestrator stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # The orchestrator's own SIGTERM handler was copied by fork; here SIGTERM just ends us.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # The orchestrator blocked both around the fork (see WorkerPool); deliver them now.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
     torch.set_num_threads(1)
     try:
         _serve(conn, silo, folder, X, y, config, example, shape, cache)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -36,10 +37,11 @@ from fl_jobs.local.worker import (
 
 #: How long a (re)started worker may take to put its data in place and say it is ready.
 READY_TIMEOUT_S = 300.0
-#: Without a round timeout, how often to say which silos a round is still waiting for.
-WAIT_NOTICE_S = 60.0
+#: Without a round timeout, how often to say which silos a round is still waiting for
+#: (``$FL_SANDBOX_WAIT_NOTICE_S`` changes it, e.g. for tests that wait for the notice).
+WAIT_NOTICE_S = float(os.environ.get("FL_SANDBOX_WAIT_NOTICE_S") or 60.0)
 #: Signals kept from a worker until it has installed its own handlers.
-_GUARDED_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_GUARDED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 WaitNotice = Callable[[list[str], float], None]
 #: What a worker answers to a request of a round.
@@ -48,6 +50,15 @@ Reply = TrainReply | Diverged | SecureReply
 
 class FederationError(RuntimeError):
     """A worker failed (an error in its own code or data); the message names the silo."""
+
+
+class WorkerLost(FederationError):
+    """A worker died or did not get ready while starting (not an error of its own)."""
+
+    def __init__(self, silo: str, reason: str) -> None:
+        super().__init__(f"silo {silo} {reason}")
+        self.silo = silo
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -116,16 +127,27 @@ class WorkerPool:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start every worker and wait until each has its data; any failure is fatal here."""
+    def start(self, tolerate: int = 0) -> dict[str, str]:
+        """Start every worker and wait until each has its data. Up to ``tolerate`` workers
+        may die (or not get ready) on the way: they stay down, their rounds leave them out
+        and restart them, as for a death mid-run; returns silo -> why. A worker that
+        reports an error, or more deaths than that, is fatal."""
+        down: dict[str, str] = {}
         try:
             for worker in self.workers:
                 self._spawn(worker)
             for worker in self.workers:
-                self._await_ready(worker)
+                try:
+                    self._await_ready(worker)
+                except WorkerLost as exc:
+                    if len(down) >= tolerate:
+                        raise
+                    self._kill(worker)
+                    worker.down_reason = down[worker.name] = exc.reason
         except BaseException:
             self.stop(graceful=False)
             raise
+        return down
 
     def restart(self, worker: SiloWorker) -> str | None:
         """Replace ``worker``'s process by a fresh one; the reason if that failed."""
@@ -189,12 +211,12 @@ class WorkerPool:
     def _await_ready(self, worker: SiloWorker) -> None:
         assert worker.conn is not None and worker.process is not None
         if not wait([worker.conn, worker.process.sentinel], timeout=READY_TIMEOUT_S):
-            raise FederationError(
-                f"silo {worker.name} worker did not get ready within {READY_TIMEOUT_S:.0f} s"
+            raise WorkerLost(
+                worker.name, f"worker did not get ready within {READY_TIMEOUT_S:.0f} s"
             )
         message = self._recv(worker)
         if isinstance(message, Dropped):
-            raise FederationError(f"silo {worker.name} {message.reason} while starting")
+            raise WorkerLost(worker.name, f"{message.reason} while starting")
         if not isinstance(message, Ready):
             raise FederationError(f"silo {worker.name} sent {message!r} instead of ready")
         worker.n_samples = message.n_samples

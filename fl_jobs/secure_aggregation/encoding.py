@@ -116,8 +116,8 @@ class FixedPointCodec:
                 raise ModelUpdateError(
                     f"{what} holds {float(values[worst]):.6g}, beyond the secure-aggregation "
                     f"clip +/-{float(self.clip):g}",
-                    "raise clip in the session (the capacity check then bounds the samples) "
-                    "or keep the weights smaller (e.g. weight decay)",
+                    "start a new run with a larger --secure-aggregation-clip (a resumed run "
+                    "keeps its clip), or keep the weights smaller (e.g. weight decay)",
                 )
         np.multiply(values, float(n_samples) * self.scale, out=values)
         np.rint(values, out=values)

@@ -1,8 +1,11 @@
-"""FL test settings: torch single-threaded, as the silo workers run (see fl_jobs.torch_threads)."""
+"""FL test settings: torch single-threaded, as the silo workers run (see fl_jobs.torch_threads);
+in-process jobs log to a store of their own, not to the shared ``runs/mlflow.db`` of
+whatever folder pytest runs in (jobs run as processes start in the test's folder instead)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,3 +16,8 @@ from fl_jobs.torch_threads import single_threaded
 def _single_threaded_torch() -> Iterator[None]:
     with single_threaded():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _own_mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'test-mlflow.db'}")

@@ -30,7 +30,10 @@ class Finished:
 
 
 def start_run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
+    """The run's default MLflow store is the shared ``runs/mlflow.db`` in ``cwd`` unless
+    ``env`` sets ``MLFLOW_TRACKING_URI``."""
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    environment = {**inherited, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "fl_jobs", "run", *args],
         cwd=cwd,
@@ -109,3 +112,50 @@ def assert_no_traceback(result: Finished) -> None:
     for stream in (result.stdout, result.stderr):
         assert "Traceback" not in stream, stream[-4000:]
         assert "Error:" not in stream.replace("error:", ""), stream[-4000:]
+
+
+class Watched:
+    """A started run whose output is read as it comes, so that a test can wait for a line
+    (a notice) before it acts; :meth:`finish` then gives everything, as :func:`finish` does."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        import threading
+
+        self.process = process
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+            for stream, lines in ((process.stdout, self.out), (process.stderr, self.err))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: Any, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
+
+    def wait_for_line(self, text: str, timeout: float = 120, start: int = 0) -> int:
+        """The index of the first stdout line from ``start`` on that contains ``text``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i in range(start, len(self.out)):
+                if text in self.out[i]:
+                    return i
+            if self.process.poll() is not None and not any(r.is_alive() for r in self._readers):
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line with {text!r} within {timeout} s:\n{''.join(self.out)}")
+
+    def finish(self, timeout: float = 240) -> Finished:
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, 9)
+            self.process.wait()
+            raise AssertionError(f"the run did not end within {timeout} s") from None
+        for reader in self._readers:
+            reader.join(timeout=30)
+        return Finished(self.process.returncode, "".join(self.out), "".join(self.err))

@@ -200,7 +200,7 @@ def test_diverging_training_stops_with_round_silo_and_a_learning_rate(
         (["--lr", "0.5"], "--lr 0.5 differs from the run's setting 0.1"),
         (["--output-dir", "x"], "--output-dir cannot be used with --resume"),
         (["--config", "{tmp}/job.yaml"], "--config cannot be used with --resume"),
-        (["--rounds", "1"], "already finished all 1 rounds - pass --rounds N (more than 1)"),
+        (["--rounds", "1"], "already finished all 1 round - pass --rounds N (more than 1)"),
         (["--strategy", "fedadam"], "--strategy fedadam (eta=0.01, beta_1=0.9, beta_2=0.99, "),
         (["--strategy-option", "mu=1"], "fedavg has no option 'mu'"),
     ],

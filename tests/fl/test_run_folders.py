@@ -85,14 +85,16 @@ def test_explicit_folder_holding_a_run_is_refused_then_overwritten_cleanly(
 
 
 def test_a_crashed_run_is_not_mixed_with_the_next(tmp_path: Path) -> None:
-    """The silo data cache is a file here, so every worker fails to start: a real failure."""
+    """The silo data cache (inside the cache folder) is a file here, so every worker fails to
+    start: a real failure. (A cache folder that is a file is bad input, refused up front.)"""
     from tests.fl.run_process import run_to_end
 
     out = tmp_path / "run"
-    blocker = tmp_path / "not-a-folder"
+    blocker = tmp_path / "cache" / "silo-data"
+    blocker.parent.mkdir()
     blocker.write_text("x")
     crashed = run_to_end(
-        tmp_path, *QUICK, "--output-dir", str(out), env={"FL_SANDBOX_CACHE": str(blocker)}
+        tmp_path, *QUICK, "--output-dir", str(out), env={"FL_SANDBOX_CACHE": str(blocker.parent)}
     )
     assert crashed.code == 1, crashed.stderr
     lines = crashed.stderr.strip().splitlines()

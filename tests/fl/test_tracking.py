@@ -30,9 +30,12 @@ def test_metric_names() -> None:
     }
 
 
-def test_default_store_is_sqlite_in_output_dir(tmp_path: Path) -> None:
-    uri = default_tracking_uri(tmp_path / "run")
-    assert uri == f"sqlite:///{(tmp_path / 'run' / 'mlflow.db').resolve()}"
+def test_default_store_is_shared_in_the_project_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    uri = default_tracking_uri()
+    assert uri == f"sqlite:///{(tmp_path / 'runs' / 'mlflow.db').resolve()}"
     assert ui_command(uri) == f"mlflow ui --backend-store-uri {uri}"
 
 
@@ -56,7 +59,7 @@ def test_one_mlflow_run_per_job_with_params_metrics_artifacts(
     run_dir = tmp_path / "run"
     summary = summary_of(run_dir)
     uri = summary["artifacts"]["mlflow_tracking_uri"]
-    assert uri == f"sqlite:///{run_dir.resolve() / 'mlflow.db'}"
+    assert uri == f"sqlite:///{tmp_path.resolve() / 'runs' / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(experiments)
@@ -76,8 +79,9 @@ def test_one_mlflow_run_per_job_with_params_metrics_artifacts(
     assert artifacts == {"metric_per_round.png", "summary.json", "global_model.pt"}
     local = Path(client.download_artifacts(run.info.run_id, "summary.json", str(tmp_path)))
     assert json.loads(local.read_text())["artifacts"]["mlflow_run_id"] == run.info.run_id
-    # artifacts live in the run's own folder, not in ./mlruns of the current directory
-    assert run.info.artifact_uri.startswith((run_dir.resolve() / "mlflow-artifacts").as_uri())
+    # artifacts live beside the shared store, not in ./mlruns of the current directory
+    store_dir = tmp_path.resolve() / "runs"
+    assert run.info.artifact_uri.startswith((store_dir / "mlflow-artifacts").as_uri())
     assert not (tmp_path / "mlruns").exists()
 
 
