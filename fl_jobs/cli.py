@@ -40,8 +40,22 @@ def _default(setting: str) -> str:
     return f"(default: {value})"
 
 
+def _print_version(value: bool) -> None:
+    """``--version``: the installed distribution's version (the source tree's if not installed)."""
+    if not value:
+        return
+    from fl_jobs.version import version_text
+
+    typer.echo(version_text())
+    raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: bool = typer.Option(
+        None, "--version", is_eager=True, callback=_print_version, help="Print the version"
+    ),
+) -> None:
     """Federated learning jobs for fl-sandbox."""
 
 

@@ -1,0 +1,267 @@
+"""The one builder: walks a validated spec and its blueprint's data, declares every resource.
+
+Order matters only where Azure needs it: the orchestrator (workspace, hub VNet, DNS zones)
+first, then each silo (which registers its compute and datastore in the workspace and peers
+with the hub), then the permissions table's remaining role assignments. Returns the stack
+outputs, all non-secret, including the ``federation`` manifest the FL jobs consume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_random
+from pulumi_azure_native import authorization
+
+from blueprints.catalog import Blueprint, blueprint
+from blueprints.spec import DEPLOYER, SandboxSpec
+from components import naming
+from components.access_targets import Target, parse_target
+from components.orchestrator import (
+    MODELS_DATASTORE,
+    Orchestrator,
+    OrchestratorArgs,
+    updates_datastore,
+)
+from components.permissions import (
+    DEPLOYER as DEPLOYER_GRANTEE,
+)
+from components.permissions import (
+    JOBS_IDENTITY,
+    WORKSPACE_IDENTITY,
+    AccessControl,
+    AccessControlArgs,
+    Grant,
+    Grantee,
+    access_table,
+    person,
+    person_grant,
+    silo_identity,
+    submitter_grants,
+)
+from components.silo_network import HubRef
+from components.silos.base import SiloArgs, SiloComponent, silo_datastore
+from components.silos.registry import SILO_KINDS
+from fl_jobs.manifest import FederationManifest
+
+SUFFIX_RESOURCE = "name-suffix"
+
+
+def submitter_grantee(principal_id: str) -> Grantee:
+    """The grantee of a submitter entry (``deployer`` is whoever runs ``pulumi up``)."""
+    return DEPLOYER_GRANTEE if principal_id.lower() == DEPLOYER else person(principal_id)
+
+
+def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
+    """The full permissions table of a spec: built-in rows, submitters, stack-file extras."""
+    submitters = [
+        grant
+        for s in spec.submitters
+        for grant in submitter_grants(submitter_grantee(s.principal_id), s.principal_type)
+    ]
+    extras = [
+        person_grant(
+            e.principal_id,
+            e.principal_type,
+            e.role,
+            parse_target(e.target, spec.silo_names),
+            e.why,
+            e.member_of,
+        )
+        for e in spec.extra_role_assignments
+    ]
+    return access_table(spec.silo_names, extras, submitters, spec.aks_clusters)
+
+
+def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
+    """Declare the sandbox described by ``spec``; return the outputs to export."""
+    bp: Blueprint = blueprint(spec.blueprint)
+    client = authorization.get_client_config_output()
+    suffix = pulumi_random.RandomString(
+        SUFFIX_RESOURCE,
+        length=naming.SUFFIX_LENGTH,
+        special=False,
+        upper=False,
+        numeric=True,
+    ).result
+    table = sandbox_access_table(spec)
+
+    posture = bp.posture
+    orchestrator = Orchestrator(
+        "orchestrator",
+        OrchestratorArgs(
+            base_name=spec.base_name,
+            suffix=suffix,
+            location=spec.region,
+            silos=spec.silo_names,
+            compute_sku=spec.orchestrator_compute_sku,
+            max_nodes=spec.orchestrator_max_nodes,
+            tags=spec.tags,
+            subscription_id=client.subscription_id,
+            tenant_id=client.tenant_id,
+            workspace_grants=[g for g in table if g.before_workspace],
+            posture=posture,
+            address_space=spec.orchestrator_address_space,
+            outbound=spec.compute_outbound,
+            submitter_ip_ranges=spec.submitter_ip_ranges,
+            aggregation_pool=spec.aggregation_pool,
+            cluster_grants=[g for g in table if g.before_cluster and g.grantee.silo is None],
+        ),
+    )
+    hub = (
+        HubRef(
+            vnet_id=orchestrator.network.vnet.id,
+            vnet_name=orchestrator.network.vnet.name,
+            resource_group_name=orchestrator.resource_group.name,
+        )
+        if orchestrator.network is not None
+        else None
+    )
+    # Azure refuses concurrent changes to one VNet: hub-side peerings go one after another.
+    hub_after: list[pulumi.Resource] = (
+        [orchestrator.network.endpoints_subnet] if orchestrator.network is not None else []
+    )
+    silos: list[SiloComponent] = []
+    for s in spec.silos:
+        silo = SILO_KINDS[s.kind](
+            f"silo-{s.name}",
+            SiloArgs(
+                base_name=spec.base_name,
+                suffix=suffix,
+                spec=s,
+                tags=spec.tags,
+                workspace=orchestrator.workspace,
+                workspace_resource_group=orchestrator.resource_group.name,
+                workspace_location=spec.region,
+                posture=posture,
+                zone_writes=orchestrator.zone_writes,
+                subscription_id=client.subscription_id,
+                tenant_id=client.tenant_id,
+                outbound=spec.compute_outbound,
+                hub=hub,
+                hub_after=tuple(hub_after),
+                compute_prerequisites=tuple(orchestrator.compute_prerequisites),
+                grants=[g for g in table if g.before_cluster and g.grantee.silo == s.name],
+            ),
+        )
+        if silo.network is not None and silo.network.hub_peering is not None:
+            hub_after = [silo.network.hub_peering]
+        silos.append(silo)
+
+    principals: dict[Grantee, pulumi.Input[str]] = {
+        WORKSPACE_IDENTITY: orchestrator.identity.principal_id,
+        JOBS_IDENTITY: orchestrator.jobs_identity.principal_id,
+        DEPLOYER_GRANTEE: client.object_id,
+    }
+    scopes: dict[Target, pulumi.Input[str]] = dict(orchestrator.scopes)
+    for s, silo in zip(spec.silos, silos, strict=True):
+        principals[silo_identity(s.name)] = silo.identity.principal_id
+        scopes.update(silo.scopes)
+    AccessControl(
+        "access",
+        AccessControlArgs(
+            grants=[g for g in table if not (g.before_workspace or g.before_cluster)],
+            principals=principals,
+            scopes=scopes,
+            subscription_id=client.subscription_id,
+        ),
+    )
+
+    return _outputs(spec, bp, table, orchestrator, silos, client)
+
+
+def _outputs(
+    spec: SandboxSpec,
+    bp: Blueprint,
+    table: list[Grant],
+    orchestrator: Orchestrator,
+    silos: list[SiloComponent],
+    client: Any,
+) -> dict[str, Any]:
+    silo_refs = [silo.manifest_entry() for silo in silos]
+    orchestrator_fields: dict[str, Any] = {}
+    if orchestrator.aggregation_instance_type is not None:
+        orchestrator_fields = {
+            "compute_type": "kubernetes",
+            "instance_type": orchestrator.aggregation_instance_type,
+        }
+    federation = pulumi.Output.all(
+        subscription_id=client.subscription_id,
+        resource_group=orchestrator.resource_group.name,
+        workspace=orchestrator.workspace.name,
+        compute=orchestrator.compute.name,
+        datastore=orchestrator.models_datastore.name,
+        client_id=orchestrator.jobs_identity.client_id,
+        silos=pulumi.Output.all(*silo_refs),
+    ).apply(
+        lambda v: FederationManifest.model_validate(
+            {
+                "blueprint": spec.blueprint,
+                "workspace": {
+                    "subscription_id": v["subscription_id"],
+                    "resource_group": v["resource_group"],
+                    "name": v["workspace"],
+                    "region": spec.region,
+                },
+                "orchestrator": {
+                    "compute": v["compute"],
+                    "datastore": v["datastore"],
+                    "identity_client_id": v["client_id"],
+                    **orchestrator_fields,
+                },
+                "silos": list(v["silos"]),
+            }
+        ).model_dump(mode="json")
+    )
+    outputs: dict[str, Any] = {
+        "federation": federation,
+        "blueprint": bp.name,
+        "workspace_name": orchestrator.workspace.name,
+        "orchestrator_resource_group": orchestrator.resource_group.name,
+        "silo_resource_groups": {
+            s.name: silo.resource_group.name for s, silo in zip(spec.silos, silos, strict=True)
+        },
+        "storage_accounts": {
+            "workspace": orchestrator.workspace_storage.name,
+            "models": orchestrator.models_storage.name,
+            **{f"silo:{silo.silo}": silo.storage_account_name for silo in silos},
+        },
+        "model_store": {
+            "account": orchestrator.models_storage.name,
+            "global_datastore": MODELS_DATASTORE,
+            "update_datastores": {s: updates_datastore(s) for s in spec.silo_names},
+            "update_containers": {s: naming.silo_container(s) for s in spec.silo_names},
+        },
+        "silo_datastores": {s: silo_datastore(s) for s in spec.silo_names},
+        "access_table": [grant.row() for grant in table],
+        "submitters": [
+            {
+                "principal_id": (
+                    client.object_id if s.principal_id.lower() == DEPLOYER else s.principal_id
+                ),
+                "principal_type": s.principal_type,
+                "deployer": s.principal_id.lower() == DEPLOYER,
+                "ip_ranges": list(s.ip_ranges),
+                "network": bp.posture.submitter_network,
+            }
+            for s in spec.submitters
+        ],
+        "image_build_compute": naming.IMAGE_BUILD_COMPUTE if bp.posture.image_build_compute else "",
+        "on_premises": {
+            s.name: {"egress_ip_ranges": list(s.egress_ip_ranges), "cluster": s.cluster_name}
+            for s in spec.silos
+            if s.kind == "arc"
+        },
+        "existing_storage": {
+            s.name: s.storage.account_id for s in spec.silos if s.storage is not None
+        },
+    }
+    if bp.posture.networked:
+        outputs["network"] = {
+            "orchestrator": spec.orchestrator_address_space,
+            "silos": {s.name: s.address_space for s in spec.silos if hasattr(s, "address_space")},
+            "private_dns_zones": list(bp.posture.private_dns_zones),
+            "compute_outbound": spec.compute_outbound,
+        }
+    return outputs

@@ -1,0 +1,106 @@
+"""Attach a Kubernetes cluster to the workspace: extension, namespace, instance types, compute.
+
+Shared by the Kubernetes silo kinds and the confidential orchestrator. Order (Azure ML docs and
+``../shared/notes/kubernetes-silos.md``): (cluster ready) -> extension -> namespace and
+instance types (the extension installs their CRD) -> compute attach (the namespace must exist
+first). Every in-cluster object goes through the cluster's own Kubernetes provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_azure_native import kubernetesconfiguration, machinelearningservices
+
+from components.kubernetes.aml_extension import ClusterRp, aml_extension
+from components.kubernetes.attached_compute import kubernetes_compute
+from components.kubernetes.instance_types import InstanceType, instance_type_resources
+
+
+@dataclass(frozen=True)
+class AttachArgs:
+    compute_name: str
+    cluster_id: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    cluster_rp: ClusterRp
+    cluster_resource_group: pulumi.Input[str]
+    cluster_location: str
+    """The cluster's region (the silo's), where the compute's jobs run."""
+    kubeconfig: pulumi.Input[str]
+    namespace: str
+    instance_types: Sequence[InstanceType]
+    identity_id: pulumi.Input[str]
+    gpu: bool
+    node_selector: Mapping[str, str]
+    extension_version: str | None
+    workspace: machinelearningservices.Workspace
+    workspace_location: str
+    workspace_resource_group: pulumi.Input[str]
+    tags: Mapping[str, str]
+    after: Sequence[pulumi.Resource] = ()
+    """What the extension waits for (the user pool, the Arc agents connected)."""
+    compute_after: Sequence[pulumi.Resource] = ()
+    """More the compute waits for (the workspace's private endpoint)."""
+
+
+@dataclass
+class Attached:
+    """The objects an attach created, for tests and for more in-cluster objects."""
+
+    provider: k8s.Provider
+    extension: kubernetesconfiguration.Extension
+    namespace: k8s.core.v1.Namespace
+    instance_types: list[k8s.apiextensions.CustomResource]
+    compute: machinelearningservices.Compute
+
+
+def attach_cluster(
+    name: str,
+    args: AttachArgs,
+    *,
+    parent: pulumi.Resource,
+    before_compute: Callable[[k8s.Provider, k8s.core.v1.Namespace], Sequence[pulumi.Resource]]
+    | None = None,
+) -> Attached:
+    provider = k8s.Provider(
+        f"{name}-k8s", kubeconfig=args.kubeconfig, opts=pulumi.ResourceOptions(parent=parent)
+    )
+    extension = aml_extension(
+        f"{name}-azureml-extension",
+        cluster_name=args.cluster_name,
+        cluster_rp=args.cluster_rp,
+        resource_group_name=args.cluster_resource_group,
+        gpu=args.gpu,
+        node_selector=args.node_selector,
+        version=args.extension_version,
+        parent=parent,
+        depends_on=args.after,
+    )
+    namespace = k8s.core.v1.Namespace(
+        f"{name}-namespace",
+        metadata={"name": args.namespace},
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=[extension]),
+    )
+    types = instance_type_resources(
+        name, args.instance_types, provider=provider, parent=parent, depends_on=[extension]
+    )
+    extra = list(before_compute(provider, namespace)) if before_compute is not None else []
+    compute = kubernetes_compute(
+        f"{name}-compute",
+        compute_name=args.compute_name,
+        cluster_id=args.cluster_id,
+        cluster_location=args.cluster_location,
+        namespace=args.namespace,
+        instance_types=args.instance_types,
+        identity_id=args.identity_id,
+        workspace=args.workspace,
+        workspace_location=args.workspace_location,
+        resource_group_name=args.workspace_resource_group,
+        tags=args.tags,
+        parent=parent,
+        depends_on=[namespace, *types, *extra, *args.compute_after],
+    )
+    return Attached(provider, extension, namespace, types, compute)

@@ -1,0 +1,410 @@
+"""The one declarative permissions table: who gets which built-in role on what, and why.
+
+Every ``azure-native:authorization:RoleAssignment`` in a sandbox is created by ``assign`` from
+rows of this table, so the access matrix can be printed and checked against the isolation
+invariants, Azure's rules and the job-path check before deployment. Grantees and targets are
+typed symbols (a silo's identity, ``models-container:silo-<name>``); the builder resolves them
+to principal ids and ARM scopes.
+
+Who holds what, and why:
+- the workspace's identity: what Azure ML documents for a user-assigned workspace identity
+  (its storage, key vault, registry, telemetry, the workspace itself); it also runs the image
+  builder, the only compute allowed to push images;
+- the orchestrator's jobs identity (aggregation): data roles on the model store and the
+  workspace storage, and AcrPull; nothing that could push an image or change a resource;
+- each silo's identity: its own storage, its own update container, read-only on the global
+  models and the workspace storage, the workspace's log container, AcrPull;
+- each submitter: AzureML Data Scientist on the workspace and the two data roles on the
+  workspace storage azure-ai-ml needs to upload code (shared keys are off); nothing on silos.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+from pulumi_azure_native import authorization
+
+from components import builtin_roles as roles
+from components.access_targets import Target
+from components.conventions import (
+    GLOBAL_MODELS_CONTAINER,
+    MEMBER_OF_MARKER,
+    SUBMITTER_MARKER,
+    WORKSPACE_LOGS_CONTAINER,
+)
+from components.naming import silo_container
+
+PrincipalType = Literal["User", "Group", "ServicePrincipal"]
+GranteeKind = Literal[
+    "workspace-identity", "jobs-identity", "silo-identity", "aks-identity", "person", "deployer"
+]
+
+
+@dataclass(frozen=True)
+class Grantee:
+    """Who a row grants to: an identity the sandbox creates, a person (by object id), or
+    the principal that runs ``pulumi up`` (resolved from the Azure client config)."""
+
+    kind: GranteeKind
+    silo: str | None = None
+    principal_id: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "workspace-identity":
+            return "orchestrator-identity"
+        if self.kind == "jobs-identity":
+            return "orchestrator-jobs-identity"
+        if self.kind == "silo-identity":
+            return f"silo:{self.silo}-identity"
+        if self.kind == "aks-identity":
+            return f"aks:{self.silo or 'orchestrator'}-identity"
+        if self.kind == "person":
+            return f"principal:{self.principal_id}"
+        return "deployer"
+
+
+WORKSPACE_IDENTITY = Grantee("workspace-identity")
+"""The workspace's primary user-assigned identity (``id-<base>-orchestrator``)."""
+JOBS_IDENTITY = Grantee("jobs-identity")
+"""The identity the orchestrator's compute runs aggregation steps as."""
+DEPLOYER = Grantee("deployer")
+
+
+def silo_identity(silo: str) -> Grantee:
+    """Grantee of a silo's user-assigned identity."""
+    return Grantee("silo-identity", silo=silo)
+
+
+def aks_identity(silo: str | None) -> Grantee:
+    """Grantee of an AKS cluster's control-plane identity (a silo's, or the orchestrator's
+    when ``silo`` is None)."""
+    return Grantee("aks-identity", silo=silo)
+
+
+def person(principal_id: str) -> Grantee:
+    """Grantee of a person, group or app given by object id in the stack file."""
+    return Grantee("person", principal_id=principal_id.lower())
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One row: ``grantee`` gets ``role`` on ``target`` because ``why``."""
+
+    grantee: Grantee
+    role: str
+    target: Target
+    why: str
+    principal_type: PrincipalType = "ServicePrincipal"
+    member_of: str | None = None
+    submitter: bool = False
+    before_workspace: bool = False
+    """Needed before the AML workspace is created (its primary identity's own access)."""
+    before_cluster: bool = False
+    """Needed before an AKS cluster is created (its control plane joins the subnet)."""
+
+    @property
+    def description(self) -> str:
+        text = f"fl-sandbox: {self.role} for {self.grantee} on {self.target}: {self.why}"
+        if self.member_of is not None:
+            text += f" [{MEMBER_OF_MARKER}{self.member_of}]"
+        if self.submitter:
+            text += f" [{SUBMITTER_MARKER}]"
+        return text
+
+    @property
+    def resource_name(self) -> str:
+        """A stable Pulumi name: the row's identity (grantee, role, target)."""
+        raw = f"ra-{self.grantee}-{self.role}-{self.target}".lower()
+        return re.sub(r"[^a-z0-9]+", "-", raw).strip("-")
+
+    def row(self) -> dict[str, str]:
+        """The row as plain strings, for printing and stack outputs."""
+        return {
+            "grantee": str(self.grantee),
+            "role": self.role,
+            "target": str(self.target),
+            "why": self.why,
+            "member_of": self.member_of or "",
+            "submitter": "yes" if self.submitter else "",
+        }
+
+
+WS_STORAGE = Target("orchestrator-storage")
+LOGS_CONTAINER = Target("orchestrator-storage-container", container=WORKSPACE_LOGS_CONTAINER)
+GLOBAL_MODELS = Target("models-container", container=GLOBAL_MODELS_CONTAINER)
+REGISTRY = Target("container-registry")
+
+
+def _workspace_identity_rows() -> list[Grant]:
+    """Azure ML's documented roles for a user-assigned workspace identity (rule 11 of
+    ``policies/azure_rules``); all but the last are needed before the workspace exists."""
+    before = [
+        (
+            roles.BLOB_DATA_CONTRIBUTOR,
+            WS_STORAGE,
+            "the workspace keeps code snapshots, logs "
+            "and outputs in its storage, reached by identity since shared keys are off",
+        ),
+        (
+            roles.FILE_DATA_PRIVILEGED_CONTRIBUTOR,
+            WS_STORAGE,
+            "the workspace file share (notebooks, snapshots) without shared keys",
+        ),
+        (
+            roles.STORAGE_ACCOUNT_CONTRIBUTOR,
+            WS_STORAGE,
+            "the workspace manages its default storage (containers, CORS)",
+        ),
+        (
+            roles.KEY_VAULT_ADMINISTRATOR,
+            Target("key-vault"),
+            "the workspace stores its secrets in its RBAC-mode vault",
+        ),
+        (
+            roles.CONTRIBUTOR,
+            Target("key-vault"),
+            "the workspace manages its vault (documented role for workspace identities)",
+        ),
+        (
+            roles.CONTRIBUTOR,
+            REGISTRY,
+            "the workspace (and its image builder) builds and pushes job environment images",
+        ),
+        (roles.CONTRIBUTOR, Target("app-insights"), "the workspace writes its telemetry"),
+    ]
+    grants = [
+        Grant(WORKSPACE_IDENTITY, role, target, why, before_workspace=True)
+        for role, target, why in before
+    ]
+    grants.append(
+        Grant(
+            WORKSPACE_IDENTITY,
+            roles.CONTRIBUTOR,
+            Target("workspace"),
+            "documented role for a workspace's user-assigned identity on the workspace",
+        )
+    )
+    return grants
+
+
+def _jobs_identity_rows(silos: Sequence[str]) -> list[Grant]:
+    me = JOBS_IDENTITY
+    grants = [
+        Grant(
+            me,
+            roles.BLOB_DATA_CONTRIBUTOR,
+            GLOBAL_MODELS,
+            "aggregation reads the test set and writes each round's global model",
+        ),
+        *(
+            Grant(
+                me,
+                roles.BLOB_DATA_READER,
+                Target("models-container", container=silo_container(silo)),
+                f"aggregation reads silo {silo}'s updates, read-only",
+            )
+            for silo in silos
+        ),
+        Grant(
+            me,
+            roles.BLOB_DATA_READER,
+            WS_STORAGE,
+            "the orchestrator's compute downloads job code snapshots",
+        ),
+        Grant(
+            me,
+            roles.BLOB_DATA_CONTRIBUTOR,
+            LOGS_CONTAINER,
+            "aggregation steps write their logs and MLflow artifacts",
+        ),
+        Grant(me, roles.ACR_PULL, REGISTRY, "the orchestrator's compute pulls job images"),
+    ]
+    return grants
+
+
+def _silo_rows(silo: str) -> list[Grant]:
+    me = silo_identity(silo)
+    return [
+        Grant(
+            me,
+            roles.BLOB_DATA_CONTRIBUTOR,
+            Target("silo-storage", silo=silo),
+            f"silo {silo}'s jobs read its training data and write preprocessed data",
+        ),
+        Grant(
+            me,
+            roles.BLOB_DATA_CONTRIBUTOR,
+            Target("models-container", container=silo_container(silo)),
+            f"silo {silo} writes its model updates, only into its own container",
+        ),
+        Grant(
+            me,
+            roles.BLOB_DATA_READER,
+            GLOBAL_MODELS,
+            f"silo {silo} reads the current global model, read-only",
+        ),
+        Grant(
+            me,
+            roles.ACR_PULL,
+            REGISTRY,
+            f"silo {silo}'s compute pulls job images (the registry admin user is off)",
+        ),
+        Grant(
+            me,
+            roles.BLOB_DATA_READER,
+            WS_STORAGE,
+            f"silo {silo}'s compute downloads job code snapshots from the workspace storage",
+        ),
+        Grant(
+            me,
+            roles.BLOB_DATA_CONTRIBUTOR,
+            LOGS_CONTAINER,
+            f"silo {silo}'s steps write their logs and MLflow artifacts",
+        ),
+    ]
+
+
+GRANTS_PER_SILO = len(_silo_rows("s")) + 1
+"""Role assignments each silo adds to the table: its own rows, plus the jobs identity's read
+on its update container."""
+
+SUBMITTER_ROLES: tuple[tuple[str, Target, str], ...] = (
+    (roles.AML_DATA_SCIENTIST, Target("workspace"), "submits and monitors FL jobs"),
+    (
+        roles.BLOB_DATA_CONTRIBUTOR,
+        WS_STORAGE,
+        "azure-ai-ml uploads the job's code snapshot with the submitter's own credential",
+    ),
+    (
+        roles.FILE_DATA_PRIVILEGED_CONTRIBUTOR,
+        WS_STORAGE,
+        "the workspace's file share, without shared keys",
+    ),
+)
+"""What submitting a job needs, and nothing more (never anything on a silo)."""
+
+
+def submitter_grants(grantee: Grantee, principal_type: PrincipalType) -> list[Grant]:
+    """The rows that let ``grantee`` submit jobs, each marked ``[submitter]``."""
+    return [
+        Grant(grantee, role, target, why, principal_type=principal_type, submitter=True)
+        for role, target, why in SUBMITTER_ROLES
+    ]
+
+
+def aks_rows(silo: str | None) -> list[Grant]:
+    """An AKS cluster's control plane manages its nodes' addresses in the subnet it joins
+    (Azure's rule 16); needed before the cluster is created."""
+    return [
+        Grant(
+            aks_identity(silo),
+            roles.NETWORK_CONTRIBUTOR,
+            Target("compute-subnet", silo=silo),
+            "the AKS control plane joins its nodes to the subnet",
+            before_cluster=True,
+        )
+    ]
+
+
+def access_table(
+    silos: Sequence[str],
+    extra: Iterable[Grant] = (),
+    submitters: Iterable[Grant] = (),
+    aks_clusters: Iterable[str | None] = (),
+) -> list[Grant]:
+    """Every role assignment of a sandbox with these silos, plus submitters and extras.
+    ``aks_clusters``: the silos (None: the orchestrator) that run on AKS."""
+    table = _workspace_identity_rows()
+    table.extend(_jobs_identity_rows(silos))
+    for silo in silos:
+        table.extend(_silo_rows(silo))
+    for cluster in aks_clusters:
+        table.extend(aks_rows(cluster))
+    table.extend(submitters)
+    table.extend(extra)
+    return table
+
+
+def person_grant(
+    principal_id: str,
+    principal_type: PrincipalType,
+    role: str,
+    target: Target,
+    why: str,
+    member_of: str | None,
+) -> Grant:
+    """A stack-file grant (already checked against the isolation rules by the spec)."""
+    return Grant(
+        grantee=person(principal_id),
+        role=role,
+        target=target,
+        why=why,
+        principal_type=principal_type,
+        member_of=member_of,
+    )
+
+
+def assign(
+    grants: Iterable[Grant],
+    *,
+    principals: Mapping[Grantee, pulumi.Input[str]],
+    scopes: Mapping[Target, pulumi.Input[str]],
+    subscription_id: pulumi.Input[str],
+    parent: pulumi.Resource,
+) -> list[authorization.RoleAssignment]:
+    """Create one RoleAssignment per row. ``principals`` maps identity grantees (and the
+    deployer) to principal ids, people carry theirs; ``scopes`` maps targets to ARM ids, and
+    a container's id comes from its own resource, so the assignment waits for it."""
+    created = []
+    for grant in grants:
+        if grant.grantee.kind == "person":
+            principal_id: pulumi.Input[str] = str(grant.grantee.principal_id)
+        else:
+            principal_id = principals[grant.grantee]
+        if grant.target.kind == "subscription":
+            scope: pulumi.Input[str] = pulumi.Output.concat("/subscriptions/", subscription_id)
+        else:
+            scope = scopes[grant.target]
+        created.append(
+            authorization.RoleAssignment(
+                grant.resource_name,
+                principal_id=principal_id,
+                principal_type=grant.principal_type,
+                role_definition_id=pulumi.Output.from_input(subscription_id).apply(
+                    lambda sub, role=grant.role: roles.role_definition_id(sub, role)
+                ),
+                scope=scope,
+                description=grant.description,
+                opts=pulumi.ResourceOptions(parent=parent),
+            )
+        )
+    return created
+
+
+@dataclass(frozen=True)
+class AccessControlArgs:
+    grants: Sequence[Grant]
+    principals: Mapping[Grantee, pulumi.Input[str]]
+    scopes: Mapping[Target, pulumi.Input[str]]
+    subscription_id: pulumi.Input[str]
+
+
+class AccessControl(pulumi.ComponentResource):
+    """The table's role assignments that need silos in place (all but the workspace's own)."""
+
+    def __init__(
+        self, name: str, args: AccessControlArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("fl-sandbox:infra:AccessControl", name, None, opts)
+        self.assignments = assign(
+            args.grants,
+            principals=args.principals,
+            scopes=args.scopes,
+            subscription_id=args.subscription_id,
+            parent=self,
+        )
+        self.register_outputs({"role_assignments": len(self.assignments)})

@@ -1,0 +1,68 @@
+"""The code Azure ML runs: a clean copy of the ``fl_jobs`` package plus the job config.
+
+Components upload their ``code`` folder as the working directory of every step. Pointing it at
+the repository would upload virtualenvs and run outputs; pointing it at ``fl_jobs/`` would break
+``import fl_jobs``. So a submission stages a snapshot (``<dir>/fl_jobs/**.py|yaml`` and
+``<dir>/job.yaml``) and hashes it: the hash is what the approver sees, and it changes whenever
+any code or setting that runs in the cloud changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from fl_jobs.config import JobConfig
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+JOB_CONFIG_NAME = "job.yaml"
+_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
+
+
+@dataclass(frozen=True)
+class CodeSnapshot:
+    path: Path
+    sha256: str
+
+
+def directory_sha256(root: Path) -> str:
+    """sha256 over every file's relative path and bytes, in sorted order."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def cloud_config(config: JobConfig) -> dict[str, object]:
+    """The job settings the steps need, without what only matters on this machine (output
+    folders, the local tracking store, the approval hook, the local federation's timeouts and
+    checkpoints). ``min_silos`` stays: the aggregate step applies it to rejected updates."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    local_settings = ("name", "round_timeout", "checkpoints", "overwrite")
+    for local_only in ("output_dir", "summary", "tracking_uri", "approval", *local_settings):
+        data.pop(local_only, None)
+    data["baselines"] = False
+    return data
+
+
+def stage_code(dest: Path, config: JobConfig) -> CodeSnapshot:
+    """Write the snapshot into ``dest`` (emptied first) and return it with its hash."""
+    dest = dest.resolve()
+    if dest.exists():
+        shutil.rmtree(dest)
+    target = dest / "fl_jobs"
+    for source in sorted(PACKAGE_DIR.rglob("*")):
+        if not source.is_file() or source.suffix not in _SUFFIXES:
+            continue
+        if "__pycache__" in source.parts:
+            continue
+        out = target / source.relative_to(PACKAGE_DIR)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, out)
+    (dest / JOB_CONFIG_NAME).write_text(yaml.safe_dump(cloud_config(config), sort_keys=True))
+    return CodeSnapshot(path=dest, sha256=directory_sha256(dest))

@@ -1,0 +1,136 @@
+"""Azure ML step (orchestrator, every round): the job's strategy over the silos' updates, then
+evaluation.
+
+The strategy is built from the job config (``fl_jobs.strategies.registry``) and continues from
+the state the previous round's step left in the global model folder (``server_state.pt``,
+e.g. FedAvgM's velocity or FedAdam's moments); its new state goes into the new folder. Updates
+are read one at a time, each validated against the global model (keys, shapes, dtypes, finite
+values, positive sample count); an invalid update, or with norm screening one far above the
+round's median norm, is rejected with its reason (logged, and in ``metrics.json``), and the
+round goes on if at least ``min_silos`` updates remain. A mean strategy (FedAvg family) streams
+them into one model's worth of accumulators; a robust one holds them (see docs/fl-jobs.md).
+
+Exit codes: 0 done, 2 bad input (config, global model, strategy state), 3 the round lost its
+quorum.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from fl_jobs.aml.steps.common import (
+    METRICS_FILE,
+    MODEL_FILE,
+    SERVER_STATE_FILE,
+    UPDATE_FILE,
+    base_parser,
+    example_for,
+    load_config,
+    log_round_metrics,
+    write_json,
+)
+from fl_jobs.errors import FLJobError, ModelUpdateError, QuorumLostError
+
+EXIT_QUORUM_LOST = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("Aggregate one round of silo updates into the next global model.")
+    parser.add_argument("--round", type=int, required=True, help="1-based round number")
+    parser.add_argument("--global-model", type=Path, required=True, help="previous global model")
+    parser.add_argument("--test-data", type=Path, required=True, help="orchestrator test set")
+    parser.add_argument(
+        "--update", type=Path, action="append", required=True, help="a silo's update folder"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="new global model folder")
+    args = parser.parse_args(argv)
+    if args.round < 1:
+        parser.error("--round must be >= 1")
+    try:
+        import torch
+
+        from fl_jobs.aml.steps.model_folder import module_for, read_global
+        from fl_jobs.evaluation import evaluate
+        from fl_jobs.model_io import read_update, save_weights
+        from fl_jobs.screening import screen_norms
+        from fl_jobs.silo_data import read_silo_data
+        from fl_jobs.strategies.registry import build_strategy
+        from fl_jobs.strategies.state_file import load_strategy_state, save_strategy_state
+        from fl_jobs.training import LocalUpdate
+
+        torch.set_num_threads(1)  # as the local federation's orchestrator (same test metrics)
+        config = load_config(args.config)
+        weights, meta = read_global(args.global_model, config)
+        if meta["round"] != args.round - 1:
+            raise ModelUpdateError(
+                f"{args.global_model} is the global model of round {meta['round']}, but round "
+                f"{args.round} must start from round {args.round - 1}"
+            )
+        strategy = build_strategy(config)
+        # This process lives one round: the strategy continues from the previous step's state.
+        load_strategy_state(args.global_model / SERVER_STATE_FILE, strategy, args.round - 1)
+        selected = len(args.update)
+        quorum = min(config.min_silos or selected, selected)
+        rejected: dict[str, str] = {}
+        counts = {"updates": 0, "samples": 0}
+
+        def reject(silo: str, reason: str) -> None:
+            rejected[silo] = reason
+            print(f"round {args.round}: {silo}'s update rejected ({reason})", file=sys.stderr)
+            if selected - len(rejected) < quorum:
+                reasons = "; ".join(f"{s}: {why}" for s, why in rejected.items())
+                raise QuorumLostError(
+                    f"round {args.round} lost its quorum: {selected - len(rejected)} of "
+                    f"{selected} updates are usable and min_silos is {quorum} ({reasons})"
+                )
+
+        def updates() -> Iterator[LocalUpdate]:
+            for folder in args.update:  # one at a time: a mean strategy streams them
+                try:
+                    update_weights, update_meta = read_update(folder / UPDATE_FILE, weights)
+                except ModelUpdateError as exc:
+                    reject(str(folder), str(exc))
+                    continue
+                yield LocalUpdate(
+                    weights=update_weights,
+                    n_samples=int(update_meta["n_samples"]),
+                    metrics=dict(update_meta.get("metrics") or {}),
+                    silo=str(update_meta.get("silo") or folder),
+                )
+
+        def counted(stream: Iterator[LocalUpdate]) -> Iterator[LocalUpdate]:
+            for update in stream:  # what reaches the strategy, after screening
+                counts["updates"] += 1
+                counts["samples"] += update.n_samples
+                yield update
+
+        stream: Iterator[LocalUpdate] = updates()
+        if config.screens_norms():
+            stream = screen_norms(stream, weights, config.norm_limit, reject)
+        new_weights = strategy.aggregate(args.round, weights, counted(stream))
+        test = read_silo_data(args.test_data)
+        model = module_for(config, meta, new_weights)
+        metrics = evaluate(model, test.X, test.y, example_for(config, meta["task"]))
+        save_weights(args.out / MODEL_FILE, new_weights, meta={**meta, "round": args.round})
+        save_strategy_state(args.out / SERVER_STATE_FILE, strategy, args.round)
+        summary = {
+            **metrics,
+            "n_updates": counts["updates"],
+            "n_samples": counts["samples"],
+            "rejected": rejected,
+        }
+        write_json(args.out / METRICS_FILE, {"round": args.round, **summary})
+        log_round_metrics(args.round, metrics, counts={"silos_rejected": len(rejected)})
+    except QuorumLostError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_QUORUM_LOST
+    except FLJobError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

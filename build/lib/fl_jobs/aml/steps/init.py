@@ -1,0 +1,56 @@
+"""Azure ML step (orchestrator, once): the initial global model (round 0) and the strategy's
+initial state.
+
+Built under ``torch.manual_seed(config.seed)`` like the local federation's, so both runs start
+from the same weights. The input and output widths come from the orchestrator's prepared test
+set (its meta records ``n_outputs``, the number of classes for classification). The job's
+strategy is built (``fl_jobs.strategies.registry``) and its fresh state written beside the
+model, which the first aggregate step continues from.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from fl_jobs.aml.steps.common import (
+    MODEL_FILE,
+    SERVER_STATE_FILE,
+    base_parser,
+    example_for,
+    load_config,
+)
+from fl_jobs.errors import FLJobError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("Build the initial global model of an FL job.")
+    parser.add_argument("--test-data", type=Path, required=True, help="prepared test set folder")
+    parser.add_argument("--out", type=Path, required=True, help="global model folder to write")
+    args = parser.parse_args(argv)
+    try:
+        import torch
+
+        from fl_jobs.aml.steps.model_folder import model_meta, shape_of
+        from fl_jobs.model_io import save_weights
+        from fl_jobs.silo_data import read_silo_data
+        from fl_jobs.strategies.registry import build_strategy
+        from fl_jobs.strategies.state_file import save_strategy_state
+        from fl_jobs.training import state_weights
+
+        config = load_config(args.config)
+        test = read_silo_data(args.test_data)
+        shape = shape_of(test, args.test_data)
+        torch.manual_seed(config.seed)
+        model = example_for(config, test.task).build_model(config, shape)
+        meta = model_meta(config, test.task, shape, round_index=0)
+        save_weights(args.out / MODEL_FILE, state_weights(model), meta=meta)
+        save_strategy_state(args.out / SERVER_STATE_FILE, build_strategy(config), 0)
+    except FLJobError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Azure ML step (silo, every round): local training from the current global model.
+
+Runs on the silo's compute. Reads the global model (model store) and the silo's prepared data
+(silo datastore); writes only the update folder (weights, sample count, metrics) to the
+silo's own path in the model store. ``--train-config`` carries the strategy's settings for this
+silo and round (e.g. FedProx's ``proximal_mu=0.01``), as the local worker's train request does.
+With DP-SGD the step also reports the epsilon the silo has spent after this round: every round
+of an Azure ML job trains every silo (a failed step stops the job), so that is this round's
+steps times the round number.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from fl_jobs.aml.steps.common import (
+    METRICS_FILE,
+    NO_SILO_CONFIG,
+    UPDATE_FILE,
+    base_parser,
+    decode_silo_config,
+    example_for,
+    load_config,
+    log_silo_metrics,
+    write_json,
+)
+from fl_jobs.errors import FLJobError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("Train one silo for one round.")
+    parser.add_argument("--silo", required=True)
+    parser.add_argument("--silo-index", type=int, required=True, help="0-based silo position")
+    parser.add_argument("--round", type=int, required=True, help="1-based round number")
+    parser.add_argument("--global-model", type=Path, required=True)
+    parser.add_argument("--silo-data", type=Path, required=True, help="prepared silo data")
+    parser.add_argument("--out", type=Path, required=True, help="update folder to write")
+    parser.add_argument(
+        "--train-config",
+        default=NO_SILO_CONFIG,
+        help="the strategy's settings for this silo and round: KEY=NUMBER[,...] or none",
+    )
+    args = parser.parse_args(argv)
+    if args.silo_index < 0 or args.round < 1:
+        parser.error("--silo-index must be >= 0 and --round >= 1")
+    try:
+        silo_config = decode_silo_config(args.train_config)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        import torch
+
+        from fl_jobs.aml.steps.model_folder import module_for, read_global
+        from fl_jobs.model_io import save_weights
+        from fl_jobs.seeds import derive_seed
+        from fl_jobs.silo_data import read_silo_data
+        from fl_jobs.training import train_local, train_params_from_config, with_silo_config
+
+        # One intra-op thread, as in the local federation's workers: matmul blocking depends on
+        # the thread count, so this makes the update bit-identical on any node size.
+        torch.set_num_threads(1)
+        config = load_config(args.config)
+        weights, meta = read_global(args.global_model, config)
+        data = read_silo_data(args.silo_data)
+        model = module_for(config, meta, weights)
+        params = train_params_from_config(config)  # momentum and DP settings included
+        try:
+            params = with_silo_config(params, silo_config)
+        except ValueError as exc:
+            parser.error(f"--train-config: {exc}")
+        update = train_local(
+            model,
+            data,
+            params,
+            seed=derive_seed(config.seed, args.round, args.silo_index),  # as the local run
+            example=example_for(config, meta["task"]),
+        )
+        if "dp_steps" in update.metrics:
+            from fl_jobs.privacy import spent
+
+            steps = update.metrics["dp_steps"] * args.round
+            noise, rate = update.metrics["dp_noise_multiplier"], update.metrics["dp_sample_rate"]
+            update.metrics["epsilon"] = spent([(noise, rate, steps)], config.target_delta)
+        save_weights(
+            args.out / UPDATE_FILE,
+            update.weights,
+            meta={
+                "n_samples": update.n_samples,
+                "metrics": update.metrics,
+                "silo": args.silo,
+                "round": args.round,
+            },
+        )
+        write_json(
+            args.out / METRICS_FILE,
+            {
+                "silo": args.silo,
+                "round": args.round,
+                "n_samples": update.n_samples,
+                **update.metrics,
+            },
+        )
+        log_silo_metrics(args.silo, args.round, {**update.metrics, "samples": update.n_samples})
+    except FLJobError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

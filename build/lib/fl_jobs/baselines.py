@@ -1,0 +1,93 @@
+"""What federation is compared with, on the same data, model, initial weights and budget.
+
+- centralized: all silos' data pooled in one place (the upper reference federation tries to
+  reach without moving data);
+- local-only: each silo trains alone on its own data (what a silo gets without federating);
+  reported as the mean and the worst silo on the common test set.
+
+Budget: one "round" of a baseline is ``epochs`` local epochs, so after R rounds every model
+has made ``R * epochs`` passes over its data, as a silo in the federation with C = 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fl_jobs.evaluation import evaluate
+from fl_jobs.local.federation import initial_model
+from fl_jobs.local.prepare import PreparedJob
+from fl_jobs.seeds import derive_seed
+from fl_jobs.silo_data import SiloArrays
+from fl_jobs.torch_threads import single_threaded
+from fl_jobs.training import train_local, train_params_from_config
+
+
+@dataclass
+class BaselineCurve:
+    """Test metric per round-equivalent (index 0 = after round 1) and the final metrics."""
+
+    per_round: list[float]
+    final_metrics: dict[str, float]
+
+
+@dataclass
+class Baselines:
+    centralized: BaselineCurve
+    #: One curve per silo, trained on that silo's data alone.
+    local_only: list[BaselineCurve]
+    metric_name: str
+    higher_is_better: bool
+
+    def local_mean(self) -> float:
+        return float(np.mean([c.final_metrics[self.metric_name] for c in self.local_only]))
+
+    def local_worst(self) -> float:
+        values = [c.final_metrics[self.metric_name] for c in self.local_only]
+        return float(min(values) if self.higher_is_better else max(values))
+
+    def local_mean_curve(self) -> list[float]:
+        return [float(v) for v in np.mean([c.per_round for c in self.local_only], axis=0)]
+
+
+def _curve(prepared: PreparedJob, data: SiloArrays, stream: int) -> BaselineCurve:
+    ex, ds, config = prepared.example, prepared.dataset, prepared.config
+    model = initial_model(prepared)
+    params = train_params_from_config(config)
+    per_round: list[float] = []
+    metrics: dict[str, float] = {}
+    for rnd in range(1, config.rounds + 1):
+        train_local(model, data, params, seed=derive_seed(config.seed, stream, rnd), example=ex)
+        metrics = evaluate(model, ds.test_X, ds.test_y, ex)
+        per_round.append(metrics[ex.metric_name])
+    return BaselineCurve(per_round=per_round, final_metrics=metrics)
+
+
+def centralized(prepared: PreparedJob) -> BaselineCurve:
+    """Train on the pooled data of all silos (pooled statistics allowed: it is centralized)."""
+    ds, ex = prepared.dataset, prepared.example
+    pooled = np.concatenate(prepared.partitions)
+    data = SiloArrays(X=ex.prepare(ds.X[pooled]), y=ds.y[pooled], task=ex.task)
+    return _curve(prepared, data, stream=0xCE)
+
+
+def local_only(prepared: PreparedJob) -> list[BaselineCurve]:
+    """Train one model per silo on that silo's data alone."""
+    ds, ex = prepared.dataset, prepared.example
+    curves = []
+    for index, idx in enumerate(prepared.partitions):
+        data = SiloArrays(X=ex.prepare(ds.X[idx]), y=ds.y[idx], task=ex.task)
+        curves.append(_curve(prepared, data, stream=0x10CA1 + index))
+    return curves
+
+
+def run_baselines(prepared: PreparedJob) -> Baselines:
+    """Centralized and local-only training for the job, single-threaded (see torch_threads)."""
+    with single_threaded():
+        return Baselines(
+            centralized=centralized(prepared),
+            local_only=local_only(prepared),
+            metric_name=prepared.example.metric_name,
+            higher_is_better=prepared.example.higher_is_better,
+        )

@@ -1,0 +1,1 @@
+"""The local federation: one long-lived worker process per silo on this machine."""

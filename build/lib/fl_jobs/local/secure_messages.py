@@ -1,0 +1,115 @@
+"""The secure-aggregation steps of a local round, as messages between the orchestrator and a
+silo worker, and the worker's side of them (:class:`SecureSilo`).
+
+After training, a worker keeps its trained weights in memory (no update file is written) and
+answers, in order: :class:`KeysRequest` (a new session: fresh keys), :class:`SharesRequest`
+(every silo's public keys in, sealed share bundles out), :class:`MaskRequest` (the bundles
+addressed to it in, its masked update out) and :class:`RevealRequest` (its shares for
+unmasking). A redo of the round after a dropout starts again at :class:`KeysRequest` with the
+next attempt's session; the trained weights stay. See docs/secure-aggregation.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from fl_jobs.errors import FLJobError
+from fl_jobs.secure_aggregation import (
+    MaskedUpdate,
+    PublicKeys,
+    Reveal,
+    SecureAggregationClient,
+    SecureAggregationSession,
+    ShareBundle,
+)
+
+
+@dataclass(frozen=True)
+class KeysRequest:
+    """Start a session (a round attempt): make fresh keys and advertise them."""
+
+    session: SecureAggregationSession
+
+
+@dataclass(frozen=True)
+class SharesRequest:
+    """Every silo's public keys: share the secrets, one sealed bundle per peer."""
+
+    public_keys: dict[str, PublicKeys]
+
+
+@dataclass(frozen=True)
+class MaskRequest:
+    """The bundles the other silos sealed for this one: take them, then mask the update."""
+
+    bundles: tuple[ShareBundle, ...]
+
+
+@dataclass(frozen=True)
+class RevealRequest:
+    """Unmask: the silos whose masked updates were summed, and those that are missing."""
+
+    survivors: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class KeysReply:
+    public_keys: PublicKeys
+
+
+@dataclass(frozen=True)
+class SharesReply:
+    bundles: dict[str, ShareBundle]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The silo would not take this step (e.g. a weight beyond the clip): it is left out."""
+
+    silo: str
+    reason: str
+
+
+SecureRequest = KeysRequest | SharesRequest | MaskRequest | RevealRequest
+SecureReply = KeysReply | SharesReply | MaskedUpdate | Reveal | Refused
+SECURE_REQUESTS = (KeysRequest, SharesRequest, MaskRequest, RevealRequest)
+SECURE_REPLIES = (KeysReply, SharesReply, MaskedUpdate, Reveal, Refused)
+
+
+class SecureSilo:
+    """A worker's secure-aggregation state: the round's trained weights and the client of
+    the current session (replaced by every :class:`KeysRequest`)."""
+
+    def __init__(self, silo: str) -> None:
+        self.silo = silo
+        self.weights: dict[str, torch.Tensor] | None = None
+        self.n_samples = 0
+        self._client: SecureAggregationClient | None = None
+
+    def trained(self, weights: dict[str, torch.Tensor], n_samples: int) -> None:
+        """Keep a round's trained model until it is masked (a new round forgets the last)."""
+        self.weights, self.n_samples, self._client = weights, n_samples, None
+
+    def handle(self, request: SecureRequest) -> SecureReply:
+        """One step; an input the protocol refuses comes back as :class:`Refused`."""
+        try:
+            return self._step(request)
+        except FLJobError as exc:
+            return Refused(self.silo, str(exc))
+
+    def _step(self, request: SecureRequest) -> SecureReply:
+        if isinstance(request, KeysRequest):
+            self._client = SecureAggregationClient(request.session, self.silo)
+            return KeysReply(self._client.public_keys)
+        client = self._client
+        if client is None or self.weights is None:
+            return Refused(self.silo, "no secure-aggregation session is open in this worker")
+        if isinstance(request, SharesRequest):
+            return SharesReply(client.share_secrets(request.public_keys))
+        if isinstance(request, MaskRequest):
+            client.receive_shares(request.bundles)
+            return client.masked_update(self.weights, self.n_samples)
+        return client.reveal(request.survivors, request.dropped)

@@ -1,0 +1,171 @@
+"""A silo worker: owns one data folder, trains when asked, returns only model files.
+
+Started once per federation (``fork``) and reused every round; restarted by the orchestrator if
+it dies or stops answering. On start it puts its own partition into its own folder (standing
+for the data a site already holds; hard links from the silo data cache when the same data was
+used before), then only ever reads from that folder. It answers each ``train`` request with
+the path of its update file, its sample count and its metrics. With secure aggregation it
+writes no update file: it keeps the trained weights and sends only a masked update, in the
+steps of :mod:`fl_jobs.local.secure_messages`.
+
+It never prints a traceback: when the orchestrator goes away (killed, stopped) the worker sees
+a closed pipe and exits quietly; Ctrl-C is left to the orchestrator; SIGTERM ends it at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fl_jobs.config import JobConfig
+from fl_jobs.errors import TrainingDivergedError
+from fl_jobs.examples.base import DataShape, Example
+from fl_jobs.local.secure_messages import SECURE_REQUESTS, SecureSilo
+from fl_jobs.model_io import load_weights, save_weights
+from fl_jobs.silo_cache import materialize_silo_folder
+from fl_jobs.silo_data import SiloArrays, read_silo_data
+from fl_jobs.training import train_local, train_params_from_config, with_silo_config
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """Train one round: from the global model at ``global_path`` into ``update_path``, with
+    the strategy's settings for this silo and round (``config``, e.g. ``proximal_mu``).
+    ``update_path`` None: keep the weights for secure aggregation, write nothing."""
+
+    round: int
+    global_path: Path
+    update_path: Path | None
+    seed: int
+    config: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainReply:
+    update_path: Path | None
+    n_samples: int
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    silo: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Diverged:
+    """Local training hit a non-finite loss: the silo, the round and where."""
+
+    silo: str
+    round: int
+    loss: float
+    step: int
+
+
+@dataclass(frozen=True)
+class Ready:
+    n_samples: int
+    from_cache: bool
+
+
+STOP = "stop"
+
+#: What a closed pipe raises on either end (the orchestrator died or closed it).
+PIPE_CLOSED = (EOFError, OSError)
+
+
+def run_worker(
+    conn: Connection,
+    *,
+    silo: str,
+    folder: Path,
+    X: np.ndarray,
+    y: np.ndarray,
+    config: JobConfig,
+    example: Example,
+    shape: DataShape,
+    cache: Path | None = None,
+    inherited: Sequence[Connection] = (),
+) -> None:
+    """Worker main loop (runs in the child process)."""
+    for conn_end in inherited:  # the orchestrator's pipe ends, copied by fork
+        conn_end.close()
+    # Ctrl-C reaches the whole process group: the orchestrator stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The orchestrator's own SIGTERM handler was copied by fork; here SIGTERM just ends us.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The orchestrator blocked both around the fork (see WorkerPool); deliver them now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    torch.set_num_threads(1)
+    try:
+        _serve(conn, silo, folder, X, y, config, example, shape, cache)
+    except PIPE_CLOSED:
+        return  # the orchestrator is gone: nothing to report to, nothing to print
+
+
+def _serve(
+    conn: Connection,
+    silo: str,
+    folder: Path,
+    X: np.ndarray,
+    y: np.ndarray,
+    config: JobConfig,
+    example: Example,
+    shape: DataShape,
+    cache: Path | None,
+) -> None:
+    try:
+        arrays = SiloArrays(
+            X=X, y=y, task=example.task, meta={"example": example.name, "silo": silo}
+        )
+        from_cache = materialize_silo_folder(folder, arrays, cache=cache)
+        del X, y, arrays
+        stored = read_silo_data(folder)
+        data = SiloArrays(
+            X=example.prepare(stored.X), y=stored.y, task=stored.task, meta=stored.meta
+        )
+        model = example.build_model(config, shape)
+        params = train_params_from_config(config)
+    except Exception as exc:
+        conn.send(WorkerFailure(silo, f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(Ready(data.n_samples, from_cache))
+    secure = SecureSilo(silo)
+    while True:
+        request: Any = conn.recv()
+        if request == STOP:
+            return
+        if isinstance(request, SECURE_REQUESTS):
+            try:
+                conn.send(secure.handle(request))
+            except Exception:
+                conn.send(WorkerFailure(silo, traceback.format_exc(limit=3)))
+            continue
+        try:
+            weights, _ = load_weights(request.global_path)
+            model.load_state_dict(weights)
+            round_params = with_silo_config(params, request.config)
+            update = train_local(model, data, round_params, seed=request.seed, example=example)
+            if request.update_path is None:
+                secure.trained(update.weights, update.n_samples)
+            else:
+                save_weights(
+                    request.update_path,
+                    update.weights,
+                    meta={"n_samples": update.n_samples, "metrics": update.metrics, "silo": silo},
+                )
+            reply: object = TrainReply(request.update_path, update.n_samples, update.metrics)
+        except TrainingDivergedError as exc:
+            reply = Diverged(silo, request.round, exc.loss, exc.step)
+        except Exception:
+            reply = WorkerFailure(silo, traceback.format_exc(limit=3))
+        conn.send(reply)

@@ -1,0 +1,211 @@
+"""Optional differentially private local training (DP-SGD, via Opacus) and its accounting.
+
+Each silo clips every example's gradient to ``clip_norm`` and adds Gaussian noise with
+standard deviation ``noise_multiplier * clip_norm`` to each batch's summed gradient, with
+Poisson-sampled batches. What leaves the silo is then (epsilon, delta)-DP with respect to any
+one of its examples. The noise is either given (``noise_multiplier``) or computed for a target
+(``target_epsilon`` at ``target_delta`` over the job's planned rounds, :func:`silo_noise`):
+each silo computes it from its own sample count, so each silo's budget is the target. The
+accounting is Opacus's RDP accountant; Opacus is imported only when privacy is on (it costs
+seconds).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from fl_jobs.examples.base import Example
+    from fl_jobs.training import TrainParams
+
+
+def dp_schedule(n_samples: int, batch_size: int) -> tuple[float, int]:
+    """``(sample_rate, steps per epoch)`` of DP-SGD on ``n_samples`` examples, as Opacus'
+    Poisson loader derives them from a loader of ``min(batch_size, n)``-sized batches."""
+    batches = -(-n_samples // min(batch_size, n_samples))  # len(DataLoader)
+    sample_rate = 1 / batches
+    return sample_rate, int(1 / sample_rate)
+
+
+@functools.lru_cache(maxsize=256)
+def noise_for_target(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
+    """The smallest noise multiplier (to Opacus' 0.01 epsilon tolerance) whose ``steps``
+    DP-SGD steps at ``sample_rate`` spend at most ``target_epsilon`` at ``delta``; ValueError
+    when no noise below 1e6 does."""
+    import warnings
+
+    from opacus.accountants.utils import get_noise_multiplier
+
+    try:
+        with warnings.catch_warnings():
+            # "optimal order is the largest alpha": the search tries hopeless noises on its way
+            warnings.simplefilter("ignore")
+            return float(
+                get_noise_multiplier(
+                    target_epsilon=target_epsilon,
+                    target_delta=delta,
+                    sample_rate=sample_rate,
+                    steps=steps,
+                    accountant="rdp",
+                )
+            )
+    except ValueError:
+        raise ValueError(
+            f"no noise reaches epsilon {target_epsilon:g} at delta {delta:g} in {steps} steps "
+            f"at sample rate {sample_rate:.3g}"
+        ) from None
+
+
+def silo_noise(params: TrainParams, n_samples: int) -> float:
+    """The noise multiplier a silo of ``n_samples`` examples trains with: the given one, or
+    the one that spends ``target_epsilon`` over the planned rounds (DataError if none can).
+
+    Planned rounds, not the rounds a silo will really train in: with client sampling a silo
+    trains in fewer and spends less than the target."""
+    if params.target_epsilon is None:
+        return float(params.noise_multiplier)
+    rate, per_epoch = dp_schedule(n_samples, params.batch_size)
+    steps = per_epoch * params.epochs * params.planned_rounds
+    try:
+        return noise_for_target(params.target_epsilon, params.target_delta, rate, steps)
+    except ValueError as exc:
+        from fl_jobs.errors import DataError
+
+        raise DataError(
+            f"target_epsilon {params.target_epsilon:g} cannot be met by a silo of {n_samples} "
+            f"samples ({exc})",
+            "raise --target-epsilon or --target-delta, train fewer --rounds or --epochs, or "
+            "use a larger --batch-size",
+        ) from None
+
+
+def train_private(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    params: TrainParams,
+    *,
+    seed: int,
+    example: Example,
+    anchor: list[torch.Tensor] | None = None,
+) -> dict[str, float]:
+    """DP-SGD epochs on ``(X, y)``, training ``model`` in place; returns the train loss and
+    what the accounting needs (``dp_sample_rate``, ``dp_steps``, ``dp_noise_multiplier``).
+
+    With ``anchor`` (FedProx), ``proximal_mu * (w - anchor)`` joins the gradient after
+    clipping and noise: it does not depend on the data, so it costs no privacy."""
+    import warnings
+
+    from opacus import PrivacyEngine
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from fl_jobs.local_sgd import proximal_gradient
+    from fl_jobs.training import check_finite_loss
+
+    noise = silo_noise(params, len(X))
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(
+        TensorDataset(X, y), batch_size=min(params.batch_size, len(X)), generator=generator
+    )
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(
+        trainable,
+        lr=params.lr,
+        momentum=params.momentum,
+        weight_decay=params.weight_decay,
+    )
+    model.train()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "secure RNG turned off": seeded on purpose
+        engine = PrivacyEngine(accountant="rdp")
+        private_model, private_opt, private_loader = engine.make_private(
+            module=model,
+            optimizer=optimizer,
+            data_loader=loader,
+            noise_multiplier=noise,
+            max_grad_norm=float(params.clip_norm or 1.0),
+            noise_generator=torch.Generator().manual_seed(seed ^ 0x5EED),
+        )
+    total, count, steps = 0.0, 0, 0
+    try:
+        private_model.train()
+        for _ in range(params.epochs):
+            for xb, yb in private_loader:
+                private_opt.zero_grad(set_to_none=True)
+                if len(xb) == 0:  # Poisson sampling drew nobody: nothing to learn or to hide
+                    steps += 1
+                    continue
+                loss = example.loss_fn(private_model(xb), yb)
+                check_finite_loss(float(loss.detach()), steps + 1)
+                with warnings.catch_warnings():
+                    # Opacus' hooks see inputs that need no gradient: expected, harmless.
+                    warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                    loss.backward()
+                if private_opt.pre_step():  # clip, add noise, average: p.grad is private now
+                    if anchor is not None:
+                        with torch.no_grad():
+                            for p, a in zip(trainable, anchor, strict=True):
+                                p.grad = proximal_gradient(p.grad, p, a, params.proximal_mu)
+                    private_opt.original_optimizer.step()
+                steps += 1
+                total += float(loss.detach()) * len(xb)
+                count += len(xb)
+    finally:
+        private_model._close()  # remove Opacus' hooks: the plain model goes back to the caller
+    return {
+        "train_loss": total / max(count, 1),
+        "dp_sample_rate": float(private_loader.sample_rate),
+        "dp_steps": float(steps),
+        "dp_noise_multiplier": noise,
+    }
+
+
+#: Opacus' RDP orders (``RDPAccountant.DEFAULT_ALPHAS``).
+def _orders() -> list[float]:
+    from opacus.accountants import RDPAccountant
+
+    return list(RDPAccountant.DEFAULT_ALPHAS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _rdp_per_step(noise_multiplier: float, sample_rate: float) -> tuple[float, ...]:
+    """The RDP of one step at every order: the costly part, the same for every round."""
+    from opacus.accountants.analysis.rdp import compute_rdp
+
+    rdp = compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier, steps=1, orders=_orders())
+    return tuple(float(x) for x in rdp)
+
+
+def spent(history: Iterable[tuple[float, float, float]], delta: float) -> float:
+    """Epsilon at ``delta`` of DP-SGD steps given as ``(noise_multiplier, sample_rate,
+    steps)`` entries: what Opacus' ``RDPAccountant`` reports for that history (the RDP of a
+    step is computed once per noise and rate, then scaled by the steps)."""
+    import numpy as np
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+
+    totals: dict[tuple[float, float], float] = {}
+    for noise, rate, steps in history:
+        if steps > 0:
+            key = (float(noise), float(rate))
+            totals[key] = totals.get(key, 0.0) + float(steps)
+    if not totals:
+        return 0.0
+    if any(noise <= 0 for noise, _ in totals):
+        return float("inf")
+    rdp = sum(
+        np.asarray(_rdp_per_step(noise, rate)) * steps for (noise, rate), steps in totals.items()
+    )
+    eps, _ = get_privacy_spent(orders=_orders(), rdp=rdp, delta=delta)
+    return float(eps)
+
+
+def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:
+    """Epsilon spent by ``steps`` DP-SGD steps at ``sample_rate`` (RDP accountant)."""
+    if steps <= 0:
+        return 0.0
+    return spent([(noise_multiplier, sample_rate, steps)], delta)

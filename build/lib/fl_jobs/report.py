@@ -1,0 +1,206 @@
+"""The end of a run: comparison table, metric-per-round plot and JSON summary."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fl_jobs.baselines import Baselines
+from fl_jobs.config import JobConfig
+from fl_jobs.local.federation import FederationResult, RoundRecord
+
+
+@dataclass
+class Comparison:
+    """Final metric of federated, centralized and local-only (mean and worst silo)."""
+
+    strategy: str
+    metric_name: str
+    higher_is_better: bool
+    federated: float
+    centralized: float | None
+    local_mean: float | None
+    local_worst: float | None
+
+
+def compare(result: FederationResult, baselines: Baselines | None) -> Comparison:
+    return Comparison(
+        strategy=result.strategy,
+        metric_name=result.metric_name,
+        higher_is_better=result.higher_is_better,
+        federated=float(result.final_metrics[result.metric_name]),
+        centralized=(
+            None
+            if baselines is None
+            else float(baselines.centralized.final_metrics[result.metric_name])
+        ),
+        local_mean=None if baselines is None else baselines.local_mean(),
+        local_worst=None if baselines is None else baselines.local_worst(),
+    )
+
+
+def _fmt(value: float | None, metric: str) -> str:
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f}%" if metric == "accuracy" else f"{value:.3f}"
+
+
+def comparison_table(comparison: Comparison, rounds: int) -> Table:
+    """A rich table: one row per approach and how much better federated did (positive) or
+    worse (negative) than it."""
+    metric = comparison.metric_name
+    arrow = "higher is better" if comparison.higher_is_better else "lower is better"
+    table = Table(title=f"Test {metric} after {rounds} rounds ({arrow})")
+    table.add_column("approach")
+    table.add_column(metric, justify="right")
+    table.add_column("federated advantage", justify="right")
+    rows = [
+        (f"federated ({comparison.strategy})", comparison.federated),
+        ("centralized (pooled data)", comparison.centralized),
+        ("local-only, mean of silos", comparison.local_mean),
+        ("local-only, worst silo", comparison.local_worst),
+    ]
+    for name, value in rows:
+        if value is None:
+            continue
+        diff = comparison.federated - value
+        if not comparison.higher_is_better:
+            diff = -diff  # positive always means federation did better
+        scale = 100 if metric == "accuracy" else 1
+        unit = " pts" if metric == "accuracy" else ""
+        delta = "" if name.startswith("federated") else f"{scale * diff:+.2f}{unit}"
+        table.add_row(name, _fmt(value, metric), delta)
+    return table
+
+
+def write_plot(
+    path: Path, result: FederationResult, baselines: Baselines | None, *, partition: str = ""
+) -> Path:
+    """PNG of the test metric per round: federated vs centralized vs local-only mean.
+
+    Drawn with matplotlib's object API on the Agg canvas: no pyplot, no global figure state,
+    no GUI backend, and matplotlib is imported only here, when a plot is drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    rounds = [r.round for r in result.history]
+    fig = Figure(figsize=(7, 4.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(
+        rounds,
+        [r.global_metrics[result.metric_name] for r in result.history],
+        label=f"federated ({result.strategy})",
+        linewidth=2,
+    )
+    if baselines is not None:
+        ax.plot(rounds, baselines.centralized.per_round, label="centralized", linestyle="--")
+        ax.plot(rounds, baselines.local_mean_curve(), label="local-only (mean)", linestyle=":")
+    ax.set_xlabel("round")
+    ax.set_ylabel(f"test {result.metric_name}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"{result.example}: {len(result.silo_names)} silos, {partition}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def summary_dict(
+    config: JobConfig,
+    result: FederationResult,
+    baselines: Baselines | None,
+    *,
+    wall_seconds: float,
+    artifacts: dict[str, str],
+    outcome: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything a reader needs to compare runs, as plain JSON. ``outcome`` (status, why it
+    stopped, how to resume) comes first: a summary is written at every stop."""
+    comparison = compare(result, baselines)
+    return {
+        **(outcome or {}),
+        "example": config.example,
+        "metric": result.metric_name,
+        "higher_is_better": result.higher_is_better,
+        "rounds": config.rounds,
+        "strategy": config.strategy.model_dump(),
+        "silos": dict(zip(result.silo_names, result.silo_sizes, strict=True)),
+        "federated": result.final_metrics,
+        "centralized": None if baselines is None else baselines.centralized.final_metrics,
+        "local_only": None
+        if baselines is None
+        else {
+            "mean": comparison.local_mean,
+            "worst": comparison.local_worst,
+            "per_silo": {
+                name: curve.final_metrics
+                for name, curve in zip(result.silo_names, baselines.local_only, strict=True)
+            },
+        },
+        "completed_rounds": len(result.history),
+        "history": [_history_row(r) for r in result.history],
+        "privacy": None if result.epsilon_per_silo is None else _privacy(config, result),
+        "wall_seconds": round(wall_seconds, 3),
+        "federation_seconds": round(result.wall_seconds, 3),
+        "config": config.model_dump(mode="json"),
+        "artifacts": artifacts,
+    }
+
+
+def _history_row(record: RoundRecord) -> dict[str, Any]:
+    """One round in the summary: who trained, the global metrics, who was left out or
+    rejected and why, how a secure sum was reached, and (with DP) the epsilon each trained
+    silo had spent by then."""
+    epsilons = {silo: m["epsilon"] for silo, m in record.silo_metrics.items() if "epsilon" in m}
+    return {
+        "round": record.round,
+        "selected": record.selected,
+        **record.global_metrics,
+        **({"dropped": record.dropped} if record.dropped else {}),
+        **({"rejected": record.rejected} if record.rejected else {}),
+        **({"secure_aggregation": record.secure_aggregation} if record.secure_aggregation else {}),
+        **({"epsilon": epsilons} if epsilons else {}),
+    }
+
+
+def _privacy(config: JobConfig, result: FederationResult) -> dict[str, Any]:
+    """The DP settings and what each silo spent (and the noise it trained with)."""
+    spent = result.epsilon_per_silo or {}
+    noise: dict[str, float] = {}
+    for record in result.history:
+        for silo, metrics in record.silo_metrics.items():
+            if "dp_noise_multiplier" in metrics:
+                noise[silo] = metrics["dp_noise_multiplier"]
+    return {
+        "clip_norm": config.clip_norm,
+        "noise_multiplier": config.noise_multiplier,
+        "target_epsilon": config.target_epsilon,
+        "delta": config.target_delta,
+        "noise_multiplier_per_silo": noise,
+        "epsilon_per_silo": spent,
+        "epsilon_max": max(spent.values(), default=0.0),
+    }
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> Path:
+    """Write the summary atomically: a reader never sees half of it."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def print_comparison(console: Console, comparison: Comparison, rounds: int) -> None:
+    console.print(comparison_table(comparison, rounds))

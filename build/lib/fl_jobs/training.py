@@ -1,0 +1,196 @@
+"""Local training on one silo's data: the only code that ever touches a silo's samples.
+
+Same function in the local federation's workers and in the Azure ML train step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from fl_jobs.errors import TrainingDivergedError
+from fl_jobs.local_sgd import PlainSGD
+from fl_jobs.silo_data import SiloArrays
+
+if TYPE_CHECKING:
+    from fl_jobs.config import JobConfig
+    from fl_jobs.examples.base import Example
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Local training budget and optimiser settings (FedAvg's E, B and learning rate)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    #: DP-SGD: per-example gradient norm bound; ``None`` trains without privacy.
+    clip_norm: float | None = None
+    #: DP-SGD: noise standard deviation as a multiple of ``clip_norm``.
+    noise_multiplier: float = 0.0
+    #: DP-SGD: instead of ``noise_multiplier``, the noise that spends this epsilon (at
+    #: ``target_delta``) over ``planned_rounds`` rounds of this silo's training.
+    target_epsilon: float | None = None
+    target_delta: float = 1e-5
+    planned_rounds: int = 1
+    #: FedProx: weight of the proximal term ``mu / 2 * ||w - w_global||^2`` (a per-round
+    #: silo setting, see :func:`with_silo_config`).
+    proximal_mu: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError(
+                f"epochs and batch_size must be >= 1 and lr > 0, got {self.epochs}, "
+                f"{self.batch_size}, {self.lr}"
+            )
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be > 0, got {self.clip_norm}")
+        if self.noise_multiplier < 0 or (self.noise_multiplier > 0 and self.clip_norm is None):
+            raise ValueError("noise_multiplier must be >= 0 and needs clip_norm")
+        if self.target_epsilon is not None and (
+            self.clip_norm is None or not self.target_epsilon > 0 or self.noise_multiplier
+        ):
+            raise ValueError("target_epsilon must be > 0, needs clip_norm, excludes noise")
+        if not self.proximal_mu >= 0 or not math.isfinite(self.proximal_mu):
+            raise ValueError(f"proximal_mu must be a finite number >= 0, got {self.proximal_mu}")
+
+
+#: The settings a strategy may set per silo and round (:data:`fl_jobs.strategies.base.
+#: SiloConfig`); anything else in a train request is refused.
+SILO_CONFIG_KEYS = frozenset({"proximal_mu"})
+
+
+def with_silo_config(params: TrainParams, config: Mapping[str, float]) -> TrainParams:
+    """``params`` with a round's per-silo settings applied; ValueError for unknown keys or
+    values that are not numbers."""
+    unknown = sorted(set(config) - SILO_CONFIG_KEYS)
+    if unknown:
+        known = ", ".join(sorted(SILO_CONFIG_KEYS))
+        raise ValueError(f"unknown per-round silo setting {unknown[0]!r} (known: {known})")
+    values = {}
+    for key, value in config.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"per-round silo setting {key!r} must be a number, got {value!r}")
+        values[key] = float(value)
+    return dataclasses.replace(params, **values) if values else params
+
+
+def train_params_from_config(config: JobConfig) -> TrainParams:
+    """The local training settings of a job (after the example's defaults were applied)."""
+    return TrainParams(
+        epochs=int(config.epochs or 1),
+        batch_size=int(config.batch_size or 32),
+        lr=float(config.lr or 0.01),
+        momentum=float(config.momentum or 0.0),
+        clip_norm=config.clip_norm,
+        noise_multiplier=float(config.noise_multiplier or 0.0),
+        target_epsilon=config.target_epsilon,
+        target_delta=config.target_delta,
+        planned_rounds=config.rounds,
+    )
+
+
+@dataclass
+class LocalUpdate:
+    """What leaves a silo: updated weights, the sample count and training metrics."""
+
+    weights: dict[str, torch.Tensor]
+    n_samples: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    #: Which silo sent it (for screening and logs); None where it does not matter.
+    silo: str | None = None
+
+
+def state_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of the model's state (parameters and buffers)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def example_of(data: SiloArrays) -> Example:
+    """The example a silo folder was written for (``meta["example"]``), for its task."""
+    from fl_jobs.errors import SiloDataError
+    from fl_jobs.examples.registry import get_example
+
+    name = data.meta.get("example")
+    if not isinstance(name, str):
+        raise SiloDataError("silo metadata lacks 'example'; pass example= explicitly")
+    return get_example(name).specialize(data.task)  # type: ignore[arg-type]
+
+
+def tensors(data: SiloArrays) -> tuple[torch.Tensor, torch.Tensor]:
+    """The silo's arrays as tensors with the dtypes the loss expects."""
+    X = torch.from_numpy(np.ascontiguousarray(data.X, dtype=np.float32))
+    dtype = np.int64 if data.task == "classification" else np.float32
+    y = torch.from_numpy(np.ascontiguousarray(data.y, dtype=dtype))
+    return X, y
+
+
+def train_local(
+    model: nn.Module,
+    data: SiloArrays,
+    params: TrainParams,
+    *,
+    seed: int,
+    example: Example | None = None,
+) -> LocalUpdate:
+    """Run ``params.epochs`` epochs of minibatch SGD on ``data``; deterministic given ``seed``.
+
+    The model is trained in place; the returned weights are a copy. ``example`` (its loss)
+    defaults to the one named in the silo's metadata.
+    """
+    if example is None:
+        example = example_of(data)
+    X, y = tensors(data)
+    anchor = None
+    if params.proximal_mu > 0:  # the round's global parameters, for the proximal term
+        anchor = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+    if params.clip_norm is not None:
+        from fl_jobs.privacy import train_private
+
+        metrics = train_private(model, X, y, params, seed=seed, example=example, anchor=anchor)
+        return LocalUpdate(weights=state_weights(model), n_samples=len(X), metrics=metrics)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = PlainSGD(
+        model.parameters(),
+        lr=params.lr,
+        momentum=params.momentum,
+        weight_decay=params.weight_decay,
+        mu=params.proximal_mu,
+        anchor=anchor,
+    )
+    model.train()
+    total, count, step = 0.0, 0, 0
+    n = len(X)
+    for _ in range(params.epochs):
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, params.batch_size):
+            batch = order[start : start + params.batch_size]
+            optimizer.zero_grad()
+            loss = example.loss_fn(model(X[batch]), y[batch])
+            value = float(loss.detach())
+            step += 1
+            check_finite_loss(value, step)
+            loss.backward()
+            optimizer.step()
+            total += value * len(batch)
+            count += len(batch)
+    return LocalUpdate(
+        weights=state_weights(model),
+        n_samples=n,
+        metrics={"train_loss": total / max(count, 1)},
+    )
+
+
+def check_finite_loss(value: float, step: int) -> None:
+    """Stop at the first non-finite loss: every later step would only spread NaN."""
+    if not math.isfinite(value):
+        raise TrainingDivergedError(value, step)

@@ -1,0 +1,87 @@
+"""Azure's own rules (what ARM refuses, what makes jobs fail at run time) as checks over the
+same resource graph as the isolation invariants, each with its source in its module.
+
+Numbers follow ``../shared/notes/azure-rules.md``; rule 13 (every pipeline step runs with
+``identity: managed``) concerns jobs, not resources, and is enforced by the pipeline's
+data-flow check (``fl_jobs/aml/dataflow.py``) before submission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+from policies.azure_rules import (
+    aks_for_azure_ml,
+    aks_subnet_role,
+    compute_location,
+    compute_logs,
+    container_scope,
+    dns_serialised,
+    extension_on_ready_cluster,
+    hbi_at_creation,
+    image_build,
+    kubernetes_attach,
+    outbound,
+    premium_registry,
+    storage_ip_rules,
+    submitter_network,
+    submitter_roles,
+    trusted_access,
+    workspace_endpoint,
+    workspace_identity,
+)
+from policies.graph import ResourceGraph
+from policies.violation import Violation
+
+
+@dataclass(frozen=True)
+class AzureRule:
+    """One of Azure's rules: its number, stable id, title, source and check."""
+
+    number: int
+    id: str
+    title: str
+    source: str
+    unverified: bool
+    check: Callable[[ResourceGraph], list[Violation]]
+
+    @classmethod
+    def of(cls, module: ModuleType) -> AzureRule:
+        return cls(
+            module.NUMBER, module.ID, module.TITLE, module.SOURCE, module.UNVERIFIED, module.check
+        )
+
+
+RULES: tuple[AzureRule, ...] = tuple(
+    AzureRule.of(m)
+    for m in (
+        workspace_endpoint,
+        premium_registry,
+        hbi_at_creation,
+        dns_serialised,
+        container_scope,
+        submitter_roles,
+        submitter_network,
+        trusted_access,
+        image_build,
+        outbound,
+        workspace_identity,
+        compute_logs,
+        storage_ip_rules,
+        compute_location,
+        aks_subnet_role,
+        aks_for_azure_ml,
+        extension_on_ready_cluster,
+        kubernetes_attach,
+    )
+)
+
+
+def check_rules(graph: ResourceGraph) -> dict[str, list[Violation]]:
+    """Every rule's violations, keyed by rule id, in rule order."""
+    return {rule.id: rule.check(graph) for rule in RULES}
+
+
+__all__ = ["RULES", "AzureRule", "check_rules"]

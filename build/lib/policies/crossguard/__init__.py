@@ -1,0 +1,1 @@
+"""The CrossGuard policy pack: the isolation invariants enforced by ``pulumi preview/up``."""

@@ -1,0 +1,595 @@
+"""The job path: will one FL round, as the Azure ML pipeline runs it, work on this sandbox?
+
+Every data movement of a round is listed as (actor identity, target, role it needs, network
+path) and both halves are checked over the same graph as the invariants: the identity holds
+a role that allows the movement on the target (at its scope or above), and the actor can reach
+the target over the network (``policies.network_paths``). The round, in order:
+
+1. submit, for each submitter: call the workspace API; upload the code snapshot to the
+   workspace storage (azure-ai-ml does it with the submitter's own credential);
+2. image build, on the workspace's image-build compute (or Azure's serverless build):
+   read the build context from the workspace storage, push the image to the registry;
+3. each silo's preprocess and train steps, on the silo's compute, as its identity (steps run
+   with ``identity: managed``): pull the image, download the snapshot, talk to the workspace
+   (job control, MLflow metrics), read and write its own data, read the global model, write
+   its update, write logs and MLflow artifacts;
+4. aggregate, on the orchestrator's compute, as its jobs identity: pull, snapshot, workspace,
+   read every silo's update, read the test set and write the new global model, write logs.
+
+Which compute and datastore each step uses comes from the ``federation`` manifest, exactly as
+the pipeline builder uses it. A broken movement is reported like a violation, naming the
+resource that decides it and the fix; ``plan`` prints the whole table and exits 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from components import builtin_roles as names
+from components.conventions import WORKSPACE_LOGS_CONTAINER
+from policies import roles
+from policies.graph import (
+    CONTAINER_REGISTRY,
+    DATASTORE,
+    STORAGE_ACCOUNT,
+    Node,
+    ResourceGraph,
+)
+from policies.network_paths import (
+    Origin,
+    Path,
+    compute_named,
+    compute_origin,
+    reach,
+    submitter_origin,
+)
+from policies.violation import Violation
+
+CHECK_ID = "job-path"
+
+
+def _guids(*role_names: str) -> frozenset[str]:
+    return frozenset(names.BUILTIN_ROLES[n].lower() for n in role_names)
+
+
+BLOB_READ = _guids(names.BLOB_DATA_READER, names.BLOB_DATA_CONTRIBUTOR, names.BLOB_DATA_OWNER)
+BLOB_WRITE = _guids(names.BLOB_DATA_CONTRIBUTOR, names.BLOB_DATA_OWNER)
+FILE_WRITE = _guids(names.FILE_DATA_PRIVILEGED_CONTRIBUTOR)
+ACR_PULL = _guids(names.ACR_PULL, "AcrPush", names.CONTRIBUTOR, names.OWNER)
+ACR_PUSH = _guids("AcrPush", names.CONTRIBUTOR, names.OWNER)
+SUBMIT = _guids(names.AML_DATA_SCIENTIST, names.CONTRIBUTOR, names.OWNER)
+
+ROLE_WORDS = {
+    BLOB_READ: "Storage Blob Data Reader (or Contributor/Owner)",
+    BLOB_WRITE: "Storage Blob Data Contributor (or Owner)",
+    FILE_WRITE: "Storage File Data Privileged Contributor",
+    ACR_PULL: "AcrPull (or AcrPush/Contributor/Owner)",
+    ACR_PUSH: "AcrPush (or Contributor/Owner)",
+    SUBMIT: "AzureML Data Scientist (or Contributor/Owner)",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who moves the data: a principal id (None when unknown) and where it runs."""
+
+    label: str
+    principal_id: str | None
+    origin: Origin
+    node: Node | None = None
+    """The resource that runs it (a compute), to name in reports."""
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One data movement of the round, checked."""
+
+    step: str
+    what: str
+    actor: str
+    target: str
+    role: str
+    role_ok: bool
+    role_detail: str
+    route: str
+    network_ok: bool
+    problem: str
+    fix: str
+    resource: Node | None
+
+    @property
+    def ok(self) -> bool:
+        return self.role_ok and self.network_ok
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("resource")
+        data["resource"] = self.resource.label if self.resource is not None else None
+        data["ok"] = self.ok
+        return data
+
+    def violation(self) -> Violation:
+        where = f"{self.step}: {self.what}: {self.actor} -> {self.target}: "
+        if self.resource is not None:
+            return Violation.at(CHECK_ID, self.resource, where + self.problem, self.fix)
+        return Violation(
+            CHECK_ID, "job step", self.step, self.step, None, where + self.problem, self.fix
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a movement touches: a resource, a blob container in it, and its sub-resource."""
+
+    node: Node | None
+    group: str
+    container: str | None = None
+    label: str = ""
+    missing: str = ""
+    """Why the target is not in the sandbox (a manifest entry that resolves to nothing)."""
+
+
+def _holds(
+    graph: ResourceGraph, principal_id: str, allowed: frozenset[str], target: Target
+) -> str | None:
+    """A description of the grant that allows the movement, or None."""
+    assert target.node is not None
+    for grant in graph.grants_of(principal_id):
+        if roles.role_guid(grant.role_definition_id) not in allowed:
+            continue
+        if target.node.type == STORAGE_ACCOUNT:
+            for reached in grant.targets:
+                if reached.account is not target.node:
+                    continue
+                if reached.container is None or reached.container == target.container:
+                    return f"{grant.role} at {reached.level} scope"
+            continue
+        level = graph.scope_covers(grant.scope, target.node)
+        if level is not None:
+            return f"{grant.role} at {level} scope"
+    return None
+
+
+def _movement(
+    graph: ResourceGraph,
+    step: str,
+    what: str,
+    actor: Actor,
+    target: Target,
+    allowed: frozenset[str] | None,
+) -> Movement:
+    role_words = ROLE_WORDS.get(allowed, "") if allowed is not None else "none (network only)"
+    if target.node is None:
+        return Movement(
+            step,
+            what,
+            actor.label,
+            target.label,
+            role_words,
+            False,
+            "",
+            "",
+            False,
+            target.missing,
+            "Fix the manifest or declare the resource in the stack",
+            actor.node,
+        )
+    role_ok, role_detail = True, "not needed"
+    if allowed is not None:
+        if actor.principal_id is None:
+            role_ok, role_detail = False, "the actor's identity is not in this sandbox"
+        else:
+            found = _holds(graph, actor.principal_id, allowed, target)
+            role_ok, role_detail = found is not None, found or "missing"
+    path: Path = reach(graph, actor.origin, target.node, target.group)
+    problem, fix, resource = "", "", None
+    if not role_ok:
+        on = f"{target.label}" + (f" (container '{target.container}')" if target.container else "")
+        problem = f"{actor.label} holds no role allowing this on {on}; it needs {role_words}."
+        fix = f"Grant {actor.label} {role_words.split(' (')[0]} on {on}" + (
+            " (the submitters' roles come from the stack's `submitters` setting)"
+            if step == "submit"
+            else ""
+        )
+        resource = target.node
+    if not path.ok:
+        problem = (problem + " " if problem else "") + path.problem + "."
+        fix = (fix + "; " if fix else "") + path.fix
+        resource = resource or path.blocker or target.node
+    return Movement(
+        step,
+        what,
+        actor.label,
+        target.label,
+        role_words,
+        role_ok,
+        role_detail,
+        path.route,
+        path.ok,
+        problem,
+        fix,
+        resource,
+    )
+
+
+def _outbound(step: str, what: str, actor: Actor) -> Movement:
+    """A movement to public internet endpoints (Microsoft Entra ID, ARM, package indexes)."""
+    origin = actor.origin
+    problem = (
+        ""
+        if origin.outbound
+        else f"{origin.label} has no outbound path: {origin.outbound_problem}."
+    )
+    fix = (
+        ""
+        if origin.outbound
+        else (
+            "Set defaultOutboundAccess=true on the compute subnet or attach a NAT gateway "
+            "(fl-sandbox:computeOutbound)"
+        )
+    )
+    return Movement(
+        step,
+        what,
+        actor.label,
+        "the internet",
+        "none (network only)",
+        True,
+        "not needed",
+        "outbound" if origin.outbound else "none",
+        origin.outbound,
+        problem,
+        fix,
+        None if origin.outbound else actor.node,
+    )
+
+
+# ----- resolving the manifest to resources ------------------------------------------------
+
+
+def _workspace(graph: ResourceGraph) -> Node | None:
+    name = (graph.federation.get("workspace") or {}).get("name")
+    workspaces = graph.workspaces()
+    for workspace in workspaces:
+        if workspace.arm_name == name:
+            return workspace
+    return workspaces[0] if len(workspaces) == 1 else None
+
+
+def _linked(
+    graph: ResourceGraph, workspace: Node | None, key: str, only: list[Node]
+) -> Node | None:
+    """The resource the workspace names under ``key``; else the graph's only candidate."""
+    if workspace is not None:
+        found = graph.find(workspace.get(key))
+        if found is not None:
+            return found
+    return only[0] if len(only) == 1 else None
+
+
+def _datastore(graph: ResourceGraph, name: str | None, group: str = "blob") -> Target:
+    label = f"datastore '{name}'"
+    if not name:
+        return Target(None, group, label=label, missing="the manifest names no datastore here")
+    store = next((d for d in graph.of_type(DATASTORE) if d.arm_name == name), None)
+    if store is None:
+        return Target(
+            None, group, label=label, missing=f"{label} is not registered in this sandbox"
+        )
+    account_name = store.get("properties", "accountName")
+    container = store.get("properties", "containerName")
+    account = graph.named(STORAGE_ACCOUNT, str(account_name)) if account_name else None
+    if account is None:
+        return Target(
+            None,
+            group,
+            label=label,
+            missing=f"{label} points at storage account {account_name!r}, not in this sandbox",
+        )
+    return Target(
+        account,
+        group,
+        str(container) if container else None,
+        label=f"{label} (storage '{account.arm_name}', container '{container}')",
+    )
+
+
+def _resource(node: Node | None, group: str, label: str, container: str | None = None) -> Target:
+    if node is None:
+        return Target(
+            None, group, container, label=label, missing=f"{label} is not in this sandbox"
+        )
+    return Target(node, group, container, label=f"{label} '{node.arm_name}'")
+
+
+def _compute_actor(graph: ResourceGraph, compute: Node, label: str) -> Actor:
+    identities = graph.compute_identities(compute)
+    principal = identities[0].get("principalId") if identities else None
+    who = f"{label} (compute '{compute.arm_name}'"
+    who += f", identity '{identities[0].arm_name}')" if identities else ", no identity)"
+    return Actor(
+        who,
+        principal if isinstance(principal, str) else None,
+        compute_origin(graph, compute),
+        compute,
+    )
+
+
+# ----- the round -------------------------------------------------------------------------------
+
+
+def _submit(
+    graph: ResourceGraph, workspace: Node | None, ws_storage: Node | None
+) -> list[Movement]:
+    submitters = graph.outputs.get("submitters")
+    entries = [s for s in submitters or [] if isinstance(s, Mapping)]
+    if not entries:
+        return [
+            Movement(
+                "submit",
+                "submit a job",
+                "nobody",
+                "the workspace",
+                ROLE_WORDS[SUBMIT],
+                False,
+                "no submitter",
+                "",
+                False,
+                "no principal is set up to submit jobs (the stack lists no submitters)",
+                "List the people, groups or apps that submit jobs under fl-sandbox:submitters",
+                workspace,
+            )
+        ]
+    found: list[Movement] = []
+    for entry in entries:
+        principal = str(entry.get("principal_id") or "")
+        name = "the deployer" if entry.get("deployer") else f"submitter {principal}"
+        origin = submitter_origin(
+            graph, str(entry.get("network") or "internet"), list(entry.get("ip_ranges") or [])
+        )
+        actor = Actor(f"{name} from {origin.label}", principal, origin)
+        found.append(
+            _movement(
+                graph,
+                "submit",
+                "call the workspace API",
+                actor,
+                _resource(workspace, "amlworkspace", "workspace"),
+                SUBMIT,
+            )
+        )
+        found.append(
+            _movement(
+                graph,
+                "submit",
+                "upload the code snapshot",
+                actor,
+                _resource(ws_storage, "blob", "workspace storage"),
+                BLOB_WRITE,
+            )
+        )
+    return found
+
+
+def _image_build(
+    graph: ResourceGraph, workspace: Node | None, ws_storage: Node | None, registry: Node | None
+) -> list[Movement]:
+    name = workspace.get("imageBuildCompute") if workspace is not None else None
+    if name:
+        compute = compute_named(graph, str(name), workspace)
+        if compute is None:
+            return [
+                Movement(
+                    "image build",
+                    "build the job environment",
+                    f"compute '{name}'",
+                    "registry",
+                    ROLE_WORDS[ACR_PUSH],
+                    False,
+                    "",
+                    "",
+                    False,
+                    f"the workspace's imageBuildCompute '{name}' is not a compute of it",
+                    f"Declare an AML cluster named '{name}' in the workspace's VNet",
+                    workspace,
+                )
+            ]
+        actor = _compute_actor(graph, compute, "image builder")
+    else:
+        primary = graph.find(workspace.get("primaryUserAssignedIdentity")) if workspace else None
+        principal = primary.get("principalId") if primary is not None else None
+        actor = Actor(
+            "Azure ML serverless image build (workspace identity)",
+            principal if isinstance(principal, str) else None,
+            Origin("azure", "Azure ML's serverless image build"),
+        )
+    return [
+        _outbound(
+            "image build", "pull the base image and packages (mcr.microsoft.com, PyPI)", actor
+        ),
+        _movement(
+            graph,
+            "image build",
+            "read the build context",
+            actor,
+            _resource(ws_storage, "blob", "workspace storage"),
+            BLOB_READ,
+        ),
+        _movement(
+            graph,
+            "image build",
+            "push the environment image",
+            actor,
+            _resource(registry, "registry", "registry"),
+            ACR_PUSH,
+        ),
+    ]
+
+
+def _common(
+    graph: ResourceGraph,
+    step: str,
+    actor: Actor,
+    workspace: Node | None,
+    ws_storage: Node | None,
+    registry: Node | None,
+) -> list[Movement]:
+    logs = Target(
+        ws_storage,
+        "blob",
+        WORKSPACE_LOGS_CONTAINER,
+        label=f"workspace storage '{ws_storage.arm_name}'" if ws_storage else "workspace storage",
+        missing="the workspace storage is not in this sandbox",
+    )
+    return [
+        _outbound(step, "reach Microsoft Entra ID and Azure Resource Manager", actor),
+        _movement(
+            graph,
+            step,
+            "pull the job image",
+            actor,
+            _resource(registry, "registry", "registry"),
+            ACR_PULL,
+        ),
+        _movement(
+            graph,
+            step,
+            "download the code snapshot",
+            actor,
+            _resource(ws_storage, "blob", "workspace storage"),
+            BLOB_READ,
+        ),
+        _movement(
+            graph,
+            step,
+            "talk to the workspace (job control, MLflow metrics)",
+            actor,
+            _resource(workspace, "amlworkspace", "workspace"),
+            None,
+        ),
+        _movement(graph, step, "write logs and MLflow artifacts", actor, logs, BLOB_WRITE),
+    ]
+
+
+def _missing_compute(step: str, name: Any, workspace: Node | None) -> Movement:
+    return Movement(
+        step,
+        "run on its compute",
+        f"compute '{name}'",
+        "-",
+        "",
+        False,
+        "",
+        "",
+        False,
+        f"the manifest's compute '{name}' is not a compute of this sandbox",
+        "Regenerate the manifest from the stack outputs (`pulumi stack output --json federation`)",
+        workspace,
+    )
+
+
+def _silos(
+    graph: ResourceGraph, workspace: Node | None, ws_storage: Node | None, registry: Node | None
+) -> list[Movement]:
+    found: list[Movement] = []
+    global_store = (graph.federation.get("orchestrator") or {}).get("datastore")
+    for silo in graph.federation.get("silos") or []:
+        if not isinstance(silo, Mapping) or silo.get("kind", "internal") == "local":
+            continue
+        step = f"silo {silo.get('name')}: preprocess + train"
+        compute = compute_named(graph, str(silo.get("compute")), workspace)
+        if compute is None:
+            found.append(_missing_compute(step, silo.get("compute"), workspace))
+            continue
+        actor = _compute_actor(graph, compute, f"silo {silo.get('name')}")
+        found += _common(graph, step, actor, workspace, ws_storage, registry)
+        found += [
+            _movement(
+                graph,
+                step,
+                "read its data, write preprocessed data",
+                actor,
+                _datastore(graph, silo.get("datastore")),
+                BLOB_WRITE,
+            ),
+            _movement(
+                graph,
+                step,
+                "read the global model",
+                actor,
+                _datastore(graph, global_store),
+                BLOB_READ,
+            ),
+            _movement(
+                graph,
+                step,
+                "write its model update",
+                actor,
+                _datastore(graph, silo.get("update_datastore")),
+                BLOB_WRITE,
+            ),
+        ]
+    return found
+
+
+def _aggregate(
+    graph: ResourceGraph, workspace: Node | None, ws_storage: Node | None, registry: Node | None
+) -> list[Movement]:
+    orchestrator = graph.federation.get("orchestrator") or {}
+    step = "aggregate"
+    compute = compute_named(graph, str(orchestrator.get("compute")), workspace)
+    if compute is None:
+        return [_missing_compute(step, orchestrator.get("compute"), workspace)]
+    actor = _compute_actor(graph, compute, "orchestrator")
+    found = _common(graph, step, actor, workspace, ws_storage, registry)
+    for silo in graph.federation.get("silos") or []:
+        if isinstance(silo, Mapping) and silo.get("kind", "internal") != "local":
+            found.append(
+                _movement(
+                    graph,
+                    step,
+                    f"read silo {silo.get('name')}'s update",
+                    actor,
+                    _datastore(graph, silo.get("update_datastore")),
+                    BLOB_READ,
+                )
+            )
+    found.append(
+        _movement(
+            graph,
+            step,
+            "read the test set, write the global model",
+            actor,
+            _datastore(graph, orchestrator.get("datastore")),
+            BLOB_WRITE,
+        )
+    )
+    return found
+
+
+def job_path(graph: ResourceGraph) -> list[Movement]:
+    """Every data movement of one FL round, checked. Empty without a cloud manifest (one
+    with a workspace), e.g. on a first preview when the outputs are not known yet."""
+    if not graph.federation.get("workspace"):
+        return []
+    workspace = _workspace(graph)
+    ws_storage = _linked(graph, workspace, "storageAccount", graph.workspace_storage())
+    registry = _linked(graph, workspace, "containerRegistry", graph.of_type(CONTAINER_REGISTRY))
+    return [
+        *_submit(graph, workspace, ws_storage),
+        *_image_build(graph, workspace, ws_storage, registry),
+        *_silos(graph, workspace, ws_storage, registry),
+        *_aggregate(graph, workspace, ws_storage, registry),
+    ]
+
+
+def check_job_path(graph: ResourceGraph) -> list[Violation]:
+    """A violation per broken movement."""
+    return [m.violation() for m in job_path(graph) if not m.ok]
+
+
+def summarize(movements: Iterable[Movement]) -> dict[str, int]:
+    moves: Sequence[Movement] = list(movements)
+    return {"movements": len(moves), "broken": sum(1 for m in moves if not m.ok)}
