@@ -357,3 +357,13 @@ def _register_submit() -> None:
 
 
 _register_submit()
+
+
+def _register_predict() -> None:
+    """``predict`` scores new rows with a run's model (fl_jobs.serving)."""
+    from fl_jobs.serving.cli import predict
+
+    app.command()(predict)
+
+
+_register_predict()

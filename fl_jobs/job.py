@@ -264,6 +264,15 @@ class _Job:
             "plot": str(plot),
             "global_model": str(out / MODEL_FILE),
         }
+        model_dir = None
+        if stop is None:  # the final global model as an MLflow model (fl_jobs.serving)
+            from fl_jobs.serving.run_end import model_uri, save_run_model
+
+            model_dir = save_run_model(self.prepared, out / MODEL_FILE, out)
+            if model_dir is not None:
+                artifacts["mlflow_model"] = str(model_dir)
+                if tracking_uri and run_id:
+                    artifacts["mlflow_model_uri"] = model_uri(str(run_id))
         if config.checkpoints and (out / CHECKPOINT_FILE).exists():
             artifacts["checkpoint"] = str(out / CHECKPOINT_FILE)
         if tracking_uri:
@@ -293,6 +302,10 @@ class _Job:
                 tracker.error = tracker.error or (
                     f"MLflow did not finish logging within {wait:.0f} s; results are on disk"
                 )
+            elif model_dir is not None and run_id:
+                from fl_jobs.serving.run_end import log_run_model
+
+                log_run_model(tracking_uri, str(run_id), model_dir)
 
         self.console.print(f"plot:    {plot}", soft_wrap=True, markup=False, highlight=False)
         self.console.print(

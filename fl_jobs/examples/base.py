@@ -51,6 +51,9 @@ class Dataset:
     task: Task
     shape: DataShape
     groups: np.ndarray | None = None
+    #: How raw input rows become ``test_X`` (columns, one-hot layout, scaler, class labels),
+    #: for the exported model (fl_jobs.model_export); None when rows are already features.
+    input_layout: dict[str, Any] | None = None
 
     @property
     def n_train(self) -> int:
@@ -115,7 +118,13 @@ class Example(ABC):
 def standardize_own(X: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance per column, from ``X``'s own statistics (constant columns
     become 0): each silo, and the orchestrator for its test set, uses only its own data."""
+    mean, std = own_statistics(X)
+    return ((X - mean) / std).astype(np.float32)
+
+
+def own_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation (float64; 1 for constant columns)."""
     mean = X.mean(axis=0, dtype=np.float64)
     std = X.std(axis=0, dtype=np.float64)
     std[std < 1e-8] = 1.0
-    return ((X - mean) / std).astype(np.float32)
+    return mean, std
