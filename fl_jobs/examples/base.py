@@ -76,6 +76,8 @@ class Example(ABC):
     models: ClassVar[tuple[str, ...]] = ()
     #: Standardise features with the statistics of each party's own data.
     standardize: ClassVar[bool] = False
+    #: A last minibatch under half the batch size joins the one before (training.batch_bounds).
+    merge_short_last_batch: ClassVar[bool] = False
     #: Regression targets are divided by this in the loss and predictions multiplied back.
     target_scale: ClassVar[float] = 1.0
 
