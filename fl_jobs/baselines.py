@@ -12,6 +12,7 @@ has made ``R * epochs`` passes over its data, as a silo in the federation with C
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,8 @@ class BaselineCurve:
 
     per_round: list[float]
     final_metrics: dict[str, float]
+    #: The trained model's weights (e.g. for the turbofan maintenance evaluation).
+    final_weights: dict[str, Any] | None = None
 
 
 @dataclass
@@ -61,7 +64,8 @@ def _curve(prepared: PreparedJob, data: SiloArrays, stream: int) -> BaselineCurv
         train_local(model, data, params, seed=derive_seed(config.seed, stream, rnd), example=ex)
         metrics = evaluate(model, ds.test_X, ds.test_y, ex)
         per_round.append(metrics[ex.metric_name])
-    return BaselineCurve(per_round=per_round, final_metrics=metrics)
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return BaselineCurve(per_round=per_round, final_metrics=metrics, final_weights=weights)
 
 
 def centralized(prepared: PreparedJob) -> BaselineCurve:

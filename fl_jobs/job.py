@@ -237,6 +237,12 @@ class _Job:
         if stop is None:
             print_comparison(self.console, comparison, config.rounds)
             self._print_privacy(result)
+        maintenance = None
+        if stop is None and baselines is not None and self.prepared.example.name == "turbofan":
+            from fl_jobs.maintenance_report import evaluate, print_report
+
+            maintenance = evaluate(self.prepared, result, baselines, out)
+            print_report(self.console, maintenance)
 
         tracker, wait = self.tracker, TRACKER_WAIT_S["finished" if stop is None else "stopped"]
         if tracker is not None and not tracker.wait(wait):
@@ -273,6 +279,8 @@ class _Job:
                 artifacts["mlflow_model"] = str(model_dir)
                 if tracking_uri and run_id:
                     artifacts["mlflow_model_uri"] = model_uri(str(run_id))
+        if maintenance is not None:
+            artifacts["maintenance_plot"] = str(maintenance.plot)
         if config.checkpoints and (out / CHECKPOINT_FILE).exists():
             artifacts["checkpoint"] = str(out / CHECKPOINT_FILE)
         if tracking_uri:
@@ -287,6 +295,8 @@ class _Job:
         summary = summary_dict(
             config, result, baselines, wall_seconds=wall, artifacts=artifacts, outcome=outcome
         )
+        if maintenance is not None:
+            summary["maintenance"] = maintenance.summary()
         write_summary(summary_path, summary)
         if tracker is not None and tracking_uri:
             finals = {f"final_federated_{k}": v for k, v in result.final_metrics.items()}
