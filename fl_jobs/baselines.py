@@ -11,6 +11,8 @@ has made ``R * epochs`` passes over its data, as a silo in the federation with C
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,22 +78,47 @@ def centralized(prepared: PreparedJob) -> BaselineCurve:
     return _curve(prepared, data, stream=0xCE)
 
 
-def local_only(prepared: PreparedJob) -> list[BaselineCurve]:
-    """Train one model per silo on that silo's data alone."""
+def local_only(prepared: PreparedJob, only: int | None = None) -> list[BaselineCurve]:
+    """Train one model per silo on that silo's data alone (or only silo ``only``)."""
     ds, ex = prepared.dataset, prepared.example
     curves = []
     for index, idx in enumerate(prepared.partitions):
+        if only is not None and index != only:
+            continue
         data = SiloArrays(X=ex.prepare(ds.X[idx]), y=ds.y[idx], task=ex.task)
         curves.append(_curve(prepared, data, stream=0x10CA1 + index))
     return curves
 
 
-def run_baselines(prepared: PreparedJob) -> Baselines:
-    """Centralized and local-only training for the job, single-threaded (see torch_threads)."""
+def run_baselines(
+    prepared: PreparedJob, progress: Callable[[str], None] | None = None
+) -> Baselines:
+    """Centralized and local-only training for the job, single-threaded (see torch_threads).
+    ``progress`` gets one line per trained model (the baselines of a big job take a while)."""
+    metric = prepared.example.metric_name
+    count = 1 + len(prepared.partitions)
+
+    def done(index: int, label: str, curve: BaselineCurve, start: float) -> None:
+        if progress is not None:
+            value = curve.final_metrics[metric]
+            shown = f"{100 * value:.1f}%" if metric == "accuracy" else f"{value:.3f}"
+            progress(
+                f"baseline {index}/{count} {label}: {metric} {shown} "
+                f"({time.perf_counter() - start:.1f} s)"
+            )
+
     with single_threaded():
+        start = time.perf_counter()
+        pooled = centralized(prepared)
+        done(1, "centralized (pooled data)", pooled, start)
+        locals_: list[BaselineCurve] = []
+        for index, name in enumerate(prepared.silo_names):
+            start = time.perf_counter()
+            locals_.append(local_only(prepared, only=index)[0])
+            done(index + 2, f"local-only {name}", locals_[-1], start)
         return Baselines(
-            centralized=centralized(prepared),
-            local_only=local_only(prepared),
-            metric_name=prepared.example.metric_name,
+            centralized=pooled,
+            local_only=locals_,
+            metric_name=metric,
             higher_is_better=prepared.example.higher_is_better,
         )

@@ -452,6 +452,11 @@ def load_job_config(path: Path | None, overrides: dict[str, Any] | None = None) 
         source = str(path)
         data.update(read_job_yaml(Path(path)))
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    from fl_jobs.implied_settings import imply_example
+    from fl_jobs.strategies.aliases import expand_aliases
+
+    expand_aliases(data, given)  # fedavgm: fedavg with server momentum
+    imply_example(data, given)  # --data alone: the tabular example
     try:
         given = strategy_overrides(data, given)
     except ValueError as exc:

@@ -161,7 +161,7 @@ class _Job:
                         from fl_jobs.baselines import run_baselines
 
                         progress.note("training baselines (centralized, local-only)")
-                        baselines = run_baselines(self.prepared)
+                        baselines = run_baselines(self.prepared, progress=progress.note)
             except JobInterrupted as exc:
                 stop = _Stop("interrupted", exc.exit_code, f"stopped by {exc.label}")
             except QuorumLostError as exc:
