@@ -367,3 +367,13 @@ def _register_predict() -> None:
 
 
 _register_predict()
+
+
+def _register_cache() -> None:
+    """``cache prune``: the silo data cache (fl_jobs.cache_cli)."""
+    from fl_jobs.cache_cli import cache_app
+
+    app.add_typer(cache_app, name="cache")
+
+
+_register_cache()
