@@ -97,6 +97,12 @@ def run(
     seed: int = typer.Option(
         None, "--seed", help=f"Seed of split, sampling and init {_default('seed')}"
     ),
+    device: str = typer.Option(
+        None,
+        "--device",
+        help="auto | cpu | cuda: where each silo trains; auto takes a GPU when torch sees one "
+        f"{_default('device')}",
+    ),
     server_lr: float = typer.Option(
         None, "--server-lr", help=f"Server learning rate {_default('server_lr')}"
     ),
@@ -271,6 +277,7 @@ def run(
         "momentum": momentum,
         "fraction": fraction,
         "seed": seed,
+        "device": device,
         "server_lr": server_lr,
         "server_momentum": server_momentum,
         "strategy": strategy,

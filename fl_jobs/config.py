@@ -141,6 +141,10 @@ class JobConfig(BaseModel):
     seed: int = Field(
         default=0, ge=0, le=2**63 - 1, description="seed of partitioning, sampling and init"
     )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto",
+        description="torch device each silo trains on: auto (CUDA if visible), cpu or cuda",
+    )
     server_lr: float = Field(default=1.0, gt=0, description="server learning rate")
     server_momentum: float = Field(default=0.0, ge=0, lt=1, description="server momentum")
     strategy: StrategyChoice = Field(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -35,10 +36,19 @@ def _clean_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    # setuptools writes build/ and *.egg-info beside the sources: build from a copy.
+    source = tmp_path_factory.mktemp("src") / "fl-sandbox"
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "runs", "build", "dist", "*.egg-info", "__pycache__", "mlruns"
+        ),
+    )
     subprocess.run(
         [
             *(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"),
-            *("-q", "-w", str(out), str(REPO)),
+            *("-q", "-w", str(out), str(source)),
         ],
         check=True,
         env=_clean_env(),

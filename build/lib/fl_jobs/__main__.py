@@ -1,6 +1,0 @@
-"""``python -m fl_jobs``."""
-
-from fl_jobs.cli import app
-
-if __name__ == "__main__":
-    app()

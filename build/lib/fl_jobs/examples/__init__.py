@@ -1,1 +1,0 @@
-"""FL examples: data loader + model + loss + metric, looked up by name in ``registry``."""

@@ -1,1 +1,0 @@
-"""The local federation: one long-lived worker process per silo on this machine."""

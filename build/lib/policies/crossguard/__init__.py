@@ -1,1 +1,0 @@
-"""The CrossGuard policy pack: the isolation invariants enforced by ``pulumi preview/up``."""
