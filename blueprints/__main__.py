@@ -93,9 +93,40 @@ def plan(
         "from (repeatable; needed where the workspace storage admits selected networks only)",
     ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document to stdout"),
+    output_format: str = typer.Option(
+        "table",
+        "--format",
+        help="table (for a terminal) | json (same as --json) | markdown (for a pull request)",
+    ),
+    sections: list[str] | None = typer.Option(
+        None,
+        "--section",
+        help="with --format markdown: only these sections, repeatable: "
+        "summary | access | network | checks | job-path (default: all)",
+    ),
+    manifest_out: Path | None = typer.Option(
+        None,
+        "--manifest-out",
+        help="also write the federation manifest the stack would export (what `fl-sandbox "
+        "submit --manifest FILE --dry-run` reads), offline",
+    ),
 ) -> None:
     """Run a blueprint under Pulumi mocks: resources, access, network, invariants, Azure's
     rules and the job path of one FL round."""
+    from blueprints.plan_markdown import SECTIONS
+
+    if output_format not in ("table", "json", "markdown"):
+        _fail(_argument_error("--format", output_format, "use table, json or markdown"), False)
+    as_json = as_json or output_format == "json"
+    if as_json and output_format == "markdown":
+        _fail(_argument_error("--json", True, "give --json or --format markdown, not both"), False)
+    unknown = [s for s in sections or [] if s not in SECTIONS]
+    if unknown:
+        _fail(
+            _argument_error("--section", unknown[0], f"use one of {', '.join(SECTIONS)}"), as_json
+        )
+    if sections and output_format != "markdown":
+        _fail(_argument_error("--section", sections[0], "add --format markdown"), as_json)
     try:
         spec = _spec(blueprint, silos, config, submitter_ip)
     except ConfigError as exc:
@@ -109,8 +140,14 @@ def plan(
         _fail(exc, as_json)
     except Exception as exc:  # a failure we cannot name: one line and the log
         runtime_failure(exc, context="evaluating the blueprint under mocks")
+    if manifest_out is not None:
+        _write_manifest(result.to_dict(), manifest_out)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, sort_keys=False))
+    elif output_format == "markdown":
+        from blueprints.plan_markdown import render_markdown
+
+        typer.echo(render_markdown(result.to_dict(), sections or SECTIONS), nl=False)
     else:
         from blueprints.plan_render import render
 
@@ -120,6 +157,21 @@ def plan(
             for violation in result.violations:
                 typer.echo(f"violation: {violation}", err=True)
         raise typer.Exit(EXIT_VIOLATIONS)
+
+
+def _argument_error(option: str, value: object, fix: str) -> ConfigError:
+    return ConfigError("<arguments>", value, f"{option} {value} is not accepted", fix)
+
+
+def _write_manifest(document: dict, path: Path) -> None:
+    """The ``federation`` output, as ``pulumi stack output --json`` would print it."""
+    federation = document.get("outputs", {}).get("federation")
+    if federation is None:  # the blueprint failed before exporting it; the checks say why
+        typer.echo(f"warning: no federation manifest to write to {path}", err=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"federation": federation}, indent=2) + "\n")
+    typer.echo(f"manifest: {path}", err=True)
 
 
 @app.command("arc-key")

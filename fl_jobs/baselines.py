@@ -11,7 +11,10 @@ has made ``R * epochs`` passes over its data, as a silo in the federation with C
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +33,8 @@ class BaselineCurve:
 
     per_round: list[float]
     final_metrics: dict[str, float]
+    #: The trained model's weights (e.g. for the turbofan maintenance evaluation).
+    final_weights: dict[str, Any] | None = None
 
 
 @dataclass
@@ -61,7 +66,8 @@ def _curve(prepared: PreparedJob, data: SiloArrays, stream: int) -> BaselineCurv
         train_local(model, data, params, seed=derive_seed(config.seed, stream, rnd), example=ex)
         metrics = evaluate(model, ds.test_X, ds.test_y, ex)
         per_round.append(metrics[ex.metric_name])
-    return BaselineCurve(per_round=per_round, final_metrics=metrics)
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return BaselineCurve(per_round=per_round, final_metrics=metrics, final_weights=weights)
 
 
 def centralized(prepared: PreparedJob) -> BaselineCurve:
@@ -72,22 +78,47 @@ def centralized(prepared: PreparedJob) -> BaselineCurve:
     return _curve(prepared, data, stream=0xCE)
 
 
-def local_only(prepared: PreparedJob) -> list[BaselineCurve]:
-    """Train one model per silo on that silo's data alone."""
+def local_only(prepared: PreparedJob, only: int | None = None) -> list[BaselineCurve]:
+    """Train one model per silo on that silo's data alone (or only silo ``only``)."""
     ds, ex = prepared.dataset, prepared.example
     curves = []
     for index, idx in enumerate(prepared.partitions):
+        if only is not None and index != only:
+            continue
         data = SiloArrays(X=ex.prepare(ds.X[idx]), y=ds.y[idx], task=ex.task)
         curves.append(_curve(prepared, data, stream=0x10CA1 + index))
     return curves
 
 
-def run_baselines(prepared: PreparedJob) -> Baselines:
-    """Centralized and local-only training for the job, single-threaded (see torch_threads)."""
+def run_baselines(
+    prepared: PreparedJob, progress: Callable[[str], None] | None = None
+) -> Baselines:
+    """Centralized and local-only training for the job, single-threaded (see torch_threads).
+    ``progress`` gets one line per trained model (the baselines of a big job take a while)."""
+    metric = prepared.example.metric_name
+    count = 1 + len(prepared.partitions)
+
+    def done(index: int, label: str, curve: BaselineCurve, start: float) -> None:
+        if progress is not None:
+            value = curve.final_metrics[metric]
+            shown = f"{100 * value:.1f}%" if metric == "accuracy" else f"{value:.3f}"
+            progress(
+                f"baseline {index}/{count} {label}: {metric} {shown} "
+                f"({time.perf_counter() - start:.1f} s)"
+            )
+
     with single_threaded():
+        start = time.perf_counter()
+        pooled = centralized(prepared)
+        done(1, "centralized (pooled data)", pooled, start)
+        locals_: list[BaselineCurve] = []
+        for index, name in enumerate(prepared.silo_names):
+            start = time.perf_counter()
+            locals_.append(local_only(prepared, only=index)[0])
+            done(index + 2, f"local-only {name}", locals_[-1], start)
         return Baselines(
-            centralized=centralized(prepared),
-            local_only=local_only(prepared),
-            metric_name=prepared.example.metric_name,
+            centralized=pooled,
+            local_only=locals_,
+            metric_name=metric,
             higher_is_better=prepared.example.higher_is_better,
         )

@@ -40,8 +40,22 @@ def _default(setting: str) -> str:
     return f"(default: {value})"
 
 
+def _print_version(value: bool) -> None:
+    """``--version``: the installed distribution's version (the source tree's if not installed)."""
+    if not value:
+        return
+    from fl_jobs.version import version_text
+
+    typer.echo(version_text())
+    raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: bool = typer.Option(
+        None, "--version", is_eager=True, callback=_print_version, help="Print the version"
+    ),
+) -> None:
     """Federated learning jobs for fl-sandbox."""
 
 
@@ -82,6 +96,12 @@ def run(
     ),
     seed: int = typer.Option(
         None, "--seed", help=f"Seed of split, sampling and init {_default('seed')}"
+    ),
+    device: str = typer.Option(
+        None,
+        "--device",
+        help="auto | cpu | cuda: where each silo trains; auto takes a GPU when torch sees one "
+        f"{_default('device')}",
     ),
     server_lr: float = typer.Option(
         None, "--server-lr", help=f"Server learning rate {_default('server_lr')}"
@@ -264,6 +284,7 @@ def run(
         "momentum": momentum,
         "fraction": fraction,
         "seed": seed,
+        "device": device,
         "server_lr": server_lr,
         "server_momentum": server_momentum,
         "strategy": strategy,
@@ -351,3 +372,23 @@ def _register_submit() -> None:
 
 
 _register_submit()
+
+
+def _register_predict() -> None:
+    """``predict`` scores new rows with a run's model (fl_jobs.serving)."""
+    from fl_jobs.serving.cli import predict
+
+    app.command()(predict)
+
+
+_register_predict()
+
+
+def _register_cache() -> None:
+    """``cache prune``: the silo data cache (fl_jobs.cache_cli)."""
+    from fl_jobs.cache_cli import cache_app
+
+    app.add_typer(cache_app, name="cache")
+
+
+_register_cache()

@@ -108,6 +108,8 @@ class OneLineErrorsGroup(TyperGroup):
             sys.stderr.write("aborted\n")
             raise SystemExit(EXIT_FAILED) from None
         except typer.TyperException as exc:  # typer's own parse and usage errors
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise SystemExit(EXIT_OK) from None  # the bare command: help is printed
             code = int(getattr(exc, "exit_code", EXIT_BAD_INPUT))
             fix = None
             if code == EXIT_BAD_INPUT:

@@ -147,6 +147,10 @@ class JobConfig(BaseModel):
     seed: int = Field(
         default=0, ge=0, le=2**63 - 1, description="seed of partitioning, sampling and init"
     )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto",
+        description="torch device each silo trains on: auto (CUDA if visible), cpu or cuda",
+    )
     server_lr: float = Field(default=1.0, gt=0, description="server learning rate")
     server_momentum: float = Field(default=0.0, ge=0, lt=1, description="server momentum")
     strategy: StrategyChoice = Field(
@@ -475,6 +479,11 @@ def load_job_config(path: Path | None, overrides: dict[str, Any] | None = None) 
         source = str(path)
         data.update(read_job_yaml(Path(path)))
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    from fl_jobs.implied_settings import imply_example
+    from fl_jobs.strategies.aliases import expand_aliases
+
+    expand_aliases(data, given)  # fedavgm: fedavg with server momentum
+    imply_example(data, given)  # --data alone: the tabular example
     try:
         given = strategy_overrides(data, given)
     except ValueError as exc:

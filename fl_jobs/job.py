@@ -176,7 +176,7 @@ class _Job:
                         from fl_jobs.baselines import run_baselines
 
                         progress.note("training baselines (centralized, local-only)")
-                        baselines = run_baselines(self.prepared)
+                        baselines = run_baselines(self.prepared, progress=progress.note)
             except JobInterrupted as exc:
                 stop = _Stop("interrupted", exc.exit_code, f"stopped by {exc.label}")
             except QuorumLostError as exc:
@@ -308,6 +308,12 @@ class _Job:
         if stop is None:
             print_comparison(self.console, comparison, config.rounds)
             self._print_privacy(result)
+        maintenance = None
+        if stop is None and baselines is not None and self.prepared.example.name == "turbofan":
+            from fl_jobs.maintenance_report import evaluate, print_report
+
+            maintenance = evaluate(self.prepared, result, baselines, out)
+            print_report(self.console, maintenance)
 
         tracker, wait = self.tracker, TRACKER_WAIT_S["finished" if stop is None else "stopped"]
         if tracker is not None and not tracker.wait(wait):
@@ -338,6 +344,17 @@ class _Job:
             "plot": str(plot),
             "global_model": str(out / MODEL_FILE),
         }
+        model_dir = None
+        if stop is None:  # the final global model as an MLflow model (fl_jobs.serving)
+            from fl_jobs.serving.run_end import model_uri, save_run_model
+
+            model_dir = save_run_model(self.prepared, out / MODEL_FILE, out)
+            if model_dir is not None:
+                artifacts["mlflow_model"] = str(model_dir)
+                if tracking_uri and run_id:
+                    artifacts["mlflow_model_uri"] = model_uri(str(run_id))
+        if maintenance is not None:
+            artifacts["maintenance_plot"] = str(maintenance.plot)
         if config.checkpoints and (out / CHECKPOINT_FILE).exists():
             artifacts["checkpoint"] = str(out / CHECKPOINT_FILE)
         if tracking_uri:
@@ -352,6 +369,8 @@ class _Job:
         summary = summary_dict(
             config, result, baselines, wall_seconds=wall, artifacts=artifacts, outcome=outcome
         )
+        if maintenance is not None:
+            summary["maintenance"] = maintenance.summary()
         if not self._write(lambda: write_summary(summary_path, summary)) and line is not None:
             line += f" (the summary could not be written to {summary_path})"
         if tracker is not None and tracking_uri:
@@ -371,6 +390,10 @@ class _Job:
                 tracker.error = tracker.error or (
                     f"MLflow did not finish logging within {wait:.0f} s; results are on disk"
                 )
+            elif model_dir is not None and run_id:
+                from fl_jobs.serving.run_end import log_run_model
+
+                log_run_model(tracking_uri, str(run_id), model_dir)
 
         self.console.print(f"plot:    {plot}", soft_wrap=True, markup=False, highlight=False)
         self.console.print(

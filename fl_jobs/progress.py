@@ -52,6 +52,8 @@ class RoundProgress:
         text = f"round {record.round}/{self.rounds}  test {self.metric} {value:.4f}"
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=1, description=text)  # type: ignore[arg-type]
+            # Above the bar, so that every round's line stays on screen after it.
+            self._bar.console.print(f"{text}  ({record.seconds:.2f} s)", highlight=False)
         else:
             self.console.print(f"{text}  ({record.seconds:.2f} s)", highlight=False)
 

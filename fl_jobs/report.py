@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from fl_jobs.baselines import Baselines
 from fl_jobs.config import JobConfig
 from fl_jobs.local.federation import FederationResult, RoundRecord
 from fl_jobs.plurals import count
+from fl_jobs.result_curves import CurveSummary, summarize
 
 
 @dataclass
@@ -27,10 +28,35 @@ class Comparison:
     centralized: float | None
     local_mean: float | None
     local_worst: float | None
+    #: Final and best value with its round, per approach with a curve (federated,
+    #: centralized, local-only mean).
+    curves: dict[str, CurveSummary] = field(default_factory=dict)
+
+    def unstable(self) -> list[str]:
+        """Approaches whose curve jumped in its last rounds."""
+        return [name for name, curve in self.curves.items() if curve.jumped]
+
+
+FEDERATED, CENTRALIZED, LOCAL_MEAN = "federated", "centralized", "local_mean"
+
+
+def curves_of(result: FederationResult, baselines: Baselines | None) -> dict[str, CurveSummary]:
+    """The curve summaries of the federated run and the baselines (see result_curves)."""
+    metric, higher = result.metric_name, result.higher_is_better
+    series = {FEDERATED: [r.global_metrics[metric] for r in result.history]}
+    if baselines is not None:
+        series[CENTRALIZED] = baselines.centralized.per_round
+        series[LOCAL_MEAN] = baselines.local_mean_curve()
+    return {
+        name: summarize([float(v) for v in values], metric=metric, higher_is_better=higher)
+        for name, values in series.items()
+        if values
+    }
 
 
 def compare(result: FederationResult, baselines: Baselines | None) -> Comparison:
     return Comparison(
+        curves=curves_of(result, baselines),
         strategy=result.strategy,
         metric_name=result.metric_name,
         higher_is_better=result.higher_is_better,
@@ -58,25 +84,66 @@ def comparison_table(comparison: Comparison, rounds: int) -> Table:
     arrow = "higher is better" if comparison.higher_is_better else "lower is better"
     table = Table(title=f"Test {metric} after {count(rounds, 'round')} ({arrow})")
     table.add_column("approach")
-    table.add_column(metric, justify="right")
+    table.add_column(f"final {metric}", justify="right")
+    table.add_column("best (round)", justify="right")
     table.add_column("federated advantage", justify="right")
     rows = [
-        (f"federated ({comparison.strategy})", comparison.federated),
-        ("centralized (pooled data)", comparison.centralized),
-        ("local-only, mean of silos", comparison.local_mean),
-        ("local-only, worst silo", comparison.local_worst),
+        (f"federated ({comparison.strategy})", comparison.federated, FEDERATED),
+        ("centralized (pooled data)", comparison.centralized, CENTRALIZED),
+        ("local-only, mean of silos", comparison.local_mean, LOCAL_MEAN),
+        ("local-only, worst silo", comparison.local_worst, None),
     ]
-    for name, value in rows:
+    for name, value, key in rows:
         if value is None:
             continue
+        curve = comparison.curves.get(key) if key else None
+        best = "-" if curve is None else f"{_fmt(curve.best, metric)} ({curve.best_round})"
+        if curve is not None and curve.jumped:
+            best += " !"
         diff = comparison.federated - value
         if not comparison.higher_is_better:
             diff = -diff  # positive always means federation did better
         scale = 100 if metric == "accuracy" else 1
         unit = " pts" if metric == "accuracy" else ""
         delta = "" if name.startswith("federated") else f"{scale * diff:+.2f}{unit}"
-        table.add_row(name, _fmt(value, metric), delta)
+        table.add_row(name, _fmt(value, metric), best, delta)
     return table
+
+
+LABELS = {
+    FEDERATED: "federated",
+    CENTRALIZED: "centralized (pooled data)",
+    LOCAL_MEAN: "local-only (mean)",
+}
+
+
+def jump_notes(comparison: Comparison) -> list[str]:
+    """One line per approach whose curve jumped in its last rounds (marked ``!``)."""
+    metric = comparison.metric_name
+    notes = []
+    for name in comparison.unstable():
+        curve = comparison.curves[name]
+        notes.append(
+            f"! {LABELS[name]} ended at {_fmt(curve.final, metric)} after "
+            f"{_fmt(curve.recent_best, metric)} in the rounds before: its last round jumped, "
+            f"so compare the best values (its best: {_fmt(curve.best, metric)} at round "
+            f"{curve.best_round}), or lower its learning rate"
+        )
+    return notes
+
+
+def best_values(comparison: Comparison) -> dict[str, Any]:
+    """The summary's ``best`` section: per approach its final and best value and round, and
+    whether it jumped at the end."""
+    return {
+        name: {
+            "final": curve.final,
+            "best": curve.best,
+            "best_round": curve.best_round,
+            "jumped_at_end": curve.jumped,
+        }
+        for name, curve in comparison.curves.items()
+    }
 
 
 def write_plot(
@@ -147,6 +214,7 @@ def summary_dict(
                 for name, curve in zip(result.silo_names, baselines.local_only, strict=True)
             },
         },
+        "best": best_values(comparison),
         "completed_rounds": len(result.history),
         "history": [_history_row(r) for r in result.history],
         "privacy": None if result.epsilon_per_silo is None else _privacy(config, result),
@@ -205,3 +273,5 @@ def write_summary(path: Path, summary: dict[str, Any]) -> Path:
 
 def print_comparison(console: Console, comparison: Comparison, rounds: int) -> None:
     console.print(comparison_table(comparison, rounds))
+    for note in jump_notes(comparison):
+        console.print(note, markup=False, highlight=False, soft_wrap=True)

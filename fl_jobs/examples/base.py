@@ -51,6 +51,9 @@ class Dataset:
     task: Task
     shape: DataShape
     groups: np.ndarray | None = None
+    #: How raw input rows become ``test_X`` (columns, one-hot layout, scaler, class labels),
+    #: for the exported model (fl_jobs.model_export); None when rows are already features.
+    input_layout: dict[str, Any] | None = None
 
     @property
     def n_train(self) -> int:
@@ -73,6 +76,8 @@ class Example(ABC):
     models: ClassVar[tuple[str, ...]] = ()
     #: Standardise features with the statistics of each party's own data.
     standardize: ClassVar[bool] = False
+    #: A last minibatch under half the batch size joins the one before (training.batch_bounds).
+    merge_short_last_batch: ClassVar[bool] = False
     #: Regression targets are divided by this in the loss and predictions multiplied back.
     target_scale: ClassVar[float] = 1.0
 
@@ -115,7 +120,13 @@ class Example(ABC):
 def standardize_own(X: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance per column, from ``X``'s own statistics (constant columns
     become 0): each silo, and the orchestrator for its test set, uses only its own data."""
+    mean, std = own_statistics(X)
+    return ((X - mean) / std).astype(np.float32)
+
+
+def own_statistics(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation (float64; 1 for constant columns)."""
     mean = X.mean(axis=0, dtype=np.float64)
     std = X.std(axis=0, dtype=np.float64)
     std[std < 1e-8] = 1.0
-    return ((X - mean) / std).astype(np.float32)
+    return mean, std

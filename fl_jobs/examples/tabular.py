@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from fl_jobs.errors import DataError
-from fl_jobs.examples.base import Dataset, DataShape, Example, Task, standardize_own
+from fl_jobs.examples.base import (
+    Dataset,
+    DataShape,
+    Example,
+    Task,
+    own_statistics,
+    standardize_own,
+)
 from fl_jobs.examples.csv_format import (
     check_decimal_marks,
     check_finite,
@@ -66,7 +73,8 @@ class TabularExample(Example):
                 f"{config.data}: no feature columns besides the target {target!r} - add the "
                 "columns the model should learn from"
             )
-        X = encode_features(features).astype(np.float32)
+        encoded = encode_features_frame(features)
+        X = encoded.to_numpy(dtype=np.float32)
         if task == "classification":
             classes, y = np.unique(frame[target].astype(str).to_numpy(), return_inverse=True)
             if len(classes) < 2:
@@ -101,6 +109,17 @@ class TabularExample(Example):
                 f"{config.test_fraction:g} - add rows, or change --test-fraction"
             )
         X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
+        mean, std = own_statistics(X_test)
+        layout = {
+            "input_columns": [str(c) for c in features.columns],
+            "categorical": [str(c) for c in _categorical(features)],
+            "encoded_columns": [str(c) for c in encoded.columns],
+            # The orchestrator's held-out statistics, with which the reported metric was
+            # computed: scoring the held-out rows reproduces it, and single rows can be scored.
+            "scaler": {"mean": mean.tolist(), "std": std.tolist()},
+            "classes": [str(c) for c in classes] if task == "classification" else None,
+            "target": target,
+        }
         return Dataset(
             X=X_train,
             y=y_train.astype(np.int64 if task == "classification" else np.float32),
@@ -108,6 +127,7 @@ class TabularExample(Example):
             test_y=y_test.astype(np.int64 if task == "classification" else np.float32),
             task=task,
             shape=DataShape(n_features=X.shape[1], n_outputs=n_outputs),
+            input_layout=layout,
         )
 
     def build_model(self, config: JobConfig, shape: DataShape) -> nn.Module:
@@ -169,8 +189,17 @@ def infer_task(target: pd.Series) -> Task:
 
 def encode_features(features: pd.DataFrame) -> np.ndarray:
     """Numeric columns as they are, categorical columns one-hot (categories from the schema)."""
+    return encode_features_frame(features).to_numpy(dtype=np.float32)
+
+
+def _categorical(features: pd.DataFrame) -> list[Any]:
     import pandas as pd
 
-    categorical = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-    encoded = pd.get_dummies(features, columns=categorical, dtype=np.float32)
-    return encoded.to_numpy(dtype=np.float32)
+    return [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+
+
+def encode_features_frame(features: pd.DataFrame) -> pd.DataFrame:
+    """:func:`encode_features` with its column names (``<column>_<category>`` for one-hot)."""
+    import pandas as pd
+
+    return pd.get_dummies(features, columns=_categorical(features), dtype=np.float32)

@@ -52,6 +52,9 @@ def silo_names(n: int) -> list[str]:
 
 def prepare_job(config: JobConfig) -> PreparedJob:
     """Load and partition the data of ``config``; raise an FLJobError subclass if unusable."""
+    from fl_jobs.device import resolve_device
+
+    resolve_device(config.device)  # --device cuda without a GPU stops here, before any output
     example = get_example(config.example)
     dataset = example.load(config)
     example = example.specialize(dataset.task)

@@ -78,7 +78,7 @@ def damaged_turbofan(shared_data: Path, folder: Path, line: int, text: str | Non
 # folder holding the CSVs of write_data.
 CASES: list[tuple[list[str], str | None, list[str]]] = [
     (
-        ["--data", "{tmp}/wine.csv", "--target", "target"],
+        ["--example", "digits", "--data", "{tmp}/wine.csv", "--target", "target"],
         None,
         ["digits example does not read data, target (read only by tabular)", "--example tabular"],
     ),

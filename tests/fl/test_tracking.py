@@ -76,7 +76,7 @@ def test_one_mlflow_run_per_job_with_params_metrics_artifacts(
     assert run.data.metrics["final_federated_accuracy"] == summary["federated"]["accuracy"]
     assert "final_centralized_accuracy" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert artifacts == {"metric_per_round.png", "summary.json", "global_model.pt"}
+    assert artifacts == {"metric_per_round.png", "summary.json", "global_model.pt", "model"}
     local = Path(client.download_artifacts(run.info.run_id, "summary.json", str(tmp_path)))
     assert json.loads(local.read_text())["artifacts"]["mlflow_run_id"] == run.info.run_id
     # artifacts live beside the shared store, not in ./mlruns of the current directory

@@ -1,0 +1,15 @@
+"""Settings implied by others, so that the shortest command does what it says:
+``fl-sandbox run --data my.csv --target label`` runs the tabular example (only the tabular
+example reads ``--data``), instead of refusing ``--data`` for the default example."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def imply_example(data: dict[str, Any], given: dict[str, Any]) -> None:
+    """``example: tabular`` when a CSV is given and no example is named anywhere."""
+    if "example" in given or "example" in data:
+        return
+    if given.get("data") is not None or data.get("data") is not None:
+        given["example"] = "tabular"

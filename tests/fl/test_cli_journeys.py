@@ -1,0 +1,98 @@
+"""The command line's rough edges, smoothed: --version, the bare command, the fedavgm alias,
+--data implying the tabular example, per-round lines that stay above the progress bar, and
+progress while the baselines train."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from fl_jobs.config import load_job_config
+from fl_jobs.errors import JobConfigError
+from fl_jobs.local.federation import RoundRecord
+from fl_jobs.local.prepare import prepare_job
+from fl_jobs.progress import RoundProgress
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "fl_jobs", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_version_and_bare_command(tmp_path: Path) -> None:
+    version = _cli(tmp_path, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("fl-sandbox 0.1.0 (")
+    bare = _cli(tmp_path)
+    assert bare.returncode == 0, bare.stderr
+    assert "Usage:" in bare.stdout and "predict" in bare.stdout
+    assert "error" not in bare.stderr
+
+
+def test_fedavgm_is_fedavg_with_server_momentum() -> None:
+    config = load_job_config(None, {"strategy": "fedavgm"})
+    assert (config.strategy.name, config.server_momentum) == ("fedavg", 0.9)
+    config = load_job_config(None, {"strategy": "fedavgm", "server_momentum": 0.5})
+    assert config.server_momentum == 0.5
+    with pytest.raises(JobConfigError, match="FedAvgM needs --server-momentum in"):
+        load_job_config(None, {"strategy": "fedavgm", "server_momentum": 0.0})
+
+
+def test_fedavgm_in_a_job_file(tmp_path: Path) -> None:
+    job = tmp_path / "job.yaml"
+    job.write_text("example: digits\nstrategy: fedavgm\n")
+    config = load_job_config(job, {})
+    assert (config.strategy.name, config.server_momentum) == ("fedavg", 0.9)
+    job.write_text("strategy: {name: fedavgm, eta: 0.1}\n")
+    with pytest.raises(JobConfigError, match="takes no strategy options"):
+        load_job_config(job, {})
+
+
+def test_data_implies_the_tabular_example(tmp_path: Path) -> None:
+    csv = tmp_path / "data.csv"
+    csv.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
+    config = load_job_config(None, {"data": csv, "target": "label"})
+    assert config.example == "tabular"
+    # a named example still wins, and is refused with --data as before
+    with pytest.raises(JobConfigError, match="digits example does not read data"):
+        load_job_config(None, {"example": "digits", "data": csv, "target": "label"})
+    ran = _cli(
+        tmp_path,
+        *("run", "--data", "data.csv", "--target", "label", "--silos", "2", "--rounds", "2"),
+        *("--no-tracking", "--output-dir", "out"),
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("tabular: 2 silos")
+    # the baselines report as they go
+    assert "baseline 1/3 centralized (pooled data): accuracy" in ran.stdout
+    assert "baseline 3/3 local-only silo-1: accuracy" in ran.stdout
+
+
+def test_round_lines_stay_above_the_progress_bar() -> None:
+    prepared = prepare_job(load_job_config(None, {"example": "digits", "rounds": 3}))
+    console = Console(record=True, force_terminal=True, width=100)
+    with RoundProgress(console, prepared) as progress:
+        for rnd in (1, 2, 3):
+            record = RoundRecord(
+                round=rnd,
+                selected=["silo-0"],
+                global_metrics={"accuracy": 0.5 + rnd / 10, "loss": 1.0},
+                silo_metrics={},
+                seconds=0.1,
+            )
+            progress.update(record)
+    text = console.export_text()
+    for rnd, value in ((1, "0.6000"), (2, "0.7000"), (3, "0.8000")):
+        assert f"round {rnd}/3  test accuracy {value}  (0.10 s)" in text
