@@ -6,6 +6,8 @@ STAMP := $(VENV)/.requirements-installed
 
 .PHONY: setup demo test test-fast lint format bench plan
 
+AZURITE := tools/azurite/node_modules/.bin/azurite-blob
+
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
@@ -14,18 +16,23 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --no-deps -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Azurite, Microsoft's Azure Storage emulator, pinned: the storage tests run against it.
+$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
+	npm ci --prefix tools/azurite --no-audit --no-fund --loglevel=error
+	touch $(AZURITE)
+
+setup: $(STAMP) $(AZURITE)
 
 ## The main job: a local federation of 5 non-IID silos on real data (sklearn digits), no cloud.
 demo: $(STAMP)
 	$(PY) -m fl_jobs run --example digits --silos 5 --rounds 20 --partition dirichlet:0.5 --output-dir runs/demo --overwrite
 
 ## Workflow lint, then the whole test suite (offline; sockets to anything but loopback are blocked).
-test: $(STAMP)
+test: $(STAMP) $(AZURITE)
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 	$(PY) -m pytest
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(AZURITE)
 	$(PY) -m pytest -m "not slow"
 
 lint: $(STAMP)

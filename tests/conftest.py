@@ -81,3 +81,8 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (set FL_SANDBOX_DATA)")
     return SHARED_DATA
+
+
+# Azurite (a real Azure Storage endpoint on loopback) for the storage tests: `azurite` is one
+# server for the session, `private_azurite` one per test for tests that stop the endpoint.
+from tests.azurite import azurite, private_azurite  # noqa: E402, F401
