@@ -343,3 +343,4 @@ def _register_submit() -> None:
 
 
 _register_submit()
+app.add_typer(__import__("fl_jobs.store.cli", fromlist=["agent_app"]).agent_app, name="agent")
