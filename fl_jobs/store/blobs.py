@@ -118,16 +118,15 @@ class Store:
         outage_s: float = DEFAULT_OUTAGE_S,
         connection_verify: str | bool = True,
     ) -> Store:
-        """Clients for ``names`` on ``account_url``. The SDK's own retries are kept short:
-        this class retries, so that an outage is logged and bounded in one place."""
+        """Clients for ``names`` on ``account_url``. The SDK's own retries are off:
+        this class retries, so that an outage is logged, counted and bounded in one place."""
         clients = {
             name: ContainerClient(
                 account_url,
                 name,
                 credential=credential,
                 connection_verify=connection_verify,
-                retry_total=1,
-                retry_backoff_factor=0.2,
+                retry_total=0,
                 connection_timeout=5,
                 read_timeout=60,
             )

@@ -44,6 +44,7 @@ def _setup(manifest: Path, job_file: Path, job: str, account_url: str) -> tuple[
     from fl_jobs.store.orchestrator import unsupported
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # not every HTTP request
     try:
         check_job_id(job)
     except ValueError as exc:
@@ -94,6 +95,16 @@ def _store(account_url: str, credential: Any, containers: list[str]) -> Any:
     return store
 
 
+def _stopped(what: str) -> None:
+    """A run that stopped on a named cause: one line, exit 1, and how to go on."""
+    typer.echo(
+        f"error: {what} - run the same command again: it continues from the store's last "
+        "complete round",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
 @agent_app.command()
 def orchestrator(
     manifest: Path = _MANIFEST,
@@ -104,6 +115,7 @@ def orchestrator(
 ) -> None:
     """Drive the job's rounds: announce, collect, aggregate, checkpoint to the store."""
     from fl_jobs.errors import FLJobError, JobStopped
+    from fl_jobs.store.blobs import StoreUnavailable
     from fl_jobs.store.layout import GLOBAL_CONTAINER, silo_container
     from fl_jobs.store.orchestrator import StoreOrchestrator
     from fl_jobs.torch_threads import single_threaded
@@ -119,11 +131,8 @@ def orchestrator(
             ).run()
     except FLJobError as exc:
         bad_input(str(exc))
-    except JobStopped as exc:
-        typer.echo(
-            f"error: {exc} - resume with the same command (the store keeps every round)", err=True
-        )
-        raise typer.Exit(1) from None
+    except (JobStopped, StoreUnavailable) as exc:
+        _stopped(str(exc))
     typer.echo(
         f"job {job} finished after round {state.round}; final model in {out / 'global_model.pt'}"
     )
@@ -143,6 +152,7 @@ def silo(
 ) -> None:
     """Serve the job's rounds for one silo until the orchestrator says it is over."""
     from fl_jobs.manifest import ManifestError
+    from fl_jobs.store.blobs import StoreUnavailable
     from fl_jobs.store.layout import GLOBAL_CONTAINER, silo_container
     from fl_jobs.store.silo import StoreSilo
     from fl_jobs.store.silo_agent import run_silo_agent, silo_data
@@ -158,5 +168,8 @@ def silo(
     arrays = silo_data(prepared, index, silo, data or work / "data", given=data is not None)
     credential = _credential(ref.identity_client_id)
     store = _store(account_url, credential, [GLOBAL_CONTAINER, silo_container(silo)])
-    trained = run_silo_agent(prepared, StoreSilo(store, job, silo), arrays)
+    try:
+        trained = run_silo_agent(prepared, StoreSilo(store, job, silo), arrays)
+    except StoreUnavailable as exc:
+        _stopped(str(exc))
     typer.echo(f"{silo}: job {job} is over; trained {trained} rounds")

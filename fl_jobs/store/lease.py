@@ -25,7 +25,7 @@ from fl_jobs.store.blobs import Store
 log = logging.getLogger("fl_jobs.store")
 
 #: Lease length (Azure allows 15 to 60 s); renewed every third of it.
-LEASE_SECONDS = 20
+LEASE_SECONDS = 30
 
 
 class JobLocked(FLJobError):

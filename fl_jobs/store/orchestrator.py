@@ -77,7 +77,8 @@ class StoreOrchestrator:
         self.job, self.store, self.silos, self.out = job, store, silos, out
         self.notify = notify or (lambda line: log.info("%s", line))
         self.transport = StoreServer(store, job, silos)
-        self.costs_path = out / "store_cost.jsonl"
+        #: One line per round this orchestrator ran: the round record and its store cost.
+        self.rounds_path = out / "rounds.jsonl"
 
     def run(self) -> FederationState:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -109,10 +110,9 @@ class StoreOrchestrator:
             lease.check()
             self.transport.set_head(rnd, self.transport.attempt, complete=rnd, state="running")
             cost = self.store.cost.since(before)
-            with self.costs_path.open("a") as fh:
-                fh.write(
-                    json.dumps({"round": rnd, "seconds": state.history[-1].seconds, **cost}) + "\n"
-                )
+            line = {**state.history[-1].to_plain(), "store": cost}
+            with self.rounds_path.open("a") as fh:
+                fh.write(json.dumps(line) + "\n")
             record = state.history[-1]
             metric = prepared.example.metric_name
             self.notify(

@@ -19,7 +19,7 @@ import torch
 
 from fl_jobs.store import layout
 from fl_jobs.store import messages as msg
-from fl_jobs.store.blobs import NOT_MODIFIED, AlreadyWritten, Backoff, Blob, Store
+from fl_jobs.store.blobs import NOT_MODIFIED, AlreadyWritten, Backoff, Blob, Conflict, Store
 from fl_jobs.store.transport import (
     Diverged,
     Dropped,
@@ -85,9 +85,17 @@ class StoreServer:
         if self._head_etag is None:
             current = self.store.read(layout.GLOBAL_CONTAINER, name)
             self._head_etag = current.etag if isinstance(current, Blob) else None
-        self._head_etag = self.store.replace(
-            layout.GLOBAL_CONTAINER, name, msg.encode_json(doc), etag=self._head_etag
-        )
+        data = msg.encode_json(doc)
+        try:
+            self._head_etag = self.store.replace(
+                layout.GLOBAL_CONTAINER, name, data, etag=self._head_etag
+            )
+        except Conflict:
+            # A retried write whose first try did land (its answer was lost) finds our bytes.
+            current = self.store.read(layout.GLOBAL_CONTAINER, name)
+            if not (isinstance(current, Blob) and current.data == data):
+                raise
+            self._head_etag = current.etag
 
     def _next_attempt(self, round: int) -> int:
         names = self.store.list(layout.GLOBAL_CONTAINER, layout.round_prefix(self.job, round))
