@@ -6,48 +6,37 @@ round, takes the replies in silo order under the quorum and the deadline, screen
 the strategy aggregate, evaluates, and writes the new global model and its checkpoint to the
 store before the head says the round is complete.
 
-The arithmetic is the local engine's own (strategy, screening, seeds, evaluation, quorum
-ledger); the loop itself is the second copy that issue 16's shared round engine will remove.
+A round itself is :class:`fl_jobs.store.round_driver.RoundDriver`'s, over the store transport.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from fl_jobs.checkpoint import load_checkpoint, save_checkpoint
 from fl_jobs.config import JobConfig
-from fl_jobs.errors import DivergenceError, FLJobError
-from fl_jobs.evaluation import evaluate
+from fl_jobs.errors import FLJobError
 from fl_jobs.local.federation import (
-    DIVERGENCE_FACTOR,
     FederationState,
-    RoundRecord,
     initial_model,
     initial_state,
 )
 from fl_jobs.local.prepare import PreparedJob
-from fl_jobs.local.round_ledger import RoundLedger
 from fl_jobs.model_io import save_weights
-from fl_jobs.screening import screen_norms
 from fl_jobs.seeds import derive_seed
 from fl_jobs.store import layout
 from fl_jobs.store.blobs import Blob, Store
 from fl_jobs.store.lease import JobLease
+from fl_jobs.store.round_driver import RoundDriver
 from fl_jobs.store.server import StoreServer
-from fl_jobs.store.transport import Diverged, Dropped, Rejected, TrainResult, TrainTask
-from fl_jobs.strategies.base import Strategy
 from fl_jobs.strategies.registry import build_strategy
-from fl_jobs.training import LocalUpdate
 
 log = logging.getLogger("fl_jobs.store")
 Notify = Callable[[str], None]
@@ -77,6 +66,7 @@ class StoreOrchestrator:
         self.job, self.store, self.silos, self.out = job, store, silos, out
         self.notify = notify or (lambda line: log.info("%s", line))
         self.transport = StoreServer(store, job, silos)
+        self.rounds = RoundDriver(prepared, self.transport, silos, self.notify)
         #: One line per round this orchestrator ran: the round record and its store cost.
         self.rounds_path = out / "rounds.jsonl"
 
@@ -104,7 +94,7 @@ class StoreOrchestrator:
         for rnd in range(state.round + 1, config.rounds + 1):
             lease.check()
             before = self.store.cost.copy()
-            state = self._round(rnd, state, model, strategy, rng)
+            state = self.rounds.run(rnd, state, model, strategy, rng)
             self.transport.publish_global(rnd, state.global_weights)
             self._checkpoint(state)
             lease.check()
@@ -125,94 +115,6 @@ class StoreOrchestrator:
             self.out / "global_model.pt", state.global_weights, meta={"rounds": state.round}
         )
         return state
-
-    # -- a round ------------------------------------------------------------------------------
-
-    def _round(
-        self,
-        rnd: int,
-        state: FederationState,
-        model: torch.nn.Module,
-        strategy: Strategy,
-        rng: np.random.Generator,
-    ) -> FederationState:
-        config, prepared = self.config, self.prepared
-        t0 = time.perf_counter()
-        selected = strategy.configure_round(rnd, self.silos, rng)
-        index = {name: i for i, name in enumerate(self.silos)}
-        ledger = RoundLedger(rnd, len(selected), config.min_silos, self.notify)
-        tasks = [
-            TrainTask(
-                silo=s,
-                round=rnd,
-                seed=derive_seed(config.seed, rnd, index[s]),
-                config=strategy.silo_config(rnd, s),
-            )
-            for s in selected
-        ]
-        ledger.unreachable.update(self.transport.send_round(rnd, tasks))
-        updates = self._updates(rnd, selected, ledger, state)
-        if config.screens_norms():
-            updates = screen_norms(updates, state.global_weights, config.norm_limit, ledger.reject)
-        new_weights = strategy.aggregate(rnd, state.global_weights, updates)
-        model.load_state_dict(new_weights)
-        ds = prepared.dataset
-        global_metrics = evaluate(model, ds.test_X, ds.test_y, prepared.example)
-        loss = global_metrics.get("loss", 0.0)
-        if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * _scale(state.initial_metrics):
-            raise DivergenceError(
-                f"training diverged in round {rnd} after aggregation: the global model's test "
-                f"loss became {loss:.3g}",
-                "lower the learning rate",
-            )
-        record = RoundRecord(
-            round=rnd,
-            selected=list(selected),
-            global_metrics=global_metrics,
-            silo_metrics=ledger.silo_metrics,
-            seconds=time.perf_counter() - t0,
-            dropped=ledger.dropped,
-            rejected=ledger.rejected,
-        )
-        return FederationState(
-            round=rnd,
-            global_weights=new_weights,
-            strategy=strategy.name,
-            strategy_state=strategy.state_dict(),
-            rng_state=rng.bit_generator.state,
-            history=[*state.history, record],
-            initial_metrics=state.initial_metrics,
-        )
-
-    def _updates(
-        self, rnd: int, selected: list[str], ledger: RoundLedger, state: FederationState
-    ) -> Iterator[LocalUpdate]:
-        for silo, reply in self.transport.replies(
-            rnd,
-            selected,
-            ledger.unreachable,
-            timeout=self.config.round_timeout,
-            template=state.global_weights,
-        ):
-            if isinstance(reply, Dropped):
-                ledger.drop(silo, reply.reason)
-            elif isinstance(reply, Rejected):
-                ledger.reject(silo, reply.reason)
-            elif isinstance(reply, Diverged):
-                raise DivergenceError(
-                    f"training diverged in round {rnd} at {silo}: its training loss became "
-                    f"{reply.loss}",
-                    "lower the learning rate",
-                )
-            else:
-                assert isinstance(reply, TrainResult)
-                ledger.silo_metrics[silo] = {**reply.metrics, "samples": float(reply.n_samples)}
-                yield LocalUpdate(
-                    weights=reply.weights,
-                    n_samples=reply.n_samples,
-                    metrics=dict(reply.metrics),
-                    silo=silo,
-                )
 
     # -- checkpoints ------------------------------------------------------------------------------
 
@@ -248,8 +150,3 @@ class StoreOrchestrator:
                 "resume it with the job file and manifest it started with, or use a new --job",
             )
         return state
-
-
-def _scale(initial_metrics: dict[str, float]) -> float:
-    loss = initial_metrics.get("loss", 1.0)
-    return loss if math.isfinite(loss) and loss > 1e-12 else 1.0
