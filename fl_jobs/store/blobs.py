@@ -57,6 +57,13 @@ NOT_MODIFIED = object()
 
 
 @dataclass(frozen=True)
+class TooLarge:
+    """A blob larger than the reader allows (its size, as the store reported it)."""
+
+    size: int
+
+
+@dataclass(frozen=True)
 class Blob:
     data: bytes
     etag: str
@@ -136,8 +143,17 @@ class Store:
 
     # -- operations -----------------------------------------------------------------------
 
-    def read(self, container: str, name: str, *, etag: str | None = None) -> Blob | object | None:
-        """The blob, None if it does not exist, NOT_MODIFIED if it still has ``etag``."""
+    def read(
+        self,
+        container: str,
+        name: str,
+        *,
+        etag: str | None = None,
+        max_bytes: int | None = None,
+    ) -> Blob | object | None:
+        """The blob, None if it does not exist, NOT_MODIFIED if it still has ``etag``, a
+        :class:`TooLarge` if it holds more than ``max_bytes`` (of which at most
+        ``max_bytes + 1`` are downloaded: a hostile writer cannot make the reader fetch more)."""
         client = self.containers[container].get_blob_client(name)
 
         def op() -> Blob | object | None:
@@ -147,7 +163,15 @@ class Store:
                     from azure.core import MatchConditions
 
                     kwargs = {"etag": etag, "match_condition": MatchConditions.IfModified}
-                downloader = client.download_blob(**kwargs)
+                try:
+                    ranged = {} if max_bytes is None else {"offset": 0, "length": max_bytes + 1}
+                    downloader = client.download_blob(**kwargs, **ranged)
+                except HttpResponseError as exc:
+                    if exc.status_code != 416:  # a range on an empty blob: fetch it whole
+                        raise
+                    downloader = client.download_blob(**kwargs)
+                if max_bytes is not None and downloader.size > max_bytes:
+                    return TooLarge(downloader.size)
                 data = downloader.readall()
             except ResourceNotFoundError:
                 return None

@@ -115,7 +115,7 @@ def orchestrator(
 ) -> None:
     """Drive the job's rounds: announce, collect, aggregate, checkpoint to the store."""
     from fl_jobs.errors import FLJobError, JobStopped
-    from fl_jobs.store.blobs import StoreUnavailable
+    from fl_jobs.store.blobs import AlreadyWritten, Conflict, StoreUnavailable
     from fl_jobs.store.layout import GLOBAL_CONTAINER, silo_container
     from fl_jobs.store.orchestrator import StoreOrchestrator
     from fl_jobs.torch_threads import single_threaded
@@ -131,7 +131,7 @@ def orchestrator(
             ).run()
     except FLJobError as exc:
         bad_input(str(exc))
-    except (JobStopped, StoreUnavailable) as exc:
+    except (JobStopped, StoreUnavailable, AlreadyWritten, Conflict) as exc:
         _stopped(str(exc))
     typer.echo(
         f"job {job} finished after round {state.round}; final model in {out / 'global_model.pt'}"

@@ -18,7 +18,7 @@ from pathlib import Path
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobLeaseClient
 
-from fl_jobs.errors import FLJobError
+from fl_jobs.errors import FLJobError, JobStopped
 from fl_jobs.store import layout
 from fl_jobs.store.blobs import Store
 
@@ -30,6 +30,10 @@ LEASE_SECONDS = 30
 
 class JobLocked(FLJobError):
     """Another orchestrator holds the job's lease."""
+
+
+class LeaseLost(JobStopped):
+    """The store refused to renew this orchestrator's lease: it must not write on."""
 
 
 class JobLease:
@@ -87,9 +91,9 @@ class JobLease:
                 return
 
     def check(self) -> None:
-        """Raise JobLocked if the lease was lost (the store refused a renewal)."""
+        """Raise LeaseLost if the lease was lost (the store refused a renewal)."""
         if self.lost.is_set():
-            raise JobLocked(
+            raise LeaseLost(
                 f"the lease on job {self.job} was lost",
                 "make sure no other orchestrator drives this job, then resume it",
             )

@@ -19,7 +19,15 @@ import torch
 
 from fl_jobs.store import layout
 from fl_jobs.store import messages as msg
-from fl_jobs.store.blobs import NOT_MODIFIED, AlreadyWritten, Backoff, Blob, Conflict, Store
+from fl_jobs.store.blobs import (
+    NOT_MODIFIED,
+    AlreadyWritten,
+    Backoff,
+    Blob,
+    Conflict,
+    Store,
+    TooLarge,
+)
 from fl_jobs.store.transport import (
     Diverged,
     Dropped,
@@ -153,13 +161,18 @@ class StoreServer:
         """The silo's reply if it is there (checked), else None."""
         container = layout.silo_container(silo)
         name = layout.update_blob(self.job, round, self.attempt)
-        blob = self.store.read(container, name)
+        limit = msg.tensor_limit(template)
+        blob = self.store.read(container, name, max_bytes=limit)
         if blob is None or blob is NOT_MODIFIED:
             return None
-        assert isinstance(blob, Blob)
         expect = msg.Expect("update", self.job, round, self.attempt, silo)
         try:
-            _, head = msg.decode_tensors(blob.data, limit=msg.tensor_limit(template))
+            if isinstance(blob, TooLarge):
+                raise msg.MessageRejected(
+                    f"{blob.size} bytes, more than the {limit} a model of this shape needs"
+                )
+            assert isinstance(blob, Blob)
+            _, head = msg.decode_tensors(blob.data, limit=limit)
             if head.get("kind") == "diverged":
                 msg.check_header(head, msg.Expect("diverged", *_rest(expect)))
                 return Diverged(

@@ -78,7 +78,10 @@ class StoreSilo:
 
     def _read_head(self) -> dict | None:
         blob = self.store.read(
-            layout.GLOBAL_CONTAINER, layout.head_blob(self.job), etag=self._head_etag
+            layout.GLOBAL_CONTAINER,
+            layout.head_blob(self.job),
+            etag=self._head_etag,
+            max_bytes=msg.MAX_JSON_BYTES,
         )
         if blob is NOT_MODIFIED:
             return self._head
@@ -101,9 +104,9 @@ class StoreSilo:
     def _task_for(self, round: int, attempt: int) -> TrainTask | None:
         """This silo's task in that attempt; None if it is not selected or already replied."""
         name = layout.task_blob(self.job, round, attempt)
-        blob = self.store.read(layout.GLOBAL_CONTAINER, name)
+        blob = self.store.read(layout.GLOBAL_CONTAINER, name, max_bytes=msg.MAX_JSON_BYTES)
         if not isinstance(blob, Blob):
-            log.warning("%s: round %d attempt %d has no task document", self.silo, round, attempt)
+            log.warning("%s: round %d attempt %d has no readable task", self.silo, round, attempt)
             return None
         try:
             doc = msg.decode_json(blob.data)
@@ -131,9 +134,9 @@ class StoreSilo:
     def global_weights(self, task: TrainTask) -> dict[str, torch.Tensor]:
         self.state = f"downloading round {task.round}"
         doc = self._tasks[(task.round, task.attempt)]
-        blob = self.store.read(layout.GLOBAL_CONTAINER, doc["model"])
+        blob = self.store.read(layout.GLOBAL_CONTAINER, doc["model"], max_bytes=MAX_MODEL_BYTES)
         if not isinstance(blob, Blob):
-            raise msg.MessageRejected(f"global/{doc['model']} does not exist")
+            raise msg.MessageRejected(f"global/{doc['model']} is missing or too large")
         if hashlib.sha256(blob.data).hexdigest() != doc["model_sha256"]:
             raise msg.MessageRejected(f"global/{doc['model']} does not match the task's digest")
         weights, head = msg.decode_tensors(blob.data, limit=MAX_MODEL_BYTES)

@@ -18,6 +18,7 @@ from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.local.prepare import PreparedJob
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
+from fl_jobs.store import messages as msg
 from fl_jobs.store.silo import StoreSilo
 from fl_jobs.training import train_local, train_params_from_config, with_silo_config
 
@@ -55,7 +56,11 @@ def run_silo_agent(prepared: PreparedJob, transport: StoreSilo, data: SiloArrays
     transport.start()
     try:
         while (task := transport.next_task()) is not None:
-            model.load_state_dict(transport.global_weights(task))
+            try:
+                model.load_state_dict(transport.global_weights(task))
+            except msg.MessageRejected as exc:  # not trained: the orchestrator drops it
+                log.warning("%s: round %d not trained: %s", transport.silo, task.round, exc)
+                continue
             try:
                 update = train_local(
                     model,

@@ -95,6 +95,16 @@ def test_planted_messages_are_rejected_with_their_reason(
     }
     assert len(server.rejections) == 3
     assert "rejected a message from silo-2" in caplog.text
+    # Oversized (only the first limit + 1 bytes are fetched) and empty blobs.
+    server.send_round(1, [TrainTask(s, 1, seed=0) for s in SILOS[:2]])
+    path = layout.update_blob(job, 1, server.attempt)
+    store.create("silo-silo-0", path, b"\0" * (msg.tensor_limit(weights) + 1))
+    store.create("silo-silo-1", path, b"")
+    before = store.cost.bytes_down
+    replies = dict(server.replies(1, SILOS[:2], {}, timeout=30, template=weights))
+    assert store.cost.bytes_down - before <= msg.tensor_limit(weights) + 1
+    assert replies["silo-0"].reason.startswith(f"{msg.tensor_limit(weights) + 1} bytes, more than")
+    assert replies["silo-1"] == Rejected("silo-1", "0 bytes, not a safetensors message")
     # The orchestrator goes on: the next attempt's honest reply is accepted.
     server.send_round(1, [TrainTask("silo-0", 1, seed=0)])
     head = msg.header("update", job, 1, server.attempt, "silo-0", n_samples=5, metrics={})
