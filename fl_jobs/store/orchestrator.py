@@ -71,7 +71,6 @@ class StoreOrchestrator:
         self.rounds_path = out / "rounds.jsonl"
 
     def run(self) -> FederationState:
-        self.out.mkdir(parents=True, exist_ok=True)
         lease = JobLease(self.store, self.job, self.out / "lease-id")
         lease.acquire()
         try:

@@ -136,6 +136,7 @@ def test_a_second_orchestrator_for_the_same_job_is_refused(make) -> None:
     assert second.wait(timeout=120) == 2, fed.logs()
     line = fed.log("second").strip().splitlines()[-1]
     assert line.startswith(f"error: job {fed.job} is already driven by another orchestrator")
+    assert not (fed.root / "second").exists()  # refused before it wrote anything
     assert first.poll() is None  # the first one is untouched
     silos = [fed.silo(s) for s in SILOS]
     _finish(fed, first, silos)

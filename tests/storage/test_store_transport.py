@@ -179,3 +179,12 @@ def test_a_federation_runs_with_container_scoped_access_only(
     with pytest.raises(HttpResponseError) as refused:
         other.upload_blob(f"{job}/x", b"x")
     assert refused.value.status_code == 403
+
+
+def test_a_silo_trains_on_its_own_data_folder(tmp_path: Path) -> None:
+    """``--data``: a silo data folder is read as it is (here: written from the partition)."""
+    prepared = prepare_job(JobConfig(example="digits", silos=3, rounds=1, seed=3))
+    derived = silo_data(prepared, 1, "silo-1", tmp_path / "derived", given=False)
+    given = silo_data(prepared, 0, "silo-1", tmp_path / "derived", given=True)
+    assert (given.X == derived.X).all() and (given.y == derived.y).all()
+    assert given.n_samples == len(prepared.partitions[1])
