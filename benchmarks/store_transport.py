@@ -149,9 +149,15 @@ def pipe_rounds(k: int, n_params: int, rounds: int) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = parser_for("store_transport", __doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--k", type=list_of(positive_int), default=[10])
-    parser.add_argument("--params", type=list_of(count), default=[1_000_000])
+    parser.add_argument("--k", type=list_of(positive_int), default=[10, 100])
+    parser.add_argument("--params", type=list_of(count), default=[1_000_000, 10_000_000])
     parser.add_argument("--rounds", type=positive_int, default=3)
+    parser.add_argument(
+        "--max-kp",
+        type=count,
+        default=100_000_000,
+        help="skip cells with K x P above this (default: 100M, i.e. 400 MB of updates a round)",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.k, args.params, args.rounds = [2], [10_000], 2
@@ -166,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for k in args.k:
                 for p in args.params:
+                    if k * p > args.max_kp:
+                        continue
                     for name, runs in (
                         ("store (Azurite)", store_rounds(azurite, k, p, args.rounds)),
                         ("local pipes", pipe_rounds(k, p, args.rounds)),
@@ -190,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         duration_s=clock.elapsed(),
         smoke=args.smoke,
         machine=collect(),
-        parameters={"k": args.k, "params": args.params, "rounds": args.rounds},
+        parameters={
+            "k": args.k,
+            "params": args.params,
+            "rounds": args.rounds,
+            "max_kp": args.max_kp,
+        },
         tables=[
             Table(
                 title="Round latency and cost (median over rounds)",

@@ -13,7 +13,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 
 import torch
 
@@ -21,7 +20,6 @@ from fl_jobs.store import layout
 from fl_jobs.store import messages as msg
 from fl_jobs.store.blobs import (
     NOT_MODIFIED,
-    AlreadyWritten,
     Backoff,
     Blob,
     Conflict,
@@ -208,13 +206,6 @@ class StoreServer:
     def finish(self, round: int, *, state: str = "finished") -> None:
         self.set_head(round, self.attempt, complete=round, state=state)
 
-    def head(self) -> dict[str, Any] | None:
-        blob = self.store.read(layout.GLOBAL_CONTAINER, layout.head_blob(self.job))
-        return msg.decode_json(blob.data) if isinstance(blob, Blob) else None
-
 
 def _rest(expect: msg.Expect) -> tuple[str, int, int, str]:
     return expect.job, expect.round, expect.attempt, expect.writer
-
-
-__all__ = ["ORCHESTRATOR", "AlreadyWritten", "StoreServer"]

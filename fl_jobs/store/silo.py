@@ -53,9 +53,14 @@ class StoreSilo:
         self._beat.start()
 
     def stop(self) -> None:
+        """Stop the heartbeats and say so (best effort: the agent may be stopping because
+        the store is unreachable)."""
         self._stop.set()
         self.state = "stopped"
-        self._write_heartbeat()
+        try:
+            self._write_heartbeat()
+        except Exception as exc:
+            log.warning("%s: last heartbeat not written: %s", self.silo, exc)
 
     # -- requests -----------------------------------------------------------------------------
 
