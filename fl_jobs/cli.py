@@ -392,3 +392,13 @@ def _register_cache() -> None:
 
 
 _register_cache()
+
+
+def _register_agents() -> None:
+    """``agent orchestrator`` and ``agent silo``: FL over the model store (fl_jobs.store)."""
+    from fl_jobs.store.cli import agent_app
+
+    app.add_typer(agent_app, name="agent")
+
+
+_register_agents()

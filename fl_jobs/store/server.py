@@ -1,0 +1,211 @@
+"""The orchestrator's side of the model-store transport (see :mod:`fl_jobs.store.layout`).
+
+It writes only to ``global`` and only reads the silos' containers. Each round's train
+requests go out as one task document (one write whatever the number of silos), announced by
+replacing ``head.json`` under its ETag; each silo's reply is polled in its own container with
+backoff. Every reply passes :func:`fl_jobs.store.messages.read_update` or is rejected with
+the reason logged; the orchestrator goes on without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+
+import torch
+
+from fl_jobs.store import layout
+from fl_jobs.store import messages as msg
+from fl_jobs.store.blobs import (
+    NOT_MODIFIED,
+    Backoff,
+    Blob,
+    Conflict,
+    Store,
+    TooLarge,
+)
+from fl_jobs.store.transport import (
+    Diverged,
+    Dropped,
+    Rejected,
+    Reply,
+    TrainResult,
+    TrainTask,
+)
+
+log = logging.getLogger("fl_jobs.store")
+
+ORCHESTRATOR = "orchestrator"
+
+
+class StoreServer:
+    """:class:`~fl_jobs.store.transport.ServerTransport` over the model store."""
+
+    def __init__(self, store: Store, job: str, silos: Sequence[str]) -> None:
+        self.store, self.job, self.silos = store, job, list(silos)
+        self.attempt = 0
+        self._head_etag: str | None = None
+        self._model_sha: dict[int, str] = {}
+        #: Every rejected message: (round, silo, reason), for the run's record and the tests.
+        self.rejections: list[tuple[int, str, str]] = []
+
+    # -- global side ------------------------------------------------------------------------
+
+    def publish_global(self, round: int, weights: Mapping[str, torch.Tensor]) -> None:
+        head = msg.header("model", self.job, round, 0, ORCHESTRATOR)
+        data = msg.encode_tensors(weights, head)
+        # Create-only: a resumed orchestrator re-publishing the same model finds its bytes.
+        self.store.create(layout.GLOBAL_CONTAINER, layout.model_blob(self.job, round), data)
+        self._model_sha[round] = hashlib.sha256(data).hexdigest()
+
+    def send_round(self, round: int, tasks: Sequence[TrainTask]) -> dict[str, Dropped]:
+        """One task document for the round's next attempt, then the head points at it."""
+        self.attempt = self._next_attempt(round)
+        sha = self._model_sha.get(round - 1) or self._model_digest(round - 1)
+        doc = msg.header(
+            "task",
+            self.job,
+            round,
+            self.attempt,
+            ORCHESTRATOR,
+            model=layout.model_blob(self.job, round - 1),
+            model_sha256=sha,
+            tasks={t.silo: {"seed": t.seed, "config": dict(t.config)} for t in tasks},
+        )
+        self.store.create(
+            layout.GLOBAL_CONTAINER,
+            layout.task_blob(self.job, round, self.attempt),
+            msg.encode_json(doc),
+        )
+        self.set_head(round, self.attempt, complete=round - 1, state="running")
+        return {}
+
+    def set_head(self, round: int, attempt: int, *, complete: int, state: str) -> None:
+        """Replace head.json under the ETag last seen (this orchestrator holds the lease)."""
+        doc = msg.header(
+            "head", self.job, round, attempt, ORCHESTRATOR, complete=complete, state=state
+        )
+        name = layout.head_blob(self.job)
+        if self._head_etag is None:
+            current = self.store.read(layout.GLOBAL_CONTAINER, name)
+            self._head_etag = current.etag if isinstance(current, Blob) else None
+        data = msg.encode_json(doc)
+        try:
+            self._head_etag = self.store.replace(
+                layout.GLOBAL_CONTAINER, name, data, etag=self._head_etag
+            )
+        except Conflict:
+            # A retried write whose first try did land (its answer was lost) finds our bytes.
+            current = self.store.read(layout.GLOBAL_CONTAINER, name)
+            if not (isinstance(current, Blob) and current.data == data):
+                raise
+            self._head_etag = current.etag
+
+    def _next_attempt(self, round: int) -> int:
+        names = self.store.list(layout.GLOBAL_CONTAINER, layout.round_prefix(self.job, round))
+        attempts = [a for a in map(layout.attempt_of, names) if a is not None]
+        return max(attempts, default=0) + 1
+
+    def _model_digest(self, round: int) -> str:
+        blob = self.store.read(layout.GLOBAL_CONTAINER, layout.model_blob(self.job, round))
+        if not isinstance(blob, Blob):
+            raise RuntimeError(f"global model of round {round} is missing from the store")
+        return hashlib.sha256(blob.data).hexdigest()
+
+    # -- replies ----------------------------------------------------------------------------
+
+    def replies(
+        self,
+        round: int,
+        silos: Sequence[str],
+        unreachable: Mapping[str, Dropped],
+        *,
+        timeout: float | None,
+        template: Mapping[str, torch.Tensor],
+    ) -> Iterator[tuple[str, Reply]]:
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
+        settled: dict[str, Reply] = dict(unreachable)
+        pending = [s for s in silos if s not in settled]
+        backoff = Backoff()
+        for silo in silos:
+            while silo not in settled:
+                news = False
+                for other in list(pending):
+                    reply = self._poll(round, other, template)
+                    if reply is not None:
+                        settled[other] = reply
+                        pending.remove(other)
+                        news = True
+                if silo in settled:
+                    break
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    for late in pending:
+                        settled[late] = Dropped(late, self._silence(late, timeout))
+                    pending.clear()
+                    break
+                if news:
+                    backoff.reset()
+                wait = backoff.next()
+                if deadline is not None:
+                    wait = min(wait, max(deadline - now, 0.0))
+                time.sleep(wait)
+            yield silo, settled[silo]
+
+    def _poll(self, round: int, silo: str, template: Mapping[str, torch.Tensor]) -> Reply | None:
+        """The silo's reply if it is there (checked), else None."""
+        container = layout.silo_container(silo)
+        name = layout.update_blob(self.job, round, self.attempt)
+        limit = msg.tensor_limit(template)
+        blob = self.store.read(container, name, max_bytes=limit)
+        if blob is None or blob is NOT_MODIFIED:
+            return None
+        expect = msg.Expect("update", self.job, round, self.attempt, silo)
+        try:
+            if isinstance(blob, TooLarge):
+                raise msg.MessageRejected(
+                    f"{blob.size} bytes, more than the {limit} a model of this shape needs"
+                )
+            assert isinstance(blob, Blob)
+            _, head = msg.decode_tensors(blob.data, limit=limit)
+            if head.get("kind") == "diverged":
+                msg.check_header(head, msg.Expect("diverged", *_rest(expect)))
+                return Diverged(
+                    silo, round, float(head.get("loss", "nan")), int(head.get("step", 0))
+                )
+            update = msg.read_update(blob.data, expect, template)
+        except msg.MessageRejected as exc:
+            reason = f"{container}/{name}: {exc}"
+            log.warning("round %d: rejected a message from %s: %s", round, silo, reason)
+            self.rejections.append((round, silo, reason))
+            return Rejected(silo, str(exc))
+        return TrainResult(silo, update.weights, update.n_samples, update.metrics)
+
+    def _silence(self, silo: str, timeout: float | None) -> str:
+        reason = f"no answer within {timeout:g} s"
+        blob = self.store.read(layout.silo_container(silo), layout.heartbeat_blob(self.job))
+        if isinstance(blob, Blob):
+            try:
+                beat = msg.decode_json(blob.data)
+                age = time.time() - float(beat.get("time", 0))
+                reason += f" (last heartbeat {age:.0f} s ago, {beat.get('state', '?')})"
+            except (msg.MessageRejected, TypeError, ValueError):
+                pass
+        else:
+            reason += " (no heartbeat yet)"
+        return reason
+
+    def rejoin(self, silo: str) -> str | None:
+        """A silo agent is restarted by its own host (Azure ML job, Kubernetes); it picks up
+        the next round's task by itself, so there is nothing to do here."""
+        return None
+
+    def finish(self, round: int, *, state: str = "finished") -> None:
+        self.set_head(round, self.attempt, complete=round, state=state)
+
+
+def _rest(expect: msg.Expect) -> tuple[str, int, int, str]:
+    return expect.job, expect.round, expect.attempt, expect.writer
