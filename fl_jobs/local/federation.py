@@ -485,7 +485,9 @@ class _Federation:
                 worker,
                 metrics,
                 ctx.state.initial_metrics,
-                _metrics_so_far(ctx.state.history, {**ledger.silo_metrics, "": metrics}),
+                lambda m=metrics: _metrics_so_far(
+                    ctx.state.history, {**ledger.silo_metrics, "": m}
+                ),
             )
             ledger.silo_metrics[worker.name] = {**metrics, "samples": float(reply.n_samples)}
             yield worker, reply
@@ -510,7 +512,7 @@ class _Federation:
         worker: SiloWorker,
         metrics: dict[str, float],
         initial: dict[str, float],
-        seen: list[dict[str, float]],
+        seen: Callable[[], list[dict[str, float]]],
     ) -> None:
         loss = metrics.get("train_loss")
         if loss is None:
@@ -521,7 +523,7 @@ class _Federation:
                 worker.name,
                 f"its training loss reached {loss:.3g} (the untrained model's test loss is "
                 f"{initial.get('loss', float('nan')):.3g})",
-                seen,
+                seen(),
             )
 
     def _diverged(
