@@ -21,6 +21,7 @@ from fl_jobs.local.prepare import prepare_job
 from fl_jobs.store import layout
 from fl_jobs.store import messages as msg
 from fl_jobs.store.blobs import NOT_MODIFIED, AlreadyWritten, Blob, Conflict, Store
+from fl_jobs.store.lease import LEASE_SECONDS, JobLease, JobLocked
 from fl_jobs.store.orchestrator import StoreOrchestrator
 from fl_jobs.store.server import StoreServer
 from fl_jobs.store.silo import StoreSilo
@@ -222,3 +223,31 @@ def test_a_restarted_silo_never_redoes_or_replaces_a_finished_reply(azurite: Azu
     server.send_round(2, [TrainTask("silo-0", 2, seed=6)])
     waiting.join(timeout=60)
     assert found and found[0] is not None and (found[0].round, found[0].seed) == (2, 6)
+
+
+def test_the_job_lease_refuses_a_second_holder_until_the_first_one_dies(
+    azurite: AzuriteServer, tmp_path: Path
+) -> None:
+    store = _admin_store(azurite)
+    job = _job()
+    first = JobLease(store, job, tmp_path / "first" / "lease-id")
+    first.acquire()
+    with pytest.raises(JobLocked, match=f"job {job} is already driven by another orchestrator"):
+        JobLease(store, job, tmp_path / "second" / "lease-id").acquire()
+    # The same orchestrator restarted (its lease id in its folder) takes over at once.
+    first._stop.set()  # it "dies": no more renewals, no release
+    again = JobLease(store, job, tmp_path / "first" / "lease-id")
+    again.acquire()
+    again._stop.set()
+    # Another one gets the job once the lease has expired (LEASE_SECONDS, not renewed).
+    second = JobLease(store, job, tmp_path / "second" / "lease-id")
+    deadline = time.monotonic() + LEASE_SECONDS * 3
+    while True:
+        try:
+            second.acquire()
+            break
+        except JobLocked:
+            assert time.monotonic() < deadline, "the lease never expired"
+            time.sleep(1)
+    second.release()
+    assert not (tmp_path / "second" / "lease-id").exists()
