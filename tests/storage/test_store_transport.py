@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from fl_jobs.local.prepare import prepare_job
 from fl_jobs.store import layout
 from fl_jobs.store import messages as msg
 from fl_jobs.store.blobs import NOT_MODIFIED, AlreadyWritten, Blob, Conflict, Store
+from fl_jobs.store.lease import LEASE_SECONDS, JobLease, JobLocked
 from fl_jobs.store.orchestrator import StoreOrchestrator
 from fl_jobs.store.server import StoreServer
 from fl_jobs.store.silo import StoreSilo
@@ -188,3 +190,64 @@ def test_a_silo_trains_on_its_own_data_folder(tmp_path: Path) -> None:
     given = silo_data(prepared, 0, "silo-1", tmp_path / "derived", given=True)
     assert (given.X == derived.X).all() and (given.y == derived.y).all()
     assert given.n_samples == len(prepared.partitions[1])
+
+
+def test_a_restarted_silo_never_redoes_or_replaces_a_finished_reply(azurite: AzuriteServer) -> None:
+    store = _admin_store(azurite)
+    job = _job()
+    weights = {"w": torch.zeros(4, 3), "b": torch.zeros(3)}
+    server = StoreServer(store, job, SILOS)
+    server.publish_global(0, weights)
+    server.send_round(1, [TrainTask("silo-0", 1, seed=5)])
+    first = StoreSilo(store, job, "silo-0")
+    task = first.next_task()
+    assert task is not None and (task.round, task.seed) == (1, 5)
+    first.reply(task, first.global_weights(task), 7, {"train_loss": 0.5})
+    name = layout.update_blob(job, 1, task.attempt)
+    sent = store.read("silo-silo-0", name)
+    assert isinstance(sent, Blob)
+
+    restarted = StoreSilo(store, job, "silo-0")  # a new agent process: it remembers nothing
+    found: list[TrainTask | None] = []
+    waiting = threading.Thread(target=lambda: found.append(restarted.next_task()))
+    waiting.start()
+    deadline = time.monotonic() + 60
+    while (1, task.attempt) not in restarted.handled and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (1, task.attempt) in restarted.handled and not found  # looked at round 1, skipped it
+    # A late reply to the same attempt (e.g. the killed agent's twin) keeps the first one.
+    restarted.reply(task, {k: v + 1 for k, v in weights.items()}, 9, {})
+    again = store.read("silo-silo-0", name)
+    assert isinstance(again, Blob) and again.data == sent.data
+    server.publish_global(1, weights)
+    server.send_round(2, [TrainTask("silo-0", 2, seed=6)])
+    waiting.join(timeout=60)
+    assert found and found[0] is not None and (found[0].round, found[0].seed) == (2, 6)
+
+
+def test_the_job_lease_refuses_a_second_holder_until_the_first_one_dies(
+    azurite: AzuriteServer, tmp_path: Path
+) -> None:
+    store = _admin_store(azurite)
+    job = _job()
+    first = JobLease(store, job, tmp_path / "first" / "lease-id")
+    first.acquire()
+    with pytest.raises(JobLocked, match=f"job {job} is already driven by another orchestrator"):
+        JobLease(store, job, tmp_path / "second" / "lease-id").acquire()
+    # The same orchestrator restarted (its lease id in its folder) takes over at once.
+    first._stop.set()  # it "dies": no more renewals, no release
+    again = JobLease(store, job, tmp_path / "first" / "lease-id")
+    again.acquire()
+    again._stop.set()
+    # Another one gets the job once the lease has expired (LEASE_SECONDS, not renewed).
+    second = JobLease(store, job, tmp_path / "second" / "lease-id")
+    deadline = time.monotonic() + LEASE_SECONDS * 3
+    while True:
+        try:
+            second.acquire()
+            break
+        except JobLocked:
+            assert time.monotonic() < deadline, "the lease never expired"
+            time.sleep(1)
+    second.release()
+    assert not (tmp_path / "second" / "lease-id").exists()
