@@ -1,0 +1,63 @@
+"""The doctor's Azure ML submission, checked offline like every job: one probe per compute,
+under that compute's identity, the silo data-flow rules, and a read back with ``load_job``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fl_jobs.aml.dataflow import check_data_flow
+from fl_jobs.aml.steps_io import describe_steps
+from fl_jobs.doctor.submission import build_doctor_job
+from tests.aml.conftest import blueprint_manifest
+
+
+def datastores(blueprint: str, silos: int) -> dict[str, Any]:
+    from blueprints.plan import _plain
+    from tests.infra.helpers import blueprint_run
+
+    return _plain(blueprint_run(blueprint, silos).result)["datastores"]
+
+
+@pytest.mark.parametrize(("blueprint", "silos"), [("eyes-off", 3), ("confidential", 1)])
+def test_one_probe_per_compute_as_its_identity_and_clean_data_flow(
+    blueprint: str, silos: int, tmp_path: Path
+) -> None:
+    manifest = blueprint_manifest(blueprint, silos)
+    job = build_doctor_job(manifest, datastores(blueprint, silos), tmp_path / "code")
+    steps = describe_steps(job.pipeline)
+    computes = [s.compute for s in manifest.silos] + [manifest.orchestrator.compute]
+    assert [s.compute for s in steps] == computes
+    assert all(s.identity == "managed" and not s.reads and not s.writes for s in steps)
+    assert check_data_flow(job.pipeline, manifest) == []
+    for node, silo in zip(job.pipeline.jobs.values(), manifest.silos, strict=False):
+        assert f"--actor silo:{silo.name}" in node.command
+        if silo.compute_type == "kubernetes":
+            assert node.identity.client_id is None
+            assert node.resources.instance_type == silo.instance_type
+        else:
+            assert node.identity.client_id == silo.identity_client_id
+    assert (job.code / "federation.json").is_file() and (job.code / "datastores.json").is_file()
+    assert (job.code / "fl_jobs" / "doctor" / "probe.py").is_file()
+
+
+def test_the_submission_reads_back_with_load_job(tmp_path: Path) -> None:
+    from azure.ai.ml import load_job
+
+    manifest = blueprint_manifest("eyes-off", 2)
+    job = build_doctor_job(manifest, datastores("eyes-off", 2), tmp_path / "code")
+    job.pipeline.dump(tmp_path / "doctor.yaml")
+    loaded = load_job(tmp_path / "doctor.yaml")
+    assert sorted((s.name, s.compute, s.identity) for s in describe_steps(loaded)) == sorted(
+        (s.name, s.compute, s.identity) for s in describe_steps(job.pipeline)
+    )
+    for name, node in job.pipeline.jobs.items():
+        back = loaded.jobs[name]
+        assert back.identity.client_id == node.identity.client_id
+        assert back.command == node.command
+    assert check_data_flow(loaded, manifest) == []
+    assert loaded.settings.continue_on_step_failure is True
+    probe = loaded.jobs["doctor_orchestrator"].command
+    assert probe.startswith("python -m fl_jobs.doctor.probe ") and "--actor orchestrator" in probe
