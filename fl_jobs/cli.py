@@ -343,3 +343,4 @@ def _register_submit() -> None:
 
 
 _register_submit()
+app.command()(__import__("fl_jobs.doctor.cli", fromlist=["doctor"]).doctor)  # probes a deploy

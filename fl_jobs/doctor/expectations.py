@@ -85,3 +85,11 @@ def expectations(manifest: FederationManifest, actor: str) -> list[Expectation]:
             Expectation(actor, f"write silo {other.name}'s update", _update(other), "write", False),
         ]
     return found
+
+
+def datastores_of(manifest: FederationManifest) -> list[str]:
+    """Every datastore the probes touch, in manifest order."""
+    names = [manifest.orchestrator.datastore]
+    for silo in _cloud_silos(manifest):
+        names += [silo.datastore, _update(silo)]
+    return names

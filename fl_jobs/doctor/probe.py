@@ -19,8 +19,8 @@ from typing import Any
 from rich.console import Console
 
 from fl_jobs.cli_errors import EXIT_BAD_INPUT, EXIT_FAILED, OneLineArgumentParser, print_error
-from fl_jobs.data_upload import Destination, load_destinations
-from fl_jobs.doctor.expectations import actors, expectations
+from fl_jobs.data_upload import Destination, check_destinations, load_destinations
+from fl_jobs.doctor.expectations import actors, datastores_of, expectations
 from fl_jobs.doctor.report import table
 from fl_jobs.doctor.storage import differences, probe
 from fl_jobs.errors import FLJobError
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"use one of: {', '.join(actors(manifest))}",
             )
         destinations = load_destinations(args.outputs, args.blob_endpoint)
+        check_destinations(datastores_of(manifest), destinations)
     except (FLJobError, ManifestError) as exc:
         print_error(str(exc))
         return EXIT_BAD_INPUT

@@ -26,7 +26,8 @@ MANIFEST_NAME = "federation.json"
 TARGETS_NAME = "datastores.json"
 ENVIRONMENT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
 """The FL steps' base image (fl_jobs/aml/components/*.yaml), so a probe runs where they run."""
-CONDA_FILE = PACKAGE_DIR / "aml" / "environment" / "conda.yaml"
+CONDA_FILE = Path(__file__).resolve().parent / "conda.yaml"
+"""What the probe imports (azure-identity, azure-storage-blob, typer, rich, pydantic)."""
 
 
 @dataclass(frozen=True)

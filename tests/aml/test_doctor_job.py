@@ -61,3 +61,67 @@ def test_the_submission_reads_back_with_load_job(tmp_path: Path) -> None:
     assert loaded.settings.continue_on_step_failure is True
     probe = loaded.jobs["doctor_orchestrator"].command
     assert probe.startswith("python -m fl_jobs.doctor.probe ") and "--actor orchestrator" in probe
+
+
+def test_probe_environment_pins_match_the_project() -> None:
+    import yaml
+
+    from fl_jobs.doctor.submission import CONDA_FILE
+
+    pins = yaml.safe_load(CONDA_FILE.read_text())["dependencies"][-1]["pip"]
+    wanted = {
+        line.split("==")[0].lower(): line.strip()
+        for line in (Path(__file__).parents[2] / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    for pin in pins:
+        assert wanted[pin.split("==")[0].lower()] == pin
+
+
+def _cli(tmp_path: Path, outputs: dict[str, Any], *extra: str) -> Any:
+    import json
+
+    from typer.testing import CliRunner
+
+    from fl_jobs.cli import app
+
+    manifest = tmp_path / "federation.json"
+    manifest.write_text(blueprint_manifest("eyes-off", 2).to_json())
+    out_json = tmp_path / "outputs.json"
+    out_json.write_text(json.dumps(outputs))
+    args = ["doctor", "--manifest", str(manifest), "--outputs", str(out_json), *extra]
+    return CliRunner().invoke(app, args)
+
+
+def test_cli_dry_run_builds_checks_and_writes_the_probe_job(tmp_path: Path) -> None:
+    from azure.ai.ml import load_job
+
+    out = tmp_path / "doctor"
+    result = _cli(
+        tmp_path, {"datastores": datastores("eyes-off", 2)}, "--dry-run", "--out", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 probes" in result.output and "doctor_silo_silo1" in result.output
+    assert "dry run: probe job checked offline" in result.output
+    assert set(load_job(out / "doctor.yaml").jobs) == {
+        "doctor_silo_silo1",
+        "doctor_silo_silo2",
+        "doctor_orchestrator",
+    }
+
+
+def test_cli_refuses_outputs_without_datastores_in_one_line(tmp_path: Path) -> None:
+    result = _cli(tmp_path, {"federation": {}}, "--dry-run", "--out", str(tmp_path / "d"))
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ") and "has no 'datastores' output" in line
+    assert not (tmp_path / "d").exists()
+
+
+def test_cli_refuses_outputs_missing_a_manifest_datastore(tmp_path: Path) -> None:
+    stores = datastores("eyes-off", 2)
+    stores.pop(next(iter(stores)))
+    result = _cli(tmp_path, {"datastores": stores}, "--dry-run", "--out", str(tmp_path / "d"))
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert "is not in the stack outputs' datastores" in line
