@@ -109,6 +109,15 @@ def check_data_uploaders(spec: SandboxSpec) -> None:
                 "no such silo",
                 f"use a silo name ({', '.join(silos)}) or '{GLOBAL}' for the test set",
             )
+        if target != GLOBAL and spec.silo(target).storage is not None and uploaders:
+            raise ConfigError(
+                f"dataUploaders.{target}",
+                [u.principal_id for u in uploaders],
+                f"silo {target!r} brings its own storage account, whose data container this "
+                "stack does not manage (a role scoped to it could not wait for it)",
+                "grant the uploader on that account where it is managed, or let the stack "
+                "create the silo's storage",
+            )
         seen: set[str] = set()
         for i, uploader in enumerate(uploaders):
             key = f"dataUploaders.{target}[{i}]"

@@ -251,3 +251,54 @@ def test_hybrid_on_premises_silo_needs_and_admits_its_uploaders_addresses() -> N
         parse_spec(settings)
     assert refused.value.key == "dataUploaders.bank-c[0].ipRanges"
     assert "admits only listed addresses" in str(refused.value)
+
+
+def test_an_uploader_on_a_silo_with_its_own_storage_account_is_refused() -> None:
+    existing = {
+        "accountId": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-a"
+        "/providers/Microsoft.Storage/storageAccounts/sitea",
+    }
+    spec_raw = raw("minimal", {"silo1": [{"principalId": CUSTODIAN_1}]})
+    spec_raw["silos"][0]["storage"] = existing
+    with pytest.raises(ConfigError) as refused:
+        parse_spec(spec_raw)
+    assert refused.value.key == "dataUploaders.silo1"
+    assert "brings its own storage account" in str(refused.value)
+
+
+# ----- rule 40: conditional role assignments -------------------------------------------------
+
+TEST_SET_GRANT = f"ra-principal-{TEST_OWNER}-storage-blob-data-contributor-models-container-global"
+
+
+def rule_40(records: list[Any], outputs: dict[str, Any]) -> list[str]:
+    from policies.azure_rules import check_rules
+
+    return [str(v) for v in check_rules(graph(records, outputs))["azure-40-role-conditions"]]
+
+
+def test_40_holds_for_the_test_set_grant() -> None:
+    assert rule_40(*records_outputs("eyes-off", True)) == []
+
+
+def test_40_a_condition_without_its_version_is_named() -> None:
+    from tests.infra.breaks import edited
+
+    records, outputs = records_outputs("eyes-off", True)
+    records = edited(records, named(TEST_SET_GRANT), lambda d: d.pop("conditionVersion", None))
+    (found,) = rule_40(records, outputs)
+    assert TEST_SET_GRANT in found and "conditionVersion" in found
+
+
+def test_40_a_condition_on_a_role_it_cannot_narrow_is_named() -> None:
+    from tests.infra.breaks import edited
+
+    records, outputs = records_outputs("eyes-off", True)
+    contributor = "/providers/Microsoft.Authorization/roleDefinitions/" + (
+        "b24988ac-6180-42a0-ab88-20f7382dd24c"
+    )
+    records = edited(
+        records, named(TEST_SET_GRANT), lambda d: d.__setitem__("roleDefinitionId", contributor)
+    )
+    (found,) = rule_40(records, outputs)
+    assert TEST_SET_GRANT in found and "would hold in full" in found
