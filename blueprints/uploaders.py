@@ -155,6 +155,7 @@ def check_data_uploaders(spec: SandboxSpec) -> None:
                         "use one principal per silo",
                     )
                 silo_of[pid] = target
+                _check_other_roles(spec, key, target, uploader)
             for j, text in enumerate(uploader.ip_ranges):
                 check_ip_range(f"{key}.ipRanges[{j}]", text)
             _check_route(spec, key, target, uploader)
@@ -187,3 +188,25 @@ def _check_route(spec: SandboxSpec, key: str, target: str, uploader: DataUploade
             f"{what} admits only listed addresses, so this uploader could not reach it",
             "list the public IPv4 addresses it uploads from (`curl -s https://ifconfig.me`)",
         )
+
+
+def _check_other_roles(spec: SandboxSpec, key: str, silo: str, uploader: DataUploader) -> None:
+    """An uploader of ``silo`` gets nothing on another silo through extraRoleAssignments."""
+    from components.access_targets import parse_target
+
+    pid = uploader.principal_id.lower()
+    for i, grant in enumerate(spec.extra_role_assignments):
+        if grant.principal_id.lower() != pid:
+            continue
+        others = parse_target(grant.target, spec.silo_names).silo_resources_covered(
+            spec.silo_names
+        ) - {silo}
+        if others or (grant.member_of not in (None, silo)):
+            other = sorted(others)[0] if others else grant.member_of
+            raise ConfigError(
+                f"{key}.principalId",
+                uploader.principal_id,
+                f"uploads silo {silo!r}'s data and extraRoleAssignments[{i}] gives it silo "
+                f"{other!r}'s resources; an uploader never reaches another silo",
+                "use a different principal for each silo",
+            )

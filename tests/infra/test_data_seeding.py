@@ -302,3 +302,21 @@ def test_40_a_condition_on_a_role_it_cannot_narrow_is_named() -> None:
     )
     (found,) = rule_40(records, outputs)
     assert TEST_SET_GRANT in found and "would hold in full" in found
+
+
+def test_an_uploader_given_another_silos_storage_elsewhere_is_refused() -> None:
+    spec_raw = raw("minimal", {"silo1": [{"principalId": CUSTODIAN_1}]})
+    spec_raw["extraRoleAssignments"] = [
+        {
+            "principalId": CUSTODIAN_1,
+            "role": "Storage Blob Data Reader",
+            "target": "silo:silo2-storage",
+            "memberOf": "silo2",
+        }
+    ]
+    with pytest.raises(ConfigError) as refused:
+        parse_spec(spec_raw)
+    assert refused.value.key == "dataUploaders.silo1[0].principalId"
+    assert "silo 'silo2'" in str(refused.value) and "never reaches another silo" in str(
+        refused.value
+    )
