@@ -33,15 +33,13 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from blueprints.spec_base import GUID, ConfigError, SpecModel, check_ip_range
+from fl_jobs.data_upload import TEST_PATH_PATTERN
 
 if TYPE_CHECKING:
     from blueprints.spec import SandboxSpec
 
 GLOBAL = "global"
 """The ``dataUploaders`` key of the orchestrator's test set."""
-TEST_PATH_PATTERN = "fl-sandbox/*/test/*"
-"""Blob paths (in ``global``) a test-set uploader may write: the ``test`` folder under any
-data prefix below ``fl-sandbox/`` (the default prefix is ``fl-sandbox/<example>``)."""
 
 Route = Literal["public", "selected-networks", "hub"]
 

@@ -18,6 +18,17 @@ from typing import Any
 from fl_jobs.errors import FLJobError
 
 DEFAULT_BLOB_ENDPOINT = "https://{account}.blob.core.windows.net"
+TEST_PATH_PATTERN = "fl-sandbox/*/test/*"
+"""Blob paths in ``global`` a test-set uploader may write (its role assignment's condition,
+``StringLike``: ``*`` matches any characters, ``/`` included): the ``test`` folder under any
+data prefix below ``fl-sandbox/`` (the default prefix is ``fl-sandbox/<example>``)."""
+
+
+def test_path_allowed(path: str) -> bool:
+    """Whether a blob path in ``global`` is one a test-set uploader may write."""
+    from fnmatch import fnmatchcase
+
+    return fnmatchcase(path, TEST_PATH_PATTERN)
 
 
 @dataclass(frozen=True)

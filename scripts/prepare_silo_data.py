@@ -38,11 +38,13 @@ from fl_jobs.cli_errors import (  # noqa: E402
 from fl_jobs.config import JobConfig, load_job_config  # noqa: E402
 from fl_jobs.data_upload import (  # noqa: E402
     DEFAULT_BLOB_ENDPOINT,
+    TEST_PATH_PATTERN,
     Destination,
     UploadRefused,
     check_destinations,
     credential_client,
     load_destinations,
+    test_path_allowed,
     upload_folder,
 )
 from fl_jobs.errors import FLJobError  # noqa: E402
@@ -188,7 +190,14 @@ def _upload_plan(args: Any, manifest: FederationManifest) -> dict[str, Destinati
             "--upload needs --outputs",
             "save the stack outputs with `pulumi stack output --json > outputs.json`",
         )
-    _only(args.only, manifest)
+    only = _only(args.only, manifest)
+    prefix = (args.data_prefix or "fl-sandbox/example").strip("/")
+    if "global" in only and not test_path_allowed(f"{prefix}/test/x"):
+        raise FLJobError(
+            f"--data-prefix {prefix!r}: test-set uploaders may write only paths matching "
+            f"{TEST_PATH_PATTERN!r} in the orchestrator's datastore",
+            "use a prefix below fl-sandbox/ (the default), or leave global out of --only",
+        )
     destinations = load_destinations(args.outputs, args.blob_endpoint)
     check_destinations(
         [*(s.datastore for s in manifest.silos), manifest.orchestrator.datastore], destinations

@@ -110,6 +110,11 @@ def manifest_file(manifest: FederationManifest, tmp_path: Path) -> Path:
             "is not in the stack outputs' datastores",
         ),
         (
+            ["--upload", "--outputs", "{o}", "--data-prefix", "mine/digits"],
+            {"datastores": {}},
+            "test-set uploaders may write only paths matching 'fl-sandbox/*/test/*'",
+        ),
+        (
             ["--upload", "--outputs", "{o}", "--only", "nosuch"],
             {"datastores": {}},
             "error: --only names 'nosuch'",
@@ -134,3 +139,17 @@ def test_bad_upload_arguments_are_one_line_before_anything_is_written(
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert fragment in line and " - " in line
     assert not out.exists()
+
+
+def test_the_test_path_condition_admits_the_test_set_and_no_global_model() -> None:
+    from fl_jobs.aml.layout import global_model_path
+    from fl_jobs.aml.pipeline import default_data_prefix
+    from fl_jobs.aml.submit import default_job_name
+    from fl_jobs.data_upload import test_path_allowed
+    from tests.aml.conftest import job_config
+
+    prefix = default_data_prefix(job_config())
+    assert test_path_allowed(f"{prefix}/test/X.npy")
+    for round_index in (0, 1, 7):
+        path = global_model_path(default_job_name("digits"), round_index)
+        assert not test_path_allowed(f"{path}/model.pt"), path
