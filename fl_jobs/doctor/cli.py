@@ -54,6 +54,7 @@ def _summary(job: Any, manifest: FederationManifest) -> Table:
 
 
 def doctor(
+    ctx: typer.Context,
     manifest: Annotated[Path, typer.Option("--manifest", help="federation manifest JSON")],
     outputs: Annotated[
         Path,
@@ -79,7 +80,7 @@ def doctor(
         print_error(str(exc))
         raise typer.Exit(2) from None
     try:
-        _run(manifest_obj, datastores, out, dry_run)
+        _run(manifest_obj, datastores, out, dry_run, (ctx.obj or {}).get("client_factory"))
     except typer.Exit:
         raise
     except Exception as exc:  # a failure nobody named: one line, the traceback in a log
@@ -87,7 +88,11 @@ def doctor(
 
 
 def _run(
-    manifest: FederationManifest, datastores: dict[str, Any], out: Path, dry_run: bool
+    manifest: FederationManifest,
+    datastores: dict[str, Any],
+    out: Path,
+    dry_run: bool,
+    client_factory: Any = None,
 ) -> None:
     from azure.ai.ml import load_job
 
@@ -113,7 +118,7 @@ def _run(
         return
     from fl_jobs.aml.submit import default_client_factory
 
-    client = default_client_factory(manifest.workspace)
+    client = (client_factory or default_client_factory)(manifest.workspace)
     created = client.jobs.create_or_update(job.pipeline, experiment_name="fl-sandbox-doctor")
     console.print(f"submitted {created.name}: {getattr(created, 'studio_url', None)}")
     from azure.ai.ml.exceptions import JobException

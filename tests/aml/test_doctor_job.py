@@ -125,3 +125,73 @@ def test_cli_refuses_outputs_missing_a_manifest_datastore(tmp_path: Path) -> Non
     assert result.exit_code == 2
     (line,) = result.output.strip().splitlines()
     assert "is not in the stack outputs' datastores" in line
+
+
+class _Workspace:
+    """Stands in for Azure ML (the service, not the code under test): takes the pipeline,
+    fails its stream when a probe failed, lists the probes with their end states."""
+
+    def __init__(self, failing: set[str]) -> None:
+        self.failing, self.submitted = failing, None
+        self.jobs = self
+
+    def create_or_update(self, job: Any, experiment_name: str) -> Any:
+        from types import SimpleNamespace
+
+        self.submitted = job
+        return SimpleNamespace(name="doctor-1", studio_url="https://ml.azure.com/x")
+
+    def stream(self, name: str) -> None:
+        from azure.ai.ml.exceptions import JobException
+
+        if self.failing:
+            raise JobException(message="failed", no_personal_data_message="failed")
+
+    def list(self, parent_job_name: str) -> list[Any]:
+        from types import SimpleNamespace
+
+        assert self.submitted is not None
+        return [
+            SimpleNamespace(
+                name=f"child-{name}",
+                display_name=node.display_name,
+                compute=node.compute,
+                status="Failed" if name in self.failing else "Completed",
+            )
+            for name, node in self.submitted.jobs.items()
+        ]
+
+
+@pytest.mark.parametrize("failing", [set(), {"doctor_silo_silo2"}])
+def test_cli_submits_and_names_each_probe_that_differs(tmp_path: Path, failing: set[str]) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from fl_jobs.cli import app
+
+    manifest = tmp_path / "federation.json"
+    manifest.write_text(blueprint_manifest("eyes-off", 2).to_json())
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"datastores": datastores("eyes-off", 2)}))
+    workspace = _Workspace(failing)
+    result = CliRunner().invoke(
+        app,
+        ["doctor", "--manifest", str(manifest), "--outputs", str(outputs), "--out",
+         str(tmp_path / "d")],
+        obj={"client_factory": lambda ws: workspace},
+    )  # fmt: skip
+    assert workspace.submitted is not None and "submitted doctor-1" in result.output
+    if not failing:
+        assert result.exit_code == 0, result.output
+        assert "every storage movement and isolation negative is as the plan expects" in (
+            result.output
+        )
+        return
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert lines == [
+        "error: doctor: probe doctor silo:silo2 on compute c-silo2 ended Failed: a movement "
+        "differs from the plan - read its log (`az ml job download -n child-doctor_silo_silo2 "
+        "--all`) for the table"
+    ]
