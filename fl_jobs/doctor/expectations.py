@@ -45,10 +45,42 @@ def actors(manifest: FederationManifest) -> list[str]:
     return [*(f"silo:{s.name}" for s in _cloud_silos(manifest)), ORCHESTRATOR]
 
 
+def uploader_actors(manifest: FederationManifest) -> list[str]:
+    """A silo's data uploader (``dataUploaders.<silo>``), probed from where it uploads."""
+    return [f"uploader:{s.name}" for s in _cloud_silos(manifest)]
+
+
+def _uploader(manifest: FederationManifest, actor: str) -> list[Expectation]:
+    silos = _cloud_silos(manifest)
+    name = actor.removeprefix("uploader:")
+    me = next(s for s in silos if s.name == name)
+    found = [
+        Expectation(actor, "upload its silo's data", me.datastore, "write", True),
+        Expectation(actor, "write its silo's update", _update(me), "write", False),
+        Expectation(
+            actor, "write the global model", manifest.orchestrator.datastore, "write", False
+        ),
+    ]
+    for other in silos:
+        if other.name != name:
+            found += [
+                Expectation(
+                    actor, f"read silo {other.name}'s data", other.datastore, "read", False
+                ),
+                Expectation(
+                    actor, f"write silo {other.name}'s data", other.datastore, "write", False
+                ),
+            ]
+    return found
+
+
 def expectations(manifest: FederationManifest, actor: str) -> list[Expectation]:
-    """The movements ``actor`` (``silo:<name>`` or ``orchestrator``) is probed on."""
+    """The movements ``actor`` (``silo:<name>``, ``orchestrator`` or ``uploader:<name>``) is
+    probed on."""
     silos = _cloud_silos(manifest)
     global_store = manifest.orchestrator.datastore
+    if actor in uploader_actors(manifest):
+        return _uploader(manifest, actor)
     if actor == ORCHESTRATOR:
         found = [
             Expectation(actor, f"read silo {s.name}'s update", _update(s), "read", True)
@@ -67,7 +99,7 @@ def expectations(manifest: FederationManifest, actor: str) -> list[Expectation]:
     name = actor.removeprefix("silo:")
     me = next((s for s in silos if s.name == name), None)
     if me is None or not actor.startswith("silo:"):
-        known = ", ".join(actors(manifest))
+        known = ", ".join([*actors(manifest), *uploader_actors(manifest)])
         raise ValueError(f"unknown actor {actor!r}; known: {known}")
     found = [
         Expectation(actor, "read its data", me.datastore, "read", True),

@@ -4,7 +4,9 @@
         --actor silo:hospital-a [--identity-client-id <id>]
 
 Inside the doctor's Azure ML job it runs on the actor's compute with that compute's managed
-identity (``--identity-client-id``); anywhere else with ``DefaultAzureCredential``. Exit codes:
+identity (``--identity-client-id``); anywhere else with ``DefaultAzureCredential``, e.g. a
+silo's data custodian checking its own seeding route and role (``--actor uploader:<silo>``:
+it may write its silo's data container and nothing else). Exit codes:
 0 every movement as the plan expects; 1 a difference (each named on one line); 2 bad input.
 """
 
@@ -20,7 +22,7 @@ from rich.console import Console
 
 from fl_jobs.cli_errors import EXIT_BAD_INPUT, EXIT_FAILED, OneLineArgumentParser, print_error
 from fl_jobs.data_upload import Destination, check_destinations, load_destinations
-from fl_jobs.doctor.expectations import actors, datastores_of, expectations
+from fl_jobs.doctor.expectations import actors, datastores_of, expectations, uploader_actors
 from fl_jobs.doctor.report import table
 from fl_jobs.doctor.storage import differences, probe
 from fl_jobs.errors import FLJobError
@@ -75,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         manifest = FederationManifest.load(args.manifest)
-        if args.actor not in actors(manifest):
+        known = [*actors(manifest), *uploader_actors(manifest)]
+        if args.actor not in known:
             raise FLJobError(
-                f"--actor {args.actor!r} is not in the manifest",
-                f"use one of: {', '.join(actors(manifest))}",
+                f"--actor {args.actor!r} is not in the manifest", f"use one of: {', '.join(known)}"
             )
         destinations = load_destinations(args.outputs, args.blob_endpoint)
         check_destinations(datastores_of(manifest), destinations)

@@ -185,3 +185,20 @@ def test_bad_probe_input_is_one_line(
     assert main([*args, "--actor", actor]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: ") and fragment in line
+
+
+def test_an_uploader_may_write_its_silos_data_and_nothing_else(
+    azurite: AzuriteServer,
+    sandbox: dict[str, Destination],
+    manifest: FederationManifest,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    mine = manifest.silos[0].datastore
+    code, text = doctor(azurite, sandbox, manifest, "uploader:silo1", {mine: WRITER})
+    assert code == 0, text
+    other = manifest.silos[1].datastore
+    code, _ = doctor(azurite, sandbox, manifest, "uploader:silo1", {mine: WRITER, other: WRITER})
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "uploader:silo1: read silo silo2's data" in err
+    assert "uploader:silo1: write silo silo2's data" in err
