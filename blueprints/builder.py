@@ -16,8 +16,16 @@ from pulumi_azure_native import authorization
 
 from blueprints.catalog import Blueprint, blueprint
 from blueprints.spec import DEPLOYER, SandboxSpec
+from blueprints.uploaders import (
+    GLOBAL,
+    test_path_condition,
+    uploader_ip_ranges,
+    uploader_network,
+)
 from components import naming
 from components.access_targets import Target, parse_target
+from components.conventions import GLOBAL_MODELS_CONTAINER
+from components.data_uploaders import uploader_grants
 from components.orchestrator import (
     MODELS_DATASTORE,
     Orchestrator,
@@ -71,6 +79,18 @@ def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
         )
         for e in spec.extra_role_assignments
     ]
+    extras += [
+        grant
+        for target, uploaders in spec.data_uploaders.items()
+        for u in uploaders
+        for grant in uploader_grants(
+            target,
+            u.principal_id,
+            u.principal_type,
+            global_key=GLOBAL,
+            test_condition=test_path_condition(),
+        )
+    ]
     return access_table(spec.silo_names, extras, submitters, spec.aks_clusters)
 
 
@@ -107,6 +127,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
             submitter_ip_ranges=spec.submitter_ip_ranges,
             aggregation_pool=spec.aggregation_pool,
             cluster_grants=[g for g in table if g.before_cluster and g.grantee.silo is None],
+            uploader_ip_ranges=uploader_ip_ranges(spec, GLOBAL),
         ),
     )
     hub = (
@@ -143,6 +164,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
                 hub_after=tuple(hub_after),
                 compute_prerequisites=tuple(orchestrator.compute_prerequisites),
                 grants=[g for g in table if g.before_cluster and g.grantee.silo == s.name],
+                uploader_ip_ranges=uploader_ip_ranges(spec, s.name),
             ),
         )
         if silo.network is not None and silo.network.hub_peering is not None:
@@ -247,6 +269,37 @@ def _outputs(
             }
             for s in spec.submitters
         ],
+        "data_uploaders": [
+            {
+                "principal_id": u.principal_id,
+                "principal_type": u.principal_type,
+                "target": target,
+                "ip_ranges": list(u.ip_ranges),
+                "network": uploader_network(spec, target, u),
+            }
+            for target, uploaders in spec.data_uploaders.items()
+            for u in uploaders
+        ],
+        "datastores": {
+            MODELS_DATASTORE: {
+                "account": orchestrator.models_storage.name,
+                "container": GLOBAL_MODELS_CONTAINER,
+            },
+            **{
+                updates_datastore(s): {
+                    "account": orchestrator.models_storage.name,
+                    "container": naming.silo_container(s),
+                }
+                for s in spec.silo_names
+            },
+            **{
+                silo_datastore(s.name): {
+                    "account": silo.storage_account_name,
+                    "container": silo.storage_container,
+                }
+                for s, silo in zip(spec.silos, silos, strict=True)
+            },
+        },
         "image_build_compute": naming.IMAGE_BUILD_COMPUTE if bp.posture.image_build_compute else "",
         "on_premises": {
             s.name: {"egress_ip_ranges": list(s.egress_ip_ranges), "cluster": s.cluster_name}

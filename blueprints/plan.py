@@ -203,6 +203,7 @@ class Plan:
             "job_path": {
                 "ok": all(m.ok for m in self.movements),
                 "movements": [m.to_dict() for m in self.movements],
+                "assumed": sorted({f"{m.step}: {m.assumed}" for m in self.movements if m.assumed}),
             },
             "outputs": self.outputs,
         }

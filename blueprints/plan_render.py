@@ -159,7 +159,10 @@ def _job_path(plan: Plan) -> Table:
             table.add_row(Text(f"{m.step}", style="bold"), Text(f"as {m.actor}", style="dim"))
         role = m.role_detail if m.role_ok else f"[red]{m.role_detail}[/] (needs {m.role})"
         route = m.route if m.network_ok else f"[red]{m.route or 'none'}[/]"
-        table.add_row(m.what, m.target, role, route, "[green]yes[/]" if m.ok else "[red]no[/]")
+        verdict = {"ok": "[green]yes[/]", "assumed": "[yellow]assumed[/]"}.get(
+            m.status, "[red]no[/]"
+        )
+        table.add_row(m.what, m.target, role, route, verdict)
     return table
 
 
@@ -175,15 +178,20 @@ def render(plan: Plan, console: Console) -> None:
     console.print(_invariants(plan))
     console.print(_rules(plan))
     console.print(_job_path(plan))
+    for step, assumed in dict.fromkeys((m.step, m.assumed) for m in plan.movements if m.assumed):
+        console.print(Text.assemble(("assumed ", "bold yellow"), f"{step}: {assumed}"))
     for violation in plan.violations:
         console.print(Text.assemble(("violation ", "bold red"), str(violation)))
     if plan.manifest_error:
         console.print(Text.assemble(("manifest ", "bold red"), plan.manifest_error))
     for a, b in plan.network["overlaps"]:
         console.print(Text.assemble(("network ", "bold red"), f"VNets {a} and {b} overlap"))
+    assumed = sum(1 for m in plan.movements if m.status == "assumed")
     verdict = (
         "[green]OK[/]: every invariant and Azure rule holds, and an FL job's path is clear"
         if plan.ok
         else "[red]FAILED[/]"
     )
+    if plan.ok and assumed:
+        verdict += f" [yellow]if[/] you provide what the {assumed} assumed movements need"
     console.print(verdict)

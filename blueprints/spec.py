@@ -41,6 +41,7 @@ from blueprints.spec_base import (
     check_region,
     check_sku,
 )
+from blueprints.uploaders import DataUploader, check_data_uploaders
 from components import naming
 from components.access_targets import TARGET_FORMS, Target, parse_target
 from components.builtin_roles import BUILTIN_ROLES, touches_data
@@ -104,6 +105,11 @@ class SandboxSpec(SpecModel):
     tags: dict[str, str] = Field(default_factory=dict)
     extra_role_assignments: list[ExtraRoleAssignment] = Field(default_factory=list)
     submitters: list[Submitter] = Field(default_factory=_deployer_submits)
+    data_uploaders: dict[str, list[DataUploader]] = Field(
+        default_factory=dict,
+        description="per silo name (and 'global' for the test set): who uploads its data "
+        "(blueprints/uploaders.py)",
+    )
     orchestrator_compute_sku: str = DEFAULT_SKU
     orchestrator_max_nodes: int = 2
     orchestrator_address_space: str = DEFAULT_ORCHESTRATOR_ADDRESS_SPACE
@@ -327,6 +333,8 @@ def _model_at(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> type[BaseMo
         return ExtraRoleAssignment
     if names[:1] == ["submitters"]:
         return Submitter
+    if names[:1] == ["dataUploaders"]:
+        return DataUploader
     return SandboxSpec
 
 
@@ -392,6 +400,7 @@ def _check(spec: SandboxSpec) -> None:
     _check_networks(spec)
     _check_submitters(spec)
     _check_extra_roles(spec)
+    check_data_uploaders(spec)
 
 
 def _check_blueprint(spec: SandboxSpec) -> None:

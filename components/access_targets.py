@@ -27,6 +27,7 @@ TargetKind = Literal[
     "app-insights",
     "silo-resource-group",
     "silo-storage",
+    "silo-data-container",
     "compute-subnet",
 ]
 
@@ -68,6 +69,8 @@ class Target:
             return f"silo:{self.silo}-storage"
         if self.kind == "silo-resource-group":
             return f"silo:{self.silo}-resource-group"
+        if self.kind == "silo-data-container":
+            return f"silo:{self.silo}-data-container"
         if self.kind == "compute-subnet":
             return f"compute-subnet:{self.silo or 'hub'}"
         return self.kind
@@ -76,7 +79,8 @@ class Target:
         """Silos whose data storage account lies within this scope."""
         if self.kind == "subscription":
             return set(silos)
-        if self.kind in ("silo-storage", "silo-resource-group") and self.silo is not None:
+        silo_kinds = ("silo-storage", "silo-data-container", "silo-resource-group")
+        if self.kind in silo_kinds and self.silo is not None:
             return {self.silo}
         return set()
 

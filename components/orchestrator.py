@@ -52,7 +52,13 @@ from components.kubernetes.instance_types import InstanceType
 from components.permissions import WORKSPACE_IDENTITY, Grant, aks_identity, assign
 from components.posture import NetworkPosture
 from components.silo_network import Outbound, PrivateEndpointSpec, SiloNetwork, SiloNetworkArgs
-from components.storage import PRIVATE, PUBLIC, StorageNetwork, private_container
+from components.storage import (
+    PRIVATE,
+    PUBLIC,
+    StorageNetwork,
+    private_container,
+    uploaders_network,
+)
 from components.storage import secure_storage_account as storage_account
 from components.tags import orchestrator_tags, with_purpose
 
@@ -92,6 +98,8 @@ class OrchestratorArgs:
     cluster in the hub (confidential nodes), attached as the ``orchestrator`` compute."""
     cluster_grants: Sequence[Grant] = ()
     """Permissions-table rows the aggregation cluster needs before it exists."""
+    uploader_ip_ranges: Sequence[str] = ()
+    """Addresses of the test-set uploaders the model store admits (``dataUploaders.global``)."""
 
 
 class Orchestrator(pulumi.ComponentResource):
@@ -172,7 +180,11 @@ class Orchestrator(pulumi.ComponentResource):
             account_name=suffix.apply(lambda s: naming.storage_account(base, "models", s)),
             resource_group_name=rg,
             location=args.location,
-            network=PRIVATE if posture.storage_private else PUBLIC,
+            network=(
+                (uploaders_network(args.uploader_ip_ranges) if args.uploader_ip_ranges else PRIVATE)
+                if posture.storage_private
+                else PUBLIC
+            ),
             tags=with_purpose(tags, PURPOSE_MODELS),
             parent=self,
         )

@@ -105,6 +105,8 @@ class Grant:
     """Needed before the AML workspace is created (its primary identity's own access)."""
     before_cluster: bool = False
     """Needed before an AKS cluster is created (its control plane joins the subnet)."""
+    condition: str | None = None
+    """An ABAC role assignment condition (version 2.0) narrowing the role, e.g. to paths."""
 
     @property
     def description(self) -> str:
@@ -379,6 +381,11 @@ def assign(
                 ),
                 scope=scope,
                 description=grant.description,
+                **(
+                    {"condition": grant.condition, "condition_version": "2.0"}
+                    if grant.condition
+                    else {}
+                ),
                 opts=pulumi.ResourceOptions(parent=parent),
             )
         )

@@ -35,6 +35,15 @@ class StorageNetwork:
     trusted_resources: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     """Resource ids admitted as trusted resource instances (``selected-networks``)."""
     tenant_id: pulumi.Input[str] | None = None
+    private_links_only: bool = False
+    """Private storage opened only to its data uploaders' addresses: no trusted-service
+    bypass, and copies still limited to private links."""
+
+
+def uploaders_network(ip_ranges: Sequence[str]) -> StorageNetwork:
+    """Private storage that admits its data uploaders' addresses and nothing else from the
+    internet (``dataUploaders`` with ``ipRanges`` in eyes-off)."""
+    return StorageNetwork("selected-networks", ip_ranges=tuple(ip_ranges), private_links_only=True)
 
 
 PUBLIC = StorageNetwork("public")
@@ -53,11 +62,15 @@ def _network_settings(net: StorageNetwork) -> dict[str, object]:
             "allowed_copy_scope": "PrivateLink",
             "network_rule_set": {"default_action": "Deny", "bypass": "None"},
         }
+    settings: dict[str, object] = (
+        {"allowed_copy_scope": "PrivateLink"} if net.private_links_only else {}
+    )
     return {
+        **settings,
         "public_network_access": "Enabled",
         "network_rule_set": {
             "default_action": "Deny",
-            "bypass": "AzureServices",
+            "bypass": "None" if net.private_links_only else "AzureServices",
             "ip_rules": [
                 {"i_p_address_or_range": cidr.removesuffix("/32"), "action": "Allow"}
                 for cidr in net.ip_ranges

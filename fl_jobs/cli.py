@@ -402,3 +402,13 @@ def _register_agents() -> None:
 
 
 _register_agents()
+
+
+def _register_doctor() -> None:
+    """``doctor``: probes a deployed sandbox's job path for real (fl_jobs.doctor)."""
+    from fl_jobs.doctor.cli import doctor
+
+    app.command()(doctor)
+
+
+_register_doctor()

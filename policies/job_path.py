@@ -7,6 +7,10 @@ the target over the network (``policies.network_paths``). The round, in order:
 
 1. submit, for each submitter: call the workspace API; upload the code snapshot to the
    workspace storage (azure-ai-ml does it with the submitter's own credential);
+   seeding, before the first round: each silo's uploaders write its raw data into its data
+   container, the test-set uploaders write the test set into ``global`` (``dataUploaders``);
+   a movement that relies on something the sandbox does not build (a host on the hub
+   network; an uploader nobody listed) is reported *assumed*, with what the user provides;
 2. image build, on the workspace's image-build compute (or Azure's serverless build):
    read the build context from the workspace storage, push the image to the registry;
 3. each silo's preprocess and train steps, on the silo's compute, as its identity (steps run
@@ -24,7 +28,7 @@ resource that decides it and the fix; ``plan`` prints the whole table and exits 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from components import builtin_roles as names
@@ -48,6 +52,8 @@ from policies.network_paths import (
 from policies.violation import Violation
 
 CHECK_ID = "job-path"
+GLOBAL_UPLOADS = "global"
+"""The ``data_uploaders`` target of the test set (``blueprints.uploaders.GLOBAL``)."""
 
 
 def _guids(*role_names: str) -> frozenset[str]:
@@ -98,16 +104,28 @@ class Movement:
     problem: str
     fix: str
     resource: Node | None
+    assumed: str = ""
+    """What the sandbox does not build and the movement relies on (a host in the hub VNet);
+    set, the movement is reported *assumed*, not *ok*, and the plan says what to provide."""
 
     @property
     def ok(self) -> bool:
         return self.role_ok and self.network_ok
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``assumed`` (holds if the user provides what ``assumed`` says) or
+        ``broken``."""
+        if not self.ok:
+            return "broken"
+        return "assumed" if self.assumed else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("resource")
         data["resource"] = self.resource.label if self.resource is not None else None
         data["ok"] = self.ok
+        data["status"] = self.status
         return data
 
     def violation(self) -> Violation:
@@ -144,7 +162,12 @@ def _holds(
                 if reached.account is not target.node:
                     continue
                 if reached.container is None or reached.container == target.container:
-                    return f"{grant.role} at {reached.level} scope"
+                    limited = (
+                        ", paths limited by a condition"
+                        if grant.assignment.get("condition")
+                        else ""
+                    )
+                    return f"{grant.role} at {reached.level} scope{limited}"
             continue
         level = graph.scope_covers(grant.scope, target.node)
         if level is not None:
@@ -350,26 +373,96 @@ def _submit(
             graph, str(entry.get("network") or "internet"), list(entry.get("ip_ranges") or [])
         )
         actor = Actor(f"{name} from {origin.label}", principal, origin)
+        assumed = HUB_HOST if origin.kind == "vnet" else ""
         found.append(
-            _movement(
-                graph,
-                "submit",
-                "call the workspace API",
-                actor,
-                _resource(workspace, "amlworkspace", "workspace"),
-                SUBMIT,
+            _assume(
+                _movement(
+                    graph,
+                    "submit",
+                    "call the workspace API",
+                    actor,
+                    _resource(workspace, "amlworkspace", "workspace"),
+                    SUBMIT,
+                ),
+                assumed,
             )
         )
         found.append(
-            _movement(
-                graph,
-                "submit",
-                "upload the code snapshot",
-                actor,
-                _resource(ws_storage, "blob", "workspace storage"),
-                BLOB_WRITE,
+            _assume(
+                _movement(
+                    graph,
+                    "submit",
+                    "upload the code snapshot",
+                    actor,
+                    _resource(ws_storage, "blob", "workspace storage"),
+                    BLOB_WRITE,
+                ),
+                assumed,
             )
         )
+    return found
+
+
+HUB_HOST = (
+    "the stack builds no host on the hub network: provide one, e.g. a jump host in the hub "
+    "VNet reached through Azure Bastion, or a point-to-site VPN into the hub with a DNS "
+    "resolver for the privatelink zones"
+)
+
+
+def _assume(movement: Movement, assumed: str) -> Movement:
+    return replace(movement, assumed=assumed) if assumed else movement
+
+
+def _seeding(graph: ResourceGraph) -> list[Movement]:
+    """Putting the data in place before the first round: each silo's raw data into its data
+    container, the test set into ``global`` (``dataUploaders``). Without an uploader the
+    movement is *assumed* (someone outside the sandbox places the data)."""
+    uploaders = [u for u in graph.outputs.get("data_uploaders") or [] if isinstance(u, Mapping)]
+    orchestrator = graph.federation.get("orchestrator") or {}
+    wanted: list[tuple[str, str, Any]] = [
+        (str(s.get("name")), f"upload silo {s.get('name')}'s data", s.get("datastore"))
+        for s in graph.federation.get("silos") or []
+        if isinstance(s, Mapping) and s.get("kind", "internal") != "local"
+    ]
+    wanted.append((GLOBAL_UPLOADS, "upload the test set", orchestrator.get("datastore")))
+    found: list[Movement] = []
+    for key, what, datastore in wanted:
+        step = "seed " + (f"silo {key}" if key != GLOBAL_UPLOADS else "the test set")
+        target = _datastore(graph, datastore)
+        mine = [u for u in uploaders if u.get("target") == key]
+        if not mine:
+            found.append(
+                Movement(
+                    step,
+                    what,
+                    "nobody listed",
+                    target.label,
+                    ROLE_WORDS[BLOB_WRITE],
+                    True,
+                    "not checked",
+                    "not checked",
+                    True,
+                    "",
+                    "",
+                    None,
+                    assumed=f"no uploader is listed under fl-sandbox:dataUploaders.{key}: the "
+                    "data must already be in place, or list its uploader there",
+                )
+            )
+            continue
+        for entry in mine:
+            principal = str(entry.get("principal_id") or "")
+            origin = submitter_origin(
+                graph, str(entry.get("network") or "internet"), list(entry.get("ip_ranges") or [])
+            )
+            actor = Actor(f"uploader {principal} from {origin.label}", principal, origin)
+            found.append(
+                _assume(
+                    _movement(graph, step, what, actor, target, BLOB_WRITE),
+                    HUB_HOST if origin.kind == "vnet" else "",
+                )
+            )
     return found
 
 
@@ -579,6 +672,7 @@ def job_path(graph: ResourceGraph) -> list[Movement]:
     registry = _linked(graph, workspace, "containerRegistry", graph.of_type(CONTAINER_REGISTRY))
     return [
         *_submit(graph, workspace, ws_storage),
+        *_seeding(graph),
         *_image_build(graph, workspace, ws_storage, registry),
         *_silos(graph, workspace, ws_storage, registry),
         *_aggregate(graph, workspace, ws_storage, registry),

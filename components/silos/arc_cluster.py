@@ -42,7 +42,9 @@ class ArcClusterSilo(KubernetesSilo):
     in_vnet = False
 
     def storage_network(self) -> StorageNetwork:
-        return StorageNetwork("selected-networks", ip_ranges=tuple(self.args.spec.egress_ip_ranges))
+        ranges = [*self.args.spec.egress_ip_ranges]
+        ranges += [r for r in self.args.uploader_ip_ranges if r not in ranges]
+        return StorageNetwork("selected-networks", ip_ranges=tuple(ranges))
 
     def _compute(self) -> machinelearningservices.Compute:
         spec, args = self.args.spec, self.args

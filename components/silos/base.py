@@ -37,6 +37,7 @@ from components.storage import (
     StorageNetwork,
     private_container,
     secure_storage_account,
+    uploaders_network,
 )
 from components.tags import silo_tags, with_purpose
 
@@ -71,6 +72,8 @@ class SiloArgs:
     grants: Sequence[Grant] = ()
     """Permissions-table rows this silo's resources need before they are created (an AKS
     control plane's role on its subnet)."""
+    uploader_ip_ranges: Sequence[str] = ()
+    """Addresses of this silo's data uploaders its storage admits (``dataUploaders``)."""
 
 
 class SiloComponent(pulumi.ComponentResource):
@@ -128,6 +131,9 @@ class SiloComponent(pulumi.ComponentResource):
         self.scopes = {
             Target("silo-storage", silo=silo): self.storage_id,
             Target("silo-resource-group", silo=silo): self.resource_group.id,
+            Target("silo-data-container", silo=silo): pulumi.Output.concat(
+                self.storage_id, "/blobServices/default/containers/", self.storage_container
+            ),
         }
         if self.network is not None:
             self.scopes[Target("compute-subnet", silo=silo)] = self.network.compute_subnet.id
@@ -166,6 +172,8 @@ class SiloComponent(pulumi.ComponentResource):
 
     def storage_network(self) -> StorageNetwork:
         """How the network reaches this silo's storage (a kind may narrow it)."""
+        if self.args.posture.storage_private and self.args.uploader_ip_ranges:
+            return uploaders_network(self.args.uploader_ip_ranges)
         return PRIVATE if self.args.posture.storage_private else PUBLIC
 
     def _storage(self, suffix: pulumi.Output[str]) -> None:

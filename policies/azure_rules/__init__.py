@@ -25,6 +25,7 @@ from policies.azure_rules import (
     kubernetes_attach,
     outbound,
     premium_registry,
+    role_conditions,
     storage_ip_rules,
     submitter_network,
     submitter_roles,
@@ -75,6 +76,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         aks_for_azure_ml,
         extension_on_ready_cluster,
         kubernetes_attach,
+        role_conditions,
     )
 )
 

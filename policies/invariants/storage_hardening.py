@@ -4,14 +4,14 @@ Everywhere: shared-key access off (identities only, so roles are the whole story
 access off, TLS 1.2 or newer, no local users and no SFTP (each carries its own credentials). A
 setting left unset counts as broken, because Azure's default for it is the unsafe one or may
 change. Where the blueprint's posture makes storage private, silo storage and the model store
-also have public network access disabled, a blob private endpoint, and copies limited to
-private links.
+also have public network access disabled (or, in eyes-off, open to their data uploaders'
+listed addresses only), a blob private endpoint, and copies limited to private links.
 """
 
 from __future__ import annotations
 
 from components.conventions import PURPOSE_MODELS, PURPOSE_SILO_DATA
-from policies.graph import Node, ResourceGraph, purpose_of
+from policies.graph import Node, ResourceGraph, purpose_of, silo_of
 from policies.violation import Violation
 
 ID = "storage-hardening"
@@ -68,7 +68,7 @@ def _private(graph: ResourceGraph, account: Node) -> list[tuple[str, str]]:
             )
         )
     access = account.get("publicNetworkAccess")
-    if access != "Disabled":
+    if access != "Disabled" and not _open_to_uploaders_only(graph, account):
         problems.append(
             (
                 f"publicNetworkAccess is {access!r} in blueprint '{graph.blueprint}', which "
@@ -86,6 +86,26 @@ def _private(graph: ResourceGraph, account: Node) -> list[tuple[str, str]]:
             )
         )
     return problems
+
+
+def _open_to_uploaders_only(graph: ResourceGraph, account: Node) -> bool:
+    """Private storage may admit its own data uploaders' addresses (``dataUploaders`` with
+    ``ipRanges``, eyes-off): default Deny, no trusted-service bypass, and every IP rule one of
+    the addresses listed for the silo (or, on the model store, for the test set)."""
+    rules = account.get("networkRuleSet") or {}
+    if rules.get("defaultAction") != "Deny" or rules.get("bypass") != "None":
+        return False
+    if rules.get("virtualNetworkRules") or rules.get("resourceAccessRules"):
+        return False
+    target = silo_of(account) if purpose_of(account) == PURPOSE_SILO_DATA else "global"
+    admitted = {
+        str(r)
+        for u in graph.outputs.get("data_uploaders") or []
+        if isinstance(u, dict) and u.get("target") == target
+        for r in u.get("ip_ranges") or []
+    }
+    ips = [r.get("iPAddressOrRange") for r in rules.get("ipRules") or [] if isinstance(r, dict)]
+    return bool(ips) and all(ip in admitted or f"{ip}/32" in admitted for ip in ips)
 
 
 def _unknown(account: Node) -> bool:

@@ -36,8 +36,9 @@ def test_every_blueprint_has_a_clear_job_path(blueprint: str, silos: int) -> Non
     run = blueprint_run(blueprint, silos)
     found = moves(run.resources, run.result)
     assert [str(m.violation()) for m in found if not m.ok] == []
-    # submit: API + upload; image build: outbound, context, push; each silo: 8; aggregate.
-    assert len(found) == 2 + 3 + 8 * silos + (6 + silos)
+    # submit: API + upload; seeding: each silo and the test set; image build: outbound,
+    # context, push; each silo: 8; aggregate.
+    assert len(found) == 2 + (silos + 1) + 3 + 8 * silos + (6 + silos)
     silo_steps = {m.step for m in found if m.step.startswith("silo ")}
     assert silo_steps == {f"silo silo{i}: preprocess + train" for i in range(1, silos + 1)}
 

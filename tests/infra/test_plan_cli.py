@@ -56,6 +56,8 @@ def test_eyes_off_three_silos_json_holds_resources_access_and_invariants() -> No
         "image build",
         "aggregate",
         *(f"silo silo{i}: preprocess + train" for i in (1, 2, 3)),
+        *(f"seed silo silo{i}" for i in (1, 2, 3)),
+        "seed the test set",
     }
     matrix = doc["access_matrix"]["matrix"]
     for silo in ("silo1", "silo2", "silo3"):
