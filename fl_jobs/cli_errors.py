@@ -22,6 +22,20 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
+#: Help is laid out at least this wide: at a pipe's or a small terminal's 80 columns, rich
+#: cut long option names (``--secure-aggregat…``). ``TERMINAL_WIDTH`` still decides if set.
+MIN_HELP_WIDTH = 120
+
+
+def _widen_help() -> None:
+    import shutil
+
+    from typer import rich_utils
+
+    if os.environ.get("TERMINAL_WIDTH"):
+        return
+    rich_utils.MAX_WIDTH = max(shutil.get_terminal_size((80, 24)).columns, MIN_HELP_WIDTH)
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -99,6 +113,7 @@ class OneLineErrorsGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        _widen_help()  # at each call: COLUMNS may differ from the one at import
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:

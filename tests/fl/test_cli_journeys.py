@@ -96,3 +96,27 @@ def test_round_lines_stay_above_the_progress_bar() -> None:
     text = console.export_text()
     for rnd, value in ((1, "0.6000"), (2, "0.7000"), (3, "0.8000")):
         assert f"round {rnd}/3  test accuracy {value}  (0.10 s)" in text
+
+
+def test_help_groups_every_option_and_keeps_long_names_whole(tmp_path: Path) -> None:
+    import inspect
+
+    from fl_jobs.cli import run
+    from fl_jobs.cli_help_groups import RUN_GROUPS
+
+    grouped = {name for names in RUN_GROUPS.values() for name in names}
+    assert set(inspect.signature(run).parameters) == grouped  # a new option needs a panel
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    shown = subprocess.run(
+        [sys.executable, "-m", "fl_jobs", "run", "--help"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0
+    for panel in RUN_GROUPS:
+        assert f"─ {panel} ─" in shown.stdout
+    assert "…" not in shown.stdout  # piped help used to cut --secure-aggregation-clip
+    assert "--secure-aggregation-clip" in shown.stdout and "--max-train-samples" in shown.stdout
