@@ -120,3 +120,22 @@ def test_help_groups_every_option_and_keeps_long_names_whole(tmp_path: Path) -> 
         assert f"─ {panel} ─" in shown.stdout
     assert "…" not in shown.stdout  # piped help used to cut --secure-aggregation-clip
     assert "--secure-aggregation-clip" in shown.stdout and "--max-train-samples" in shown.stdout
+
+
+def test_rerunning_a_runs_own_job_file_starts_a_new_run(tmp_path: Path) -> None:
+    """job.yaml used to store `overwrite: true` and the folder: re-running it deleted the run."""
+    first = _cli(
+        tmp_path,
+        *("run", "--example", "digits", "--silos", "2", "--rounds", "1", "--no-baselines"),
+        *("--no-tracking", "--output-dir", "first", "--overwrite"),
+    )
+    assert first.returncode == 0, first.stderr
+    stored = (tmp_path / "first" / "job.yaml").read_text()
+    assert "output_dir" not in stored and "overwrite" not in stored
+    before = (tmp_path / "first" / "summary.json").read_bytes()
+    again = _cli(tmp_path, "run", "--config", "first/job.yaml")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "first" / "summary.json").read_bytes() == before  # untouched
+    assert list((tmp_path / "runs" / "digits").glob("*/summary.json"))  # a new run folder
+    resumed = _cli(tmp_path, "run", "--resume", "first", "--rounds", "2")
+    assert resumed.returncode == 0, resumed.stderr  # and the first run still resumes
