@@ -22,8 +22,9 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-#: Help is laid out at least this wide: at a pipe's or a small terminal's 80 columns, rich
-#: cut long option names (``--secure-aggregat…``). ``TERMINAL_WIDTH`` still decides if set.
+#: Help sent to a pipe or a log is laid out at least this wide: at the 80 columns rich assumes
+#: there, it cut long option names (``--secure-aggregat…``). A terminal keeps its own width, and
+#: ``TERMINAL_WIDTH`` decides if set.
 MIN_HELP_WIDTH = 120
 
 
@@ -32,9 +33,10 @@ def _widen_help() -> None:
 
     from typer import rich_utils
 
-    if os.environ.get("TERMINAL_WIDTH"):
+    if os.environ.get("TERMINAL_WIDTH") or sys.stdout.isatty():
         return
     rich_utils.MAX_WIDTH = max(shutil.get_terminal_size((80, 24)).columns, MIN_HELP_WIDTH)
+
 
 EXIT_OK = 0
 EXIT_FAILED = 1
