@@ -364,6 +364,16 @@ def run(
         raise typer.Exit(result.exit_code)
 
 
+def _group_run_options() -> None:
+    """Option panels in ``run --help`` (fl_jobs.cli_help_groups)."""
+    from fl_jobs.cli_help_groups import RUN_GROUPS, apply_groups
+
+    apply_groups(run, RUN_GROUPS)
+
+
+_group_run_options()
+
+
 def _register_submit() -> None:
     """``submit`` (Azure ML) lives with the pipeline code; its module imports no Azure SDK."""
     from fl_jobs.aml.cli import submit

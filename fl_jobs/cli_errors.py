@@ -22,6 +22,22 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
+#: Help sent to a pipe or a log is laid out at least this wide: at the 80 columns rich assumes
+#: there, it cut long option names (``--secure-aggregat…``). A terminal keeps its own width, and
+#: ``TERMINAL_WIDTH`` decides if set.
+MIN_HELP_WIDTH = 120
+
+
+def _widen_help() -> None:
+    import shutil
+
+    from typer import rich_utils
+
+    if os.environ.get("TERMINAL_WIDTH") or sys.stdout.isatty():
+        return
+    rich_utils.MAX_WIDTH = max(shutil.get_terminal_size((80, 24)).columns, MIN_HELP_WIDTH)
+
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -99,6 +115,7 @@ class OneLineErrorsGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        _widen_help()  # at each call: COLUMNS may differ from the one at import
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         _refuse_fractional_whole_numbers(self, list(sys.argv[1:] if args is None else args))

@@ -83,7 +83,7 @@ def comparison_table(comparison: Comparison, rounds: int) -> Table:
     metric = comparison.metric_name
     arrow = "higher is better" if comparison.higher_is_better else "lower is better"
     table = Table(title=f"Test {metric} after {count(rounds, 'round')} ({arrow})")
-    table.add_column("approach")
+    table.add_column("approach", no_wrap=True)  # the name stays whole in 80 columns
     table.add_column(f"final {metric}", justify="right")
     table.add_column("best (round)", justify="right")
     table.add_column("federated advantage", justify="right")

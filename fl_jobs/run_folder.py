@@ -228,7 +228,9 @@ def open_run(plan: RunPlan, config: JobConfig) -> OpenRun:
             for stale in path.glob(".mlflow.db*"):
                 _remove(stale)
         if not plan.resume:
-            job = config.model_dump(mode="json", exclude={"approval"})
+            # Not where it ran nor --overwrite: `run --config <run>/job.yaml` must start a new
+            # run, never delete this one (--resume puts a resumed run back in its folder).
+            job = config.model_dump(mode="json", exclude={"approval", "output_dir", "overwrite"})
             (path / JOB_FILE).write_text(yaml.safe_dump(job, sort_keys=True))
     except BaseException:
         os.close(fd)

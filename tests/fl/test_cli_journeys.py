@@ -96,3 +96,46 @@ def test_round_lines_stay_above_the_progress_bar() -> None:
     text = console.export_text()
     for rnd, value in ((1, "0.6000"), (2, "0.7000"), (3, "0.8000")):
         assert f"round {rnd}/3  test accuracy {value}  (0.10 s)" in text
+
+
+def test_help_groups_every_option_and_keeps_long_names_whole(tmp_path: Path) -> None:
+    import inspect
+
+    from fl_jobs.cli import run
+    from fl_jobs.cli_help_groups import RUN_GROUPS
+
+    grouped = {name for names in RUN_GROUPS.values() for name in names}
+    assert set(inspect.signature(run).parameters) == grouped  # a new option needs a panel
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    shown = subprocess.run(
+        [sys.executable, "-m", "fl_jobs", "run", "--help"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0
+    for panel in RUN_GROUPS:
+        assert f"─ {panel} ─" in shown.stdout
+    assert "…" not in shown.stdout  # piped help used to cut --secure-aggregation-clip
+    assert "--secure-aggregation-clip" in shown.stdout and "--max-train-samples" in shown.stdout
+
+
+def test_rerunning_a_runs_own_job_file_starts_a_new_run(tmp_path: Path) -> None:
+    """job.yaml used to store `overwrite: true` and the folder: re-running it deleted the run."""
+    first = _cli(
+        tmp_path,
+        *("run", "--example", "digits", "--silos", "2", "--rounds", "1", "--no-baselines"),
+        *("--no-tracking", "--output-dir", "first", "--overwrite"),
+    )
+    assert first.returncode == 0, first.stderr
+    stored = (tmp_path / "first" / "job.yaml").read_text()
+    assert "output_dir" not in stored and "overwrite" not in stored
+    before = (tmp_path / "first" / "summary.json").read_bytes()
+    again = _cli(tmp_path, "run", "--config", "first/job.yaml")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "first" / "summary.json").read_bytes() == before  # untouched
+    assert list((tmp_path / "runs" / "digits").glob("*/summary.json"))  # a new run folder
+    resumed = _cli(tmp_path, "run", "--resume", "first", "--rounds", "2")
+    assert resumed.returncode == 0, resumed.stderr  # and the first run still resumes

@@ -1,0 +1,52 @@
+"""``plan --format markdown`` for a pull-request comment, ``--section`` filters, and the
+one-line refusals of bad values before anything is evaluated."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _plan(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "blueprints", "plan", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_markdown_has_every_section_by_default() -> None:
+    done = _plan("--blueprint", "eyes-on", "--silos", "2", "--format", "markdown")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert text.startswith("## Offline plan: `eyes-on`, 2 silos, ")
+    for heading in ("### Resources (", "### Access matrix (", "### Network", "### Checks"):
+        assert heading in text
+    assert "| vnet-flsandbox-silo1 | 10.1.0.0/16 | 2 |" in text
+    assert "### Job path of one FL round (" in text
+    assert "**broken**" not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--section", "tree", "--format", "markdown"], "--section tree is not accepted"),
+        (["--section", "access"], "add --format markdown"),
+        (["--format", "html"], "--format html is not accepted - use table, json or markdown"),
+        (["--json", "--format", "markdown"], "give --json or --format markdown, not both"),
+    ],
+)
+def test_bad_values_are_one_line(args: list[str], message: str) -> None:
+    done = _plan("--blueprint", "minimal", *args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
