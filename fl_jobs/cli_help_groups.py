@@ -39,7 +39,13 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
         "target_delta",
         "target_epsilon",
     ),
-    "Faults and resuming": ("min_silos", "round_timeout", "checkpoints", "resume"),
+    "Faults and resuming": (
+        "min_silos",
+        "round_timeout",
+        "collapse_rounds",
+        "checkpoints",
+        "resume",
+    ),
     "Output and tracking": (
         "config",
         "output_dir",
