@@ -11,7 +11,9 @@ AZURITE := tools/azurite/node_modules/.bin/azurite-blob
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install -r requirements.txt
+	# --retries 1: requirements.txt names the PyTorch CPU index as an extra index; where that
+	# index cannot be reached, pip's default 5 retries with back-off cost ~8 s per package
+	$(PY) -m pip install --retries 1 -r requirements.txt
 	# this project, editable: `fl-sandbox` and `python -m fl_jobs` then work from any folder
 	$(PY) -m pip install --no-deps -e .
 	touch $(STAMP)
