@@ -193,6 +193,12 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     return _outputs(spec, bp, table, orchestrator, silos, client)
 
 
+def blob_endpoint(account: str) -> str:
+    """The model store's blob endpoint for the agents, in Azure's public cloud (the sandbox's
+    only cloud: https://learn.microsoft.com/azure/storage/common/storage-account-overview#standard-endpoints)."""
+    return f"https://{account}.blob.core.windows.net"
+
+
 def _outputs(
     spec: SandboxSpec,
     bp: Blueprint,
@@ -214,6 +220,7 @@ def _outputs(
         workspace=orchestrator.workspace.name,
         compute=orchestrator.compute.name,
         datastore=orchestrator.models_datastore.name,
+        models_account=orchestrator.models_storage.name,
         client_id=orchestrator.jobs_identity.client_id,
         silos=pulumi.Output.all(*silo_refs),
     ).apply(
@@ -230,6 +237,7 @@ def _outputs(
                     "compute": v["compute"],
                     "datastore": v["datastore"],
                     "identity_client_id": v["client_id"],
+                    "model_store_url": blob_endpoint(v["models_account"]),
                     **orchestrator_fields,
                 },
                 "silos": list(v["silos"]),

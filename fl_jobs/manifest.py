@@ -20,6 +20,9 @@ SiloKind = Literal["internal", "external", "local"]
 ComputeType = Literal["amlcompute", "kubernetes"]
 
 _SILO_NAME = re.compile(r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$|^[a-z]$")
+# A storage account's blob endpoint (https://<account>.blob.<cloud suffix>): the account name
+# is 3-24 lowercase letters and digits; no path, query or SAS, since agents use their identity.
+_BLOB_ENDPOINT = re.compile(r"^https://[a-z0-9]{3,24}\.blob\.[a-z0-9.-]+[a-z0-9]/?$")
 
 
 class ManifestError(ValueError):
@@ -49,11 +52,21 @@ class OrchestratorRef(_Strict):
     instance_type: str | None = Field(
         default=None, description="Kubernetes instance type (an attached cluster)"
     )
+    model_store_url: str | None = Field(
+        default=None,
+        description="blob endpoint of the model store (https://<account>.blob.core.windows.net),"
+        " which the model-store agents talk to",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> OrchestratorRef:
         if self.compute_type == "kubernetes" and not self.instance_type:
             raise ValueError("a Kubernetes orchestrator compute needs its instance_type")
+        if self.model_store_url is not None and not _BLOB_ENDPOINT.match(self.model_store_url):
+            raise ValueError(
+                f"model_store_url {self.model_store_url!r} is not a storage account blob "
+                "endpoint (https://<account>.blob.core.windows.net, no path, query or SAS)"
+            )
         return self
 
 

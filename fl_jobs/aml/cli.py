@@ -12,6 +12,7 @@ pipeline that breaks the silo rules, 3 not approved. Every error is one line on 
 from __future__ import annotations
 
 import logging
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -93,11 +94,27 @@ def submit(
     stream: Annotated[
         bool, typer.Option("--stream/--no-stream", help="follow the job until it finishes")
     ] = True,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="agents: one step per silo + one orchestrator step, rounds over the model "
+            "store (K+1 job starts); pipeline: the unrolled graph (1+K+R(K+1) steps)",
+        ),
+    ] = "agents",
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="agents engine: continue this stopped job from the model store's last "
+            "complete round (its job name, i.e. its folder in the store)",
+        ),
+    ] = None,
 ) -> None:
     """Build the federated pipeline from a manifest, check it, and submit it (or dry-run)."""
     try:
         _submit(ctx, manifest, example, config, dry_run, out, rounds, seed, job_name,
-                data_prefix, experiment, stream)  # fmt: skip
+                data_prefix, experiment, stream, engine, resume)  # fmt: skip
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # a failure nobody named: one line, the traceback in a log
@@ -121,6 +138,8 @@ def _submit(
     data_prefix: str | None,
     experiment: str | None,
     stream: bool,
+    engine: str = "agents",
+    resume: str | None = None,
 ) -> None:
     from fl_jobs.aml.approval import ApprovalError
     from fl_jobs.aml.dataflow import DataFlowError
@@ -142,6 +161,20 @@ def _submit(
     if not console.is_terminal:  # piped or captured: keep datastore paths on one line
         console = Console(soft_wrap=True, width=220)
     errors = Console(stderr=True, soft_wrap=True)
+    from fl_jobs.aml.submit import ENGINES
+
+    if engine not in ENGINES:
+        raise _fail(errors, f"--engine {engine!r} is not one of {', '.join(ENGINES)} - "
+                    "pick one of them", 2)  # fmt: skip
+    if resume is not None:
+        from fl_jobs.aml.layout import check_job_prefix
+
+        if engine != "agents":
+            raise _fail(errors, "--resume continues an agents job - drop --engine pipeline", 2)
+        try:
+            check_job_prefix(resume)
+        except ValueError as exc:
+            raise _fail(errors, f"--resume: {exc} - pass the stopped job's name", 2) from None
     if out is not None and out.exists() and not out.is_dir():
         raise _fail(errors, f"--out {out} is a file - give a folder path for the outputs", 2)
     # a dry run's files (fl_jobs.aml.submit.PIPELINE_FILE, APPROVAL_REQUEST_FILE): an
@@ -159,7 +192,9 @@ def _submit(
         )
     except (FLJobError, ManifestError) as exc:
         raise _fail(errors, str(exc), 2) from None
-    name = job_name or default_job_name(job_config.example)
+    name = job_name or (
+        f"{resume[:50]}-r{secrets.token_hex(2)}" if resume else default_job_name(job_config.example)
+    )
     if dry_run and out is None:
         out = Path("runs") / "aml" / name
     with tempfile.TemporaryDirectory(prefix="fl-sandbox-code-") as scratch:
@@ -173,6 +208,8 @@ def _submit(
                 data_prefix=data_prefix,
                 experiment_name=experiment,
                 model_store=store,
+                engine=engine,
+                store_job=resume,
             )
         except (FLJobError, ManifestError, DataFlowError, ValueError) as exc:
             raise _fail(errors, str(exc), 2) from None

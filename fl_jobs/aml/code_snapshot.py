@@ -17,9 +17,11 @@ from pathlib import Path
 import yaml
 
 from fl_jobs.config import JobConfig
+from fl_jobs.manifest import FederationManifest
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 JOB_CONFIG_NAME = "job.yaml"
+MANIFEST_NAME = "manifest.json"
 _SUFFIXES = {".py", ".yaml", ".yml", ".json", ".txt"}
 
 
@@ -38,20 +40,25 @@ def directory_sha256(root: Path) -> str:
     return digest.hexdigest()
 
 
-def cloud_config(config: JobConfig) -> dict[str, object]:
+def cloud_config(config: JobConfig, *, agents: bool = False) -> dict[str, object]:
     """The job settings the steps need, without what only matters on this machine (output
     folders, the local tracking store, the approval hook, the local federation's timeouts and
-    checkpoints). ``min_silos`` stays: the aggregate step applies it to rejected updates."""
+    checkpoints). ``min_silos`` stays: the aggregate step applies it to rejected updates.
+    With ``agents`` the round deadline stays too: the orchestrator agent enforces it."""
     data = config.model_dump(mode="json", exclude_none=True)
-    local_settings = ("name", "round_timeout", "checkpoints", "overwrite")
+    local_settings = ("name", "checkpoints", "overwrite", *(() if agents else ("round_timeout",)))
     for local_only in ("output_dir", "summary", "tracking_uri", "approval", *local_settings):
         data.pop(local_only, None)
     data["baselines"] = False
     return data
 
 
-def stage_code(dest: Path, config: JobConfig) -> CodeSnapshot:
-    """Write the snapshot into ``dest`` (emptied first) and return it with its hash."""
+def stage_code(
+    dest: Path, config: JobConfig, manifest: FederationManifest | None = None
+) -> CodeSnapshot:
+    """Write the snapshot into ``dest`` (emptied first) and return it with its hash. With a
+    ``manifest`` (the agents engine) it is staged too, as the agents' ``--manifest``, and the
+    job file keeps the agents' settings; both are then covered by the hash."""
     dest = dest.resolve()
     if dest.exists():
         shutil.rmtree(dest)
@@ -64,5 +71,8 @@ def stage_code(dest: Path, config: JobConfig) -> CodeSnapshot:
         out = target / source.relative_to(PACKAGE_DIR)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, out)
-    (dest / JOB_CONFIG_NAME).write_text(yaml.safe_dump(cloud_config(config), sort_keys=True))
+    settings = cloud_config(config, agents=manifest is not None)
+    (dest / JOB_CONFIG_NAME).write_text(yaml.safe_dump(settings, sort_keys=True))
+    if manifest is not None:
+        (dest / MANIFEST_NAME).write_text(manifest.to_json())
     return CodeSnapshot(path=dest, sha256=directory_sha256(dest))

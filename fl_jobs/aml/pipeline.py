@@ -57,8 +57,11 @@ def step_name(kind: str, silo: SiloRef | None = None, round_index: int | None = 
     return "_".join(parts)
 
 
-def check_cloud_manifest(manifest: FederationManifest, config: JobConfig) -> None:
-    """Reject what cannot run on Azure ML, before any SDK object is built."""
+def check_cloud_manifest(
+    manifest: FederationManifest, config: JobConfig, *, engine: str = "pipeline"
+) -> None:
+    """Reject what cannot run on Azure ML, before any SDK object is built (``engine``: the
+    unrolled ``pipeline`` or the model-store ``agents``, which sample silos at run time)."""
     if manifest.workspace is None:
         raise ManifestError(
             f"manifest of blueprint {manifest.blueprint!r} has no workspace: it describes a "
@@ -71,12 +74,16 @@ def check_cloud_manifest(manifest: FederationManifest, config: JobConfig) -> Non
             f"silos {local} are local folders and cannot run in an Azure ML pipeline; "
             "use the manifest exported by the deployed stack"
         )
-    if config.fraction < 1.0:
+    if engine == "pipeline" and config.fraction < 1.0:
         raise ManifestError(
             f"fraction={config.fraction} samples silos per round, which an unrolled Azure ML "
-            "pipeline cannot do at run time; set fraction: 1.0 for Azure ML jobs"
+            "pipeline cannot do at run time; set fraction: 1.0, or submit with --engine agents"
         )
-    if config.secure_aggregation:
+    if engine == "agents":
+        from fl_jobs.aml.agents_pipeline import check_agents_config
+
+        check_agents_config(config)
+    elif config.secure_aggregation:
         raise ManifestError(
             "secure_aggregation runs in local federations only: each round needs four "
             "exchanges between silos and orchestrator, with each silo's keys kept between "

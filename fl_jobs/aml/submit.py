@@ -24,9 +24,10 @@ from fl_jobs.aml.steps_io import StepIO, describe_steps
 from fl_jobs.config import JobConfig, load_job_config
 from fl_jobs.errors import FLJobError
 from fl_jobs.federation_size import sized_for
-from fl_jobs.manifest import FederationManifest, WorkspaceRef
+from fl_jobs.manifest import FederationManifest, ManifestError, WorkspaceRef
 
 ClientFactory = Callable[[WorkspaceRef], Any]
+ENGINES = ("agents", "pipeline")
 PIPELINE_FILE = "pipeline.yaml"
 APPROVAL_REQUEST_FILE = "approval-request.json"
 
@@ -87,27 +88,53 @@ def prepare_job(
     data_prefix: str | None = None,
     experiment_name: str | None = None,
     model_store: ModelStore | None = None,
+    engine: str = "pipeline",
+    store_job: str | None = None,
 ) -> PreparedJob:
     """Build the pipeline, validate it offline and enforce the silo rules.
+
+    ``engine``: ``agents`` (K + 1 concurrent agent steps, fl_jobs.aml.agents_pipeline; what
+    ``submit`` runs by default) or ``pipeline`` (the unrolled graph, fl_jobs.aml.pipeline).
+    ``store_job`` (agents only): the model-store folder of a job to resume.
 
     Raises ``ManifestError``/``JobConfigError`` for unusable inputs, ``PipelineValidationError``
     when azure-ai-ml rejects the graph and ``DataFlowError`` listing every violation.
     """
     from fl_jobs.aml.pipeline import build_pipeline, check_cloud_manifest
 
-    check_cloud_manifest(manifest, config)
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is not one of {ENGINES}")
+    if store_job is not None and engine != "agents":
+        raise ManifestError("only the agents engine resumes a job - drop --engine pipeline")
+    check_cloud_manifest(manifest, config, engine=engine)
     store = model_store or model_store_for(manifest)
     name = check_job_prefix(job_name) if job_name else default_job_name(config.example)
-    code = stage_code(code_dir, config)
-    job = build_pipeline(
-        manifest,
-        config,
-        code=code,
-        job_name=name,
-        data_prefix=data_prefix,
-        experiment_name=experiment_name,
-        model_store=store,
-    )
+    if engine == "agents":
+        from fl_jobs.aml.agents_pipeline import build_agents_pipeline, store_url
+
+        store_url(manifest)  # refused before the code is staged
+        code = stage_code(code_dir, config, manifest)
+        job = build_agents_pipeline(
+            manifest,
+            config,
+            code=code,
+            job_name=name,
+            store_job=store_job,
+            data_prefix=data_prefix,
+            experiment_name=experiment_name,
+            model_store=store,
+        )
+    else:
+        code = stage_code(code_dir, config)
+        job = build_pipeline(
+            manifest,
+            config,
+            code=code,
+            job_name=name,
+            data_prefix=data_prefix,
+            experiment_name=experiment_name,
+            model_store=store,
+        )
     validation = job._validate()
     if not validation.passed:
         raise PipelineValidationError(

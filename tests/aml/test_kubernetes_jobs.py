@@ -1,4 +1,5 @@
-"""FL jobs on Kubernetes silos: the pipeline of the hybrid and confidential sample stacks.
+"""FL jobs on Kubernetes silos: the unrolled pipeline of the hybrid and confidential sample
+stacks (the agents engine's are in test_agents_submit.py).
 
 The manifests are the sample stacks' outputs under mocks; the dry run's YAML is read back with
 azure-ai-ml's ``load_job``, the way Azure ML would receive it.
@@ -36,6 +37,8 @@ def _dry_run(blueprint: str, tmp_path: Path) -> tuple[FederationManifest, Any]:
             "--rounds",
             "1",
             "--dry-run",
+            "--engine",
+            "pipeline",
             "--out",
             str(out),
             "--job-name",

@@ -212,6 +212,8 @@ def _invoke(args: list[str], factory: Any | None = None) -> Any:
     obj = {CLIENT_FACTORY_KEY: factory} if factory is not None else None
     if "--rounds" not in args and "--config" not in args:
         args = [*args, "--rounds", "2"]
+    if "--engine" not in args:  # these tests are about the unrolled pipeline
+        args = [*args, "--engine", "pipeline"]
     return CliRunner().invoke(app, ["submit", *args], obj=obj)
 
 

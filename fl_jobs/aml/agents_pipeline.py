@@ -1,0 +1,185 @@
+"""The agents engine on Azure ML: one pipeline job of K + 1 concurrent steps, whatever the rounds.
+
+::
+
+    orchestrator (orchestrator compute) python -m fl_jobs.store orchestrator ...
+                                        -> <job>/orchestrator (global model store: lease id,
+                                           rounds.jsonl, final model)
+    silo_<s> (silo s's compute)         python -m fl_jobs.store silo --silo s ...
+                                        <- <prefix>/<s> (s's data datastore, or its volume)
+
+No step depends on another, so Azure ML starts them together; the rounds run between the
+agents through the model store (fl_jobs/store), not between steps. One pipeline rather than
+K + 1 separate jobs keeps what a pipeline gives: one job to approve (the approval request and
+the code hash cover every step), one data-flow check over every step's datastores, one job to
+cancel. Each step runs on its owner's compute as that compute's managed identity, which is
+also the identity the agent uses for the model store (``DefaultAzureCredential``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fl_jobs.aml.code_snapshot import JOB_CONFIG_NAME, MANIFEST_NAME, CodeSnapshot
+from fl_jobs.aml.layout import check_job_prefix, datastore_uri
+from fl_jobs.aml.model_store import ModelStore, model_store_for
+from fl_jobs.config import JobConfig
+from fl_jobs.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
+from fl_jobs.plurals import count
+
+ENVIRONMENT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
+ORCHESTRATOR_STEP = "orchestrator"
+
+
+def silo_step_name(silo: SiloRef) -> str:
+    return f"silo_{silo.name.replace('-', '_')}"
+
+
+def orchestrator_out_path(job: str) -> str:
+    """The orchestrator agent's run folder (lease id, per-round records, final model)."""
+    return f"{job}/orchestrator"
+
+
+def store_url(manifest: FederationManifest) -> str:
+    """The model store's blob endpoint the agents use, which the manifest must carry."""
+    url = manifest.orchestrator.model_store_url
+    if url is None:
+        raise ManifestError(
+            "the manifest names no orchestrator.model_store_url, which the agents engine needs "
+            "- regenerate it with `pulumi stack output --json federation` (blueprints export "
+            "it), or submit with --engine pipeline"
+        )
+    return url
+
+
+def check_agents_config(config: JobConfig) -> None:
+    """What the agents do not run yet, refused before anything is built."""
+    from fl_jobs.store.orchestrator import unsupported
+
+    problem = unsupported(config)
+    if problem:
+        raise ManifestError(
+            f"{problem} - drop it from the job, or run it locally with `fl-sandbox run`"
+        )
+
+
+def _identity(compute_type: str, client_id: str | None) -> Any:
+    """``managed`` (Azure's rule 13). A Kubernetes compute runs jobs as the identity the
+    cluster's extension holds: Azure ML takes no client id there (azure-rules.md), so none is
+    sent; the agent still picks its identity by client id for the model store."""
+    from azure.ai.ml.entities import ManagedIdentityConfiguration
+
+    if compute_type == "kubernetes":
+        return ManagedIdentityConfiguration()
+    return ManagedIdentityConfiguration(client_id=client_id)
+
+
+def _resources(instance_type: str | None) -> Any:
+    if instance_type is None:
+        return None
+    from azure.ai.ml.entities import JobResourceConfiguration
+
+    return JobResourceConfiguration(instance_type=instance_type)
+
+
+def _agent_args(job: str, url: str) -> str:
+    return f"--manifest {MANIFEST_NAME} --config {JOB_CONFIG_NAME} --job {job} --account-url {url}"
+
+
+def build_agents_pipeline(
+    manifest: FederationManifest,
+    config: JobConfig,
+    *,
+    code: CodeSnapshot,
+    job_name: str,
+    store_job: str | None = None,
+    data_prefix: str | None = None,
+    experiment_name: str | None = None,
+    model_store: ModelStore | None = None,
+) -> Any:
+    """The ``PipelineJob`` of K silo agents and one orchestrator agent for ``config``.
+
+    ``code`` must be staged with the manifest (``stage_code(dest, config, manifest)``);
+    ``store_job`` is the job's folder in the model store (default ``job_name``): a resumed
+    job is a new pipeline job over the same store folder.
+    """
+    from azure.ai.ml import Input, Output, command
+    from azure.ai.ml.entities import Environment, PipelineJob
+
+    from fl_jobs.aml.pipeline import TAG_BLUEPRINT, TAG_CODE_SHA256, default_data_prefix
+
+    check_job_prefix(job_name)
+    job = check_job_prefix(store_job or job_name)
+    check_agents_config(config)
+    url = store_url(manifest)
+    if not (code.path / MANIFEST_NAME).is_file():
+        raise ValueError(f"{code.path} was staged without the manifest the agents read")
+    store = model_store or model_store_for(manifest)
+    prefix = (data_prefix or default_data_prefix(config)).strip("/")
+    environment = Environment(
+        image=ENVIRONMENT_IMAGE,
+        conda_file=str(code.path / "fl_jobs" / "aml" / "environment" / "conda.yaml"),
+    )
+    args = _agent_args(job, url)
+    orchestrator: OrchestratorRef = manifest.orchestrator
+    steps: dict[str, Any] = {
+        ORCHESTRATOR_STEP: command(
+            name=ORCHESTRATOR_STEP,
+            display_name="FL orchestrator agent",
+            code=str(code.path),
+            command=f"python -m fl_jobs.store orchestrator {args} --out ${{{{outputs.run}}}}",
+            outputs={
+                "run": Output(
+                    type="uri_folder",
+                    path=datastore_uri(store.global_datastore, orchestrator_out_path(job)),
+                    mode="rw_mount",
+                )
+            },
+            environment=environment,
+            compute=orchestrator.compute,
+            identity=_identity(orchestrator.compute_type, orchestrator.identity_client_id),
+            resources=_resources(orchestrator.instance_type),
+        )
+    }
+    for silo in manifest.silos:
+        inputs: dict[str, Any] = {}
+        if silo.data_mount is not None:  # the site's own volume, mounted in its pods
+            data = f"{silo.data_mount.rstrip('/')}/{prefix}/{silo.name}"
+        else:
+            inputs["silo_data"] = Input(
+                type="uri_folder", path=datastore_uri(silo.datastore, f"{prefix}/{silo.name}")
+            )
+            data = "${{inputs.silo_data}}"
+        name = silo_step_name(silo)
+        steps[name] = command(
+            name=name,
+            display_name=f"FL silo agent {silo.name}",
+            code=str(code.path),
+            command=(
+                f"python -m fl_jobs.store silo --silo {silo.name} {args} "
+                f"--work ./agent-work --data {data}"
+            ),
+            inputs=inputs,
+            environment=environment,
+            compute=silo.compute,
+            identity=_identity(silo.compute_type, silo.identity_client_id),
+            resources=_resources(silo.instance_type),
+        )
+    pipeline = PipelineJob(
+        jobs=steps,
+        display_name=(
+            f"{config.strategy.describe()} {config.example} (agents): "
+            f"{len(manifest.silos)} silos x {count(config.rounds, 'round')}"
+        ),
+        description=f"fl-sandbox model-store agents over blueprint {manifest.blueprint!r}",
+    )
+    pipeline.name = job_name
+    pipeline.experiment_name = experiment_name or f"fl-sandbox-{config.example}"
+    pipeline.settings.continue_on_step_failure = False
+    pipeline.tags = {
+        TAG_BLUEPRINT: manifest.blueprint,
+        TAG_CODE_SHA256: code.sha256,
+        "fl-sandbox-engine": "agents",
+        "fl-sandbox-store-job": job,
+    }
+    return pipeline
