@@ -90,7 +90,7 @@ def train_private(
     y: torch.Tensor,
     params: TrainParams,
     *,
-    seed: int,
+    seeds: tuple[int, int],
     example: Example,
     anchor: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
@@ -98,7 +98,8 @@ def train_private(
     what the accounting needs (``dp_sample_rate``, ``dp_steps``, ``dp_noise_multiplier``).
 
     With ``anchor`` (FedProx), ``proximal_mu * (w - anchor)`` joins the gradient after
-    clipping and noise: it does not depend on the data, so it costs no privacy."""
+    clipping and noise: it does not depend on the data, so it costs no privacy. ``seeds``
+    are the Poisson sampling's and the noise's (the silo's own, see fl_jobs.silo_secret)."""
     import warnings
 
     from opacus import PrivacyEngine
@@ -108,7 +109,8 @@ def train_private(
     from fl_jobs.training import check_finite_loss
 
     noise = silo_noise(params, len(X))
-    generator = torch.Generator().manual_seed(seed)
+    sampling_seed, noise_seed = seeds
+    generator = torch.Generator().manual_seed(sampling_seed)
     loader = DataLoader(
         TensorDataset(X, y), batch_size=min(params.batch_size, len(X)), generator=generator
     )
@@ -121,7 +123,7 @@ def train_private(
     )
     model.train()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "secure RNG turned off": seeded on purpose
+        warnings.simplefilter("ignore")  # "secure RNG turned off": seeded from the silo secret
         engine = PrivacyEngine(accountant="rdp")
         private_model, private_opt, private_loader = engine.make_private(
             module=model,
@@ -129,7 +131,7 @@ def train_private(
             data_loader=loader,
             noise_multiplier=noise,
             max_grad_norm=float(params.clip_norm or 1.0),
-            noise_generator=torch.Generator().manual_seed(seed ^ 0x5EED),
+            noise_generator=torch.Generator().manual_seed(noise_seed),
         )
     total, count, steps = 0.0, 0, 0
     try:

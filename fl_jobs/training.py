@@ -141,11 +141,14 @@ def train_local(
     *,
     seed: int,
     example: Example | None = None,
+    private_seeds: tuple[int, int] | None = None,
 ) -> LocalUpdate:
     """Run ``params.epochs`` epochs of minibatch SGD on ``data``; deterministic given ``seed``.
 
     The model is trained in place; the returned weights are a copy. ``example`` (its loss)
-    defaults to the one named in the silo's metadata.
+    defaults to the one named in the silo's metadata. With DP-SGD, ``private_seeds``
+    (sampling, noise) are the silo's own (:func:`fl_jobs.silo_secret.private_seeds`); without
+    them both derive from ``seed``, which whoever chose ``seed`` can replay.
     """
     if example is None:
         example = example_of(data)
@@ -156,7 +159,15 @@ def train_local(
     if params.clip_norm is not None:
         from fl_jobs.privacy import train_private
 
-        metrics = train_private(model, X, y, params, seed=seed, example=example, anchor=anchor)
+        metrics = train_private(
+            model,
+            X,
+            y,
+            params,
+            seeds=private_seeds or (seed, seed ^ 0x5EED),
+            example=example,
+            anchor=anchor,
+        )
         return LocalUpdate(weights=state_weights(model), n_samples=len(X), metrics=metrics)
     generator = torch.Generator().manual_seed(seed)
     optimizer = PlainSGD(

@@ -32,6 +32,8 @@ from fl_jobs.local.secure_messages import SECURE_REQUESTS, SecureSilo
 from fl_jobs.model_io import load_weights, save_weights
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
+from fl_jobs.silo_secret import private_seeds, silo_secret
+from fl_jobs.silo_store import local_silo_store
 from fl_jobs.training import train_local, train_params_from_config, with_silo_config
 
 
@@ -135,6 +137,8 @@ def _serve(
         )
         model = example.build_model(config, shape)
         params = train_params_from_config(config)
+        # DP-SGD's noise and sampling come from the silo's own secret, not the request seed.
+        secret = silo_secret(local_silo_store(silo)) if params.clip_norm is not None else None
     except Exception as exc:
         conn.send(WorkerFailure(silo, f"{type(exc).__name__}: {exc}"))
         return
@@ -154,7 +158,10 @@ def _serve(
             weights, _ = load_weights(request.global_path)
             model.load_state_dict(weights)
             round_params = with_silo_config(params, request.config)
-            update = train_local(model, data, round_params, seed=request.seed, example=example)
+            own = None if secret is None else private_seeds(secret, request.seed, request.round)
+            update = train_local(
+                model, data, round_params, seed=request.seed, example=example, private_seeds=own
+            )
             if request.update_path is None:
                 secure.trained(update.weights, update.n_samples)
             else:
