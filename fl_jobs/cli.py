@@ -139,7 +139,8 @@ def run(
     target_delta: float = typer.Option(
         None,
         "--target-delta",
-        help=f"DP-SGD: delta at which epsilon is reported {_default('target_delta')}",
+        help="DP-SGD: delta at which epsilon is reported, refused if >= 1/n for a silo of n "
+        "samples (default: 0.1/n per silo)",
     ),
     target_epsilon: float = typer.Option(
         None,

@@ -131,7 +131,9 @@ class JobConfig(BaseModel):
     noise_multiplier: float | None = Field(
         default=None, ge=0, description="DP-SGD: noise std as a multiple of clip_norm"
     )
-    target_delta: float = Field(default=1e-5, gt=0, lt=1, description="DP delta for epsilon")
+    target_delta: float | None = Field(
+        default=None, gt=0, lt=1, description="DP delta for epsilon (default: 0.1/n per silo)"
+    )
     target_epsilon: float | None = Field(
         default=None,
         gt=0,

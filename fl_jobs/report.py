@@ -175,16 +175,23 @@ def _history_row(record: RoundRecord) -> dict[str, Any]:
 def _privacy(config: JobConfig, result: FederationResult) -> dict[str, Any]:
     """The DP settings and what each silo spent (and the noise it trained with)."""
     spent = result.epsilon_per_silo or {}
+    from fl_jobs.privacy import ADJACENCY
+
     noise: dict[str, float] = {}
+    deltas: dict[str, float] = {}
     for record in result.history:
         for silo, metrics in record.silo_metrics.items():
             if "dp_noise_multiplier" in metrics:
                 noise[silo] = metrics["dp_noise_multiplier"]
+            if "dp_delta" in metrics:
+                deltas[silo] = metrics["dp_delta"]
     return {
+        "adjacency": ADJACENCY,
         "clip_norm": config.clip_norm,
         "noise_multiplier": config.noise_multiplier,
         "target_epsilon": config.target_epsilon,
         "delta": config.target_delta,
+        "delta_per_silo": deltas,
         "noise_multiplier_per_silo": noise,
         "epsilon_per_silo": spent,
         "epsilon_max": max(spent.values(), default=0.0),

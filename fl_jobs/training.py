@@ -40,7 +40,8 @@ class TrainParams:
     #: DP-SGD: instead of ``noise_multiplier``, the noise that spends this epsilon (at
     #: ``target_delta``) over ``planned_rounds`` rounds of this silo's training.
     target_epsilon: float | None = None
-    target_delta: float = 1e-5
+    #: ``None``: ``0.1 / n`` for a silo of n samples (:func:`fl_jobs.privacy.silo_delta`).
+    target_delta: float | None = None
     planned_rounds: int = 1
     #: FedProx: weight of the proximal term ``mu / 2 * ||w - w_global||^2`` (a per-round
     #: silo setting, see :func:`with_silo_config`).
