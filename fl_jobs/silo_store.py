@@ -85,8 +85,10 @@ class LocalSiloStore:
 
 
 def silo_store_root() -> Path:
-    """Where local silos keep their stores on this machine."""
-    return cache_dir() / "silo-store"
+    """Where local silos keep their stores on this machine: ``$FL_SANDBOX_SILO_STORE``, else
+    ``silo-store/`` in the fl-sandbox cache."""
+    explicit = os.environ.get("FL_SANDBOX_SILO_STORE")
+    return Path(explicit) if explicit else cache_dir() / "silo-store"
 
 
 def local_silo_store(silo: str, root: Path | None = None) -> LocalSiloStore:

@@ -24,6 +24,7 @@ from fl_jobs.secure_aggregation import (
     SecureAggregationSession,
     ShareBundle,
 )
+from fl_jobs.secure_aggregation.silo_guard import GuardRefusal, SessionGuard, update_digest
 
 
 @dataclass(frozen=True)
@@ -83,25 +84,35 @@ class SecureSilo:
     """A worker's secure-aggregation state: the round's trained weights and the client of
     the current session (replaced by every :class:`KeysRequest`)."""
 
-    def __init__(self, silo: str) -> None:
+    def __init__(self, silo: str, guard: SessionGuard | None = None) -> None:
         self.silo = silo
+        self.guard = guard
         self.weights: dict[str, torch.Tensor] | None = None
         self.n_samples = 0
+        self._update = ""
         self._client: SecureAggregationClient | None = None
 
     def trained(self, weights: dict[str, torch.Tensor], n_samples: int) -> None:
         """Keep a round's trained model until it is masked (a new round forgets the last)."""
         self.weights, self.n_samples, self._client = weights, n_samples, None
+        self._update = update_digest(weights, n_samples)
 
     def handle(self, request: SecureRequest) -> SecureReply:
-        """One step; an input the protocol refuses comes back as :class:`Refused`."""
+        """One step; an input the protocol refuses comes back as :class:`Refused` (with the
+        guard's fixed reason code when the guard refused the session)."""
         try:
             return self._step(request)
+        except GuardRefusal as exc:
+            self._client = None
+            return Refused(self.silo, exc.code)
         except FLJobError as exc:
             return Refused(self.silo, str(exc))
 
     def _step(self, request: SecureRequest) -> SecureReply:
         if isinstance(request, KeysRequest):
+            self._client = None
+            if self.guard is not None:
+                self.guard.accept(request.session, self._update)
             self._client = SecureAggregationClient(request.session, self.silo)
             return KeysReply(self._client.public_keys)
         client = self._client
@@ -112,4 +123,7 @@ class SecureSilo:
         if isinstance(request, MaskRequest):
             client.receive_shares(request.bundles)
             return client.masked_update(self.weights, self.n_samples)
+        if self.guard is not None:
+            client.session.check_partition(request.survivors, request.dropped)
+            self.guard.revealing(client.session, self._update, request.survivors)
         return client.reveal(request.survivors, request.dropped)

@@ -30,6 +30,7 @@ from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.examples.base import DataShape, Example
 from fl_jobs.local.secure_messages import SECURE_REQUESTS, SecureSilo
 from fl_jobs.model_io import load_weights, save_weights
+from fl_jobs.secure_aggregation.silo_guard import SessionGuard, session_policy
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
 from fl_jobs.silo_secret import private_seeds, silo_secret
@@ -80,6 +81,16 @@ class Ready:
 
 
 STOP = "stop"
+
+
+def session_guard(silo: str, config: JobConfig) -> SessionGuard | None:
+    """The silo's secure-aggregation guard, from its own configuration (the silo set and
+    the cohort per round), with its memory in the silo's store; None without secure
+    aggregation."""
+    if not config.secure_aggregation:
+        return None
+    return SessionGuard(silo, session_policy(config), local_silo_store(silo))
+
 
 #: What a closed pipe raises on either end (the orchestrator died or closed it).
 PIPE_CLOSED = (EOFError, OSError)
@@ -143,7 +154,7 @@ def _serve(
         conn.send(WorkerFailure(silo, f"{type(exc).__name__}: {exc}"))
         return
     conn.send(Ready(data.n_samples, from_cache))
-    secure = SecureSilo(silo)
+    secure = SecureSilo(silo, session_guard(silo, config))
     while True:
         request: Any = conn.recv()
         if request == STOP:

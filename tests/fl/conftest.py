@@ -13,3 +13,14 @@ from fl_jobs.torch_threads import single_threaded
 def _single_threaded_torch() -> Iterator[None]:
     with single_threaded():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _own_silo_stores(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Each test's silos start with empty stores (secret, secure-aggregation memory): a
+    silo rightly refuses to unmask the same update over two survivor sets, and tests of
+    different dropouts retrain the same updates."""
+    monkeypatch.setenv("FL_SANDBOX_SILO_STORE", str(tmp_path_factory.mktemp("silo-store")))
+    yield

@@ -105,7 +105,7 @@ def test_the_orchestrator_cannot_replay_a_silos_private_training(tmp_path: Path)
 
     again = _train_in_silo(config, 0, global_path, tmp_path / "u2.pt")  # the silo restarted
     assert all(torch.equal(first[k], again[k]) for k in first)
-    assert local_silo_store("silo-0").read(SECRET_RECORD) is not None
+    assert local_silo_store("silo-0").read(SECRET_RECORD) is not None  # the silo kept it
 
 
 def test_a_new_secret_changes_the_update(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,7 +113,7 @@ def test_a_new_secret_changes_the_update(tmp_path: Path, monkeypatch: pytest.Mon
     global_path = tmp_path / "global.pt"
     _global_model(config, global_path)
     first = _train_in_silo(config, 1, global_path, tmp_path / "u1.pt")
-    monkeypatch.setenv("FL_SANDBOX_CACHE", str(tmp_path / "other-machine"))
+    monkeypatch.setenv("FL_SANDBOX_SILO_STORE", str(tmp_path / "other-machine"))
     other = _train_in_silo(config, 1, global_path, tmp_path / "u2.pt")
     assert any(not torch.equal(first[k], other[k]) for k in first)
 
