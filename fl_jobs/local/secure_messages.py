@@ -11,6 +11,7 @@ next attempt's session; the trained weights stay. See docs/secure-aggregation.md
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +65,14 @@ class KeysReply:
 @dataclass(frozen=True)
 class SharesReply:
     bundles: dict[str, ShareBundle]
+
+
+#: The refusal a silo sends when its update cannot be masked (a weight beyond the clip, or
+#: not finite): a fixed code, no value and no tensor name.
+UPDATE_NOT_ENCODABLE = (
+    "update-not-encodable: a weight is beyond the secure-aggregation clip or not finite "
+    "(the detail is in the silo's own log)"
+)
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,12 @@ class SecureSilo:
             return SharesReply(client.share_secrets(request.public_keys))
         if isinstance(request, MaskRequest):
             client.receive_shares(request.bundles)
-            return client.masked_update(self.weights, self.n_samples)
+            try:
+                return client.masked_update(self.weights, self.n_samples)
+            except FLJobError as exc:
+                # The detail names a weight and its value: it stays in the silo's own log.
+                print(f"{self.silo}: refused to mask: {exc}", file=sys.stderr)
+                return Refused(self.silo, UPDATE_NOT_ENCODABLE)
         if self.guard is not None:
             client.session.check_partition(request.survivors, request.dropped)
             self.guard.revealing(client.session, self._update, request.survivors)
