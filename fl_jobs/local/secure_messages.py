@@ -12,7 +12,7 @@ next attempt's session; the trained weights stay. See docs/secure-aggregation.md
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -50,11 +50,26 @@ class MaskRequest:
 
 
 @dataclass(frozen=True)
-class RevealRequest:
-    """Unmask: the silos whose masked updates were summed, and those that are missing."""
+class ConsistencyRequest:
+    """Round 3: sign the split of survivors and dropped silos the orchestrator shows."""
 
     survivors: tuple[str, ...]
     dropped: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConsistencyReply:
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class RevealRequest:
+    """Unmask: the silos whose masked updates were summed, and those that are missing, with
+    the survivors' signatures on that split (:class:`ConsistencyRequest`)."""
+
+    survivors: tuple[str, ...]
+    dropped: tuple[str, ...]
+    signatures: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,10 +98,10 @@ class Refused:
     reason: str
 
 
-SecureRequest = KeysRequest | SharesRequest | MaskRequest | RevealRequest
-SecureReply = KeysReply | SharesReply | MaskedUpdate | Reveal | Refused
-SECURE_REQUESTS = (KeysRequest, SharesRequest, MaskRequest, RevealRequest)
-SECURE_REPLIES = (KeysReply, SharesReply, MaskedUpdate, Reveal, Refused)
+SecureRequest = KeysRequest | SharesRequest | MaskRequest | ConsistencyRequest | RevealRequest
+SecureReply = KeysReply | SharesReply | MaskedUpdate | ConsistencyReply | Reveal | Refused
+SECURE_REQUESTS = (KeysRequest, SharesRequest, MaskRequest, ConsistencyRequest, RevealRequest)
+SECURE_REPLIES = (KeysReply, SharesReply, MaskedUpdate, ConsistencyReply, Reveal, Refused)
 
 
 class SecureSilo:
@@ -137,7 +152,15 @@ class SecureSilo:
                 # The detail names a weight and its value: it stays in the silo's own log.
                 print(f"{self.silo}: refused to mask: {exc}", file=sys.stderr)
                 return Refused(self.silo, UPDATE_NOT_ENCODABLE)
+        if isinstance(request, ConsistencyRequest):
+            if self.guard is None:
+                return Refused(self.silo, "this silo has no signing key")
+            signed = self.guard.sign_survivors(client.session, request.survivors, request.dropped)
+            return ConsistencyReply(signed)
         if self.guard is not None:
             client.session.check_partition(request.survivors, request.dropped)
+            self.guard.check_signatures(
+                client.session, request.survivors, request.dropped, request.signatures
+            )
             self.guard.revealing(client.session, self._update, request.survivors)
         return client.reveal(request.survivors, request.dropped)

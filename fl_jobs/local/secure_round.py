@@ -27,6 +27,8 @@ import torch
 from fl_jobs.errors import FLJobError, QuorumLostError
 from fl_jobs.local.round_ledger import RoundLedger
 from fl_jobs.local.secure_messages import (
+    ConsistencyReply,
+    ConsistencyRequest,
     KeysReply,
     KeysRequest,
     MaskRequest,
@@ -161,7 +163,12 @@ class SecureRound:
                 "the other silos' shares"
             )
         contributors = [w for w in silos if w.name in total.contributors]
-        ask = RevealRequest(total.contributors, total.missing)
+        split = ConsistencyRequest(total.contributors, total.missing)
+        signed = self._exchange(contributors, lambda _: split, ConsistencyReply, counted=True)
+        if len(signed) < session.threshold:
+            return list(signed)
+        signatures = {name: reply.signature for name, reply in signed.items()}
+        ask = RevealRequest(total.contributors, total.missing, signatures)
         reveals = self._exchange(contributors, lambda _: ask, Reveal, counted=True)
         if len(reveals) < session.threshold:
             return list(reveals)

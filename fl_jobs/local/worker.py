@@ -30,7 +30,11 @@ from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.examples.base import DataShape, Example
 from fl_jobs.local.secure_messages import SECURE_REQUESTS, SecureSilo
 from fl_jobs.model_io import load_weights, save_weights
-from fl_jobs.secure_aggregation.silo_guard import SessionGuard, session_policy
+from fl_jobs.secure_aggregation.silo_guard import (
+    SIGNING_PUBLIC_RECORD,
+    SessionGuard,
+    session_policy,
+)
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
 from fl_jobs.silo_secret import private_seeds, silo_secret
@@ -89,7 +93,13 @@ def session_guard(silo: str, config: JobConfig) -> SessionGuard | None:
     aggregation."""
     if not config.secure_aggregation:
         return None
-    return SessionGuard(silo, session_policy(config), local_silo_store(silo))
+    published = SIGNING_PUBLIC_RECORD  # each peer's key, read from that peer's own store
+    return SessionGuard(
+        silo,
+        session_policy(config),
+        local_silo_store(silo),
+        lambda peer: local_silo_store(peer).read(published),
+    )
 
 
 #: What a closed pipe raises on either end (the orchestrator died or closed it).

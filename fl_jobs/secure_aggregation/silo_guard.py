@@ -16,6 +16,12 @@ The session object comes from the orchestrator; the silo trusts none of it as se
   ids, restarts and resumes. Revealing the same survivor set again gives nothing new (the
   same sum), so a rerun of the same job still works.
 
+Before it reveals, a silo also runs the consistency check of Bonawitz et al. 2017 (round 3):
+it signs the survivor set it was shown (Ed25519, key in its own store, public key published
+there, where only the silo writes) and reveals only when at least ``threshold`` survivors'
+signatures on that same set verify against the keys they published, so an orchestrator that
+shows different silos different survivor sets (a split view) is caught.
+
 The memory is appended to the silo's own store (fl_jobs.silo_store) before the reply leaves,
 so it survives a restart. Refusals carry a fixed reason code (:data:`REASONS`) and no value.
 """
@@ -24,14 +30,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fl_jobs.errors import SecureAggregationError
-from fl_jobs.secure_aggregation.session import SecureAggregationSession, majority
+from fl_jobs.secure_aggregation.session import (
+    SecureAggregationSession,
+    encode_fields,
+    majority,
+)
 from fl_jobs.silo_store import SiloStore
 
 if TYPE_CHECKING:
@@ -47,6 +59,7 @@ REASONS = {
     "session-cohort-below-minimum": "the session has fewer silos than the silo's minimum",
     "session-replayed": "this session was unmasked before",
     "update-already-unmasked": "this update was unmasked before over other survivors",
+    "consistency-check-failed": "too few survivors signed the survivor set shown to this silo",
 }
 
 
@@ -92,13 +105,76 @@ def update_digest(weights: Mapping[str, torch.Tensor], n_samples: int) -> str:
     return digest.hexdigest()
 
 
+SIGNING_KEY_RECORD = "signing.key"
+SIGNING_PUBLIC_RECORD = "signing.pub"
+
+#: Where a silo finds a peer's published signing key (its raw Ed25519 public bytes).
+Directory = Callable[[str], "bytes | None"]
+
+
+def consistency_message(
+    session: SecureAggregationSession, survivors: Iterable[str], dropped: Iterable[str]
+) -> bytes:
+    """What a silo signs: the session digest and the split it was shown (in session order)."""
+    alive = sorted(survivors, key=session.index)
+    gone = sorted(dropped, key=session.index)
+    return encode_fields("consistency", session.digest, len(alive), *alive, len(gone), *gone)
+
+
 class SessionGuard:
     """One silo's checks and memory (see the module docstring)."""
 
-    def __init__(self, silo: str, policy: SessionPolicy, store: SiloStore) -> None:
+    def __init__(
+        self, silo: str, policy: SessionPolicy, store: SiloStore, directory: Directory
+    ) -> None:
         self.silo = silo
         self.policy = policy
         self.store = store
+        self.directory = directory
+        self._signing = self._signing_key()
+
+    def _signing_key(self) -> Ed25519PrivateKey:
+        """The silo's Ed25519 key, made on first use; its public half is published."""
+        raw = self.store.read(SIGNING_KEY_RECORD)
+        if raw is None:
+            self.store.create(SIGNING_KEY_RECORD, Ed25519PrivateKey.generate().private_bytes_raw())
+            raw = self.store.read(SIGNING_KEY_RECORD)
+        key = Ed25519PrivateKey.from_private_bytes(raw or b"")
+        public = key.public_key().public_bytes_raw()
+        if self.store.read(SIGNING_PUBLIC_RECORD) != public:
+            self.store.create(SIGNING_PUBLIC_RECORD, public)
+        return key
+
+    def sign_survivors(
+        self, session: SecureAggregationSession, survivors: Iterable[str], dropped: Iterable[str]
+    ) -> bytes:
+        """Round 3: this silo's signature on the split it was shown."""
+        alive, gone = list(survivors), list(dropped)
+        session.check_partition(alive, gone)
+        return self._signing.sign(consistency_message(session, alive, gone))
+
+    def check_signatures(
+        self,
+        session: SecureAggregationSession,
+        survivors: Iterable[str],
+        dropped: Iterable[str],
+        signatures: Mapping[str, bytes],
+    ) -> None:
+        """At least ``threshold`` survivors signed this very split (GuardRefusal if not)."""
+        alive = list(survivors)
+        message = consistency_message(session, alive, dropped)
+        valid = 0
+        for peer in alive:
+            signature, published = signatures.get(peer), self.directory(peer)
+            if signature is None or published is None:
+                continue
+            try:
+                Ed25519PublicKey.from_public_bytes(published).verify(signature, message)
+            except (InvalidSignature, ValueError):
+                continue
+            valid += 1
+        if valid < session.threshold:
+            raise GuardRefusal("consistency-check-failed")
 
     def _memory(self) -> list[dict[str, Any]]:
         raw = self.store.read(MEMORY_RECORD) or b""

@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from fl_jobs.local.secure_messages import (
+    ConsistencyReply,
+    ConsistencyRequest,
     KeysReply,
     KeysRequest,
     MaskRequest,
@@ -20,7 +22,11 @@ from fl_jobs.local.secure_messages import (
     SharesRequest,
 )
 from fl_jobs.secure_aggregation import MaskedSum, MaskedUpdate, Reveal, SecureAggregationSession
-from fl_jobs.secure_aggregation.silo_guard import SessionGuard, SessionPolicy
+from fl_jobs.secure_aggregation.silo_guard import (
+    SIGNING_PUBLIC_RECORD,
+    SessionGuard,
+    SessionPolicy,
+)
 from fl_jobs.silo_store import LocalSiloStore
 
 SILOS = ["silo-0", "silo-1", "silo-2", "silo-3"]
@@ -34,9 +40,14 @@ def update(i: int) -> dict[str, torch.Tensor]:
 def silos(root: Path, names: list[str] = SILOS) -> dict[str, SecureSilo]:
     """Silos configured for ``SILOS`` with all four per round (floor 3), trained."""
     policy = SessionPolicy.for_cohort(SILOS, len(SILOS))
+
+    def directory(peer: str) -> bytes | None:  # each silo's key, as it published it
+        return LocalSiloStore(root / peer).read(SIGNING_PUBLIC_RECORD)
+
     out = {}
     for i, name in enumerate(names):
-        silo = SecureSilo(name, SessionGuard(name, policy, LocalSiloStore(root / name)))
+        guard = SessionGuard(name, policy, LocalSiloStore(root / name), directory)
+        silo = SecureSilo(name, guard)
         silo.trained(update(i), 10 + i)
         out[name] = silo
     return out
@@ -63,7 +74,10 @@ def play(
     for m in masked.values():
         assert isinstance(m, MaskedUpdate)
         total.add(m)
-    ask = RevealRequest(total.contributors, total.missing)
+    split = ConsistencyRequest(total.contributors, total.missing)
+    signed = {n: s.handle(split) for n, s in members.items()}
+    signatures = {n: r.signature for n, r in signed.items() if isinstance(r, ConsistencyReply)}
+    ask = RevealRequest(total.contributors, total.missing, signatures)
     reveals = {n: s.handle(ask) for n, s in members.items()}
     refused = {n: r.reason for n, r in reveals.items() if isinstance(r, Refused)}
     if refused:
@@ -132,3 +146,35 @@ def test_a_crafted_session_is_refused_with_a_code(
     built = session()
     replies = [parties[n].handle(KeysRequest(built)) for n in built.silos if n in parties]
     assert replies and all(isinstance(r, Refused) and r.reason == reason for r in replies)
+
+
+def test_a_split_view_is_detected_by_the_signed_survivor_sets(tmp_path: Path) -> None:
+    """Round 3 of Bonawitz et al.: the orchestrator tells silo-0 and silo-1 that silo-3
+    dropped, and silo-2 and silo-3 that silo-0 dropped, so as to collect self-mask shares
+    from one group and mask-key shares from the other. Each silo signs the set it saw; no
+    set gathers ``threshold`` (3) valid signatures, forged ones do not verify, and no silo
+    reveals anything."""
+    parties = silos(tmp_path)
+    session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    public = {n: s.handle(KeysRequest(session)).public_keys for n, s in parties.items()}  # type: ignore[union-attr]
+    shares = {n: s.handle(SharesRequest(public)) for n, s in parties.items()}
+    for n, s in parties.items():
+        inbox = tuple(shares[o].bundles[n] for o in parties if o != n)  # type: ignore[union-attr]
+        assert isinstance(s.handle(MaskRequest(inbox)), MaskedUpdate)
+    view_a = (("silo-0", "silo-1", "silo-2"), ("silo-3",))
+    view_b = (("silo-1", "silo-2", "silo-3"), ("silo-0",))
+    shown = {"silo-0": view_a, "silo-1": view_a, "silo-2": view_b, "silo-3": view_b}
+    signatures: dict[tuple, dict[str, bytes]] = {view_a: {}, view_b: {}}
+    for n, view in shown.items():
+        reply = parties[n].handle(ConsistencyRequest(*view))
+        assert isinstance(reply, ConsistencyReply)
+        signatures[view][n] = reply.signature
+    # The orchestrator adds what it has: signatures made on the other view, or garbage.
+    for view, other in ((view_a, view_b), (view_b, view_a)):
+        forged = {**signatures[other], **signatures[view], "silo-9": b"x" * 64}
+        for n in (s for s, v in shown.items() if v == view):
+            reply = parties[n].handle(RevealRequest(*view, forged))
+            assert isinstance(reply, Refused) and reply.reason == "consistency-check-failed"
+    # The honest view, signed by all, still unmasks (the check is not a denial of service).
+    honest = SecureAggregationSession("run", 2, SILOS, max_samples=100)
+    assert "w" in play(silos(tmp_path / "honest"), honest)
