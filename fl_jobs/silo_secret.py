@@ -2,7 +2,10 @@
 secret the silo generates and keeps in its own store, never from the orchestrator alone.
 
 The orchestrator's train request still carries a seed (``derive_seed(job seed, round,
-silo)``); the silo mixes it into ``HMAC-SHA256(secret, label || request seed || round)``.
+silo)``), but the local worker ignores it for DP: it computes ``HMAC-SHA256(secret, label ||
+digest of the global model || round)``, so an orchestrator that varies the request seed gets
+no fresh noise on the same model (fresh noise would give it several releases of one round to
+average, or a second update to unmask over another survivor set).
 Whoever lacks the secret - the orchestrator included - cannot replay the silo's training on
 ``D`` and on ``D`` minus one record to see which one matches, so the noise is noise to them.
 The silo keeps its secret, so a resumed run trains bit-identically to an uninterrupted one.
@@ -16,7 +19,7 @@ is not a CSPRNG (its state could in principle be inferred from many raw outputs,
 silo never releases raw); and the floating-point attack on Gaussian sampling that
 ``secure_mode`` also counters is not addressed.
 
-A redo of a round (same request seed) gets the same noise on purpose: fresh noise per
+A redo of a round (same global model) gets the same noise on purpose: fresh noise per
 attempt would let the orchestrator average several noisy releases of one round.
 """
 
@@ -44,12 +47,13 @@ def silo_secret(store: SiloStore) -> bytes:
     return existing
 
 
-def private_seeds(secret: bytes, request_seed: int, round_: int) -> tuple[int, int]:
+def private_seeds(secret: bytes, context: int, round_: int) -> tuple[int, int]:
     """``(sampling seed, noise seed)`` of one round's DP-SGD: 63-bit values of HMAC-SHA256
-    under the silo's secret, one label each, so neither is computable without the secret."""
+    under the silo's secret, one label each, so neither is computable without the secret;
+    ``context`` is 64 bits of what is trained (the worker: the global model's digest)."""
 
     def one(label: bytes) -> int:
-        message = label + struct.pack(">QQ", request_seed & (2**64 - 1), round_)
+        message = label + struct.pack(">QQ", context & (2**64 - 1), round_)
         digest = hmac.new(secret, message, hashlib.sha256).digest()
         return int.from_bytes(digest[:8], "big") >> 1
 

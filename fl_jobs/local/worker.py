@@ -34,6 +34,7 @@ from fl_jobs.secure_aggregation.silo_guard import (
     SIGNING_PUBLIC_RECORD,
     SessionGuard,
     session_policy,
+    update_digest,
 )
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
@@ -179,7 +180,10 @@ def _serve(
             weights, _ = load_weights(request.global_path)
             model.load_state_dict(weights)
             round_params = with_silo_config(params, request.config)
-            own = None if secret is None else private_seeds(secret, request.seed, request.round)
+            own = None
+            if secret is not None:  # keyed by what is trained, not by the orchestrator's seed
+                model_digest = int(update_digest(weights, request.round)[:16], 16)
+                own = private_seeds(secret, model_digest, request.round)
             update = train_local(
                 model, data, round_params, seed=request.seed, example=example, private_seeds=own
             )

@@ -35,7 +35,9 @@ def _config(tmp_path: Path) -> JobConfig:
     )
 
 
-def _train_in_silo(config: JobConfig, silo_index: int, global_path: Path, out: Path) -> dict:
+def _train_in_silo(
+    config: JobConfig, silo_index: int, global_path: Path, out: Path, seed: int | None = None
+) -> dict:
     """One train request answered by the real worker loop (in a thread, over a pipe)."""
     prepared = prepare_job(config)
     ds, rows = prepared.dataset, prepared.partitions[silo_index]
@@ -58,7 +60,8 @@ def _train_in_silo(config: JobConfig, silo_index: int, global_path: Path, out: P
     thread.start()
     try:
         assert isinstance(orchestrator.recv(), Ready)
-        seed = derive_seed(config.seed, 1, silo_index)
+        if seed is None:
+            seed = derive_seed(config.seed, 1, silo_index)
         orchestrator.send(TrainRequest(1, global_path, out, seed))
         reply = orchestrator.recv()
         assert isinstance(reply, TrainReply), reply
@@ -106,6 +109,17 @@ def test_the_orchestrator_cannot_replay_a_silos_private_training(tmp_path: Path)
     again = _train_in_silo(config, 0, global_path, tmp_path / "u2.pt")  # the silo restarted
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert local_silo_store("silo-0").read(SECRET_RECORD) is not None  # the silo kept it
+
+
+def test_another_request_seed_gets_no_fresh_noise(tmp_path: Path) -> None:
+    """The orchestrator varying the seed of its request for the same model gets the same DP
+    update back: no second release to average or to unmask over another survivor set."""
+    config = _config(tmp_path)
+    global_path = tmp_path / "global.pt"
+    _global_model(config, global_path)
+    first = _train_in_silo(config, 0, global_path, tmp_path / "u1.pt")
+    other = _train_in_silo(config, 0, global_path, tmp_path / "u2.pt", seed=12345)
+    assert all(torch.equal(first[k], other[k]) for k in first)
 
 
 def test_a_new_secret_changes_the_update(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
