@@ -344,3 +344,13 @@ def _register_submit() -> None:
 
 
 _register_submit()
+
+
+def _register_privacy() -> None:
+    """``privacy ledger`` / ``privacy budget``: a silo's own privacy records."""
+    from fl_jobs.privacy_cli import privacy_app
+
+    app.add_typer(privacy_app, name="privacy")
+
+
+_register_privacy()

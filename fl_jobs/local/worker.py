@@ -38,9 +38,16 @@ from fl_jobs.secure_aggregation.silo_guard import (
 )
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
+from fl_jobs.silo_ledger import BudgetExhausted, check_budget
+from fl_jobs.silo_ledger import record as record_release
 from fl_jobs.silo_secret import private_seeds, silo_secret
 from fl_jobs.silo_store import local_silo_store
-from fl_jobs.training import train_local, train_params_from_config, with_silo_config
+from fl_jobs.training import (
+    TrainParams,
+    train_local,
+    train_params_from_config,
+    with_silo_config,
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,26 @@ class Ready:
 
 
 STOP = "stop"
+
+
+def planned_release(
+    silo: str, params: TrainParams, n_samples: int, request: TrainRequest
+) -> dict[str, Any]:
+    """The DP-SGD release this round will make, checked against the silo's own budget
+    (BudgetExhausted) before any training."""
+    from fl_jobs.privacy import dp_schedule, silo_delta, silo_noise
+
+    rate, per_epoch = dp_schedule(n_samples, params.batch_size)
+    release = {
+        "run": str(request.global_path.parent),
+        "round": request.round,
+        "noise_multiplier": silo_noise(params, n_samples),
+        "sample_rate": rate,
+        "steps": per_epoch * params.epochs,
+        "delta": silo_delta(params.target_delta, n_samples),
+    }
+    check_budget(silo, local_silo_store(silo), release)
+    return release
 
 
 def session_guard(silo: str, config: JobConfig) -> SessionGuard | None:
@@ -180,13 +207,18 @@ def _serve(
             weights, _ = load_weights(request.global_path)
             model.load_state_dict(weights)
             round_params = with_silo_config(params, request.config)
-            own = None
+            own, release = None, None
             if secret is not None:  # keyed by what is trained, not by the orchestrator's seed
                 model_digest = int(update_digest(weights, request.round)[:16], 16)
                 own = private_seeds(secret, model_digest, request.round)
+                release = planned_release(silo, round_params, data.n_samples, request)
             update = train_local(
                 model, data, round_params, seed=request.seed, example=example, private_seeds=own
             )
+            if release is not None:  # in the silo's ledger before the update leaves
+                record_release(
+                    local_silo_store(silo), {**release, "steps": update.metrics["dp_steps"]}
+                )
             if request.update_path is None:
                 secure.trained(update.weights, update.n_samples)
             else:
@@ -198,6 +230,8 @@ def _serve(
             reply: object = TrainReply(request.update_path, update.n_samples, update.metrics)
         except TrainingDivergedError as exc:
             reply = Diverged(silo, request.round, exc.loss, exc.step)
+        except BudgetExhausted as exc:
+            reply = WorkerFailure(silo, str(exc))
         except Exception:
             reply = WorkerFailure(silo, traceback.format_exc(limit=3))
         conn.send(reply)
