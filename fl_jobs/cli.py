@@ -120,6 +120,12 @@ def run(
         help="The orchestrator sees only the masked sum of the updates (local runs; mean "
         "strategies only, not with --screen-norms) (default: off)",
     ),
+    silo_metrics: str = typer.Option(
+        None,
+        "--silo-metrics",
+        help="Per-silo training metrics (train loss) sent to the orchestrator: clear | none "
+        "(default: none with DP or secure aggregation, else clear)",
+    ),
     secure_aggregation_clip: float = typer.Option(
         None,
         "--secure-aggregation-clip",
@@ -266,6 +272,7 @@ def run(
         "norm_limit": norm_limit,
         "secure_aggregation": secure_aggregation,
         "secure_aggregation_clip": secure_aggregation_clip,
+        "silo_metrics": silo_metrics,
         "clip_norm": clip_norm,
         "noise_multiplier": noise_multiplier,
         "target_delta": target_delta,

@@ -159,6 +159,11 @@ class JobConfig(BaseModel):
     secure_aggregation: bool = Field(
         default=False, description="the orchestrator sees only the masked sum of the updates"
     )
+    silo_metrics: Literal["clear", "none"] | None = Field(
+        default=None,
+        description="per-silo training metrics sent to the orchestrator: clear or none "
+        "(default: none with DP or secure aggregation, else clear)",
+    )
     secure_aggregation_clip: float = Field(
         default=256.0,
         gt=0,

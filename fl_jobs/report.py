@@ -13,6 +13,7 @@ from rich.table import Table
 from fl_jobs.baselines import Baselines
 from fl_jobs.config import JobConfig
 from fl_jobs.local.federation import FederationResult, RoundRecord
+from fl_jobs.silo_metrics import silo_metrics_policy
 
 
 @dataclass
@@ -149,6 +150,7 @@ def summary_dict(
         "completed_rounds": len(result.history),
         "history": [_history_row(r) for r in result.history],
         "privacy": None if result.epsilon_per_silo is None else _privacy(config, result),
+        "silo_metrics": silo_metrics_policy(config),
         "wall_seconds": round(wall_seconds, 3),
         "federation_seconds": round(result.wall_seconds, 3),
         "config": config.model_dump(mode="json"),

@@ -40,6 +40,7 @@ from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
 from fl_jobs.silo_ledger import BudgetExhausted, check_budget
 from fl_jobs.silo_ledger import record as record_release
+from fl_jobs.silo_metrics import released, silo_metrics_policy
 from fl_jobs.silo_secret import private_seeds, silo_secret
 from fl_jobs.silo_store import local_silo_store
 from fl_jobs.training import (
@@ -193,6 +194,7 @@ def _serve(
         return
     conn.send(Ready(data.n_samples, from_cache))
     secure = SecureSilo(silo, session_guard(silo, config))
+    metrics_policy = silo_metrics_policy(config)
     while True:
         request: Any = conn.recv()
         if request == STOP:
@@ -225,9 +227,14 @@ def _serve(
                 save_weights(
                     request.update_path,
                     update.weights,
-                    meta={"n_samples": update.n_samples, "metrics": update.metrics, "silo": silo},
+                    meta={
+                        "n_samples": update.n_samples,
+                        "metrics": released(update.metrics, metrics_policy),
+                        "silo": silo,
+                    },
                 )
-            reply: object = TrainReply(request.update_path, update.n_samples, update.metrics)
+            sent = released(update.metrics, metrics_policy)  # the rest stays in the silo
+            reply: object = TrainReply(request.update_path, update.n_samples, sent)
         except TrainingDivergedError as exc:
             reply = Diverged(silo, request.round, exc.loss, exc.step)
         except BudgetExhausted as exc:
