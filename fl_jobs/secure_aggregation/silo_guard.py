@@ -60,6 +60,7 @@ REASONS = {
     "session-replayed": "this session was unmasked before",
     "update-already-unmasked": "this update was unmasked before over other survivors",
     "consistency-check-failed": "too few survivors signed the survivor set shown to this silo",
+    "split-already-signed": "this silo already signed another split in this session",
 }
 
 
@@ -132,6 +133,8 @@ class SessionGuard:
         self.store = store
         self.directory = directory
         self._signing = self._signing_key()
+        #: The split this silo signed in each session (it signs one split per session).
+        self._signed: dict[bytes, bytes] = {}
 
     def _signing_key(self) -> Ed25519PrivateKey:
         """The silo's Ed25519 key, made on first use; its public half is published."""
@@ -151,7 +154,10 @@ class SessionGuard:
         """Round 3: this silo's signature on the split it was shown."""
         alive, gone = list(survivors), list(dropped)
         session.check_partition(alive, gone)
-        return self._signing.sign(consistency_message(session, alive, gone))
+        message = consistency_message(session, alive, gone)
+        if self._signed.setdefault(session.digest, message) != message:
+            raise GuardRefusal("split-already-signed")
+        return self._signing.sign(message)
 
     def check_signatures(
         self,

@@ -178,3 +178,23 @@ def test_a_split_view_is_detected_by_the_signed_survivor_sets(tmp_path: Path) ->
     # The honest view, signed by all, still unmasks (the check is not a denial of service).
     honest = SecureAggregationSession("run", 2, SILOS, max_samples=100)
     assert "w" in play(silos(tmp_path / "honest"), honest)
+
+
+def test_a_silo_signs_one_split_per_session(tmp_path: Path) -> None:
+    """Asking every silo to sign both views (to gather threshold signatures on each) fails:
+    a silo signs one split per session, and leaves a session in which it was asked for two."""
+    parties = silos(tmp_path)
+    session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    public = {n: s.handle(KeysRequest(session)).public_keys for n, s in parties.items()}  # type: ignore[union-attr]
+    shares = {n: s.handle(SharesRequest(public)) for n, s in parties.items()}
+    for n, s in parties.items():
+        inbox = tuple(shares[o].bundles[n] for o in parties if o != n)  # type: ignore[union-attr]
+        s.handle(MaskRequest(inbox))
+    view_a = (("silo-0", "silo-1", "silo-2"), ("silo-3",))
+    view_b = (("silo-1", "silo-2", "silo-3"), ("silo-0",))
+    for silo in ("silo-1", "silo-2"):
+        assert isinstance(parties[silo].handle(ConsistencyRequest(*view_a)), ConsistencyReply)
+        again = parties[silo].handle(ConsistencyRequest(*view_b))
+        assert isinstance(again, Refused) and again.reason == "split-already-signed"
+        left = parties[silo].handle(RevealRequest(*view_a))
+        assert isinstance(left, Refused)  # the session is closed for this silo
