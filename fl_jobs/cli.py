@@ -140,6 +140,12 @@ def run(
         help="The orchestrator sees only the masked sum of the updates (local runs; mean "
         "strategies only, not with --screen-norms) (default: off)",
     ),
+    silo_metrics: str = typer.Option(
+        None,
+        "--silo-metrics",
+        help="Per-silo training metrics (train loss) sent to the orchestrator: clear | none "
+        "(default: none with DP or secure aggregation, else clear)",
+    ),
     secure_aggregation_clip: float = typer.Option(
         None,
         "--secure-aggregation-clip",
@@ -159,7 +165,8 @@ def run(
     target_delta: float = typer.Option(
         None,
         "--target-delta",
-        help=f"DP-SGD: delta at which epsilon is reported {_default('target_delta')}",
+        help="DP-SGD: delta at which epsilon is reported, refused if >= 1/n for a silo of n "
+        "samples (default: 0.1/n per silo)",
     ),
     target_epsilon: float = typer.Option(
         None,
@@ -293,6 +300,7 @@ def run(
         "norm_limit": norm_limit,
         "secure_aggregation": secure_aggregation,
         "secure_aggregation_clip": secure_aggregation_clip,
+        "silo_metrics": silo_metrics,
         "clip_norm": clip_norm,
         "noise_multiplier": noise_multiplier,
         "target_delta": target_delta,
@@ -422,3 +430,13 @@ def _register_doctor() -> None:
 
 
 _register_doctor()
+
+
+def _register_privacy() -> None:
+    """``privacy ledger`` / ``privacy budget``: a silo's own privacy records."""
+    from fl_jobs.privacy_cli import privacy_app
+
+    app.add_typer(privacy_app, name="privacy")
+
+
+_register_privacy()

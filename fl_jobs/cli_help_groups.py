@@ -38,6 +38,7 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
         "noise_multiplier",
         "target_delta",
         "target_epsilon",
+        "silo_metrics",
     ),
     "Faults and resuming": (
         "min_silos",

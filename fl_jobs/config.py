@@ -137,7 +137,9 @@ class JobConfig(BaseModel):
     noise_multiplier: float | None = Field(
         default=None, ge=0, description="DP-SGD: noise std as a multiple of clip_norm"
     )
-    target_delta: float = Field(default=1e-5, gt=0, lt=1, description="DP delta for epsilon")
+    target_delta: float | None = Field(
+        default=None, gt=0, lt=1, description="DP delta for epsilon (default: 0.1/n per silo)"
+    )
     target_epsilon: float | None = Field(
         default=None,
         gt=0,
@@ -166,6 +168,11 @@ class JobConfig(BaseModel):
     )
     secure_aggregation: bool = Field(
         default=False, description="the orchestrator sees only the masked sum of the updates"
+    )
+    silo_metrics: Literal["clear", "none"] | None = Field(
+        default=None,
+        description="per-silo training metrics sent to the orchestrator: clear or none "
+        "(default: none with DP or secure aggregation, else clear)",
     )
     secure_aggregation_clip: float = Field(
         default=256.0,

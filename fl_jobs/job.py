@@ -432,6 +432,7 @@ class _Job:
         if not result.epsilon_per_silo:
             return
         worst = max(result.epsilon_per_silo.values())
+        delta = f"{config.target_delta:g}" if config.target_delta else "0.1/n"
         noise = f"noise x{config.noise_multiplier}"
         if config.target_epsilon is not None:
             used = [
@@ -445,7 +446,7 @@ class _Job:
             noise = f"noise {span} for epsilon {config.target_epsilon:g}"
         self.console.print(
             f"privacy: DP-SGD (clip {config.clip_norm}, {noise}); each silo's data is "
-            f"({worst:.2f}, {config.target_delta:g})-DP at worst",
+            f"({worst:.2f}, {delta})-DP at worst (replace-one adjacency, n public)",
             soft_wrap=True,
         )
 

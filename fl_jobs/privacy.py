@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -34,31 +34,55 @@ def dp_schedule(n_samples: int, batch_size: int) -> tuple[float, int]:
 
 @functools.lru_cache(maxsize=256)
 def noise_for_target(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
-    """The smallest noise multiplier (to Opacus' 0.01 epsilon tolerance) whose ``steps``
-    DP-SGD steps at ``sample_rate`` spend at most ``target_epsilon`` at ``delta``; ValueError
-    when no noise below 1e6 does."""
+    """The smallest noise multiplier (to 0.01 epsilon below the target) whose ``steps``
+    DP-SGD steps at ``sample_rate`` spend at most ``target_epsilon`` at ``delta`` under
+    replace-one adjacency (:func:`spent`); ValueError when no noise below 1e6 does."""
     import warnings
 
-    from opacus.accountants.utils import get_noise_multiplier
+    with warnings.catch_warnings():
+        # "optimal order is the largest alpha": the search tries hopeless noises on its way
+        warnings.simplefilter("ignore")
+        return _search_noise(target_epsilon, delta, sample_rate, steps)
 
-    try:
-        with warnings.catch_warnings():
-            # "optimal order is the largest alpha": the search tries hopeless noises on its way
-            warnings.simplefilter("ignore")
-            return float(
-                get_noise_multiplier(
-                    target_epsilon=target_epsilon,
-                    target_delta=delta,
-                    sample_rate=sample_rate,
-                    steps=steps,
-                    accountant="rdp",
-                )
+
+def _search_noise(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
+    low, high = 0.0, 10.0
+    while spent([(high, sample_rate, steps)], delta) > target_epsilon:
+        low, high = high, high * 2
+        if high > 1e6:
+            raise ValueError(
+                f"no noise reaches epsilon {target_epsilon:g} at delta {delta:g} in {steps} "
+                f"steps at sample rate {sample_rate:.3g}"
             )
-    except ValueError:
-        raise ValueError(
-            f"no noise reaches epsilon {target_epsilon:g} at delta {delta:g} in {steps} steps "
-            f"at sample rate {sample_rate:.3g}"
-        ) from None
+    eps = spent([(high, sample_rate, steps)], delta)
+    while eps < target_epsilon - 0.01 and high - low > 1e-6:
+        mid = (low + high) / 2
+        at_mid = spent([(mid, sample_rate, steps)], delta)
+        if at_mid > target_epsilon:
+            low = mid
+        else:
+            high, eps = mid, at_mid
+    return high
+
+
+#: The adjacency every reported epsilon is for (summary.json and docs/fl-jobs.md).
+ADJACENCY = "replace-one, n public"
+
+
+def silo_delta(target_delta: float | None, n_samples: int) -> float:
+    """The delta a silo of ``n_samples`` accounts at: ``target_delta``, refused (DataError)
+    when it is ``>= 1 / n``; without one, ``0.1 / n``."""
+    if target_delta is None:
+        return 0.1 / n_samples
+    if target_delta * n_samples >= 1:
+        from fl_jobs.errors import DataError
+
+        raise DataError(
+            f"target_delta {target_delta:g} is >= 1/n for a silo of {n_samples} samples "
+            "(leaking one record at random would meet it)",
+            f"use --target-delta {0.1 / n_samples:.2g} or less, or leave it out (0.1/n per silo)",
+        )
+    return float(target_delta)
 
 
 def silo_noise(params: TrainParams, n_samples: int) -> float:
@@ -71,8 +95,9 @@ def silo_noise(params: TrainParams, n_samples: int) -> float:
         return float(params.noise_multiplier)
     rate, per_epoch = dp_schedule(n_samples, params.batch_size)
     steps = per_epoch * params.epochs * params.planned_rounds
+    delta = silo_delta(params.target_delta, n_samples)
     try:
-        return noise_for_target(params.target_epsilon, params.target_delta, rate, steps)
+        return noise_for_target(params.target_epsilon, delta, rate, steps)
     except ValueError as exc:
         from fl_jobs.errors import DataError
 
@@ -90,7 +115,7 @@ def train_private(
     y: torch.Tensor,
     params: TrainParams,
     *,
-    seed: int,
+    seeds: tuple[int, int],
     example: Example,
     anchor: list[torch.Tensor] | None = None,
 ) -> dict[str, float]:
@@ -98,7 +123,8 @@ def train_private(
     what the accounting needs (``dp_sample_rate``, ``dp_steps``, ``dp_noise_multiplier``).
 
     With ``anchor`` (FedProx), ``proximal_mu * (w - anchor)`` joins the gradient after
-    clipping and noise: it does not depend on the data, so it costs no privacy."""
+    clipping and noise: it does not depend on the data, so it costs no privacy. ``seeds``
+    are the Poisson sampling's and the noise's (the silo's own, see fl_jobs.silo_secret)."""
     import warnings
 
     from opacus import PrivacyEngine
@@ -107,8 +133,10 @@ def train_private(
     from fl_jobs.local_sgd import proximal_gradient
     from fl_jobs.training import check_finite_loss
 
+    delta = silo_delta(params.target_delta, len(X))  # refuses a delta >= 1/n here too
     noise = silo_noise(params, len(X))
-    generator = torch.Generator().manual_seed(seed)
+    sampling_seed, noise_seed = seeds
+    generator = torch.Generator().manual_seed(sampling_seed)
     loader = DataLoader(
         TensorDataset(X, y), batch_size=min(params.batch_size, len(X)), generator=generator
     )
@@ -121,7 +149,7 @@ def train_private(
     )
     model.train()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "secure RNG turned off": seeded on purpose
+        warnings.simplefilter("ignore")  # "secure RNG turned off": seeded from the silo secret
         engine = PrivacyEngine(accountant="rdp")
         private_model, private_opt, private_loader = engine.make_private(
             module=model,
@@ -129,7 +157,7 @@ def train_private(
             data_loader=loader,
             noise_multiplier=noise,
             max_grad_norm=float(params.clip_norm or 1.0),
-            noise_generator=torch.Generator().manual_seed(seed ^ 0x5EED),
+            noise_generator=torch.Generator().manual_seed(noise_seed),
         )
     total, count, steps = 0.0, 0, 0
     try:
@@ -162,6 +190,7 @@ def train_private(
         "dp_sample_rate": float(private_loader.sample_rate),
         "dp_steps": float(steps),
         "dp_noise_multiplier": noise,
+        "dp_delta": delta,
     }
 
 
@@ -181,12 +210,18 @@ def _rdp_per_step(noise_multiplier: float, sample_rate: float) -> tuple[float, .
     return tuple(float(x) for x in rdp)
 
 
-def spent(history: Iterable[tuple[float, float, float]], delta: float) -> float:
-    """Epsilon at ``delta`` of DP-SGD steps given as ``(noise_multiplier, sample_rate,
-    steps)`` entries: what Opacus' ``RDPAccountant`` reports for that history (the RDP of a
-    step is computed once per noise and rate, then scaled by the steps)."""
+def add_remove_spent(history: Iterable[tuple[float, float, float]], delta: float) -> float:
+    """Epsilon at ``delta`` under add/remove-one adjacency of DP-SGD steps given as
+    ``(noise_multiplier, sample_rate, steps)``: what Opacus' ``RDPAccountant`` reports for
+    that history (the RDP of a step is computed once per noise and rate, then scaled)."""
+    rdp = _rdp(history)
+    if rdp is None:
+        return 0.0
+    return _eps_at(rdp, delta)
+
+
+def _rdp(history: Iterable[tuple[float, float, float]]) -> Any:
     import numpy as np
-    from opacus.accountants.analysis.rdp import get_privacy_spent
 
     totals: dict[tuple[float, float], float] = {}
     for noise, rate, steps in history:
@@ -194,20 +229,49 @@ def spent(history: Iterable[tuple[float, float, float]], delta: float) -> float:
             key = (float(noise), float(rate))
             totals[key] = totals.get(key, 0.0) + float(steps)
     if not totals:
-        return 0.0
+        return None
     if any(noise <= 0 for noise, _ in totals):
-        return float("inf")
-    rdp = sum(
+        return np.full(len(_orders()), np.inf)
+    return sum(
         np.asarray(_rdp_per_step(noise, rate)) * steps for (noise, rate), steps in totals.items()
     )
+
+
+def _eps_at(rdp: Any, delta: float) -> float:
+    import math
     import warnings
 
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+
+    if not all(math.isfinite(float(x)) for x in rdp):
+        return float("inf")
     with warnings.catch_warnings():
         # "Optimal order is the largest alpha": the bound is looser at extreme epsilon, and
         # the epsilon reported is still a valid upper bound; not worth lines on stderr.
         warnings.filterwarnings("ignore", message="Optimal order is the")
         eps, _ = get_privacy_spent(orders=_orders(), rdp=rdp, delta=delta)
     return float(eps)
+
+
+def spent(history: Iterable[tuple[float, float, float]], delta: float) -> float:
+    """Epsilon at ``delta`` under replace-one adjacency (the one this project reports, see
+    the module docstring) of DP-SGD steps given as ``(noise_multiplier, sample_rate,
+    steps)``: ``2 e`` for the add/remove ``(e, d)`` with ``(1 + exp(e)) d <= delta`` that
+    gives the smallest ``e`` (d tried on a grid of ratio 1.25 below ``delta``)."""
+    import math
+
+    rdp = _rdp(history)
+    if rdp is None:
+        return 0.0
+    inner = delta
+    for _ in range(200):  # epsilon only grows as d shrinks: the first d that fits is best
+        inner /= 1.25
+        eps = _eps_at(rdp, inner)
+        if not math.isfinite(eps):
+            return eps
+        if (1 + math.exp(min(eps, 700.0))) * inner <= delta:
+            return 2 * eps
+    return float("inf")
 
 
 def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:

@@ -15,6 +15,7 @@ from fl_jobs.config import JobConfig
 from fl_jobs.local.federation import FederationResult, RoundRecord
 from fl_jobs.plurals import count
 from fl_jobs.result_curves import CurveSummary, summarize
+from fl_jobs.silo_metrics import silo_metrics_policy
 
 
 @dataclass
@@ -218,6 +219,7 @@ def summary_dict(
         "completed_rounds": len(result.history),
         "history": [_history_row(r) for r in result.history],
         "privacy": None if result.epsilon_per_silo is None else _privacy(config, result),
+        "silo_metrics": silo_metrics_policy(config),
         "wall_seconds": round(wall_seconds, 3),
         "federation_seconds": round(result.wall_seconds, 3),
         "config": config.model_dump(mode="json"),
@@ -244,16 +246,23 @@ def _history_row(record: RoundRecord) -> dict[str, Any]:
 def _privacy(config: JobConfig, result: FederationResult) -> dict[str, Any]:
     """The DP settings and what each silo spent (and the noise it trained with)."""
     spent = result.epsilon_per_silo or {}
+    from fl_jobs.privacy import ADJACENCY
+
     noise: dict[str, float] = {}
+    deltas: dict[str, float] = {}
     for record in result.history:
         for silo, metrics in record.silo_metrics.items():
             if "dp_noise_multiplier" in metrics:
                 noise[silo] = metrics["dp_noise_multiplier"]
+            if "dp_delta" in metrics:
+                deltas[silo] = metrics["dp_delta"]
     return {
+        "adjacency": ADJACENCY,
         "clip_norm": config.clip_norm,
         "noise_multiplier": config.noise_multiplier,
         "target_epsilon": config.target_epsilon,
         "delta": config.target_delta,
+        "delta_per_silo": deltas,
         "noise_multiplier_per_silo": noise,
         "epsilon_per_silo": spent,
         "epsilon_max": max(spent.values(), default=0.0),

@@ -41,7 +41,8 @@ class TrainParams:
     #: DP-SGD: instead of ``noise_multiplier``, the noise that spends this epsilon (at
     #: ``target_delta``) over ``planned_rounds`` rounds of this silo's training.
     target_epsilon: float | None = None
-    target_delta: float = 1e-5
+    #: ``None``: ``0.1 / n`` for a silo of n samples (:func:`fl_jobs.privacy.silo_delta`).
+    target_delta: float | None = None
     planned_rounds: int = 1
     #: FedProx: weight of the proximal term ``mu / 2 * ||w - w_global||^2`` (a per-round
     #: silo setting, see :func:`with_silo_config`).
@@ -154,11 +155,14 @@ def train_local(
     *,
     seed: int,
     example: Example | None = None,
+    private_seeds: tuple[int, int] | None = None,
 ) -> LocalUpdate:
     """Run ``params.epochs`` epochs of minibatch SGD on ``data``; deterministic given ``seed``.
 
     The model is trained in place; the returned weights are a copy. ``example`` (its loss)
-    defaults to the one named in the silo's metadata.
+    defaults to the one named in the silo's metadata. With DP-SGD, ``private_seeds``
+    (sampling, noise) are the silo's own (:func:`fl_jobs.silo_secret.private_seeds`); without
+    them both derive from ``seed``, which whoever chose ``seed`` can replay.
     """
     if example is None:
         example = example_of(data)
@@ -172,7 +176,15 @@ def train_local(
     if params.clip_norm is not None:
         from fl_jobs.privacy import train_private
 
-        metrics = train_private(model, X, y, params, seed=seed, example=example, anchor=anchor)
+        metrics = train_private(
+            model,
+            X,
+            y,
+            params,
+            seeds=private_seeds or (seed, seed ^ 0x5EED),
+            example=example,
+            anchor=anchor,
+        )
         return LocalUpdate(weights=_cpu_weights(model), n_samples=len(X), metrics=metrics)
     generator = torch.Generator().manual_seed(seed)
     optimizer = PlainSGD(

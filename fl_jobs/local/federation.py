@@ -384,7 +384,7 @@ class _Federation:
             global_path.unlink()
             shutil.rmtree(round_dir, ignore_errors=True)
         if config.clip_norm is not None:
-            _add_epsilon(ledger.silo_metrics, state.history, config.target_delta)
+            _add_epsilon(ledger.silo_metrics, state.history)
         record = RoundRecord(
             round=rnd,
             selected=[w.name for w in selected],
@@ -619,15 +619,14 @@ def _dp_history(
     ]
 
 
-def _add_epsilon(
-    silo_metrics: dict[str, dict[str, float]], history: list[RoundRecord], delta: float
-) -> None:
-    """Each silo's epsilon spent so far (this round included), as its ``epsilon`` metric."""
+def _add_epsilon(silo_metrics: dict[str, dict[str, float]], history: list[RoundRecord]) -> None:
+    """Each silo's epsilon spent so far (this round included, at the silo's own delta), as
+    its ``epsilon`` metric."""
     from fl_jobs.privacy import spent
 
     for silo, metrics in silo_metrics.items():
         if "dp_steps" in metrics:
-            metrics["epsilon"] = spent(_dp_history(silo, history, metrics), delta)
+            metrics["epsilon"] = spent(_dp_history(silo, history, metrics), metrics["dp_delta"])
 
 
 def _privacy_spent(config: JobConfig, history: list[RoundRecord]) -> dict[str, float] | None:
@@ -636,5 +635,10 @@ def _privacy_spent(config: JobConfig, history: list[RoundRecord]) -> dict[str, f
         return None
     from fl_jobs.privacy import spent
 
-    silos = list(dict.fromkeys(silo for record in history for silo in record.silo_metrics))
-    return {silo: spent(_dp_history(silo, history), config.target_delta) for silo in silos}
+    deltas = {
+        silo: metrics["dp_delta"]
+        for record in history
+        for silo, metrics in record.silo_metrics.items()
+        if "dp_delta" in metrics
+    }
+    return {silo: spent(_dp_history(silo, history), delta) for silo, delta in deltas.items()}

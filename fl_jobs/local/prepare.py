@@ -85,11 +85,25 @@ def prepare_job(config: JobConfig) -> PreparedJob:
             )
         parts = partition_indices(dataset.y, config.silos, spec, config.seed)
     check_silo_sizes(parts, spec, config.seed)
+    if config.clip_norm is not None and config.target_delta is not None:
+        check_privacy_delta(config.target_delta, parts)
     if config.target_epsilon is not None:
         check_privacy_target(config, parts)
     if config.secure_aggregation:
         check_secure_capacity(config, [len(p) for p in parts])
     return PreparedJob(config=config, example=example, dataset=dataset, partitions=parts)
+
+
+def check_privacy_delta(delta: float, parts: list[np.ndarray]) -> None:
+    """``delta < 1/n`` for every silo (the largest is the one to check); each silo checks
+    its own again before it trains. Raises DataError naming it."""
+    from fl_jobs.privacy import silo_delta
+
+    largest = max(range(len(parts)), key=lambda i: len(parts[i]))
+    try:
+        silo_delta(delta, len(parts[largest]))
+    except DataError as exc:
+        raise DataError(f"{silo_names(len(parts))[largest]}: {exc.what}", exc.fix) from None
 
 
 def check_privacy_target(config: JobConfig, parts: list[np.ndarray]) -> None:

@@ -11,7 +11,8 @@ next attempt's session; the trained weights stay. See docs/secure-aggregation.md
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 
 import torch
 
@@ -24,6 +25,7 @@ from fl_jobs.secure_aggregation import (
     SecureAggregationSession,
     ShareBundle,
 )
+from fl_jobs.secure_aggregation.silo_guard import GuardRefusal, SessionGuard, update_digest
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,26 @@ class MaskRequest:
 
 
 @dataclass(frozen=True)
-class RevealRequest:
-    """Unmask: the silos whose masked updates were summed, and those that are missing."""
+class ConsistencyRequest:
+    """Round 3: sign the split of survivors and dropped silos the orchestrator shows."""
 
     survivors: tuple[str, ...]
     dropped: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConsistencyReply:
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class RevealRequest:
+    """Unmask: the silos whose masked updates were summed, and those that are missing, with
+    the survivors' signatures on that split (:class:`ConsistencyRequest`)."""
+
+    survivors: tuple[str, ...]
+    dropped: tuple[str, ...]
+    signatures: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,14 @@ class SharesReply:
     bundles: dict[str, ShareBundle]
 
 
+#: The refusal a silo sends when its update cannot be masked (a weight beyond the clip, or
+#: not finite): a fixed code, no value and no tensor name.
+UPDATE_NOT_ENCODABLE = (
+    "update-not-encodable: a weight is beyond the secure-aggregation clip or not finite "
+    "(the detail is in the silo's own log)"
+)
+
+
 @dataclass(frozen=True)
 class Refused:
     """The silo would not take this step (e.g. a weight beyond the clip): it is left out."""
@@ -73,35 +98,45 @@ class Refused:
     reason: str
 
 
-SecureRequest = KeysRequest | SharesRequest | MaskRequest | RevealRequest
-SecureReply = KeysReply | SharesReply | MaskedUpdate | Reveal | Refused
-SECURE_REQUESTS = (KeysRequest, SharesRequest, MaskRequest, RevealRequest)
-SECURE_REPLIES = (KeysReply, SharesReply, MaskedUpdate, Reveal, Refused)
+SecureRequest = KeysRequest | SharesRequest | MaskRequest | ConsistencyRequest | RevealRequest
+SecureReply = KeysReply | SharesReply | MaskedUpdate | ConsistencyReply | Reveal | Refused
+SECURE_REQUESTS = (KeysRequest, SharesRequest, MaskRequest, ConsistencyRequest, RevealRequest)
+SECURE_REPLIES = (KeysReply, SharesReply, MaskedUpdate, ConsistencyReply, Reveal, Refused)
 
 
 class SecureSilo:
     """A worker's secure-aggregation state: the round's trained weights and the client of
     the current session (replaced by every :class:`KeysRequest`)."""
 
-    def __init__(self, silo: str) -> None:
+    def __init__(self, silo: str, guard: SessionGuard | None = None) -> None:
         self.silo = silo
+        self.guard = guard
         self.weights: dict[str, torch.Tensor] | None = None
         self.n_samples = 0
+        self._update = ""
         self._client: SecureAggregationClient | None = None
 
     def trained(self, weights: dict[str, torch.Tensor], n_samples: int) -> None:
         """Keep a round's trained model until it is masked (a new round forgets the last)."""
         self.weights, self.n_samples, self._client = weights, n_samples, None
+        self._update = update_digest(weights, n_samples)
 
     def handle(self, request: SecureRequest) -> SecureReply:
-        """One step; an input the protocol refuses comes back as :class:`Refused`."""
+        """One step; an input the protocol refuses comes back as :class:`Refused` (with the
+        guard's fixed reason code when the guard refused the session)."""
         try:
             return self._step(request)
+        except GuardRefusal as exc:
+            self._client = None
+            return Refused(self.silo, exc.code)
         except FLJobError as exc:
             return Refused(self.silo, str(exc))
 
     def _step(self, request: SecureRequest) -> SecureReply:
         if isinstance(request, KeysRequest):
+            self._client = None
+            if self.guard is not None:
+                self.guard.accept(request.session, self._update)
             self._client = SecureAggregationClient(request.session, self.silo)
             return KeysReply(self._client.public_keys)
         client = self._client
@@ -111,5 +146,21 @@ class SecureSilo:
             return SharesReply(client.share_secrets(request.public_keys))
         if isinstance(request, MaskRequest):
             client.receive_shares(request.bundles)
-            return client.masked_update(self.weights, self.n_samples)
+            try:
+                return client.masked_update(self.weights, self.n_samples)
+            except FLJobError as exc:
+                # The detail names a weight and its value: it stays in the silo's own log.
+                print(f"{self.silo}: refused to mask: {exc}", file=sys.stderr)
+                return Refused(self.silo, UPDATE_NOT_ENCODABLE)
+        if isinstance(request, ConsistencyRequest):
+            if self.guard is None:
+                return Refused(self.silo, "this silo has no signing key")
+            signed = self.guard.sign_survivors(client.session, request.survivors, request.dropped)
+            return ConsistencyReply(signed)
+        if self.guard is not None:
+            client.session.check_partition(request.survivors, request.dropped)
+            self.guard.check_signatures(
+                client.session, request.survivors, request.dropped, request.signatures
+            )
+            self.guard.revealing(client.session, self._update, request.survivors)
         return client.reveal(request.survivors, request.dropped)

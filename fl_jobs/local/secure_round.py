@@ -27,6 +27,8 @@ import torch
 from fl_jobs.errors import FLJobError, QuorumLostError
 from fl_jobs.local.round_ledger import RoundLedger
 from fl_jobs.local.secure_messages import (
+    ConsistencyReply,
+    ConsistencyRequest,
     KeysReply,
     KeysRequest,
     MaskRequest,
@@ -46,6 +48,7 @@ from fl_jobs.secure_aggregation import (
     Reveal,
     SecureAggregationSession,
 )
+from fl_jobs.secure_aggregation.silo_guard import session_policy
 from fl_jobs.strategies.base import WeightedMean
 
 
@@ -104,12 +107,15 @@ class SecureRound:
         """``trained``: each worker holding a trained model (silo order) and its sample count."""
         silos = [worker for worker, _ in trained]
         max_samples = max((n for _, n in trained), default=1)
+        # The silos' own floor (fl_jobs.secure_aggregation.silo_guard): fail, never shrink.
+        floor = session_policy(self.pool.prepared.config).floor
         attempt = 0
         while True:
-            if len(silos) < 2:
+            if len(silos) < floor:
                 raise QuorumLostError(
-                    f"round {self.round}: secure aggregation needs at least 2 silos and only "
-                    f"{len(silos)} can still contribute",
+                    f"round {self.round}: secure aggregation needs at least {floor} silos (a "
+                    f"majority of the round's cohort) and only {len(silos)} can still "
+                    "contribute",
                     "keep more silos answering (see --round-timeout), or run without "
                     "--secure-aggregation",
                 )
@@ -118,6 +124,7 @@ class SecureRound:
                 self.round,
                 [w.name for w in silos],
                 max_samples=max_samples,
+                threshold=max(floor, len(silos) // 2 + 1),
                 attempt=attempt,
                 codec=self.codec,
             )
@@ -166,7 +173,12 @@ class SecureRound:
                 "the other silos' shares"
             )
         contributors = [w for w in silos if w.name in total.contributors]
-        ask = RevealRequest(total.contributors, total.missing)
+        split = ConsistencyRequest(total.contributors, total.missing)
+        signed = self._exchange(contributors, lambda _: split, ConsistencyReply, counted=True)
+        if len(signed) < session.threshold:
+            return list(signed)
+        signatures = {name: reply.signature for name, reply in signed.items()}
+        ask = RevealRequest(total.contributors, total.missing, signatures)
         reveals = self._exchange(contributors, lambda _: ask, Reveal, counted=True)
         if len(reveals) < session.threshold:
             return list(reveals)

@@ -30,9 +30,25 @@ from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.examples.base import DataShape, Example
 from fl_jobs.local.secure_messages import SECURE_REQUESTS, SecureSilo
 from fl_jobs.model_io import load_weights, save_weights
+from fl_jobs.secure_aggregation.silo_guard import (
+    SIGNING_PUBLIC_RECORD,
+    SessionGuard,
+    session_policy,
+    update_digest,
+)
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
-from fl_jobs.training import train_local, train_params_from_config, with_silo_config
+from fl_jobs.silo_ledger import BudgetExhausted, check_budget
+from fl_jobs.silo_ledger import record as record_release
+from fl_jobs.silo_metrics import released, silo_metrics_policy
+from fl_jobs.silo_secret import private_seeds, silo_secret
+from fl_jobs.silo_store import local_silo_store
+from fl_jobs.training import (
+    TrainParams,
+    train_local,
+    train_params_from_config,
+    with_silo_config,
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,42 @@ class Ready:
 
 
 STOP = "stop"
+
+
+def planned_release(
+    silo: str, params: TrainParams, n_samples: int, request: TrainRequest
+) -> dict[str, Any]:
+    """The DP-SGD release this round will make, checked against the silo's own budget
+    (BudgetExhausted) before any training."""
+    from fl_jobs.privacy import dp_schedule, silo_delta, silo_noise
+
+    rate, per_epoch = dp_schedule(n_samples, params.batch_size)
+    release = {
+        "run": str(request.global_path.parent),
+        "round": request.round,
+        "noise_multiplier": silo_noise(params, n_samples),
+        "sample_rate": rate,
+        "steps": per_epoch * params.epochs,
+        "delta": silo_delta(params.target_delta, n_samples),
+    }
+    check_budget(silo, local_silo_store(silo), release)
+    return release
+
+
+def session_guard(silo: str, config: JobConfig) -> SessionGuard | None:
+    """The silo's secure-aggregation guard, from its own configuration (the silo set and
+    the cohort per round), with its memory in the silo's store; None without secure
+    aggregation."""
+    if not config.secure_aggregation:
+        return None
+    published = SIGNING_PUBLIC_RECORD  # each peer's key, read from that peer's own store
+    return SessionGuard(
+        silo,
+        session_policy(config),
+        local_silo_store(silo),
+        lambda peer: local_silo_store(peer).read(published),
+    )
+
 
 #: What a closed pipe raises on either end (the orchestrator died or closed it).
 PIPE_CLOSED = (EOFError, OSError)
@@ -137,11 +189,14 @@ def _serve(
         )
         model = example.build_model(config, shape)
         params = train_params_from_config(config)
+        # DP-SGD's noise and sampling come from the silo's own secret, not the request seed.
+        secret = silo_secret(local_silo_store(silo)) if params.clip_norm is not None else None
     except Exception as exc:
         conn.send(WorkerFailure(silo, f"{type(exc).__name__}: {exc}"))
         return
     conn.send(Ready(data.n_samples, from_cache))
-    secure = SecureSilo(silo)
+    secure = SecureSilo(silo, session_guard(silo, config))
+    metrics_policy = silo_metrics_policy(config)
     while True:
         request: Any = conn.recv()
         if request == STOP:
@@ -156,18 +211,36 @@ def _serve(
             weights, _ = load_weights(request.global_path)
             model.load_state_dict(weights)
             round_params = with_silo_config(params, request.config)
-            update = train_local(model, data, round_params, seed=request.seed, example=example)
+            own, release = None, None
+            if secret is not None:  # keyed by what is trained, not by the orchestrator's seed
+                model_digest = int(update_digest(weights, request.round)[:16], 16)
+                own = private_seeds(secret, model_digest, request.round)
+                release = planned_release(silo, round_params, data.n_samples, request)
+            update = train_local(
+                model, data, round_params, seed=request.seed, example=example, private_seeds=own
+            )
+            if release is not None:  # in the silo's ledger before the update leaves
+                record_release(
+                    local_silo_store(silo), {**release, "steps": update.metrics["dp_steps"]}
+                )
             if request.update_path is None:
                 secure.trained(update.weights, update.n_samples)
             else:
                 save_weights(
                     request.update_path,
                     update.weights,
-                    meta={"n_samples": update.n_samples, "metrics": update.metrics, "silo": silo},
+                    meta={
+                        "n_samples": update.n_samples,
+                        "metrics": released(update.metrics, metrics_policy),
+                        "silo": silo,
+                    },
                 )
-            reply: object = TrainReply(request.update_path, update.n_samples, update.metrics)
+            sent = released(update.metrics, metrics_policy)  # the rest stays in the silo
+            reply: object = TrainReply(request.update_path, update.n_samples, sent)
         except TrainingDivergedError as exc:
             reply = Diverged(silo, request.round, exc.loss, exc.step)
+        except BudgetExhausted as exc:
+            reply = WorkerFailure(silo, str(exc))
         except Exception:
             reply = WorkerFailure(silo, traceback.format_exc(limit=3))
         conn.send(reply)

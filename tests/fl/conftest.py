@@ -21,3 +21,14 @@ def _single_threaded_torch() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _own_mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'test-mlflow.db'}")
+
+
+@pytest.fixture(autouse=True)
+def _own_silo_stores(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Each test's silos start with empty stores (secret, secure-aggregation memory): a
+    silo rightly refuses to unmask the same update over two survivor sets, and tests of
+    different dropouts retrain the same updates."""
+    monkeypatch.setenv("FL_SANDBOX_SILO_STORE", str(tmp_path_factory.mktemp("silo-store")))
+    yield

@@ -122,3 +122,54 @@ def test_target_epsilon_sets_each_silos_noise_and_logs_the_spend_per_round(
     again = CliRunner().invoke(app, ["run", "--resume", str(out), "--rounds", "4"])
     assert again.exit_code == 2
     assert "--rounds 4 cannot change a run with target_epsilon 4" in again.stderr
+
+
+def test_delta_is_checked_against_each_silos_size_and_reported(tmp_path: Path) -> None:
+    """A delta >= 1/n is refused before anything runs, naming the silo; without one each
+    silo accounts at 0.1/n, reported per silo with the adjacency."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from fl_jobs.cli import app
+
+    base = ["run", "--silos", "2", "--rounds", "1", "--epochs", "1", "--clip-norm", "1",
+            "--no-baselines", "--no-tracking"]  # fmt: skip
+    out = tmp_path / "refused"
+    refused = CliRunner().invoke(app, [*base, "--target-delta", "0.01", "--output-dir", str(out)])
+    assert refused.exit_code == 2
+    assert "error: silo-" in refused.stderr and "is >= 1/n for a silo of" in refused.stderr
+    assert "use --target-delta" in refused.stderr
+    assert not out.exists()
+
+    out = tmp_path / "run"
+    ok = CliRunner().invoke(app, [*base, "--output-dir", str(out)])
+    assert ok.exit_code == 0, ok.output
+    privacy = json.loads((out / "summary.json").read_text())["privacy"]
+    assert privacy["adjacency"] == "replace-one, n public"
+    sizes = json.loads((out / "summary.json").read_text())["silos"]
+    for silo, n in sizes.items():
+        assert privacy["delta_per_silo"][silo] == pytest.approx(0.1 / n)
+    assert "replace-one adjacency" in ok.output
+
+
+def test_replace_one_epsilon_is_group_privacy_of_opacus_add_remove() -> None:
+    """The reported epsilon is 2e for an add/remove (e, d) of Opacus' accountant with
+    (1 + e^e) d <= delta: larger than the add/remove figure, and consistent with it."""
+    from opacus.accountants import RDPAccountant
+
+    from fl_jobs.privacy import add_remove_spent, spent
+
+    history = [(1.1, 0.05, 200)]
+    accountant = RDPAccountant()
+    accountant.history = [(1.1, 0.05, 200)]
+    assert add_remove_spent(history, 1e-5) == pytest.approx(accountant.get_epsilon(1e-5))
+    replace = spent(history, 1e-5)
+    inner = 1e-5
+    while True:  # the grid spent() walks
+        inner /= 1.25
+        e = accountant.get_epsilon(inner)
+        if (1 + math.exp(e)) * inner <= 1e-5:
+            break
+    assert replace == pytest.approx(2 * e)
+    assert replace > 2 * add_remove_spent(history, 1e-5)

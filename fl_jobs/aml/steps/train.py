@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
             steps = update.metrics["dp_steps"] * args.round
             noise, rate = update.metrics["dp_noise_multiplier"], update.metrics["dp_sample_rate"]
-            update.metrics["epsilon"] = spent([(noise, rate, steps)], config.target_delta)
+            update.metrics["epsilon"] = spent([(noise, rate, steps)], update.metrics["dp_delta"])
         save_weights(
             args.out / UPDATE_FILE,
             update.weights,

@@ -1,0 +1,239 @@
+"""What a silo checks before it takes part in a secure-aggregation session, and what it
+remembers afterwards, so that an active orchestrator cannot unmask one silo's update.
+
+The session object comes from the orchestrator; the silo trusts none of it as sent:
+
+* it rebuilds the session from its fields (the digest must match) and checks it against its
+  own configuration: every silo is one it was configured with, the threshold is at least
+  the floor (a majority of the cohort its own configuration plans per round), and the
+  session has at least that many silos (a round fails rather than shrinks below it);
+* it never joins a session that was unmasked before (its digest is remembered with its
+  reveal);
+* it reveals shares for an update (the same bytes) over one survivor set only: unmasking
+  the round over all silos and then "redoing" it without silo u would give u's update by
+  subtraction. Retraining from the same global model gives the same update (the DP seeds
+  are the silo's, see fl_jobs.silo_secret), so this holds across attempts, sessions, run
+  ids, restarts and resumes. Revealing the same survivor set again gives nothing new (the
+  same sum), so a rerun of the same job still works.
+
+Before it reveals, a silo also runs the consistency check of Bonawitz et al. 2017 (round 3):
+it signs the survivor set it was shown (Ed25519, key in its own store, public key published
+there, where only the silo writes) and reveals only when at least ``threshold`` survivors'
+signatures on that same set verify against the keys they published, so an orchestrator that
+shows different silos different survivor sets (a split view) is caught.
+
+The memory is appended to the silo's own store (fl_jobs.silo_store) before the reply leaves,
+so it survives a restart. Refusals carry a fixed reason code (:data:`REASONS`) and no value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from fl_jobs.errors import SecureAggregationError
+from fl_jobs.secure_aggregation.session import (
+    SecureAggregationSession,
+    encode_fields,
+    majority,
+)
+from fl_jobs.silo_store import SiloStore
+
+if TYPE_CHECKING:
+    from fl_jobs.config import JobConfig
+
+MEMORY_RECORD = "secagg-memory.jsonl"
+
+#: Reason codes of a silo's refusal (the detail stays in the silo).
+REASONS = {
+    "session-forged": "the session's fields do not give its digest",
+    "session-unknown-silo": "the session lists a silo this silo was not configured with",
+    "session-threshold-below-floor": "the threshold is below the silo's floor",
+    "session-cohort-below-minimum": "the session has fewer silos than the silo's minimum",
+    "session-replayed": "this session was unmasked before",
+    "update-already-unmasked": "this update was unmasked before over other survivors",
+    "consistency-check-failed": "too few survivors signed the survivor set shown to this silo",
+    "split-already-signed": "this silo already signed another split in this session",
+}
+
+
+class GuardRefusal(SecureAggregationError):
+    """A session the silo will not join; ``code`` is one of :data:`REASONS`."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        super().__init__(f"{code}: {REASONS[code]}", "see docs/secure-aggregation.md")
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """A silo's own rules for sessions, from its own configuration."""
+
+    silos: frozenset[str]
+    #: Smallest threshold, and smallest number of silos in a session.
+    floor: int
+
+    @classmethod
+    def for_cohort(cls, silos: Iterable[str], per_round: int) -> SessionPolicy:
+        """A majority of the ``per_round`` silos the configuration plans, at least 2."""
+        return cls(frozenset(silos), max(2, majority(per_round)))
+
+
+def session_policy(config: JobConfig) -> SessionPolicy:
+    """The policy a silo derives from its own job configuration: the configured silos and a
+    majority of the cohort planned per round (``fraction`` of ``silos``)."""
+    from fl_jobs.local.prepare import silo_names
+    from fl_jobs.strategies.client_fraction import silos_per_round
+
+    per_round = silos_per_round(config.fraction, config.silos)
+    return SessionPolicy.for_cohort(silo_names(config.silos), per_round)
+
+
+def update_digest(weights: Mapping[str, torch.Tensor], n_samples: int) -> str:
+    """sha256 of a trained update (names, dtypes, shapes, bytes, and the sample count)."""
+    digest = hashlib.sha256(str(n_samples).encode())
+    for name in sorted(weights):
+        tensor = weights[name].detach().contiguous().cpu()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()
+
+
+SIGNING_KEY_RECORD = "signing.key"
+SIGNING_PUBLIC_RECORD = "signing.pub"
+
+#: Where a silo finds a peer's published signing key (its raw Ed25519 public bytes).
+Directory = Callable[[str], "bytes | None"]
+
+
+def consistency_message(
+    session: SecureAggregationSession, survivors: Iterable[str], dropped: Iterable[str]
+) -> bytes:
+    """What a silo signs: the session digest and the split it was shown (in session order)."""
+    alive = sorted(survivors, key=session.index)
+    gone = sorted(dropped, key=session.index)
+    return encode_fields("consistency", session.digest, len(alive), *alive, len(gone), *gone)
+
+
+class SessionGuard:
+    """One silo's checks and memory (see the module docstring)."""
+
+    def __init__(
+        self, silo: str, policy: SessionPolicy, store: SiloStore, directory: Directory
+    ) -> None:
+        self.silo = silo
+        self.policy = policy
+        self.store = store
+        self.directory = directory
+        self._signing = self._signing_key()
+        #: The split this silo signed in each session (it signs one split per session).
+        self._signed: dict[bytes, bytes] = {}
+
+    def _signing_key(self) -> Ed25519PrivateKey:
+        """The silo's Ed25519 key, made on first use; its public half is published."""
+        raw = self.store.read(SIGNING_KEY_RECORD)
+        if raw is None:
+            self.store.create(SIGNING_KEY_RECORD, Ed25519PrivateKey.generate().private_bytes_raw())
+            raw = self.store.read(SIGNING_KEY_RECORD)
+        key = Ed25519PrivateKey.from_private_bytes(raw or b"")
+        public = key.public_key().public_bytes_raw()
+        if self.store.read(SIGNING_PUBLIC_RECORD) != public:
+            self.store.create(SIGNING_PUBLIC_RECORD, public)
+        return key
+
+    def sign_survivors(
+        self, session: SecureAggregationSession, survivors: Iterable[str], dropped: Iterable[str]
+    ) -> bytes:
+        """Round 3: this silo's signature on the split it was shown."""
+        alive, gone = list(survivors), list(dropped)
+        session.check_partition(alive, gone)
+        message = consistency_message(session, alive, gone)
+        if self._signed.setdefault(session.digest, message) != message:
+            raise GuardRefusal("split-already-signed")
+        return self._signing.sign(message)
+
+    def check_signatures(
+        self,
+        session: SecureAggregationSession,
+        survivors: Iterable[str],
+        dropped: Iterable[str],
+        signatures: Mapping[str, bytes],
+    ) -> None:
+        """At least ``threshold`` survivors signed this very split (GuardRefusal if not)."""
+        alive = list(survivors)
+        message = consistency_message(session, alive, dropped)
+        valid = 0
+        for peer in alive:
+            signature, published = signatures.get(peer), self.directory(peer)
+            if signature is None or published is None:
+                continue
+            try:
+                Ed25519PublicKey.from_public_bytes(published).verify(signature, message)
+            except (InvalidSignature, ValueError):
+                continue
+            valid += 1
+        if valid < session.threshold:
+            raise GuardRefusal("consistency-check-failed")
+
+    def _memory(self) -> list[dict[str, Any]]:
+        raw = self.store.read(MEMORY_RECORD) or b""
+        return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+    def accept(self, session: SecureAggregationSession, update: str) -> None:
+        """Join ``session`` for the update of digest ``update``, or raise GuardRefusal."""
+        try:
+            rebuilt = SecureAggregationSession(
+                session.run_id,
+                session.round,
+                list(session.silos),
+                max_samples=session.max_samples,
+                threshold=session.threshold,
+                attempt=session.attempt,
+                codec=session.codec,
+            )
+        except SecureAggregationError:
+            raise GuardRefusal("session-forged") from None
+        if rebuilt.digest != session.digest:
+            raise GuardRefusal("session-forged")
+        if not set(rebuilt.silos) <= self.policy.silos or self.silo not in rebuilt.silos:
+            raise GuardRefusal("session-unknown-silo")
+        if len(rebuilt.silos) < self.policy.floor:
+            raise GuardRefusal("session-cohort-below-minimum")
+        if rebuilt.threshold < self.policy.floor:
+            raise GuardRefusal("session-threshold-below-floor")
+        digest = rebuilt.digest.hex()
+        if any(m["event"] == "revealed" and m["session"] == digest for m in self._memory()):
+            raise GuardRefusal("session-replayed")
+        self._remember("accepted", rebuilt, update, ())
+
+    def revealing(
+        self, session: SecureAggregationSession, update: str, survivors: Iterable[str]
+    ) -> None:
+        """Allow a reveal for ``survivors`` (GuardRefusal if this update was revealed over
+        another set) and record it before the reveal leaves."""
+        alive = sorted(survivors)
+        for m in self._memory():
+            if m["event"] == "revealed" and m["update"] == update and m["survivors"] != alive:
+                raise GuardRefusal("update-already-unmasked")
+        self._remember("revealed", session, update, alive)
+
+    def _remember(
+        self, event: str, session: SecureAggregationSession, update: str, survivors: Iterable[str]
+    ) -> None:
+        line = {
+            "event": event,
+            "session": session.digest.hex(),
+            "run_id": session.run_id,
+            "round": session.round,
+            "attempt": session.attempt,
+            "update": update,
+            "survivors": sorted(survivors),
+        }
+        self.store.append(MEMORY_RECORD, json.dumps(line, sort_keys=True).encode())

@@ -1,0 +1,200 @@
+"""An active orchestrator against the silos' secure-aggregation guard (issue 17): each
+attack is played through the silos' real message handler (SecureSilo) with their stores."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from fl_jobs.local.secure_messages import (
+    ConsistencyReply,
+    ConsistencyRequest,
+    KeysReply,
+    KeysRequest,
+    MaskRequest,
+    Refused,
+    RevealRequest,
+    SecureSilo,
+    SharesReply,
+    SharesRequest,
+)
+from fl_jobs.secure_aggregation import MaskedSum, MaskedUpdate, Reveal, SecureAggregationSession
+from fl_jobs.secure_aggregation.silo_guard import (
+    SIGNING_PUBLIC_RECORD,
+    SessionGuard,
+    SessionPolicy,
+)
+from fl_jobs.silo_store import LocalSiloStore
+
+SILOS = ["silo-0", "silo-1", "silo-2", "silo-3"]
+GLOBAL = {"w": torch.zeros(3)}
+
+
+def update(i: int) -> dict[str, torch.Tensor]:
+    return {"w": torch.tensor([0.5 + i, -0.25 * i, 1.0 / (i + 1)])}
+
+
+def silos(root: Path, names: list[str] = SILOS) -> dict[str, SecureSilo]:
+    """Silos configured for ``SILOS`` with all four per round (floor 3), trained."""
+    policy = SessionPolicy.for_cohort(SILOS, len(SILOS))
+
+    def directory(peer: str) -> bytes | None:  # each silo's key, as it published it
+        return LocalSiloStore(root / peer).read(SIGNING_PUBLIC_RECORD)
+
+    out = {}
+    for i, name in enumerate(names):
+        guard = SessionGuard(name, policy, LocalSiloStore(root / name), directory)
+        silo = SecureSilo(name, guard)
+        silo.trained(update(i), 10 + i)
+        out[name] = silo
+    return out
+
+
+def play(
+    parties: dict[str, SecureSilo], session: SecureAggregationSession
+) -> dict[str, torch.Tensor] | dict[str, str]:
+    """The orchestrator's side of one attempt: the unmasked mean, or each refusal's reason."""
+    members = {name: parties[name] for name in session.silos}
+    replies = {n: s.handle(KeysRequest(session)) for n, s in members.items()}
+    refused = {n: r.reason for n, r in replies.items() if isinstance(r, Refused)}
+    if refused:
+        return refused
+    public = {n: r.public_keys for n, r in replies.items() if isinstance(r, KeysReply)}
+    shares = {n: s.handle(SharesRequest(public)) for n, s in members.items()}
+    assert all(isinstance(r, SharesReply) for r in shares.values())
+    inbox = {
+        n: tuple(shares[o].bundles[n] for o in members if o != n)  # type: ignore[union-attr]
+        for n in members
+    }
+    masked = {n: s.handle(MaskRequest(inbox[n])) for n, s in members.items()}
+    total = MaskedSum(session, public, GLOBAL)
+    for m in masked.values():
+        assert isinstance(m, MaskedUpdate)
+        total.add(m)
+    split = ConsistencyRequest(total.contributors, total.missing)
+    signed = {n: s.handle(split) for n, s in members.items()}
+    signatures = {n: r.signature for n, r in signed.items() if isinstance(r, ConsistencyReply)}
+    ask = RevealRequest(total.contributors, total.missing, signatures)
+    reveals = {n: s.handle(ask) for n, s in members.items()}
+    refused = {n: r.reason for n, r in reveals.items() if isinstance(r, Refused)}
+    if refused:
+        return refused
+    assert all(isinstance(r, Reveal) for r in reveals.values())
+    return total.finish(list(reveals.values()))  # type: ignore[arg-type]
+
+
+def test_redo_differencing_recovers_nothing_and_is_refused(tmp_path: Path) -> None:
+    """Unmask the round over all four, then 'redo' it without silo-3 and subtract: the
+    silos refuse to reveal the same updates over another survivor set, also after a
+    restart and under another run id."""
+    parties = silos(tmp_path)
+    full = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    assert "w" in play(parties, full)
+    assert "w" in play(parties, full.without([]))  # the same survivors again: the same sum
+    redo = full.without(["silo-3"], threshold=3)
+    refused = play(parties, redo)
+    assert refused == {s: "update-already-unmasked" for s in SILOS[:3]}
+    restarted = silos(tmp_path, SILOS[:3])  # new processes, same stores, same updates
+    other_run = SecureAggregationSession("another-run", 1, SILOS[:3], max_samples=100, threshold=3)
+    assert play(restarted, other_run) == {s: "update-already-unmasked" for s in SILOS[:3]}
+
+
+def test_an_unmasked_session_is_not_joined_again(tmp_path: Path) -> None:
+    parties = silos(tmp_path)
+    session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    assert "w" in play(parties, session)
+    again = {n: s.handle(KeysRequest(session)) for n, s in parties.items()}
+    assert all(isinstance(r, Refused) and r.reason == "session-replayed" for r in again.values())
+
+
+def crafted(silos_: list[str], threshold: int) -> SecureAggregationSession:
+    """A session object as an orchestrator could pickle it, past the constructor's checks."""
+    honest = SecureAggregationSession("run", 1, silos_, max_samples=100)
+    forged = object.__new__(SecureAggregationSession)
+    forged.__dict__.update(honest.__dict__)
+    forged.threshold = threshold
+    return forged
+
+
+@pytest.mark.parametrize(
+    ("session", "reason"),
+    [
+        (lambda: crafted(SILOS, 2), "session-forged"),
+        (
+            lambda: SecureAggregationSession(
+                "run", 1, [*SILOS, "silo-x", "silo-y", "silo-z", "silo-w"], max_samples=100
+            ),
+            "session-unknown-silo",
+        ),
+        (
+            lambda: SecureAggregationSession("run", 1, SILOS[:2], max_samples=100),
+            "session-cohort-below-minimum",
+        ),
+        (
+            lambda: SecureAggregationSession("run", 1, SILOS[:3], max_samples=100),
+            "session-threshold-below-floor",
+        ),
+    ],
+)
+def test_a_crafted_session_is_refused_with_a_code(
+    tmp_path: Path, session: Callable[[], SecureAggregationSession], reason: str
+) -> None:
+    parties = silos(tmp_path)
+    built = session()
+    replies = [parties[n].handle(KeysRequest(built)) for n in built.silos if n in parties]
+    assert replies and all(isinstance(r, Refused) and r.reason == reason for r in replies)
+
+
+def test_a_split_view_is_detected_by_the_signed_survivor_sets(tmp_path: Path) -> None:
+    """Round 3 of Bonawitz et al.: the orchestrator tells silo-0 and silo-1 that silo-3
+    dropped, and silo-2 and silo-3 that silo-0 dropped, so as to collect self-mask shares
+    from one group and mask-key shares from the other. Each silo signs the set it saw; no
+    set gathers ``threshold`` (3) valid signatures, forged ones do not verify, and no silo
+    reveals anything."""
+    parties = silos(tmp_path)
+    session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    public = {n: s.handle(KeysRequest(session)).public_keys for n, s in parties.items()}  # type: ignore[union-attr]
+    shares = {n: s.handle(SharesRequest(public)) for n, s in parties.items()}
+    for n, s in parties.items():
+        inbox = tuple(shares[o].bundles[n] for o in parties if o != n)  # type: ignore[union-attr]
+        assert isinstance(s.handle(MaskRequest(inbox)), MaskedUpdate)
+    view_a = (("silo-0", "silo-1", "silo-2"), ("silo-3",))
+    view_b = (("silo-1", "silo-2", "silo-3"), ("silo-0",))
+    shown = {"silo-0": view_a, "silo-1": view_a, "silo-2": view_b, "silo-3": view_b}
+    signatures: dict[tuple, dict[str, bytes]] = {view_a: {}, view_b: {}}
+    for n, view in shown.items():
+        reply = parties[n].handle(ConsistencyRequest(*view))
+        assert isinstance(reply, ConsistencyReply)
+        signatures[view][n] = reply.signature
+    # The orchestrator adds what it has: signatures made on the other view, or garbage.
+    for view, other in ((view_a, view_b), (view_b, view_a)):
+        forged = {**signatures[other], **signatures[view], "silo-9": b"x" * 64}
+        for n in (s for s, v in shown.items() if v == view):
+            reply = parties[n].handle(RevealRequest(*view, forged))
+            assert isinstance(reply, Refused) and reply.reason == "consistency-check-failed"
+    # The honest view, signed by all, still unmasks (the check is not a denial of service).
+    honest = SecureAggregationSession("run", 2, SILOS, max_samples=100)
+    assert "w" in play(silos(tmp_path / "honest"), honest)
+
+
+def test_a_silo_signs_one_split_per_session(tmp_path: Path) -> None:
+    """Asking every silo to sign both views (to gather threshold signatures on each) fails:
+    a silo signs one split per session, and leaves a session in which it was asked for two."""
+    parties = silos(tmp_path)
+    session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    public = {n: s.handle(KeysRequest(session)).public_keys for n, s in parties.items()}  # type: ignore[union-attr]
+    shares = {n: s.handle(SharesRequest(public)) for n, s in parties.items()}
+    for n, s in parties.items():
+        inbox = tuple(shares[o].bundles[n] for o in parties if o != n)  # type: ignore[union-attr]
+        s.handle(MaskRequest(inbox))
+    view_a = (("silo-0", "silo-1", "silo-2"), ("silo-3",))
+    view_b = (("silo-1", "silo-2", "silo-3"), ("silo-0",))
+    for silo in ("silo-1", "silo-2"):
+        assert isinstance(parties[silo].handle(ConsistencyRequest(*view_a)), ConsistencyReply)
+        again = parties[silo].handle(ConsistencyRequest(*view_b))
+        assert isinstance(again, Refused) and again.reason == "split-already-signed"
+        left = parties[silo].handle(RevealRequest(*view_a))
+        assert isinstance(left, Refused)  # the session is closed for this silo
