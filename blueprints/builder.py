@@ -71,7 +71,12 @@ def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
         )
         for e in spec.extra_role_assignments
     ]
-    return access_table(spec.silo_names, extras, submitters, spec.aks_clusters)
+    attached: list[tuple[str | None, bool]] = [
+        (s.name, s.kind == "arc") for s in spec.silos if s.kind in ("aks", "arc")
+    ]
+    if spec.aggregation_pool is not None:
+        attached.append((None, False))
+    return access_table(spec.silo_names, extras, submitters, spec.aks_clusters, attached)
 
 
 def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
@@ -107,6 +112,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
             submitter_ip_ranges=spec.submitter_ip_ranges,
             aggregation_pool=spec.aggregation_pool,
             cluster_grants=[g for g in table if g.before_cluster and g.grantee.silo is None],
+            attach_grants=[g for g in table if g.before_attach and g.target.silo is None],
         ),
     )
     hub = (
@@ -143,6 +149,8 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
                 hub_after=tuple(hub_after),
                 compute_prerequisites=tuple(orchestrator.compute_prerequisites),
                 grants=[g for g in table if g.before_cluster and g.grantee.silo == s.name],
+                attach_grants=[g for g in table if g.before_attach and g.target.silo == s.name],
+                workspace_principal=orchestrator.identity.principal_id,
             ),
         )
         if silo.network is not None and silo.network.hub_peering is not None:
@@ -161,7 +169,9 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     AccessControl(
         "access",
         AccessControlArgs(
-            grants=[g for g in table if not (g.before_workspace or g.before_cluster)],
+            grants=[
+                g for g in table if not (g.before_workspace or g.before_cluster or g.before_attach)
+            ],
             principals=principals,
             scopes=scopes,
             subscription_id=client.subscription_id,

@@ -28,6 +28,8 @@ TargetKind = Literal[
     "silo-resource-group",
     "silo-storage",
     "compute-subnet",
+    "kubernetes-cluster",
+    "cluster-resource-group",
 ]
 
 _FIXED: tuple[TargetKind, ...] = (
@@ -68,6 +70,10 @@ class Target:
             return f"silo:{self.silo}-storage"
         if self.kind == "silo-resource-group":
             return f"silo:{self.silo}-resource-group"
+        if self.kind == "kubernetes-cluster":
+            return f"cluster:{self.silo or 'orchestrator'}"
+        if self.kind == "cluster-resource-group":
+            return f"cluster:{self.silo or 'orchestrator'}-resource-group"
         if self.kind == "compute-subnet":
             return f"compute-subnet:{self.silo or 'hub'}"
         return self.kind

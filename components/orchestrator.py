@@ -92,6 +92,8 @@ class OrchestratorArgs:
     cluster in the hub (confidential nodes), attached as the ``orchestrator`` compute."""
     cluster_grants: Sequence[Grant] = ()
     """Permissions-table rows the aggregation cluster needs before it exists."""
+    attach_grants: Sequence[Grant] = ()
+    """The workspace identity's roles on the aggregation cluster, before its attach."""
 
 
 class Orchestrator(pulumi.ComponentResource):
@@ -490,6 +492,9 @@ class Orchestrator(pulumi.ComponentResource):
                 tags=tags,
                 after=[pool_resource],
                 compute_after=self.compute_prerequisites,
+                attach_grants=args.attach_grants,
+                workspace_principal=self.identity.principal_id,
+                subscription_id=args.subscription_id,
             ),
             parent=self,
         )

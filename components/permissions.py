@@ -105,6 +105,8 @@ class Grant:
     """Needed before the AML workspace is created (its primary identity's own access)."""
     before_cluster: bool = False
     """Needed before an AKS cluster is created (its control plane joins the subnet)."""
+    before_attach: bool = False
+    """Needed before a Kubernetes cluster is attached as a compute (Azure's rule 20)."""
 
     @property
     def description(self) -> str:
@@ -310,20 +312,59 @@ def aks_rows(silo: str | None) -> list[Grant]:
     ]
 
 
+ATTACH_ROLES = (
+    roles.READER,
+    roles.KUBERNETES_EXTENSION_CONTRIBUTOR,
+    roles.AKS_CLUSTER_ADMIN,
+)
+
+
+def attach_rows(cluster: str | None, arc: bool) -> list[Grant]:
+    """Azure ML attaches a Kubernetes cluster as the workspace's user-assigned identity, which
+    must hold these roles first (Azure's rule 20); an Arc cluster's Relay is created in the
+    cluster's resource group, so Relay Owner goes there."""
+    rows = [
+        Grant(
+            WORKSPACE_IDENTITY,
+            role,
+            Target("kubernetes-cluster", silo=cluster),
+            "Azure ML attaches the cluster as the workspace's user-assigned identity",
+            before_attach=True,
+        )
+        for role in ATTACH_ROLES
+    ]
+    if arc:
+        rows.append(
+            Grant(
+                WORKSPACE_IDENTITY,
+                roles.RELAY_OWNER,
+                Target("cluster-resource-group", silo=cluster),
+                "the extension's Azure Relay is created in the Arc cluster's resource group",
+                before_attach=True,
+            )
+        )
+    return rows
+
+
 def access_table(
     silos: Sequence[str],
     extra: Iterable[Grant] = (),
     submitters: Iterable[Grant] = (),
     aks_clusters: Iterable[str | None] = (),
+    attached_clusters: Iterable[tuple[str | None, bool]] = (),
 ) -> list[Grant]:
     """Every role assignment of a sandbox with these silos, plus submitters and extras.
-    ``aks_clusters``: the silos (None: the orchestrator) that run on AKS."""
+    ``aks_clusters``: the silos (None: the orchestrator) that run on AKS;
+    ``attached_clusters``: every Kubernetes cluster attached as a compute, and whether it
+    is Arc-connected."""
     table = _workspace_identity_rows()
     table.extend(_jobs_identity_rows(silos))
     for silo in silos:
         table.extend(_silo_rows(silo))
     for cluster in aks_clusters:
         table.extend(aks_rows(cluster))
+    for cluster, arc in attached_clusters:
+        table.extend(attach_rows(cluster, arc))
     table.extend(submitters)
     table.extend(extra)
     return table

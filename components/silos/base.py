@@ -71,6 +71,10 @@ class SiloArgs:
     grants: Sequence[Grant] = ()
     """Permissions-table rows this silo's resources need before they are created (an AKS
     control plane's role on its subnet)."""
+    attach_grants: Sequence[Grant] = ()
+    """Rows the workspace's identity needs on this silo's cluster before the attach."""
+    workspace_principal: pulumi.Input[str] | None = None
+    """The workspace's user-assigned identity, which Azure ML attaches clusters as."""
 
 
 class SiloComponent(pulumi.ComponentResource):

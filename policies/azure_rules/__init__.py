@@ -15,6 +15,7 @@ from types import ModuleType
 from policies.azure_rules import (
     aks_for_azure_ml,
     aks_subnet_role,
+    attach_roles,
     compute_location,
     compute_logs,
     container_scope,
@@ -75,6 +76,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         aks_for_azure_ml,
         extension_on_ready_cluster,
         kubernetes_attach,
+        attach_roles,
     )
 )
 

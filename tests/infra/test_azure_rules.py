@@ -451,3 +451,36 @@ def test_19_a_compute_with_two_identities_is_named() -> None:
     records = edited(records, named("silo-bank-c-compute"), add_identity)
     found = broken(records, outputs, "azure-19-kubernetes-attach-order")
     assert names(found) == {"silo-bank-c-compute"} and "only the" in found[0].problem
+
+
+# ----- rule 20: the workspace identity's attach roles -------------------------------------------
+
+RELAY_OWNER_RA = "ra-orchestrator-identity-azure-relay-owner-cluster-bank-c-resource-group"
+
+
+def test_20_hybrid_without_the_relay_owner_grant_is_named() -> None:
+    records, outputs = hybrid_records()
+    found = broken(
+        without(records, named(RELAY_OWNER_RA)), outputs, "azure-20-kubernetes-attach-roles"
+    )
+    assert names(found) == {"silo-bank-c-compute"}
+    assert "Azure Relay Owner" in found[0].problem and "resource group" in found[0].problem
+    # A grant on the cluster alone does not cover the Relay beside it.
+    cluster = one(records, named("silo-bank-c-connected-cluster")).outputs["id"]
+    narrow = edited(records, named(RELAY_OWNER_RA), nested_set("scope", cluster))
+    found = broken(narrow, outputs, "azure-20-kubernetes-attach-roles")
+    assert names(found) == {"silo-bank-c-compute"}
+
+
+def test_20_each_cluster_role_is_needed_and_waited_for() -> None:
+    records, outputs = run_of("confidential")
+    for role in ("reader", "kubernetes-extension-contributor", "azure-kubernetes-service-cluster"):
+        ra = typed("RoleAssignment", f"orchestrator-identity-{role}")
+        gone = [r for r in records if not (ra(r) and r.name.endswith("cluster-silo1"))]
+        found = broken(gone, outputs, "azure-20-kubernetes-attach-roles")
+        assert names(found) == {"silo-silo1-compute"}
+    ra = "ra-orchestrator-identity-kubernetes-extension-contributor-cluster-orchestrator"
+    early = undepended(records, named("orchestrator-aggregation-compute"), named(ra))
+    found = broken(early, outputs, "azure-20-kubernetes-attach-roles")
+    assert names(found) == {"orchestrator-aggregation-compute"}
+    assert "without waiting" in found[0].problem
