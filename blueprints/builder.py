@@ -76,7 +76,10 @@ def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
     ]
     if spec.aggregation_pool is not None:
         attached.append((None, False))
-    return access_table(spec.silo_names, extras, submitters, spec.aks_clusters, attached)
+    hbi_aks = spec.posture.workspace_private and bool(spec.aks_clusters)
+    return access_table(
+        spec.silo_names, extras, submitters, spec.aks_clusters, attached, hbi_aks=hbi_aks
+    )
 
 
 def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:

@@ -49,7 +49,13 @@ from components.kubernetes.aks import (
 )
 from components.kubernetes.attach import AttachArgs, attach_cluster
 from components.kubernetes.instance_types import InstanceType
-from components.permissions import WORKSPACE_IDENTITY, Grant, aks_identity, assign
+from components.permissions import (
+    WORKSPACE_IDENTITY,
+    WORKSPACE_SYSTEM_IDENTITY,
+    Grant,
+    aks_identity,
+    assign,
+)
 from components.posture import NetworkPosture
 from components.silo_network import Outbound, PrivateEndpointSpec, SiloNetwork, SiloNetworkArgs
 from components.storage import PRIVATE, PUBLIC, StorageNetwork, private_container
@@ -357,6 +363,16 @@ class Orchestrator(pulumi.ComponentResource):
                 PrivateEndpointSpec("ws", self.workspace.id, "amlworkspace")
             )
             self.compute_prerequisites = [zone_group]
+        # HBI with AKS: the system-assigned identity's storage roles, before any attach.
+        self.compute_prerequisites.extend(
+            assign(
+                [g for g in args.attach_grants if g.grantee == WORKSPACE_SYSTEM_IDENTITY],
+                principals={WORKSPACE_SYSTEM_IDENTITY: self.workspace.identity.principal_id},
+                scopes=self.scopes,
+                subscription_id=args.subscription_id,
+                parent=self,
+            )
+        )
 
         subnet_id = self.network.compute_subnet.id if self.network else None
         if self.network is not None:
@@ -492,7 +508,7 @@ class Orchestrator(pulumi.ComponentResource):
                 tags=tags,
                 after=[pool_resource],
                 compute_after=self.compute_prerequisites,
-                attach_grants=args.attach_grants,
+                attach_grants=[g for g in args.attach_grants if g.grantee == WORKSPACE_IDENTITY],
                 workspace_principal=self.identity.principal_id,
                 subscription_id=args.subscription_id,
             ),

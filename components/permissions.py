@@ -40,7 +40,13 @@ from components.naming import silo_container
 
 PrincipalType = Literal["User", "Group", "ServicePrincipal"]
 GranteeKind = Literal[
-    "workspace-identity", "jobs-identity", "silo-identity", "aks-identity", "person", "deployer"
+    "workspace-identity",
+    "workspace-system-identity",
+    "jobs-identity",
+    "silo-identity",
+    "aks-identity",
+    "person",
+    "deployer",
 ]
 
 
@@ -56,6 +62,8 @@ class Grantee:
     def __str__(self) -> str:
         if self.kind == "workspace-identity":
             return "orchestrator-identity"
+        if self.kind == "workspace-system-identity":
+            return "orchestrator-workspace-system-identity"
         if self.kind == "jobs-identity":
             return "orchestrator-jobs-identity"
         if self.kind == "silo-identity":
@@ -69,6 +77,8 @@ class Grantee:
 
 WORKSPACE_IDENTITY = Grantee("workspace-identity")
 """The workspace's primary user-assigned identity (``id-<base>-orchestrator``)."""
+WORKSPACE_SYSTEM_IDENTITY = Grantee("workspace-system-identity")
+"""The workspace's system-assigned identity (known once the workspace exists)."""
 JOBS_IDENTITY = Grantee("jobs-identity")
 """The identity the orchestrator's compute runs aggregation steps as."""
 DEPLOYER = Grantee("deployer")
@@ -346,17 +356,28 @@ def attach_rows(cluster: str | None, arc: bool) -> list[Grant]:
     return rows
 
 
+def hbi_aks_rows() -> list[Grant]:
+    """An HBI workspace with AKS attached: its system-assigned identity holds these on the
+    workspace storage (Azure's rule 21), after the workspace, before the attach."""
+    why = "an HBI workspace reaches its private storage as its system-assigned identity"
+    return [
+        Grant(WORKSPACE_SYSTEM_IDENTITY, role, WS_STORAGE, why, before_attach=True)
+        for role in (roles.BLOB_DATA_CONTRIBUTOR, roles.STORAGE_ACCOUNT_CONTRIBUTOR)
+    ]
+
+
 def access_table(
     silos: Sequence[str],
     extra: Iterable[Grant] = (),
     submitters: Iterable[Grant] = (),
     aks_clusters: Iterable[str | None] = (),
     attached_clusters: Iterable[tuple[str | None, bool]] = (),
+    hbi_aks: bool = False,
 ) -> list[Grant]:
     """Every role assignment of a sandbox with these silos, plus submitters and extras.
     ``aks_clusters``: the silos (None: the orchestrator) that run on AKS;
     ``attached_clusters``: every Kubernetes cluster attached as a compute, and whether it
-    is Arc-connected."""
+    is Arc-connected; ``hbi_aks``: an HBI workspace attaches AKS clusters."""
     table = _workspace_identity_rows()
     table.extend(_jobs_identity_rows(silos))
     for silo in silos:
@@ -365,6 +386,8 @@ def access_table(
         table.extend(aks_rows(cluster))
     for cluster, arc in attached_clusters:
         table.extend(attach_rows(cluster, arc))
+    if hbi_aks:
+        table.extend(hbi_aks_rows())
     table.extend(submitters)
     table.extend(extra)
     return table

@@ -21,6 +21,7 @@ from policies.azure_rules import (
     container_scope,
     dns_serialised,
     extension_on_ready_cluster,
+    hbi_aks_storage,
     hbi_at_creation,
     image_build,
     kubernetes_attach,
@@ -77,6 +78,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         extension_on_ready_cluster,
         kubernetes_attach,
         attach_roles,
+        hbi_aks_storage,
     )
 )
 

@@ -484,3 +484,31 @@ def test_20_each_cluster_role_is_needed_and_waited_for() -> None:
     found = broken(early, outputs, "azure-20-kubernetes-attach-roles")
     assert names(found) == {"orchestrator-aggregation-compute"}
     assert "without waiting" in found[0].problem
+
+
+# ----- rule 21: an HBI workspace's system identity on its storage, with AKS  ---------------------
+
+SAI_BLOB = "ra-orchestrator-workspace-system-identity-storage-blob-data-contributor-orchestrator"
+
+
+def test_21_an_hbi_workspace_without_its_system_identity_roles_is_named() -> None:
+    records, outputs = run_of("confidential")
+    ra = typed("RoleAssignment", SAI_BLOB)
+    found = broken(without(records, ra), outputs, "azure-21-hbi-aks-system-identity-storage")
+    assert names(found) == {"orchestrator-workspace"}
+    assert "Storage Blob Data Contributor" in found[0].problem
+    early = undepended(records, named("silo-silo1-compute"), ra)
+    found = broken(early, outputs, "azure-21-hbi-aks-system-identity-storage")
+    assert names(found) == {"silo-silo1-compute"} and "without waiting" in found[0].problem
+
+
+def test_21_holds_only_for_hbi_workspaces_with_aks() -> None:
+    records, outputs = run_of("confidential")
+    not_hbi = edited(
+        without(records, typed("RoleAssignment", "workspace-system-identity")),
+        named("orchestrator-workspace"),
+        nested_set("hbiWorkspace", False),
+    )
+    assert not check_rules(graph(not_hbi, outputs))["azure-21-hbi-aks-system-identity-storage"]
+    records, outputs = run_of("private")  # HBI, computes on Azure ML clusters
+    assert not any("workspace-system-identity" in r.name for r in records)

@@ -29,11 +29,13 @@ from components.permissions import (
     JOBS_IDENTITY,
     SUBMITTER_ROLES,
     WORKSPACE_IDENTITY,
+    WORKSPACE_SYSTEM_IDENTITY,
     Grant,
     Grantee,
     aks_identity,
     aks_rows,
     attach_rows,
+    hbi_aks_rows,
     silo_identity,
 )
 from components.silo_network import COMPUTE_SUBNET
@@ -95,6 +97,8 @@ def _principals(run: MockRun, spec: SandboxSpec) -> dict[Grantee, str]:
         assert key not in out, key
         out[key] = identity.outputs["principalId"]
     assert len(out) == len(spec.silos) + 3 + len(spec.aks_clusters)
+    for workspace in run.of_type("azure-native:machinelearningservices:Workspace"):
+        out[WORKSPACE_SYSTEM_IDENTITY] = workspace.outputs["identity"]["principalId"]
     return out
 
 
@@ -182,8 +186,9 @@ def test_role_assignments_are_exactly_the_table(case: tuple[SandboxSpec, MockRun
     silos = GRANTS_PER_SILO * len(spec.silos)
     aks = len(aks_rows(None)) * len(spec.aks_clusters)
     attach = len(attach_rows(None, arc=False)) * len(spec.aks_clusters)  # no Arc silo here
+    hbi_aks = len(hbi_aks_rows()) if spec.posture.workspace_private and spec.aks_clusters else 0
     extra = len(spec.extra_role_assignments)
-    assert len(table) == fixed + silos + submitters + aks + attach + extra
+    assert len(table) == fixed + silos + submitters + aks + attach + hbi_aks + extra
 
 
 def test_descriptions_say_who_what_why_and_membership(case: tuple[SandboxSpec, MockRun]) -> None:

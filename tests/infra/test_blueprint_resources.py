@@ -134,7 +134,8 @@ FIXED["eyes-off"] = FIXED["eyes-on"] + Counter({ZONE: 4, LINK: 4, PE: 4, PE_DNS:
 # Two more zones (vault, registry) and their endpoints.
 FIXED["private"] = FIXED["eyes-off"] + Counter({ZONE: 2, LINK: 2, PE: 2, PE_DNS: 2})
 FIXED["hybrid"] = FIXED["eyes-on"]
-FIXED["confidential"] = FIXED["private"] + AKS_ATTACHED  # aggregation on an AKS cluster
+# Aggregation on an AKS cluster; HBI + AKS: the workspace's system identity's two storage roles.
+FIXED["confidential"] = FIXED["private"] + AKS_ATTACHED + Counter({ROLE: 2})
 
 CASES = [(bp, n) for bp in BLUEPRINT_NAMES for n in (1, 3)]
 case_ids = [f"{bp}-{n}" for bp, n in CASES]
