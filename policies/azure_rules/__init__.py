@@ -14,6 +14,7 @@ from types import ModuleType
 
 from policies.azure_rules import (
     aks_for_azure_ml,
+    aks_region,
     aks_subnet_role,
     attach_roles,
     compute_location,
@@ -79,6 +80,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         kubernetes_attach,
         attach_roles,
         hbi_aks_storage,
+        aks_region,
     )
 )
 

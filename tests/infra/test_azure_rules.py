@@ -512,3 +512,13 @@ def test_21_holds_only_for_hbi_workspaces_with_aks() -> None:
     assert not check_rules(graph(not_hbi, outputs))["azure-21-hbi-aks-system-identity-storage"]
     records, outputs = run_of("private")  # HBI, computes on Azure ML clusters
     assert not any("workspace-system-identity" in r.name for r in records)
+
+
+# ----- rule 22: AKS in a private workspace's region --------------------------------------------
+
+
+def test_22_an_aks_cluster_outside_a_private_workspace_region_is_named() -> None:
+    records, outputs = run_of("confidential")
+    moved = edited(records, named(AKS1), nested_set("location", "northeurope"))
+    found = broken(moved, outputs, "azure-22-aks-in-private-workspace-region")
+    assert names(found) == {AKS1} and "northeurope" in found[0].problem
