@@ -139,7 +139,8 @@ class Orchestrator(pulumi.ComponentResource):
             tags=with_purpose(tags, PURPOSE_JOBS),
             opts=child,
         )
-        workspace_name = suffix.apply(lambda s: naming.workspace(base, s))
+        hbi = posture.workspace_private
+        workspace_name = suffix.apply(lambda s: naming.workspace(base, s, hbi=hbi))
         # Known before the workspace exists, so its storage can admit it as a trusted instance.
         workspace_id = pulumi.Output.concat(
             "/subscriptions/",
@@ -350,8 +351,9 @@ class Orchestrator(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=list(workspace_roles),
+                # The name follows the flag, so the new workspace is created before the old
+                # one is deleted (soft delete would block reusing the old name for 14 days).
                 replace_on_changes=["hbiWorkspace"],
-                delete_before_replace=True,
             ),
         )
         self.scopes[Target("workspace")] = self.workspace.id

@@ -134,6 +134,32 @@ def test_3_hbi_without_replace_on_change_is_named() -> None:
     assert "replaceOnChanges" in found[0].problem
 
 
+@pytest.mark.parametrize("blueprint", ["eyes-off", "private"])
+def test_3_a_workspace_name_that_ignores_the_hbi_flag_is_named(blueprint: str) -> None:
+    records, outputs = run_of(blueprint)
+    flip = edited(
+        records,
+        named("orchestrator-workspace"),
+        lambda p: p.update(hbiWorkspace=not p.get("hbiWorkspace", False)),
+    )
+    found = broken(flip, outputs, "azure-3-hbi-at-creation")
+    assert names(found) == {"orchestrator-workspace"} and "soft delete" in found[0].problem
+
+
+def test_3_delete_before_replace_is_named() -> None:
+    from dataclasses import replace
+
+    records, outputs = run_of("private")
+    records = [
+        replace(r, options={**r.options, "deleteBeforeReplace": True})
+        if r.name == "orchestrator-workspace"
+        else r
+        for r in records
+    ]
+    found = broken(records, outputs, "azure-3-hbi-at-creation")
+    assert "deleted before its replacement" in found[0].problem
+
+
 # ----- rule 4: one writer at a time per DNS zone --------------------------------------------------
 
 
