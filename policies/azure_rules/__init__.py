@@ -20,6 +20,7 @@ from policies.azure_rules import (
     compute_location,
     compute_logs,
     container_scope,
+    dns_link_fallback,
     dns_serialised,
     extension_on_ready_cluster,
     hbi_aks_storage,
@@ -81,6 +82,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         attach_roles,
         hbi_aks_storage,
         aks_region,
+        dns_link_fallback,
     )
 )
 

@@ -548,3 +548,17 @@ def test_22_an_aks_cluster_outside_a_private_workspace_region_is_named() -> None
     moved = edited(records, named(AKS1), nested_set("location", "northeurope"))
     found = broken(moved, outputs, "azure-22-aks-in-private-workspace-region")
     assert names(found) == {AKS1} and "northeurope" in found[0].problem
+
+
+# ----- rule 29: private DNS zone links fall back to public resolution -------------------------
+
+
+def test_29_a_zone_link_without_fallback_is_named() -> None:
+    records, outputs = run_of("private")
+    link = "silo-silo1-network-link-blob"
+    found = broken(
+        edited(records, named(link), lambda p: p.pop("resolutionPolicy", None)),
+        outputs,
+        "azure-29-dns-link-fallback",
+    )
+    assert names(found) == {link} and "NXDOMAIN" in found[0].problem
