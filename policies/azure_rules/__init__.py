@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from policies.azure_rules import (
+    agent_pool_drift,
     aks_for_azure_ml,
     aks_region,
     aks_subnet_role,
@@ -82,6 +83,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         attach_roles,
         hbi_aks_storage,
         aks_region,
+        agent_pool_drift,
         dns_link_fallback,
     )
 )

@@ -562,3 +562,15 @@ def test_29_a_zone_link_without_fallback_is_named() -> None:
         "azure-29-dns-link-fallback",
     )
     assert names(found) == {link} and "NXDOMAIN" in found[0].problem
+
+
+# ----- rule 27: inline pool profiles ignored beside separate AgentPools ------------------------
+
+
+def test_27_a_cluster_that_would_drop_its_separate_pool_is_named() -> None:
+    from dataclasses import replace
+
+    records, outputs = run_of("confidential")
+    records = [replace(r, options={"protect": True}) if r.name == AKS1 else r for r in records]
+    found = broken(records, outputs, "azure-27-agent-pool-drift")
+    assert names(found) == {AKS1} and "agentPoolProfiles" in found[0].problem
