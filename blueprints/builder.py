@@ -91,7 +91,15 @@ def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
             test_condition=test_path_condition(),
         )
     ]
-    return access_table(spec.silo_names, extras, submitters, spec.aks_clusters)
+    attached: list[tuple[str | None, bool]] = [
+        (s.name, s.kind == "arc") for s in spec.silos if s.kind in ("aks", "arc")
+    ]
+    if spec.aggregation_pool is not None:
+        attached.append((None, False))
+    hbi_aks = spec.posture.workspace_private and bool(spec.aks_clusters)
+    return access_table(
+        spec.silo_names, extras, submitters, spec.aks_clusters, attached, hbi_aks=hbi_aks
+    )
 
 
 def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
@@ -128,6 +136,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
             aggregation_pool=spec.aggregation_pool,
             cluster_grants=[g for g in table if g.before_cluster and g.grantee.silo is None],
             uploader_ip_ranges=uploader_ip_ranges(spec, GLOBAL),
+            attach_grants=[g for g in table if g.before_attach and g.target.silo is None],
         ),
     )
     hub = (
@@ -165,6 +174,8 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
                 compute_prerequisites=tuple(orchestrator.compute_prerequisites),
                 grants=[g for g in table if g.before_cluster and g.grantee.silo == s.name],
                 uploader_ip_ranges=uploader_ip_ranges(spec, s.name),
+                attach_grants=[g for g in table if g.before_attach and g.target.silo == s.name],
+                workspace_principal=orchestrator.identity.principal_id,
             ),
         )
         if silo.network is not None and silo.network.hub_peering is not None:
@@ -183,7 +194,9 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     AccessControl(
         "access",
         AccessControlArgs(
-            grants=[g for g in table if not (g.before_workspace or g.before_cluster)],
+            grants=[
+                g for g in table if not (g.before_workspace or g.before_cluster or g.before_attach)
+            ],
             principals=principals,
             scopes=scopes,
             subscription_id=client.subscription_id,

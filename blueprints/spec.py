@@ -255,6 +255,13 @@ def default_spec(
             source=source,
         )
     silo_defaults = BLUEPRINTS[blueprint].silo_defaults if blueprint in BLUEPRINTS else {}
+    # AKS silos stay in the region of a workspace with a private endpoint (Azure's rule 22).
+    one_region = (
+        blueprint in BLUEPRINTS
+        and silo_defaults.get("kind") == "aks"
+        and BLUEPRINTS[blueprint].posture.workspace_endpoint
+    )
+    regions = DEFAULT_SILO_REGIONS[:1] if one_region else DEFAULT_SILO_REGIONS
     raw = {
         "blueprint": blueprint,
         "baseName": base_name,
@@ -263,7 +270,7 @@ def default_spec(
             {
                 **silo_defaults,
                 "name": f"silo{i + 1}",
-                "region": DEFAULT_SILO_REGIONS[i % len(DEFAULT_SILO_REGIONS)],
+                "region": regions[i % len(regions)],
             }
             for i in range(silos)
         ],
@@ -485,6 +492,16 @@ def _check_silos(spec: SandboxSpec) -> None:
             )
         seen[silo.name] = i
         silo.check(key, spec.blueprint, posture, posture.confidential)
+        if silo.kind == "aks" and posture.workspace_endpoint and silo.region != spec.region:
+            # Azure's rule 22 (how-to-secure-kubernetes-inferencing-environment, Limitations).
+            raise ConfigError(
+                f"{key}.region",
+                silo.region,
+                f"an AKS silo must be in the workspace's region ({spec.region}) when the "
+                "workspace has a private endpoint",
+                f"set region: {spec.region}, or make the silo kind 'aml' to keep it in "
+                f"{silo.region}",
+            )
         # Names Azure sees are shortened; make sure two silos never shorten alike.
         names = [("compute", computes, naming.compute(silo.name))]
         if silo.storage is None:

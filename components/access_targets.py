@@ -29,6 +29,8 @@ TargetKind = Literal[
     "silo-storage",
     "silo-data-container",
     "compute-subnet",
+    "kubernetes-cluster",
+    "cluster-resource-group",
 ]
 
 _FIXED: tuple[TargetKind, ...] = (
@@ -71,6 +73,10 @@ class Target:
             return f"silo:{self.silo}-resource-group"
         if self.kind == "silo-data-container":
             return f"silo:{self.silo}-data-container"
+        if self.kind == "kubernetes-cluster":
+            return f"cluster:{self.silo or 'orchestrator'}"
+        if self.kind == "cluster-resource-group":
+            return f"cluster:{self.silo or 'orchestrator'}-resource-group"
         if self.kind == "compute-subnet":
             return f"compute-subnet:{self.silo or 'hub'}"
         return self.kind

@@ -27,6 +27,9 @@ KEY_VAULT_ADMINISTRATOR: Final = "Key Vault Administrator"
 ACR_PULL: Final = "AcrPull"
 AML_DATA_SCIENTIST: Final = "AzureML Data Scientist"
 NETWORK_CONTRIBUTOR: Final = "Network Contributor"
+KUBERNETES_EXTENSION_CONTRIBUTOR: Final = "Kubernetes Extension Contributor"
+AKS_CLUSTER_ADMIN: Final = "Azure Kubernetes Service Cluster Admin Role"
+RELAY_OWNER: Final = "Azure Relay Owner"
 
 BUILTIN_ROLES: Final[dict[str, str]] = {
     OWNER: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
@@ -59,9 +62,17 @@ BUILTIN_ROLES: Final[dict[str, str]] = {
     AML_DATA_SCIENTIST: "f6c7c914-8db3-469d-8ca1-694a8f32e121",
     "AzureML Compute Operator": "e503ece1-11d0-4e8e-8e2c-7a6c3bf38815",
     NETWORK_CONTRIBUTOR: "4d97b98b-1d4f-4787-a291-c67834d212e7",
+    KUBERNETES_EXTENSION_CONTRIBUTOR: "85cb6faf-e071-4c9b-8136-154b5a04f717",
+    AKS_CLUSTER_ADMIN: "0ab0b1a8-8aac-4efd-b8c2-3ee1fb270be8",
+    RELAY_OWNER: "2787bf04-f1f5-4bfe-8383-c8a24483ee38",
 }
 
-NO_DATA_ACCESS: Final = frozenset({READER, BLOB_DELEGATOR})
+NO_STORAGE_ACTIONS: Final = frozenset({RELAY_OWNER})
+"""Roles whose actions are all on another resource provider (Azure Relay Owner:
+``Microsoft.Relay/*``): at a resource group holding a storage account they can neither read
+nor change it, not even its settings."""
+
+NO_DATA_ACCESS: Final = frozenset({READER, BLOB_DELEGATOR, *NO_STORAGE_ACTIONS})
 """Roles that by themselves read no data, list no keys and grant nothing. Every other role,
 on a storage account or a scope containing one, is treated as able to reach its data
 (directly, through keys, or by granting itself a data role)."""

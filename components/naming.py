@@ -106,8 +106,14 @@ def container_registry(base: str, suffix: str) -> str:
     return check("container_registry", f"acr{alnum(base)}{suffix}")
 
 
-def workspace(base: str, suffix: str) -> str:
-    return check("workspace", f"mlw-{base}-{suffix}")
+HBI_MARK = "-hbi-"
+"""In an HBI workspace's name: the flag is fixed at creation, so changing it replaces the
+workspace, and soft delete keeps the old name for 14 days; a name that follows the flag lets
+Pulumi create the new workspace before it deletes the old one (Azure's rule 3)."""
+
+
+def workspace(base: str, suffix: str, hbi: bool = False) -> str:
+    return check("workspace", f"mlw-{base}{HBI_MARK if hbi else '-'}{suffix}")
 
 
 def log_analytics(base: str, suffix: str) -> str:

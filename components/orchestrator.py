@@ -49,7 +49,13 @@ from components.kubernetes.aks import (
 )
 from components.kubernetes.attach import AttachArgs, attach_cluster
 from components.kubernetes.instance_types import InstanceType
-from components.permissions import WORKSPACE_IDENTITY, Grant, aks_identity, assign
+from components.permissions import (
+    WORKSPACE_IDENTITY,
+    WORKSPACE_SYSTEM_IDENTITY,
+    Grant,
+    aks_identity,
+    assign,
+)
 from components.posture import NetworkPosture
 from components.silo_network import Outbound, PrivateEndpointSpec, SiloNetwork, SiloNetworkArgs
 from components.storage import (
@@ -100,6 +106,8 @@ class OrchestratorArgs:
     """Permissions-table rows the aggregation cluster needs before it exists."""
     uploader_ip_ranges: Sequence[str] = ()
     """Addresses of the test-set uploaders the model store admits (``dataUploaders.global``)."""
+    attach_grants: Sequence[Grant] = ()
+    """The workspace identity's roles on the aggregation cluster, before its attach."""
 
 
 class Orchestrator(pulumi.ComponentResource):
@@ -139,7 +147,8 @@ class Orchestrator(pulumi.ComponentResource):
             tags=with_purpose(tags, PURPOSE_JOBS),
             opts=child,
         )
-        workspace_name = suffix.apply(lambda s: naming.workspace(base, s))
+        hbi = posture.workspace_private
+        workspace_name = suffix.apply(lambda s: naming.workspace(base, s, hbi=hbi))
         # Known before the workspace exists, so its storage can admit it as a trusted instance.
         workspace_id = pulumi.Output.concat(
             "/subscriptions/",
@@ -354,8 +363,9 @@ class Orchestrator(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=list(workspace_roles),
+                # The name follows the flag, so the new workspace is created before the old
+                # one is deleted (soft delete would block reusing the old name for 14 days).
                 replace_on_changes=["hbiWorkspace"],
-                delete_before_replace=True,
             ),
         )
         self.scopes[Target("workspace")] = self.workspace.id
@@ -367,6 +377,16 @@ class Orchestrator(pulumi.ComponentResource):
                 PrivateEndpointSpec("ws", self.workspace.id, "amlworkspace")
             )
             self.compute_prerequisites = [zone_group]
+        # HBI with AKS: the system-assigned identity's storage roles, before any attach.
+        self.compute_prerequisites.extend(
+            assign(
+                [g for g in args.attach_grants if g.grantee == WORKSPACE_SYSTEM_IDENTITY],
+                principals={WORKSPACE_SYSTEM_IDENTITY: self.workspace.identity.principal_id},
+                scopes=self.scopes,
+                subscription_id=args.subscription_id,
+                parent=self,
+            )
+        )
 
         subnet_id = self.network.compute_subnet.id if self.network else None
         if self.network is not None:
@@ -502,6 +522,9 @@ class Orchestrator(pulumi.ComponentResource):
                 tags=tags,
                 after=[pool_resource],
                 compute_after=self.compute_prerequisites,
+                attach_grants=[g for g in args.attach_grants if g.grantee == WORKSPACE_IDENTITY],
+                workspace_principal=self.identity.principal_id,
+                subscription_id=args.subscription_id,
             ),
             parent=self,
         )

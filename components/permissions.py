@@ -40,7 +40,13 @@ from components.naming import silo_container
 
 PrincipalType = Literal["User", "Group", "ServicePrincipal"]
 GranteeKind = Literal[
-    "workspace-identity", "jobs-identity", "silo-identity", "aks-identity", "person", "deployer"
+    "workspace-identity",
+    "workspace-system-identity",
+    "jobs-identity",
+    "silo-identity",
+    "aks-identity",
+    "person",
+    "deployer",
 ]
 
 
@@ -56,6 +62,8 @@ class Grantee:
     def __str__(self) -> str:
         if self.kind == "workspace-identity":
             return "orchestrator-identity"
+        if self.kind == "workspace-system-identity":
+            return "orchestrator-workspace-system-identity"
         if self.kind == "jobs-identity":
             return "orchestrator-jobs-identity"
         if self.kind == "silo-identity":
@@ -69,6 +77,8 @@ class Grantee:
 
 WORKSPACE_IDENTITY = Grantee("workspace-identity")
 """The workspace's primary user-assigned identity (``id-<base>-orchestrator``)."""
+WORKSPACE_SYSTEM_IDENTITY = Grantee("workspace-system-identity")
+"""The workspace's system-assigned identity (known once the workspace exists)."""
 JOBS_IDENTITY = Grantee("jobs-identity")
 """The identity the orchestrator's compute runs aggregation steps as."""
 DEPLOYER = Grantee("deployer")
@@ -107,6 +117,8 @@ class Grant:
     """Needed before an AKS cluster is created (its control plane joins the subnet)."""
     condition: str | None = None
     """An ABAC role assignment condition (version 2.0) narrowing the role, e.g. to paths."""
+    before_attach: bool = False
+    """Needed before a Kubernetes cluster is attached as a compute (Azure's rule 20)."""
 
     @property
     def description(self) -> str:
@@ -312,20 +324,72 @@ def aks_rows(silo: str | None) -> list[Grant]:
     ]
 
 
+ATTACH_ROLES = (
+    roles.READER,
+    roles.KUBERNETES_EXTENSION_CONTRIBUTOR,
+    roles.AKS_CLUSTER_ADMIN,
+)
+
+
+def attach_rows(cluster: str | None, arc: bool) -> list[Grant]:
+    """Azure ML attaches a Kubernetes cluster as the workspace's user-assigned identity, which
+    must hold these roles first (Azure's rule 20); an Arc cluster's Relay is created in the
+    cluster's resource group, so Relay Owner goes there."""
+    rows = [
+        Grant(
+            WORKSPACE_IDENTITY,
+            role,
+            Target("kubernetes-cluster", silo=cluster),
+            "Azure ML attaches the cluster as the workspace's user-assigned identity",
+            before_attach=True,
+        )
+        for role in ATTACH_ROLES
+    ]
+    if arc:
+        rows.append(
+            Grant(
+                WORKSPACE_IDENTITY,
+                roles.RELAY_OWNER,
+                Target("cluster-resource-group", silo=cluster),
+                "the extension's Azure Relay is created in the Arc cluster's resource group",
+                before_attach=True,
+            )
+        )
+    return rows
+
+
+def hbi_aks_rows() -> list[Grant]:
+    """An HBI workspace with AKS attached: its system-assigned identity holds these on the
+    workspace storage (Azure's rule 21), after the workspace, before the attach."""
+    why = "an HBI workspace reaches its private storage as its system-assigned identity"
+    return [
+        Grant(WORKSPACE_SYSTEM_IDENTITY, role, WS_STORAGE, why, before_attach=True)
+        for role in (roles.BLOB_DATA_CONTRIBUTOR, roles.STORAGE_ACCOUNT_CONTRIBUTOR)
+    ]
+
+
 def access_table(
     silos: Sequence[str],
     extra: Iterable[Grant] = (),
     submitters: Iterable[Grant] = (),
     aks_clusters: Iterable[str | None] = (),
+    attached_clusters: Iterable[tuple[str | None, bool]] = (),
+    hbi_aks: bool = False,
 ) -> list[Grant]:
     """Every role assignment of a sandbox with these silos, plus submitters and extras.
-    ``aks_clusters``: the silos (None: the orchestrator) that run on AKS."""
+    ``aks_clusters``: the silos (None: the orchestrator) that run on AKS;
+    ``attached_clusters``: every Kubernetes cluster attached as a compute, and whether it
+    is Arc-connected; ``hbi_aks``: an HBI workspace attaches AKS clusters."""
     table = _workspace_identity_rows()
     table.extend(_jobs_identity_rows(silos))
     for silo in silos:
         table.extend(_silo_rows(silo))
     for cluster in aks_clusters:
         table.extend(aks_rows(cluster))
+    for cluster, arc in attached_clusters:
+        table.extend(attach_rows(cluster, arc))
+    if hbi_aks:
+        table.extend(hbi_aks_rows())
     table.extend(submitters)
     table.extend(extra)
     return table

@@ -205,6 +205,9 @@ class SiloNetwork(pulumi.ComponentResource):
                 location="global",
                 virtual_network={"id": self.vnet.id},
                 registration_enabled=False,
+                # Names the zone lacks (Microsoft-owned endpoints elsewhere) resolve publicly
+                # instead of NXDOMAIN (Azure's rule 29).
+                resolution_policy="NxDomainRedirect",
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=writes.after([zone_name])),
             )

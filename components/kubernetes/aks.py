@@ -89,7 +89,11 @@ def aks_cluster(
         oidc_issuer_profile={"enabled": True},
         security_profile={"workload_identity": {"enabled": True}},
         tags=dict(args.tags),
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        # The user pool is a separate AgentPool: a later update of the inline profiles would
+        # try to drop it (pulumi-azure-native#2719; Azure's rule 27).
+        opts=pulumi.ResourceOptions(
+            parent=parent, depends_on=list(depends_on), ignore_changes=["agentPoolProfiles"]
+        ),
     )
     scaling: dict[str, object] = {"count": args.pool_count}
     if args.pool_max_count is not None:

@@ -15,9 +15,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import kubernetesconfiguration, machinelearningservices
 
+from components.access_targets import Target
 from components.kubernetes.aml_extension import ClusterRp, aml_extension
 from components.kubernetes.attached_compute import kubernetes_compute
 from components.kubernetes.instance_types import InstanceType, instance_type_resources
+from components.permissions import WORKSPACE_IDENTITY, Grant, assign
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ class AttachArgs:
     """What the extension waits for (the user pool, the Arc agents connected)."""
     compute_after: Sequence[pulumi.Resource] = ()
     """More the compute waits for (the workspace's private endpoint)."""
+    attach_grants: Sequence[Grant] = ()
+    """The workspace identity's roles on this cluster (Azure's rule 20)."""
+    workspace_principal: pulumi.Input[str] | None = None
+    cluster_resource_group_id: pulumi.Input[str] | None = None
+    """The cluster's resource group (an Arc cluster's Relay lives there)."""
+    subscription_id: pulumi.Input[str] = ""
+    silo: str | None = None
+    """The silo the cluster belongs to (None: the orchestrator's)."""
 
 
 @dataclass
@@ -88,6 +98,7 @@ def attach_cluster(
         name, args.instance_types, provider=provider, parent=parent, depends_on=[extension]
     )
     extra = list(before_compute(provider, namespace)) if before_compute is not None else []
+    extra.extend(_attach_roles(args, parent))
     compute = kubernetes_compute(
         f"{name}-compute",
         compute_name=args.compute_name,
@@ -104,3 +115,26 @@ def attach_cluster(
         depends_on=[namespace, *types, *extra, *args.compute_after],
     )
     return Attached(provider, extension, namespace, types, compute)
+
+
+def _attach_roles(args: AttachArgs, parent: pulumi.Resource) -> list[pulumi.Resource]:
+    """The workspace identity's roles on the cluster (and an Arc cluster's resource group),
+    which Azure ML needs before it attaches the cluster."""
+    if not args.attach_grants:
+        return []
+    if args.workspace_principal is None:
+        raise ValueError("attach grants need the workspace identity's principal id")
+    scopes: dict[Target, pulumi.Input[str]] = {
+        Target("kubernetes-cluster", silo=args.silo): args.cluster_id
+    }
+    if args.cluster_resource_group_id is not None:
+        scopes[Target("cluster-resource-group", silo=args.silo)] = args.cluster_resource_group_id
+    return list(
+        assign(
+            args.attach_grants,
+            principals={WORKSPACE_IDENTITY: args.workspace_principal},
+            scopes=scopes,
+            subscription_id=args.subscription_id,
+            parent=parent,
+        )
+    )

@@ -78,6 +78,7 @@ class ArcClusterSilo(KubernetesSilo):
             self.cluster = cluster
             cluster_id: pulumi.Input[str] = cluster.id
             cluster_rg: pulumi.Input[str] = self.resource_group.name
+            cluster_rg_id: pulumi.Input[str] = self.resource_group.id
             after = [self.connected]
         else:
             self.cluster = kubernetes.ConnectedCluster.get(
@@ -87,6 +88,7 @@ class ArcClusterSilo(KubernetesSilo):
             )
             cluster_id = arc.cluster_id
             cluster_rg = arc.cluster_id.split("/resourceGroups/", 1)[1].split("/", 1)[0]
+            cluster_rg_id = arc.cluster_id.split("/providers/", 1)[0]
         return self.attach(
             cluster_id=cluster_id,
             cluster_name=spec.cluster_name,
@@ -97,6 +99,7 @@ class ArcClusterSilo(KubernetesSilo):
             gpu=arc.gpu,
             extension_version=arc.extension_version,
             after=after,
+            cluster_resource_group_id=cluster_rg_id,
         )
 
     def before_compute(

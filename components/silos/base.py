@@ -74,6 +74,10 @@ class SiloArgs:
     control plane's role on its subnet)."""
     uploader_ip_ranges: Sequence[str] = ()
     """Addresses of this silo's data uploaders its storage admits (``dataUploaders``)."""
+    attach_grants: Sequence[Grant] = ()
+    """Rows the workspace's identity needs on this silo's cluster before the attach."""
+    workspace_principal: pulumi.Input[str] | None = None
+    """The workspace's user-assigned identity, which Azure ML attaches clusters as."""
 
 
 class SiloComponent(pulumi.ComponentResource):

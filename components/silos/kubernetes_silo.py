@@ -50,6 +50,7 @@ class KubernetesSilo(SiloComponent):
         gpu: bool,
         extension_version: str | None,
         after: Sequence[pulumi.Resource],
+        cluster_resource_group_id: pulumi.Input[str] | None = None,
     ) -> machinelearningservices.Compute:
         spec, args = self.args.spec, self.args
         self.types = instance_types(spec.instance_types, selector)
@@ -75,6 +76,11 @@ class KubernetesSilo(SiloComponent):
                 tags=self.tags,
                 after=after,
                 compute_after=args.compute_prerequisites,
+                attach_grants=args.attach_grants,
+                workspace_principal=args.workspace_principal,
+                cluster_resource_group_id=cluster_resource_group_id,
+                subscription_id=args.subscription_id,
+                silo=self.silo,
             ),
             parent=self,
             before_compute=self.before_compute,

@@ -13,13 +13,18 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from policies.azure_rules import (
+    agent_pool_drift,
     aks_for_azure_ml,
+    aks_region,
     aks_subnet_role,
+    attach_roles,
     compute_location,
     compute_logs,
     container_scope,
+    dns_link_fallback,
     dns_serialised,
     extension_on_ready_cluster,
+    hbi_aks_storage,
     hbi_at_creation,
     image_build,
     kubernetes_attach,
@@ -77,6 +82,11 @@ RULES: tuple[AzureRule, ...] = tuple(
         extension_on_ready_cluster,
         kubernetes_attach,
         role_conditions,
+        attach_roles,
+        hbi_aks_storage,
+        aks_region,
+        agent_pool_drift,
+        dns_link_fallback,
     )
 )
 

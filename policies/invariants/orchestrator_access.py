@@ -4,11 +4,14 @@ That covers the orchestrator's user-assigned identities (the workspace's and its
 system identity of an orchestrator resource (the Azure ML workspace's above all), and every
 principal that submits jobs: they drive the orchestrator, and a submitter who could read a
 silo's data would carry it out past the silo boundary. Any role, even Reader, at any scope
-that reaches a silo's storage account is a violation.
+that reaches a silo's storage account is a violation, except a role with no action on
+storage at all (Azure Relay Owner, which Azure ML's attach needs on an Arc cluster's resource
+group: Azure's rule 20).
 """
 
 from __future__ import annotations
 
+from components.builtin_roles import NO_STORAGE_ACTIONS
 from components.conventions import PURPOSE_SILO_DATA, ROLE_ORCHESTRATOR
 from policies.graph import WORKSPACE, Grant, Principal, ResourceGraph, purpose_of, silo_of
 from policies.violation import Violation
@@ -38,7 +41,7 @@ def check_orchestrator_no_silo_access(graph: ResourceGraph) -> list[Violation]:
     found: list[Violation] = []
     for grant in graph.grants:
         who = _who(graph, grant)
-        if who is None:
+        if who is None or grant.role in NO_STORAGE_ACTIONS:
             continue
         for target in grant.targets:
             if purpose_of(target.account) != PURPOSE_SILO_DATA:

@@ -134,6 +134,32 @@ def test_3_hbi_without_replace_on_change_is_named() -> None:
     assert "replaceOnChanges" in found[0].problem
 
 
+@pytest.mark.parametrize("blueprint", ["eyes-off", "private"])
+def test_3_a_workspace_name_that_ignores_the_hbi_flag_is_named(blueprint: str) -> None:
+    records, outputs = run_of(blueprint)
+    flip = edited(
+        records,
+        named("orchestrator-workspace"),
+        lambda p: p.update(hbiWorkspace=not p.get("hbiWorkspace", False)),
+    )
+    found = broken(flip, outputs, "azure-3-hbi-at-creation")
+    assert names(found) == {"orchestrator-workspace"} and "soft delete" in found[0].problem
+
+
+def test_3_delete_before_replace_is_named() -> None:
+    from dataclasses import replace
+
+    records, outputs = run_of("private")
+    records = [
+        replace(r, options={**r.options, "deleteBeforeReplace": True})
+        if r.name == "orchestrator-workspace"
+        else r
+        for r in records
+    ]
+    found = broken(records, outputs, "azure-3-hbi-at-creation")
+    assert "deleted before its replacement" in found[0].problem
+
+
 # ----- rule 4: one writer at a time per DNS zone --------------------------------------------------
 
 
@@ -451,3 +477,100 @@ def test_19_a_compute_with_two_identities_is_named() -> None:
     records = edited(records, named("silo-bank-c-compute"), add_identity)
     found = broken(records, outputs, "azure-19-kubernetes-attach-order")
     assert names(found) == {"silo-bank-c-compute"} and "only the" in found[0].problem
+
+
+# ----- rule 20: the workspace identity's attach roles -------------------------------------------
+
+RELAY_OWNER_RA = "ra-orchestrator-identity-azure-relay-owner-cluster-bank-c-resource-group"
+
+
+def test_20_hybrid_without_the_relay_owner_grant_is_named() -> None:
+    records, outputs = hybrid_records()
+    found = broken(
+        without(records, named(RELAY_OWNER_RA)), outputs, "azure-20-kubernetes-attach-roles"
+    )
+    assert names(found) == {"silo-bank-c-compute"}
+    assert "Azure Relay Owner" in found[0].problem and "resource group" in found[0].problem
+    # A grant on the cluster alone does not cover the Relay beside it.
+    cluster = one(records, named("silo-bank-c-connected-cluster")).outputs["id"]
+    narrow = edited(records, named(RELAY_OWNER_RA), nested_set("scope", cluster))
+    found = broken(narrow, outputs, "azure-20-kubernetes-attach-roles")
+    assert names(found) == {"silo-bank-c-compute"}
+
+
+def test_20_each_cluster_role_is_needed_and_waited_for() -> None:
+    records, outputs = run_of("confidential")
+    for role in ("reader", "kubernetes-extension-contributor", "azure-kubernetes-service-cluster"):
+        ra = typed("RoleAssignment", f"orchestrator-identity-{role}")
+        gone = [r for r in records if not (ra(r) and r.name.endswith("cluster-silo1"))]
+        found = broken(gone, outputs, "azure-20-kubernetes-attach-roles")
+        assert names(found) == {"silo-silo1-compute"}
+    ra = "ra-orchestrator-identity-kubernetes-extension-contributor-cluster-orchestrator"
+    early = undepended(records, named("orchestrator-aggregation-compute"), named(ra))
+    found = broken(early, outputs, "azure-20-kubernetes-attach-roles")
+    assert names(found) == {"orchestrator-aggregation-compute"}
+    assert "without waiting" in found[0].problem
+
+
+# ----- rule 21: an HBI workspace's system identity on its storage, with AKS  ---------------------
+
+SAI_BLOB = "ra-orchestrator-workspace-system-identity-storage-blob-data-contributor-orchestrator"
+
+
+def test_21_an_hbi_workspace_without_its_system_identity_roles_is_named() -> None:
+    records, outputs = run_of("confidential")
+    ra = typed("RoleAssignment", SAI_BLOB)
+    found = broken(without(records, ra), outputs, "azure-21-hbi-aks-system-identity-storage")
+    assert names(found) == {"orchestrator-workspace"}
+    assert "Storage Blob Data Contributor" in found[0].problem
+    early = undepended(records, named("silo-silo1-compute"), ra)
+    found = broken(early, outputs, "azure-21-hbi-aks-system-identity-storage")
+    assert names(found) == {"silo-silo1-compute"} and "without waiting" in found[0].problem
+
+
+def test_21_holds_only_for_hbi_workspaces_with_aks() -> None:
+    records, outputs = run_of("confidential")
+    not_hbi = edited(
+        without(records, typed("RoleAssignment", "workspace-system-identity")),
+        named("orchestrator-workspace"),
+        nested_set("hbiWorkspace", False),
+    )
+    assert not check_rules(graph(not_hbi, outputs))["azure-21-hbi-aks-system-identity-storage"]
+    records, outputs = run_of("private")  # HBI, computes on Azure ML clusters
+    assert not any("workspace-system-identity" in r.name for r in records)
+
+
+# ----- rule 22: AKS in a private workspace's region --------------------------------------------
+
+
+def test_22_an_aks_cluster_outside_a_private_workspace_region_is_named() -> None:
+    records, outputs = run_of("confidential")
+    moved = edited(records, named(AKS1), nested_set("location", "northeurope"))
+    found = broken(moved, outputs, "azure-22-aks-in-private-workspace-region")
+    assert names(found) == {AKS1} and "northeurope" in found[0].problem
+
+
+# ----- rule 29: private DNS zone links fall back to public resolution -------------------------
+
+
+def test_29_a_zone_link_without_fallback_is_named() -> None:
+    records, outputs = run_of("private")
+    link = "silo-silo1-network-link-blob"
+    found = broken(
+        edited(records, named(link), lambda p: p.pop("resolutionPolicy", None)),
+        outputs,
+        "azure-29-dns-link-fallback",
+    )
+    assert names(found) == {link} and "NXDOMAIN" in found[0].problem
+
+
+# ----- rule 27: inline pool profiles ignored beside separate AgentPools ------------------------
+
+
+def test_27_a_cluster_that_would_drop_its_separate_pool_is_named() -> None:
+    from dataclasses import replace
+
+    records, outputs = run_of("confidential")
+    records = [replace(r, options={"protect": True}) if r.name == AKS1 else r for r in records]
+    found = broken(records, outputs, "azure-27-agent-pool-drift")
+    assert names(found) == {AKS1} and "agentPoolProfiles" in found[0].problem

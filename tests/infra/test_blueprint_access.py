@@ -23,15 +23,19 @@ from components.conventions import (
     TAG_SILO,
 )
 from components.permissions import (
+    ATTACH_ROLES,
     DEPLOYER,
     GRANTS_PER_SILO,
     JOBS_IDENTITY,
     SUBMITTER_ROLES,
     WORKSPACE_IDENTITY,
+    WORKSPACE_SYSTEM_IDENTITY,
     Grant,
     Grantee,
     aks_identity,
     aks_rows,
+    attach_rows,
+    hbi_aks_rows,
     silo_identity,
 )
 from components.silo_network import COMPUTE_SUBNET
@@ -93,6 +97,8 @@ def _principals(run: MockRun, spec: SandboxSpec) -> dict[Grantee, str]:
         assert key not in out, key
         out[key] = identity.outputs["principalId"]
     assert len(out) == len(spec.silos) + 3 + len(spec.aks_clusters)
+    for workspace in run.of_type("azure-native:machinelearningservices:Workspace"):
+        out[WORKSPACE_SYSTEM_IDENTITY] = workspace.outputs["identity"]["principalId"]
     return out
 
 
@@ -141,6 +147,9 @@ def _scopes(run: MockRun, spec: SandboxSpec) -> dict[str, str]:
             scopes[f"models-container:{name}"] = container.outputs["id"]
         if container.inputs["accountName"] == workspace:
             scopes[f"orchestrator-storage-container:{name}"] = container.outputs["id"]
+    for cluster in run.of_type("azure-native:containerservice:ManagedCluster"):
+        silo = (cluster.inputs.get("tags") or {}).get(TAG_SILO)
+        scopes[f"cluster:{silo or 'orchestrator'}"] = cluster.outputs["id"]
     for silo in spec.silo_names:
         scopes[f"silo:{silo}-storage"] = _by_tag(run, STORAGE, silo).outputs["id"]
         scopes[f"silo:{silo}-resource-group"] = _by_tag(
@@ -176,8 +185,10 @@ def test_role_assignments_are_exactly_the_table(case: tuple[SandboxSpec, MockRun
     submitters = len(SUBMITTER_ROLES) * len(spec.submitters)
     silos = GRANTS_PER_SILO * len(spec.silos)
     aks = len(aks_rows(None)) * len(spec.aks_clusters)
+    attach = len(attach_rows(None, arc=False)) * len(spec.aks_clusters)  # no Arc silo here
+    hbi_aks = len(hbi_aks_rows()) if spec.posture.workspace_private and spec.aks_clusters else 0
     extra = len(spec.extra_role_assignments)
-    assert len(table) == fixed + silos + submitters + aks + extra
+    assert len(table) == fixed + silos + submitters + aks + attach + hbi_aks + extra
 
 
 def test_descriptions_say_who_what_why_and_membership(case: tuple[SandboxSpec, MockRun]) -> None:
@@ -201,10 +212,18 @@ def test_orchestrator_side_holds_nothing_on_silo_resources(
     spec, run = case
     principals, scopes = _principals(run, spec), _scopes(run, spec)
     silo_scopes = [v for k, v in scopes.items() if k.startswith("silo:")]
+    clusters = {v for k, v in scopes.items() if k.startswith("cluster:")}
+    attach = {BUILTIN_ROLES[r] for r in ATTACH_ROLES}
     orchestrator_side = {principals[g] for g in (WORKSPACE_IDENTITY, JOBS_IDENTITY, DEPLOYER)}
     for assignment in run.of_type(ROLE):
         if assignment.inputs["principalId"] in orchestrator_side:
             scope = assignment.inputs["scope"]
+            role = assignment.inputs["roleDefinitionId"].rsplit("/", 1)[-1]
+            if scope in clusters and role in attach:
+                # Azure ML attaches a silo's cluster as the workspace identity (rule 20):
+                # roles on the cluster only, never on its storage or resource group.
+                assert assignment.inputs["principalId"] == principals[WORKSPACE_IDENTITY]
+                continue
             assert not any(scope.startswith(s) for s in silo_scopes), scope
             assert scope != SUBSCRIPTION
 

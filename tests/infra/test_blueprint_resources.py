@@ -88,11 +88,12 @@ PER_SILO["eyes-off"] = PER_SILO["eyes-on"] + Counter({PE: 1, PE_DNS: 1, LINK: 4}
 PER_SILO["private"] = PER_SILO["eyes-off"] + Counter({LINK: 2})  # + vault, registry zones
 PER_SILO["hybrid"] = PER_SILO["eyes-on"]  # by default its silos run in Azure, as eyes-on's
 # An AKS cluster (control-plane identity and its subnet role, user pool, the job namespace's
-# federated credential) attached through the ML extension, in place of an ML cluster.
+# federated credential) attached through the ML extension, in place of an ML cluster; the
+# workspace identity holds Reader, Extension Contributor and Cluster Admin on it (rule 20).
 AKS_ATTACHED = Counter(
     {
         UAI: 1,
-        ROLE: 1,
+        ROLE: 1 + 3,
         CLUSTER: 1,
         POOL: 1,
         FEDERATED: 1,
@@ -133,7 +134,8 @@ FIXED["eyes-off"] = FIXED["eyes-on"] + Counter({ZONE: 4, LINK: 4, PE: 4, PE_DNS:
 # Two more zones (vault, registry) and their endpoints.
 FIXED["private"] = FIXED["eyes-off"] + Counter({ZONE: 2, LINK: 2, PE: 2, PE_DNS: 2})
 FIXED["hybrid"] = FIXED["eyes-on"]
-FIXED["confidential"] = FIXED["private"] + AKS_ATTACHED  # aggregation on an AKS cluster
+# Aggregation on an AKS cluster; HBI + AKS: the workspace's system identity's two storage roles.
+FIXED["confidential"] = FIXED["private"] + AKS_ATTACHED + Counter({ROLE: 2})
 
 CASES = [(bp, n) for bp in BLUEPRINT_NAMES for n in (1, 3)]
 case_ids = [f"{bp}-{n}" for bp, n in CASES]

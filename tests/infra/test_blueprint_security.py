@@ -272,7 +272,9 @@ def test_workspace_identity_vault_and_registry(case: tuple[str, int, MockRun]) -
     private = posture.workspace_private
     assert workspace.inputs["publicNetworkAccess"] == ("Disabled" if private else "Enabled")
     assert workspace.inputs["hbiWorkspace"] is private
-    assert workspace.options == {"replaceOnChanges": ["hbiWorkspace"], "deleteBeforeReplace": True}
+    # Replaced (created first) under a name that follows the flag: soft delete keeps the old.
+    assert workspace.options == {"replaceOnChanges": ["hbiWorkspace"]}
+    assert ("-hbi-" in workspace.inputs["workspaceName"]) is private
     assert workspace.inputs.get("imageBuildCompute") == (
         "image-builder" if posture.image_build_compute else None
     )

@@ -17,7 +17,7 @@ from blueprints.mock_runtime import MOCK_SUBSCRIPTION, RecordedResource, run_und
 from blueprints.spec import example_spec
 from policies import roles
 from policies.access_matrix import access_entries
-from policies.graph import ResourceGraph
+from policies.graph import WORKSPACE, ResourceGraph
 from policies.invariants import INVARIANTS, check_all
 from tests.infra.blueprint_runs import BLUEPRINT_NAMES, blueprint_run, find, modified
 
@@ -64,8 +64,12 @@ def test_checks_see_the_whole_sandbox(blueprint: str) -> None:
         }
         assert containers == {None, f"silo-{silo}", "global", "azureml"}
     assert all(g.targets or "storageAccounts" not in g.scope for g in graph.grants)
-    # Every grant resolves to an identity of the sandbox, except the deployer's as submitter.
-    external = [g for g in graph.grants if g.principal.kind != "identity"]
+    # Every grant resolves to an identity of the sandbox, except the deployer's as submitter;
+    # HBI with AKS adds the workspace's system identity's storage roles (Azure's rule 21).
+    system = [g for g in graph.grants if g.principal.kind == "system-identity"]
+    assert all(g.principal.node is not None and g.principal.node.type == WORKSPACE for g in system)
+    assert len(system) == (2 if blueprint == "confidential" else 0)
+    external = [g for g in graph.grants if g.principal.kind not in ("identity", "system-identity")]
     assert external and all(g.submitter for g in external)
 
 

@@ -239,6 +239,14 @@ BAD = [
         "kind: aks",
     ),
     (
+        "aks-outside-a-private-workspace-region",
+        CONFIDENTIAL,
+        silo(1, region="northeurope"),
+        "silos[1].region",
+        "northeurope",
+        "set region: westeurope, or make the silo kind 'aml'",
+    ),
+    (
         "non-confidential-aggregation",
         CONFIDENTIAL,
         top(orchestratorPool={"vmSize": "Standard_D4s_v5"}),

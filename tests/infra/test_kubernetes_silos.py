@@ -98,7 +98,11 @@ AML_SILO = Counter(
         f"{AZ}:network:VirtualNetworkPeering": 2,
     }
 )
-ATTACHED = Counter({K8S_PROVIDER: 1, EXTENSION: 1, NAMESPACE: 1, INSTANCE_TYPE: 1, COMPUTE: 1})
+# The workspace identity's Reader, Extension Contributor and Cluster Admin on the cluster.
+ATTACHED = Counter(
+    {K8S_PROVIDER: 1, EXTENSION: 1, NAMESPACE: 1, INSTANCE_TYPE: 1, COMPUTE: 1, ROLE: 3}
+)
+RELAY = Counter({ROLE: 1})  # Arc: Azure Relay Owner on the cluster's resource group
 ARC_BASE = Counter(
     {
         f"{AZ}:resources:ResourceGroup": 1,
@@ -115,8 +119,9 @@ SILO_TYPES = {
     # Onboarded: its own onboarding provider, the agents' release, the wait, a data volume.
     ("hybrid", "bank-c"): ARC_BASE
     + ATTACHED
+    + RELAY
     + Counter({K8S_PROVIDER: 1, RELEASE: 1, WAIT: 1, PV: 1, PVC: 1}),
-    ("hybrid", "bank-d"): ARC_BASE + ATTACHED,  # its connected cluster is read, not created
+    ("hybrid", "bank-d"): ARC_BASE + ATTACHED + RELAY,  # its connected cluster is read, not created
     ("confidential", "hospital-a"): AML_SILO
     - Counter({COMPUTE: 1})
     + ATTACHED
