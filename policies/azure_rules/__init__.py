@@ -81,12 +81,12 @@ RULES: tuple[AzureRule, ...] = tuple(
         aks_for_azure_ml,
         extension_on_ready_cluster,
         kubernetes_attach,
-        role_conditions,
         attach_roles,
         hbi_aks_storage,
         aks_region,
         agent_pool_drift,
         dns_link_fallback,
+        role_conditions,
     )
 )
 
