@@ -10,7 +10,9 @@ Three kinds, each a movement of the job path (``policies.job_path``):
    ``AzureResourceManager``, ``Storage.<region>``, ``AzureFrontDoor.FirstParty`` and
    ``MicrosoftContainerRegistry``, plus ``Keyvault.<region>`` for an HBI workspace. Each is
    checked against the NSG egress rules of the compute's subnet (``policies.nsg_egress``) and
-   a route table's next hop where one is declared.
+   a route table's next hop where one is declared. Nodes with public IPs are also managed
+   inbound, from ``BatchNodeManagement`` (TCP 29876-29877) and ``AzureMachineLearning``
+   (TCP 44224): a separate movement against the subnet's inbound rules.
 2. **The Kubernetes extension's control channels** of an AKS or Arc silo, from the same page's
    "Kubernetes compute" outbound list and Azure Arc's
    (https://learn.microsoft.com/azure/azure-arc/kubernetes/network-requirements): Azure Relay
@@ -19,7 +21,8 @@ Three kinds, each a movement of the job path (``policies.job_path``):
    kinds: cluster extensions are managed through it), the Kusto system-log upload
    (``*.kusto.windows.net``, ``*.table.core.windows.net``, ``*.queue.core.windows.net``:
    "Required to upload system logs to Kusto", Microsoft's endpoints, not the workspace
-   storage's), and the cluster's API server, which
+   storage's), the regional Azure ML API (``<region>.api.azureml.ms``,
+   ``<region>.experiments.azureml.net``), and the cluster's API server, which
    the Azure ML control plane must reach ("Without access to the API server, the machine
    learning pods can't be deployed"). For AKS they are checked against the pool subnet's NSG
    and the cluster's ``outboundType``; for an Arc cluster on premises the site's network is
@@ -61,6 +64,12 @@ AML_COMPUTE_NEEDS: tuple[Need, ...] = (
     Need("MicrosoftContainerRegistry", "Tcp", 443),
 )
 HBI_NEEDS: tuple[Need, ...] = (Need("Keyvault.<region>", "Tcp", 443),)
+PUBLIC_IP_INBOUND: tuple[Need, ...] = (
+    Need("BatchNodeManagement", "Tcp", 29876),
+    Need("BatchNodeManagement", "Tcp", 29877),
+    Need("AzureMachineLearning", "Tcp", 44224),
+)
+"""Inbound to nodes with public IPs (the rules ``components.silo_network`` declares)."""
 
 RELAY = Need(INTERNET, "Tcp", 443, "Azure Relay (*.servicebus.windows.net, websockets)")
 CONFIG_DP = Need(
@@ -68,6 +77,12 @@ CONFIG_DP = Need(
     "Tcp",
     443,
     "the configuration data plane (<region>.dp.kubernetesconfiguration.azure.com)",
+)
+AML_API = Need(
+    INTERNET,
+    "Tcp",
+    443,
+    "the regional Azure ML API (<region>.api.azureml.ms, <region>.experiments.azureml.net)",
 )
 KUSTO = Need(
     INTERNET,
@@ -178,12 +193,12 @@ def aml_compute_control(
         if appliance
         else ""
     )
-    return [
+    found = [
         _network_movement(
             step,
             what,
             actor,
-            "Azure ML and Batch (" + ", ".join(n.tag for n in needs[:1]) + ", ...)",
+            "Azure ML and Batch service tags",
             route,
             problem,
             fix,
@@ -191,6 +206,44 @@ def aml_compute_control(
             assumed,
         )
     ]
+    if isinstance(inner, Mapping) and inner.get("enableNodePublicIp") is not False:
+        found.append(_public_ip_inbound(step, actor, subnet, nsg))
+    return found
+
+
+def _public_ip_inbound(step: str, actor: Actor, subnet: SubnetInfo, nsg: Node | None) -> Movement:
+    """Nodes with public IPs are managed inbound: Batch on 29876-29877, Azure ML on 44224."""
+    blocked = [
+        (n, v)
+        for n in PUBLIC_IP_INBOUND
+        if not (v := egress(nsg, n.tag, n.protocol, n.port, "Inbound")).allowed
+    ]
+    problem = fix = ""
+    if blocked:
+        problem = (
+            f"the inbound rules of subnet '{subnet.name}' in VNet '{subnet.vnet.arm_name}' "
+            "block "
+            + ", ".join(f"{n.tag} TCP {n.port} (rule '{v.rule}')" for n, v in blocked)
+            + "; nodes with public IPs are managed through them"
+        )
+        fix = (
+            "Allow inbound from BatchNodeManagement on TCP 29876-29877 and from "
+            "AzureMachineLearning on TCP 44224, or set enableNodePublicIp=false with an "
+            "outbound path"
+        )
+    route = f"subnet '{subnet.name}': " + ", ".join(
+        f"from {n.tag} TCP {n.port}" for n in PUBLIC_IP_INBOUND
+    )
+    return _network_movement(
+        step,
+        "control traffic in (public-IP nodes)",
+        actor,
+        "the compute's nodes",
+        route,
+        problem,
+        fix,
+        nsg,
+    )
 
 
 def _aks_outbound(graph: ResourceGraph, cluster: Node, subnet: SubnetInfo | None) -> str:
@@ -220,7 +273,7 @@ def kubernetes_control(
         return []
     cluster = graph.cluster_of(compute)
     aks = cluster is not None and cluster.type == MANAGED_CLUSTER
-    channels = [CONFIG_DP, KUSTO] if aks else [RELAY, CONFIG_DP, KUSTO]
+    channels = [CONFIG_DP, AML_API, KUSTO] if aks else [RELAY, CONFIG_DP, AML_API, KUSTO]
     found: list[Movement] = []
     if aks:
         assert cluster is not None

@@ -57,6 +57,37 @@ DEFAULT_OUTBOUND: tuple[dict[str, Any], ...] = (
 )
 
 
+DEFAULT_INBOUND: tuple[dict[str, Any], ...] = (
+    {
+        "name": "AllowVnetInBound",
+        "priority": 65000,
+        "direction": "Inbound",
+        "access": "Allow",
+        "protocol": "*",
+        "sourceAddressPrefix": "VirtualNetwork",
+        "destinationPortRange": "*",
+    },
+    {
+        "name": "AllowAzureLoadBalancerInBound",
+        "priority": 65001,
+        "direction": "Inbound",
+        "access": "Allow",
+        "protocol": "*",
+        "sourceAddressPrefix": "AzureLoadBalancer",
+        "destinationPortRange": "*",
+    },
+    {
+        "name": "DenyAllInBound",
+        "priority": 65500,
+        "direction": "Inbound",
+        "access": "Deny",
+        "protocol": "*",
+        "sourceAddressPrefix": "*",
+        "destinationPortRange": "*",
+    },
+)
+
+
 @dataclass(frozen=True)
 class Egress:
     """The verdict on one kind of outbound traffic, and the rule that decided it."""
@@ -79,14 +110,14 @@ def subnet_nsg(graph: ResourceGraph, subnet: SubnetInfo | None) -> Node | None:
     return graph.find(nsg.get("id") if isinstance(nsg, Mapping) else nsg)
 
 
-def _rules(nsg: Node | None) -> list[Mapping[str, Any]]:
+def _rules(nsg: Node | None, direction: str = "Outbound") -> list[Mapping[str, Any]]:
     declared = [
         r
         for r in ((nsg.get("securityRules") if nsg is not None else None) or [])
         if isinstance(r, Mapping)
     ]
-    found = [r for r in declared if str(r.get("direction") or "").lower() == "outbound"]
-    found += list(DEFAULT_OUTBOUND)
+    found = [r for r in declared if str(r.get("direction") or "").lower() == direction.lower()]
+    found += list(DEFAULT_OUTBOUND if direction == "Outbound" else DEFAULT_INBOUND)
     return sorted(found, key=lambda r: float(r.get("priority") or 0))
 
 
@@ -115,21 +146,25 @@ def _covers(prefix: str, tag: str) -> bool:
     return bool(region) and p in (base, f"azurecloud.{region}")
 
 
-def egress(nsg: Node | None, tag: str, protocol: str, port: int) -> Egress:
-    """Whether ``nsg`` lets ``protocol``/``port`` traffic out to ``tag``."""
-    for rule in _rules(nsg):
+def egress(
+    nsg: Node | None, tag: str, protocol: str, port: int, direction: str = "Outbound"
+) -> Egress:
+    """Whether ``nsg`` lets ``protocol``/``port`` traffic out to ``tag`` (or, ``direction``
+    ``Inbound``, in from ``tag``)."""
+    peer = "destination" if direction == "Outbound" else "source"
+    for rule in _rules(nsg, direction):
         proto = str(rule.get("protocol") or "*").lower()
         if proto not in ("*", "any", protocol.lower()):
             continue
         ports = _values(rule, "destinationPortRange", "destinationPortRanges") or ["*"]
         if not any(_port_matches(p, port) for p in ports):
             continue
-        prefixes = _values(rule, "destinationAddressPrefix", "destinationAddressPrefixes")
+        prefixes = _values(rule, f"{peer}AddressPrefix", f"{peer}AddressPrefixes")
         if not any(_covers(p, tag) for p in prefixes):
             continue
         allowed = str(rule.get("access") or "").lower() == "allow"
         return Egress(allowed, str(rule.get("name") or "unnamed rule"), nsg)
-    return Egress(False, "DenyAllOutBound", nsg)
+    return Egress(False, f"DenyAll{direction[:-5]}Bound", nsg)
 
 
 def route_to(graph: ResourceGraph, subnet: SubnetInfo | None, tag: str) -> Mapping[str, Any] | None:

@@ -242,6 +242,11 @@ def test_an_aks_silo_behind_an_egress_deny_loses_its_extension_channels() -> Non
         ),
         (
             SILO1,
+            "extension control: the regional Azure ML API (westeurope.api.azureml.ms, "
+            "westeurope.experiments.azureml.net)",
+        ),
+        (
+            SILO1,
             "extension control: Kusto system-log upload (*.kusto.windows.net, "
             "*.table.core.windows.net, *.queue.core.windows.net)",
         ),
@@ -254,7 +259,7 @@ def test_an_aks_cluster_without_a_way_out_is_named() -> None:
         records, named("silo-silo1-aks"), nested_set("networkProfile.outboundType", "none")
     )
     new = [m for m in only_broken(records, outputs) if m.what not in KNOWN_GAPS["confidential"]]
-    assert {m.step for m in new} == {SILO1} and len(new) == 2
+    assert {m.step for m in new} == {SILO1} and len(new) == 3
     assert all("outboundType 'none'" in m.problem for m in new)
     assert all(m.resource is not None and m.resource.name == "silo-silo1-network-nsg" for m in new)
 
@@ -278,3 +283,26 @@ def test_arc_silos_report_the_sites_outbound_needs_as_assumed() -> None:
     assert {m.status for m in arc} == {"assumed"}
     assert any("*.servicebus.windows.net" in m.what for m in arc)
     assert all("site's firewall" in m.assumed for m in arc)
+
+
+def test_public_ip_nodes_need_batch_and_azure_ml_inbound() -> None:
+    records, outputs = run_of("hybrid")  # its AmlCompute silos have public IPs
+    ok = found(records, outputs, SILO1, "control traffic in (public-IP nodes)")
+    assert ok.ok and "from AzureMachineLearning TCP 44224" in ok.route
+
+    def drop_ml_inbound(props: dict[str, Any]) -> None:
+        props["securityRules"] = [
+            r for r in props.get("securityRules") or [] if r["name"] != "AllowAzureMachineLearning"
+        ]
+
+    records = edited(records, named("silo-silo1-network-nsg"), drop_ml_inbound)
+    movement = the_only_broken(records, outputs)
+    assert movement.what == "control traffic in (public-IP nodes)"
+    assert "AzureMachineLearning TCP 44224 (rule 'DenyAllInBound')" in movement.problem
+    assert movement.resource is not None and movement.resource.name == "silo-silo1-network-nsg"
+
+
+def test_private_nodes_have_no_inbound_movement() -> None:
+    records, outputs = run_of("eyes-off")
+    whats = [m.what for m in moves(records, outputs) if m.step == SILO1]
+    assert CONTROL in whats and "control traffic in (public-IP nodes)" not in whats
