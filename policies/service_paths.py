@@ -20,7 +20,10 @@ public endpoint denies by default only through an exception:
   through a path this model cannot see, so that movement is reported *assumed*;
 - key vault: ``networkAcls.bypass: AzureServices`` (trusted services);
 - registry: ``networkRuleBypassOptions: AzureServices`` (trusted services, which also
-  works with public network access disabled).
+  works with public network access disabled), for Machine Learning only as the
+  system-assigned identity
+  (https://learn.microsoft.com/azure/container-registry/allow-access-trusted-services):
+  reached so by the user-assigned identity, the movement is reported *assumed*.
 """
 
 from __future__ import annotations
@@ -138,6 +141,13 @@ def _with_service_path(
         problem = (problem + " " if problem else "") + path.problem + "."
         fix = (fix + "; " if fix else "") + path.fix
     assumed = ""
+    if path.ok and target.type == CONTAINER_REGISTRY and "trusted" in path.route and not system:
+        assumed = (
+            f"{target.arm_name} admits Azure ML as a trusted service only as the workspace's "
+            "system-assigned identity (ACR trusted services: no user-assigned identity for "
+            "Machine Learning), which holds no role on it; the round itself builds on the "
+            "image-build compute and pulls through the private endpoint"
+        )
     if path.ok and path.route.startswith("private endpoints only"):
         assumed = (
             f"{target.arm_name} refuses public network access, so no resource-instance rule "

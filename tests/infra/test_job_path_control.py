@@ -197,6 +197,7 @@ def test_the_service_reaches_a_closed_registry_only_as_a_trusted_service() -> No
     records, outputs = run_of("private")
     ok = found(records, outputs, SERVICE, "read the workspace's registry")
     assert ok.ok and "trusted services" in ok.route
+    assert ok.status == "assumed" and "system-assigned identity" in ok.assumed
     records = edited(
         records, named("orchestrator-acr"), nested_set("networkRuleBypassOptions", "None")
     )
