@@ -11,8 +11,8 @@ Three kinds, each a movement of the job path (``policies.job_path``):
    ``MicrosoftContainerRegistry``, plus ``Keyvault.<region>`` for an HBI workspace. Each is
    checked against the NSG egress rules of the compute's subnet (``policies.nsg_egress``) and
    a route table's next hop where one is declared. Nodes with public IPs are also managed
-   inbound, from ``BatchNodeManagement`` (TCP 29876-29877) and ``AzureMachineLearning``
-   (TCP 44224): a separate movement against the subnet's inbound rules.
+   inbound, from ``AzureMachineLearning`` (TCP 44224): a separate movement against the
+   subnet's inbound rules.
 2. **The Kubernetes extension's control channels** of an AKS or Arc silo, from the same page's
    "Kubernetes compute" outbound list and Azure Arc's
    (https://learn.microsoft.com/azure/azure-arc/kubernetes/network-requirements): Azure Relay
@@ -64,12 +64,11 @@ AML_COMPUTE_NEEDS: tuple[Need, ...] = (
     Need("MicrosoftContainerRegistry", "Tcp", 443),
 )
 HBI_NEEDS: tuple[Need, ...] = (Need("Keyvault.<region>", "Tcp", 443),)
-PUBLIC_IP_INBOUND: tuple[Need, ...] = (
-    Need("BatchNodeManagement", "Tcp", 29876),
-    Need("BatchNodeManagement", "Tcp", 29877),
-    Need("AzureMachineLearning", "Tcp", 44224),
-)
-"""Inbound to nodes with public IPs (the rules ``components.silo_network`` declares)."""
+PUBLIC_IP_INBOUND: tuple[Need, ...] = (Need("AzureMachineLearning", "Tcp", 44224),)
+"""Inbound to nodes with public IPs: "Inbound traffic: AzureMachineLearning service tag"
+(how-to-secure-training-vnet, public IP vs no public IP; port 44224 in
+how-to-access-azureml-behind-firewall). Earlier versions of the docs also listed
+BatchNodeManagement on TCP 29876-29877, which ``components.silo_network`` still allows."""
 
 RELAY = Need(INTERNET, "Tcp", 443, "Azure Relay (*.servicebus.windows.net, websockets)")
 CONFIG_DP = Need(
@@ -212,7 +211,7 @@ def aml_compute_control(
 
 
 def _public_ip_inbound(step: str, actor: Actor, subnet: SubnetInfo, nsg: Node | None) -> Movement:
-    """Nodes with public IPs are managed inbound: Batch on 29876-29877, Azure ML on 44224."""
+    """Nodes with public IPs are managed inbound, from Azure ML on TCP 44224."""
     blocked = [
         (n, v)
         for n in PUBLIC_IP_INBOUND
@@ -227,9 +226,8 @@ def _public_ip_inbound(step: str, actor: Actor, subnet: SubnetInfo, nsg: Node | 
             + "; nodes with public IPs are managed through them"
         )
         fix = (
-            "Allow inbound from BatchNodeManagement on TCP 29876-29877 and from "
-            "AzureMachineLearning on TCP 44224, or set enableNodePublicIp=false with an "
-            "outbound path"
+            "Allow inbound from AzureMachineLearning on TCP 44224, or set "
+            "enableNodePublicIp=false with an outbound path"
         )
     route = f"subnet '{subnet.name}': " + ", ".join(
         f"from {n.tag} TCP {n.port}" for n in PUBLIC_IP_INBOUND
