@@ -5,6 +5,7 @@ resource-instance rule or role, a cluster without a way out) fails naming the st
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -307,3 +308,47 @@ def test_private_nodes_have_no_inbound_movement() -> None:
     records, outputs = run_of("eyes-off")
     whats = [m.what for m in moves(records, outputs) if m.step == SILO1]
     assert CONTROL in whats and "control traffic in (public-IP nodes)" not in whats
+
+
+def with_route(records: Records, next_hop: str) -> Records:
+    """silo1's compute subnet sends 0.0.0.0/0 to ``next_hop`` through a route table."""
+    nsg = next(r for r in records if r.name == "silo-silo1-network-nsg")
+    rt_id = (
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/"
+        f"{nsg.inputs['resourceGroupName']}/providers/Microsoft.Network/routeTables/rt-silo1"
+    )
+    props = {
+        "routeTableName": "rt-silo1",
+        "resourceGroupName": nsg.inputs["resourceGroupName"],
+        "routes": [
+            {
+                "name": "default",
+                "addressPrefix": "0.0.0.0/0",
+                "nextHopType": next_hop,
+                "nextHopIpAddress": "10.0.255.4",
+            }
+        ],
+    }
+    table = replace(
+        nsg,
+        urn=nsg.urn.replace("NetworkSecurityGroup::silo-silo1-network-nsg", "RouteTable::rt"),
+        type="azure-native:network:RouteTable",
+        name="silo-silo1-network-rt",
+        inputs=props,
+        outputs={**props, "id": rt_id},
+    )
+    records = [*records, table]
+    return edited(records, named("silo-silo1-network-compute"), nested_set("routeTable.id", rt_id))
+
+
+def test_a_route_to_an_appliance_makes_the_control_traffic_assumed() -> None:
+    records, outputs = run_of("eyes-off")
+    movement = found(with_route(records, "VirtualAppliance"), outputs, SILO1, CONTROL)
+    assert movement.status == "assumed"
+    assert "network appliance" in movement.assumed and "10.0.255.4" in movement.assumed
+
+
+def test_a_route_that_drops_the_traffic_breaks_the_control_traffic() -> None:
+    records, outputs = run_of("eyes-off")
+    movement = found(with_route(records, "None"), outputs, SILO1, CONTROL)
+    assert not movement.ok and "route 'default' (next hop None)" in movement.problem
