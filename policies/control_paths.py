@@ -142,14 +142,13 @@ def _check_needs(
         if not verdict.allowed:
             blocked.append((need, verdict))
             continue
-        route = route_to(graph, subnet, tag)
-        hop = str((route or {}).get("nextHopType") or "")
-        if hop.lower() == "none":
-            blocked.append(
-                (need, Egress(False, f"route '{route.get('name')}' (next hop None)", None))
-            )  # type: ignore[union-attr]
-        elif hop.lower() == "virtualappliance":
-            appliance.append(f"{need.label(region)} via {route.get('nextHopIpAddress')}")  # type: ignore[union-attr]
+        route: Mapping[str, object] = route_to(graph, subnet, tag) or {}
+        hop = str(route.get("nextHopType") or "").lower()
+        if hop == "none":
+            rule = f"route '{route.get('name')}' (next hop None)"
+            blocked.append((need, Egress(False, rule, None)))
+        elif hop == "virtualappliance":
+            appliance.append(f"{need.label(region)} via {route.get('nextHopIpAddress')}")
         else:
             passed.append(need.label(region))
     return passed, blocked, appliance

@@ -29,6 +29,7 @@ public endpoint denies by default only through an exception:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from components import builtin_roles as names
 from components.arm_types import CONTAINER_REGISTRY, KEY_VAULT, STORAGE_ACCOUNT
@@ -48,6 +49,7 @@ from policies.network_paths import Origin, Path
 STEP = "Azure ML service"
 KV_READ = _guids(names.KEY_VAULT_ADMINISTRATOR, "Key Vault Secrets User")
 ACCOUNT_CONTROL = _guids(names.STORAGE_ACCOUNT_CONTRIBUTOR, names.CONTRIBUTOR, names.OWNER)
+# The job path names a movement's role from ROLE_WORDS; these two are the service's own.
 ROLE_WORDS.setdefault(KV_READ, "Key Vault Administrator (or Key Vault Secrets User)")
 ROLE_WORDS.setdefault(ACCOUNT_CONTROL, "Storage Account Contributor (or Contributor/Owner)")
 
@@ -125,8 +127,6 @@ def _with_service_path(
     graph: ResourceGraph, movement: Movement, target: Node | None, ws: Node, system: bool
 ) -> Movement:
     """``movement`` (checked for its role) with the service's own network path."""
-    from dataclasses import replace
-
     if target is None:
         return movement
     path = service_path(graph, target, ws, system)
@@ -258,6 +258,3 @@ def service_movements(
         checked = _movement(graph, STEP, what, who, _resource(node, group, label), allowed)
         found.append(_with_service_path(graph, checked, node, workspace, as_system))
     return found
-
-
-__all__ = ["ROLE_WORDS", "service_movements", "service_path"]
