@@ -37,6 +37,7 @@ from policies import roles
 from policies.graph import (
     CONTAINER_REGISTRY,
     DATASTORE,
+    KEY_VAULT,
     STORAGE_ACCOUNT,
     Node,
     ResourceGraph,
@@ -518,6 +519,7 @@ def _image_build(
             _resource(registry, "registry", "registry"),
             ACR_PUSH,
         ),
+        *_control(graph, "image build", actor, workspace),
     ]
 
 
@@ -563,6 +565,22 @@ def _common(
             None,
         ),
         _movement(graph, step, "write logs and MLflow artifacts", actor, logs, BLOB_WRITE),
+        *_control(graph, step, actor, workspace),
+    ]
+
+
+def _control(
+    graph: ResourceGraph, step: str, actor: Actor, workspace: Node | None
+) -> list[Movement]:
+    """The compute's control traffic (``policies.control_paths``)."""
+    from policies.control_paths import aml_compute_control, kubernetes_control
+
+    if actor.node is None:
+        return []
+    hbi = workspace is not None and workspace.get("hbiWorkspace") is True
+    return [
+        *aml_compute_control(graph, step, actor, actor.node, hbi),
+        *kubernetes_control(graph, step, actor, actor.node),
     ]
 
 
@@ -670,10 +688,14 @@ def job_path(graph: ResourceGraph) -> list[Movement]:
     workspace = _workspace(graph)
     ws_storage = _linked(graph, workspace, "storageAccount", graph.workspace_storage())
     registry = _linked(graph, workspace, "containerRegistry", graph.of_type(CONTAINER_REGISTRY))
+    vault = _linked(graph, workspace, "keyVault", graph.of_type(KEY_VAULT))
+    from policies.service_paths import service_movements
+
     return [
         *_submit(graph, workspace, ws_storage),
         *_seeding(graph),
         *_image_build(graph, workspace, ws_storage, registry),
+        *service_movements(graph, workspace, ws_storage, vault, registry),
         *_silos(graph, workspace, ws_storage, registry),
         *_aggregate(graph, workspace, ws_storage, registry),
     ]

@@ -18,6 +18,7 @@ from blueprints.spec import ConfigError, parse_spec
 from blueprints.uploaders import TEST_PATH_PATTERN
 from policies.job_path import job_path
 from tests.infra.breaks import _plain, graph, named, without
+from tests.infra.known_gaps import marked
 
 CUSTODIAN_1 = "11111111-2222-4333-8444-555555555501"
 CUSTODIAN_2 = "11111111-2222-4333-8444-555555555502"
@@ -130,7 +131,7 @@ def test_an_uploader_outside_the_ip_rules_cannot_reach_private_storage() -> None
     assert "192.0.2.99" in broken[0].problem
 
 
-@pytest.mark.parametrize("blueprint", ["private", "confidential"])
+@pytest.mark.parametrize("blueprint", marked(["private", "confidential"]))
 def test_without_a_route_submit_and_seeding_are_assumed_with_what_to_provide(
     blueprint: str,
 ) -> None:
