@@ -12,16 +12,10 @@ from policies.job_path import Movement, job_path
 from tests.infra.blueprint_runs import blueprint_run
 from tests.infra.breaks import Records, edited, graph, named, nested_set, run_of, without
 
-KNOWN_GAPS = {
-    "confidential": [
-        "HBI + Kubernetes: write the workspace storage",
-        "HBI + Kubernetes: manage the workspace storage",
-    ]
-}
-"""Documented requirements the blueprint does not meet yet: with an HBI workspace and
-Kubernetes computes, the workspace's system-assigned identity needs Storage Blob Data
-Contributor and Storage Account Contributor on the workspace storage (audit N2); the grants
-table (components/permissions.py) has no row for that identity."""
+KNOWN_GAPS: dict[str, list[str]] = {}
+"""Documented requirements a blueprint does not meet yet, as the job path's broken movements
+by blueprint. None is open: confidential's system-assigned identity got its workspace-storage
+roles with Azure rule 21."""
 
 
 def is_control(movement: Movement) -> bool:
