@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION: Final = 1
 
 SiloKind = Literal["internal", "external", "local"]
 ComputeType = Literal["amlcompute", "kubernetes"]

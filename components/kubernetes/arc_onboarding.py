@@ -78,8 +78,8 @@ def onboard(
     parent: pulumi.Resource,
 ) -> tuple[kubernetes.ConnectedCluster, k8s.helm.v3.Release, ArcConnected]:
     """Declare the connected cluster, the agents' release and the wait, in that order."""
-    known = args.private_key_pem is not None
-    public_key = agent_public_key_certificate(args.private_key_pem) if known else None
+    key_pem = args.private_key_pem
+    public_key = agent_public_key_certificate(key_pem) if key_pem is not None else None
     cluster = kubernetes.ConnectedCluster(
         f"{name}-connected-cluster",
         cluster_name=args.cluster_name,
@@ -93,7 +93,7 @@ def onboard(
         opts=pulumi.ResourceOptions(parent=parent),
     )
     private_key = pulumi.Output.secret(
-        agent_private_key_pem(args.private_key_pem) if known else ENCRYPTED
+        agent_private_key_pem(key_pem) if key_pem is not None else ENCRYPTED
     )
     release = k8s.helm.v3.Release(
         f"{name}-arc-agents",

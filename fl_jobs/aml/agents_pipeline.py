@@ -175,6 +175,7 @@ def build_agents_pipeline(
     )
     pipeline.name = job_name
     pipeline.experiment_name = experiment_name or f"fl-sandbox-{config.example}"
+    assert pipeline.settings is not None  # a dsl pipeline always carries its settings
     pipeline.settings.continue_on_step_failure = False
     pipeline.tags = {
         TAG_BLUEPRINT: manifest.blueprint,

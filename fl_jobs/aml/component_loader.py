@@ -52,7 +52,7 @@ def aggregate_yaml(n_silos: int) -> dict[str, Any]:
 def _load(data: dict[str, Any], code: Path) -> Any:
     from azure.ai.ml import load_component
 
-    component = load_component(
+    component: Any = load_component(
         source=io.StringIO(yaml.safe_dump(data, sort_keys=False)),
         relative_origin=str(COMPONENTS_DIR / "component.yaml"),
     )

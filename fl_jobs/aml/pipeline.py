@@ -165,7 +165,7 @@ def build_pipeline(
 
     test_data = folder(global_store, f"{prefix}/test")
 
-    @dsl.pipeline(
+    @dsl.pipeline(  # type: ignore[call-overload]  # its overloads want func=None passed
         name=job_name,
         display_name=(
             f"{title} {config.example}: {len(manifest.silos)} silos x "

@@ -85,7 +85,7 @@ def build_doctor_job(
     silos = {f"silo:{s.name}": s for s in manifest.silos}
     orchestrator = manifest.orchestrator
 
-    @dsl.pipeline(
+    @dsl.pipeline(  # type: ignore[call-overload]  # its overloads want func=None passed
         name=name,
         display_name=f"fl-sandbox doctor: {len(silos)} silos + orchestrator",
         description=f"storage movements of one round, tried for real (blueprint "
