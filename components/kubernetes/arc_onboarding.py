@@ -1,6 +1,6 @@
 """Connect an on-premises cluster to Azure Arc, declaratively, as ``az connectedk8s connect``.
 
-The chain (``../shared/notes/kubernetes-silos.md``, from the Azure CLI's connectedk8s source):
+The chain (``docs/kubernetes-silos.md``, from the Azure CLI's connectedk8s source):
 1. the ``ConnectedCluster`` in ARM, with a system identity and the agents' public key
    (``agentPublicKeyCertificate``: base64 PKCS#1 DER, ``components.arc_keys``);
 2. the ``azure-arc`` Helm release (v3 ``Release``, which keeps Helm hooks: the agents'
