@@ -96,6 +96,12 @@ class SiloRef(_Strict):
         default=None,
         description="path where the silo's on-premises data volume is mounted in its job pods",
     )
+    gpus: int = Field(
+        default=0,
+        ge=0,
+        description="NVIDIA GPUs a job step of the silo gets (its VM size, or its instance "
+        "type on Kubernetes); above 0 the silo's steps run in the CUDA environment",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SiloRef:
