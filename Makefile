@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: setup demo test test-fast lint format bench plan
+.PHONY: setup demo test test-fast lint typecheck format bench plan
 
 AZURITE := tools/azurite/node_modules/.bin/azurite-blob
 
@@ -29,8 +29,9 @@ setup: $(STAMP) $(AZURITE)
 demo: $(STAMP)
 	$(PY) -m fl_jobs run --example digits --silos 5 --rounds 20 --partition dirichlet:0.5 --output-dir runs/demo --overwrite
 
-## Workflow lint, then the whole test suite (offline; sockets to anything but loopback are blocked).
-test: $(STAMP) $(AZURITE)
+## Lint, format, types and workflow checks, then the whole test suite (offline; sockets to
+## anything but loopback are blocked). Each check fails the target at its first error.
+test: lint typecheck $(AZURITE)
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 	$(PY) -m pytest
 
@@ -40,6 +41,10 @@ test-fast: $(STAMP) $(AZURITE)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+## mypy over every package ([tool.mypy] in pyproject.toml), at zero errors.
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

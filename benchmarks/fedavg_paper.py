@@ -27,7 +27,7 @@ from pathlib import Path
 from benchmarks.cli import Clock, parser_for, positive_int
 from benchmarks.machine import collect
 from benchmarks.memory import TreePeakSampler
-from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from benchmarks.report import BenchmarkReport, Cell, Table, Target, write_report
 
 NAME = "fedavg_paper"
 CLIENTS = 100
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         outcomes.append(run_setting(setting, cap, args.lr, args.seed, clients, max_train))
 
     targets = []
-    rows = []
+    rows: list[list[Cell]] = []
     for o in outcomes:
         s = o.setting
         ratio = o.reached_at / s.paper_rounds if o.reached_at is not None else None

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     from flwr.server import strategy as flower_strategies
 
     initial, rounds, samples = load_rounds(args.updates)
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     for name, (cls, kwargs) in SETTINGS.items():
         strategy = getattr(flower_strategies, cls)(
             initial_parameters=ndarrays_to_parameters(initial),

@@ -36,7 +36,7 @@ from benchmarks.flower_digits import partition_digest
 from benchmarks.flower_runtime import REPO_ROOT, flower_env, flower_python
 from benchmarks.machine import collect
 from benchmarks.measured_run import MeasuredRun, run_measured
-from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from benchmarks.report import BenchmarkReport, Cell, Table, Target, write_report
 
 NAME = "local_vs_flower"
 SPEEDUP_TARGET = 5.0
@@ -327,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             "all runnable tasks waited for memory (Linux PSI 'full'); well above 0 means other "
             "work was short of memory and the timings are disturbed."
         )
-    rows = []
-    overhead_rows = []
+    rows: list[list[Cell]] = []
+    overhead_rows: list[list[Cell]] = []
     for ours, flower in pairs:
         reference = ours.median
         for o in (reference, flower):

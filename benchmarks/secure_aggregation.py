@@ -162,7 +162,7 @@ def run_cell(k: int, params: int, seed: int, repeats: int) -> tuple[list[Row], l
     session = SecureAggregationSession(f"bench-{seed}", 1, silos, max_samples=int(counts.max()))
     bound = session.codec.error_bound(k, total_samples)
     measured: dict[str, Measurement] = {}
-    errors: dict[str, tuple[float, bool]] = {}
+    errors: dict[str, tuple[float, bool | None]] = {}
 
     with single_threaded():
         measured[PLAIN] = measure(lambda: _plain(updates, counts), repeats)

@@ -168,7 +168,7 @@ def fedprox(seeds: list[int], rounds: int, smoke: bool) -> tuple[list[Run], dict
 def attack(seeds: list[int], rounds: int, smoke: bool) -> tuple[list[Run], dict[str, Any]]:
     common = {"example": "digits", "partition": "iid", "epochs": 1, "batch_size": 16,
               "rounds": rounds, "screen_norms": False}  # fmt: skip
-    strategies = [
+    strategies: list[tuple[str, dict[str, Any]]] = [
         ("FedAvg", {}),
         ("median", {"strategy": "median"}),
         ("trimmed mean, beta 0.1", {"strategy": {"name": "trimmed_mean", "beta": 0.1}}),

@@ -186,12 +186,12 @@ def render(plan: Plan, console: Console) -> None:
         console.print(Text.assemble(("manifest ", "bold red"), plan.manifest_error))
     for a, b in plan.network["overlaps"]:
         console.print(Text.assemble(("network ", "bold red"), f"VNets {a} and {b} overlap"))
-    assumed = sum(1 for m in plan.movements if m.status == "assumed")
+    assumed_count = sum(1 for m in plan.movements if m.status == "assumed")
     verdict = (
         "[green]OK[/]: every invariant and Azure rule holds, and an FL job's path is clear"
         if plan.ok
         else "[red]FAILED[/]"
     )
-    if plan.ok and assumed:
-        verdict += f" [yellow]if[/] you provide what the {assumed} assumed movements need"
+    if plan.ok and assumed_count:
+        verdict += f" [yellow]if[/] you provide what the {assumed_count} assumed movements need"
     console.print(verdict)

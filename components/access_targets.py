@@ -103,7 +103,7 @@ class Target:
 def parse_target(text: str, silos: Collection[str]) -> Target:
     """Parse a target as written in the stack file; ValueError says what is accepted."""
     if text in _FIXED:
-        return Target(kind=text)  # type: ignore[arg-type]
+        return Target(kind=text)
     if text.startswith("models-container:"):
         container = text.removeprefix("models-container:")
         known = [GLOBAL_MODELS_CONTAINER, *(silo_container(s) for s in silos)]

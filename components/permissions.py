@@ -20,6 +20,7 @@ Who holds what, and why:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -441,7 +442,7 @@ def assign(
                 principal_id=principal_id,
                 principal_type=grant.principal_type,
                 role_definition_id=pulumi.Output.from_input(subscription_id).apply(
-                    lambda sub, role=grant.role: roles.role_definition_id(sub, role)
+                    functools.partial(roles.role_definition_id, role=grant.role)
                 ),
                 scope=scope,
                 description=grant.description,

@@ -180,7 +180,7 @@ class SiloNetwork(pulumi.ComponentResource):
             address_prefix=compute_range,
             network_security_group={"id": nsg.id},
             opts=child,
-            **outbound,  # type: ignore[arg-type]
+            **outbound,
         )
         self.endpoints_subnet = network.Subnet(
             f"{name}-endpoints",

@@ -108,7 +108,7 @@ def secure_storage_account(
         is_sftp_enabled=False,
         tags=dict(tags),
         opts=pulumi.ResourceOptions(parent=parent),
-        **_network_settings(network),  # type: ignore[arg-type]
+        **_network_settings(network),
     )
 
 

@@ -114,7 +114,10 @@ def upload_folder(
                 client.upload_blob(name, data, overwrite=True)
         except HttpResponseError as exc:
             raise UploadRefused(
-                destination.datastore, name, exc.status_code, exc.reason or str(exc.error_code)
+                destination.datastore,
+                name,
+                exc.status_code,
+                exc.reason or str(getattr(exc, "error_code", None)),
             ) from None
         except ServiceRequestError as exc:
             raise UploadRefused(destination.datastore, name, None, f"unreachable: {exc}") from None

@@ -360,7 +360,7 @@ class _Job:
         if tracking_uri:
             artifacts["mlflow_tracking_uri"] = tracking_uri
             artifacts["mlflow_run_id"] = str(run_id)
-        outcome = {
+        outcome: dict[str, Any] = {
             "status": status,
             "exit_code": EXIT_OK if stop is None else stop.exit_code,
             "stop_reason": None if stop is None else stop.what,
@@ -375,16 +375,19 @@ class _Job:
             line += f" (the summary could not be written to {summary_path})"
         if tracker is not None and tracking_uri:
             # final_* only for a finished run: a stopped one would log them at every stop
-            finals = {f"final_federated_{k}": v for k, v in result.final_metrics.items()}
+            finals: dict[str, float | None] = {
+                f"final_federated_{k}": v for k, v in result.final_metrics.items()
+            }
             if stop is not None:
                 finals = {}
             elif baselines is not None:
                 finals[f"final_centralized_{comparison.metric_name}"] = comparison.centralized
                 finals[f"final_local_mean_{comparison.metric_name}"] = comparison.local_mean
                 finals[f"final_local_worst_{comparison.metric_name}"] = comparison.local_worst
-            finals = {k: v for k, v in finals.items() if v is not None}
             tracker.finish(
-                MLFLOW_STATUS.get(status, "FAILED"), finals, [plot, summary_path, out / MODEL_FILE]
+                MLFLOW_STATUS.get(status, "FAILED"),
+                {k: v for k, v in finals.items() if v is not None},
+                [plot, summary_path, out / MODEL_FILE],
             )
             if not tracker.wait(wait):
                 tracker.error = tracker.error or (

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION: Final = 1
 
 SiloKind = Literal["internal", "external", "local"]
 ComputeType = Literal["amlcompute", "kubernetes"]
@@ -95,6 +95,12 @@ class SiloRef(_Strict):
     data_mount: str | None = Field(
         default=None,
         description="path where the silo's on-premises data volume is mounted in its job pods",
+    )
+    gpus: int = Field(
+        default=0,
+        ge=0,
+        description="NVIDIA GPUs a job step of the silo gets (its VM size, or its instance "
+        "type on Kubernetes); above 0 the silo's steps run in the CUDA environment",
     )
 
     @model_validator(mode="after")

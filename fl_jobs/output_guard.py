@@ -64,8 +64,8 @@ class guarded_stdout:
     def __enter__(self) -> GuardedStdout:
         self._previous = sys.stdout
         self.guard = GuardedStdout(sys.stdout)
-        sys.stdout = self.guard  # type: ignore[assignment]
+        sys.stdout = self.guard
         return self.guard
 
     def __exit__(self, *exc: object) -> None:
-        sys.stdout = self._previous if not self.guard.broken else self.guard  # type: ignore[assignment]
+        sys.stdout = self._previous if not self.guard.broken else self.guard

@@ -178,7 +178,8 @@ def train_private(
                     if anchor is not None:
                         with torch.no_grad():
                             for p, a in zip(trainable, anchor, strict=True):
-                                p.grad = proximal_gradient(p.grad, p, a, params.proximal_mu)
+                                if p.grad is not None:
+                                    p.grad = proximal_gradient(p.grad, p, a, params.proximal_mu)
                     private_opt.original_optimizer.step()
                 steps += 1
                 total += float(loss.detach()) * len(xb)

@@ -72,7 +72,7 @@ def data_fingerprint(prepared: PreparedJob) -> str:
     for array in (ds.X, ds.y, ds.test_X, ds.test_y, *prepared.partitions):
         contiguous = np.ascontiguousarray(array)
         digest.update(f"{contiguous.dtype.str}{contiguous.shape}".encode())
-        digest.update(memoryview(contiguous).cast("B"))
+        digest.update(contiguous.data.cast("B"))
     return digest.hexdigest()
 
 
@@ -142,7 +142,8 @@ def plan_resume(folder: Path, overrides: dict[str, Any]) -> ResumePlan:
     config = resume_config(folder, overrides)
     check_summary_path(config.summary)
     check_cache_dir()
-    state, settings = None, {}
+    state: FederationState | None = None
+    settings: dict[str, Any] = {}
     if (folder / CHECKPOINT_FILE).exists():
         state, settings = load_checkpoint(folder / CHECKPOINT_FILE)
         expected = weight_settings(config)

@@ -42,7 +42,7 @@ def content_key(arrays: SiloArrays) -> str:
         np.ascontiguousarray(arrays.y, dtype=y_dtype),
     ):
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
+        digest.update(array.data.cast("B"))
     digest.update(json.dumps({"task": arrays.task, **arrays.meta}, sort_keys=True).encode())
     return digest.hexdigest()
 

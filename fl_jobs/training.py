@@ -9,7 +9,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -80,7 +80,7 @@ def with_silo_config(params: TrainParams, config: Mapping[str, float]) -> TrainP
     if unknown:
         known = ", ".join(sorted(SILO_CONFIG_KEYS))
         raise ValueError(f"unknown per-round silo setting {unknown[0]!r} (known: {known})")
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"per-round silo setting {key!r} must be a number, got {value!r}")

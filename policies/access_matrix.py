@@ -78,7 +78,7 @@ def storage_label(account: Node, container: str | None = None) -> str:
 def _entries(graph: ResourceGraph, grant: Grant) -> list[AccessEntry]:
     submitter = grant.principal.principal_id.lower() in graph.submitter_ids
     who = principal_label(grant.principal, grant.member_of, submitter)
-    common = {
+    common: dict[str, Any] = {
         "principal": who,
         "principal_kind": grant.principal.kind,
         "principal_silo": grant.principal.silo or grant.member_of,

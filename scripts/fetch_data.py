@@ -92,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.timeout <= 0:
         return _fail(f"--timeout {args.timeout:g} must be > 0 - e.g. --timeout 60", EXIT_BAD_INPUT)
     if args.mirror:
-        field = "file_urls" if source.file_urls else "archive_urls"
-        source = dataclasses.replace(source, **{field: (args.mirror,)})
+        source = (
+            dataclasses.replace(source, file_urls=(args.mirror,))
+            if source.file_urls
+            else dataclasses.replace(source, archive_urls=(args.mirror,))
+        )
     folder = Path(args.to) if args.to else default_data_root() / source.folder
     if folder.exists() and not folder.is_dir():
         return _fail(f"{folder} is a file, not a folder - pass --to FOLDER", EXIT_BAD_INPUT)

@@ -117,7 +117,7 @@ def aks_cluster(
         node_labels=dict(POOL_SELECTOR),
         tags=dict(args.tags),
         opts=pulumi.ResourceOptions(parent=parent),
-        **scaling,  # type: ignore[arg-type]
+        **scaling,
     )
     return cluster, pool
 

@@ -1,6 +1,6 @@
 """Connect an on-premises cluster to Azure Arc, declaratively, as ``az connectedk8s connect``.
 
-The chain (``../shared/notes/kubernetes-silos.md``, from the Azure CLI's connectedk8s source):
+The chain (``docs/kubernetes-silos.md``, from the Azure CLI's connectedk8s source):
 1. the ``ConnectedCluster`` in ARM, with a system identity and the agents' public key
    (``agentPublicKeyCertificate``: base64 PKCS#1 DER, ``components.arc_keys``);
 2. the ``azure-arc`` Helm release (v3 ``Release``, which keeps Helm hooks: the agents'
@@ -78,8 +78,8 @@ def onboard(
     parent: pulumi.Resource,
 ) -> tuple[kubernetes.ConnectedCluster, k8s.helm.v3.Release, ArcConnected]:
     """Declare the connected cluster, the agents' release and the wait, in that order."""
-    known = args.private_key_pem is not None
-    public_key = agent_public_key_certificate(args.private_key_pem) if known else None
+    key_pem = args.private_key_pem
+    public_key = agent_public_key_certificate(key_pem) if key_pem is not None else None
     cluster = kubernetes.ConnectedCluster(
         f"{name}-connected-cluster",
         cluster_name=args.cluster_name,
@@ -93,7 +93,7 @@ def onboard(
         opts=pulumi.ResourceOptions(parent=parent),
     )
     private_key = pulumi.Output.secret(
-        agent_private_key_pem(args.private_key_pem) if known else ENCRYPTED
+        agent_private_key_pem(key_pem) if key_pem is not None else ENCRYPTED
     )
     release = k8s.helm.v3.Release(
         f"{name}-arc-agents",

@@ -1,7 +1,7 @@
 """Attach a Kubernetes cluster to the workspace: extension, namespace, instance types, compute.
 
 Shared by the Kubernetes silo kinds and the confidential orchestrator. Order (Azure ML docs and
-``../shared/notes/kubernetes-silos.md``): (cluster ready) -> extension -> namespace and
+``docs/kubernetes-silos.md``): (cluster ready) -> extension -> namespace and
 instance types (the extension installs their CRD) -> compute attach (the namespace must exist
 first). Every in-cluster object goes through the cluster's own Kubernetes provider.
 """

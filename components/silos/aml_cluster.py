@@ -6,11 +6,14 @@ posture says so, and waits for the workspace's private endpoint then (Azure's ru
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_azure_native import machinelearningservices
 
 from components import naming
 from components.aml import aml_cluster
 from components.silos.base import SiloComponent
+from components.vm_sizes import vm_size
 
 
 class AmlClusterSilo(SiloComponent):
@@ -36,3 +39,7 @@ class AmlClusterSilo(SiloComponent):
             parent=self,
             depends_on=args.compute_prerequisites,
         )
+
+    def manifest_fields(self) -> dict[str, Any]:
+        """The cluster's GPUs per node: jobs on a GPU size get the CUDA environment."""
+        return {**super().manifest_fields(), "gpus": vm_size(self.args.spec.compute_sku).gpus}

@@ -94,4 +94,5 @@ class KubernetesSilo(SiloComponent):
         return ()
 
     def manifest_fields(self) -> dict[str, Any]:
-        return {"compute_type": "kubernetes", "instance_type": self.types[0].name}
+        first = self.types[0]  # the silo's steps run on its first instance type
+        return {"compute_type": "kubernetes", "instance_type": first.name, "gpus": first.gpu}

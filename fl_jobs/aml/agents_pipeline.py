@@ -21,13 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 from fl_jobs.aml.code_snapshot import JOB_CONFIG_NAME, MANIFEST_NAME, CodeSnapshot
+from fl_jobs.aml.environments import environment_for
 from fl_jobs.aml.layout import check_job_prefix, datastore_uri
 from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.config import JobConfig
 from fl_jobs.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
 from fl_jobs.plurals import count
 
-ENVIRONMENT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
 ORCHESTRATOR_STEP = "orchestrator"
 
 
@@ -104,7 +104,7 @@ def build_agents_pipeline(
     job is a new pipeline job over the same store folder.
     """
     from azure.ai.ml import Input, Output, command
-    from azure.ai.ml.entities import Environment, PipelineJob
+    from azure.ai.ml.entities import PipelineJob
 
     from fl_jobs.aml.pipeline import TAG_BLUEPRINT, TAG_CODE_SHA256, default_data_prefix
 
@@ -116,10 +116,6 @@ def build_agents_pipeline(
         raise ValueError(f"{code.path} was staged without the manifest the agents read")
     store = model_store or model_store_for(manifest)
     prefix = (data_prefix or default_data_prefix(config)).strip("/")
-    environment = Environment(
-        image=ENVIRONMENT_IMAGE,
-        conda_file=str(code.path / "fl_jobs" / "aml" / "environment" / "conda.yaml"),
-    )
     args = _agent_args(job, url)
     orchestrator: OrchestratorRef = manifest.orchestrator
     steps: dict[str, Any] = {
@@ -135,7 +131,7 @@ def build_agents_pipeline(
                     mode="rw_mount",
                 )
             },
-            environment=environment,
+            environment=environment_for(None).sdk(code.path),
             compute=orchestrator.compute,
             identity=_identity(orchestrator.compute_type, orchestrator.identity_client_id),
             resources=_resources(orchestrator.instance_type),
@@ -160,7 +156,7 @@ def build_agents_pipeline(
                 f"--work ./agent-work --data {data}"
             ),
             inputs=inputs,
-            environment=environment,
+            environment=environment_for(silo).sdk(code.path),  # CUDA on a GPU silo
             compute=silo.compute,
             identity=_identity(silo.compute_type, silo.identity_client_id),
             resources=_resources(silo.instance_type),
@@ -175,6 +171,7 @@ def build_agents_pipeline(
     )
     pipeline.name = job_name
     pipeline.experiment_name = experiment_name or f"fl-sandbox-{config.example}"
+    assert pipeline.settings is not None  # a dsl pipeline always carries its settings
     pipeline.settings.continue_on_step_failure = False
     pipeline.tags = {
         TAG_BLUEPRINT: manifest.blueprint,

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from fl_jobs.aml.environments import CPU, CUDA, StepEnvironment
+
 COMPONENTS_DIR = Path(__file__).resolve().parent / "components"
 COMPONENT_NAMES = ("init", "preprocess", "train", "aggregate")
 
@@ -25,6 +27,15 @@ class FederationComponents:
     preprocess: Any
     train: Any
     aggregate: Any
+    #: The silo steps in the CUDA environment, for silos with GPUs (fl_jobs.aml.environments).
+    preprocess_cuda: Any = None
+    train_cuda: Any = None
+
+    def silo_steps(self, gpus: int) -> tuple[Any, Any]:
+        """(preprocess, train) in the environment a silo with ``gpus`` GPUs needs."""
+        if gpus > 0:
+            return self.preprocess_cuda, self.train_cuda
+        return self.preprocess, self.train
 
 
 def component_yaml(name: str) -> dict[str, Any]:
@@ -49,10 +60,21 @@ def aggregate_yaml(n_silos: int) -> dict[str, Any]:
     return data
 
 
+def in_environment(data: dict[str, Any], environment: StepEnvironment) -> dict[str, Any]:
+    """A component's YAML in ``environment`` (its name says which, as Azure ML lists it)."""
+    if environment == CPU:
+        return data
+    return {
+        **data,
+        "name": f"{data['name']}_{environment.name}",
+        "environment": environment.component_section(),
+    }
+
+
 def _load(data: dict[str, Any], code: Path) -> Any:
     from azure.ai.ml import load_component
 
-    component = load_component(
+    component: Any = load_component(
         source=io.StringIO(yaml.safe_dump(data, sort_keys=False)),
         relative_origin=str(COMPONENTS_DIR / "component.yaml"),
     )
@@ -67,4 +89,6 @@ def load_components(code: Path, n_silos: int) -> FederationComponents:
         preprocess=_load(component_yaml("preprocess"), code),
         train=_load(component_yaml("train"), code),
         aggregate=_load(aggregate_yaml(n_silos), code),
+        preprocess_cuda=_load(in_environment(component_yaml("preprocess"), CUDA), code),
+        train_cuda=_load(in_environment(component_yaml("train"), CUDA), code),
     )

@@ -50,7 +50,8 @@ class DataFlowError(RuntimeError):
         self.violations = violations
         lines = "\n".join(f"  - {v}" for v in violations)
         super().__init__(
-            f"refusing to submit: {len(violations)} data-flow violation(s) of the silo rules:\n"
+            f"refusing to submit: {len(violations)} violation(s) of the job checks (silo "
+            "data rules, step environments):\n"
             f"{lines}"
         )
 

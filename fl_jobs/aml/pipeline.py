@@ -165,7 +165,7 @@ def build_pipeline(
 
     test_data = folder(global_store, f"{prefix}/test")
 
-    @dsl.pipeline(
+    @dsl.pipeline(  # type: ignore[call-overload]  # its overloads want func=None passed
         name=job_name,
         display_name=(
             f"{title} {config.example}: {len(manifest.silos)} silos x "
@@ -181,13 +181,14 @@ def build_pipeline(
 
         processed = {}
         for silo in manifest.silos:
+            preprocess, _ = components.silo_steps(silo.gpus)
             if silo.data_mount is not None:  # the site's own volume, mounted in its pods
-                step = components.preprocess(
+                step = preprocess(
                     raw_path=f"{silo.data_mount.rstrip('/')}/{prefix}/{silo.name}",
                     silo=silo.name,
                 )
             else:
-                step = components.preprocess(
+                step = preprocess(
                     raw_data=folder(silo.datastore, f"{prefix}/{silo.name}"), silo=silo.name
                 )
             _pin(step, step_name("preprocess", silo), silo, orchestrator)
@@ -197,7 +198,8 @@ def build_pipeline(
         for round_index in range(1, config.rounds + 1):
             updates = {}
             for index, silo in enumerate(manifest.silos):
-                train = components.train(
+                _, train_step = components.silo_steps(silo.gpus)
+                train = train_step(
                     global_model=global_model,
                     silo_data=processed[silo.name],
                     silo=silo.name,

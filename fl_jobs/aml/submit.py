@@ -18,6 +18,7 @@ from typing import Any
 from fl_jobs.aml.approval import ApprovalDecision, build_request, require_approval
 from fl_jobs.aml.code_snapshot import CodeSnapshot, stage_code
 from fl_jobs.aml.dataflow import DataFlowError, check_steps
+from fl_jobs.aml.environments import check_environments
 from fl_jobs.aml.layout import check_job_prefix
 from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.aml.steps_io import StepIO, describe_steps
@@ -141,7 +142,9 @@ def prepare_job(
             f"the built pipeline does not validate: {validation.error_messages}"
         )
     steps = describe_steps(job)
-    violations = check_steps(steps, manifest, store)
+    violations = check_steps(steps, manifest, store) + check_environments(
+        job, manifest, config.device
+    )
     if violations:
         raise DataFlowError(violations)
     return PreparedJob(job, manifest, config, code, steps, name, job.experiment_name, store)
@@ -254,7 +257,9 @@ def submit_job(
     Raises ``ApprovalError`` without contacting Azure when not approved, and
     ``SubmissionError`` (one line) for any Azure failure.
     """
-    violations = check_steps(describe_steps(prepared.job), prepared.manifest, prepared.model_store)
+    violations = check_steps(
+        describe_steps(prepared.job), prepared.manifest, prepared.model_store
+    ) + check_environments(prepared.job, prepared.manifest, prepared.config.device)
     if violations:  # the job object may have been changed since it was prepared
         raise DataFlowError(violations)
     decision = None

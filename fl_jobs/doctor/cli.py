@@ -73,6 +73,11 @@ def doctor(
     logging.getLogger("azure.identity").setLevel(logging.ERROR)
     try:
         manifest_obj = FederationManifest.load(manifest)
+        if manifest_obj.workspace is None:
+            raise FLJobError(
+                f"manifest {manifest} describes a local federation (no workspace)",
+                "pass the `federation` output of a deployed stack",
+            )
         datastores = _datastores(outputs, manifest_obj)
         if out.exists() and not out.is_dir():
             raise FLJobError(f"--out {out} is a file", "give a folder path")
@@ -118,6 +123,7 @@ def _run(
         return
     from fl_jobs.aml.submit import default_client_factory
 
+    assert manifest.workspace is not None  # refused in doctor() before _run
     client = (client_factory or default_client_factory)(manifest.workspace)
     created = client.jobs.create_or_update(job.pipeline, experiment_name="fl-sandbox-doctor")
     console.print(f"submitted {created.name}: {getattr(created, 'studio_url', None)}")

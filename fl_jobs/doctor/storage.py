@@ -45,6 +45,11 @@ class Result:
         )
 
 
+def _error_code(exc: Exception) -> str | None:
+    """The storage error code (``AuthorizationFailure``...): azure-storage sets it at run time."""
+    return getattr(exc, "error_code", None)
+
+
 def _attempt(client: Any, operation: str, actor: str) -> tuple[Observed, str]:
     from azure.core.exceptions import (
         ClientAuthenticationError,
@@ -68,8 +73,8 @@ def _attempt(client: Any, operation: str, actor: str) -> tuple[Observed, str]:
         return "denied", f"{exc.status_code or 401}: {exc.reason or 'authentication refused'}"
     except HttpResponseError as exc:
         if exc.status_code == 403:
-            return "denied", f"403: {exc.error_code or exc.reason}"
-        return "error", f"{exc.status_code}: {exc.error_code or exc.reason}"
+            return "denied", f"403: {_error_code(exc) or exc.reason}"
+        return "error", f"{exc.status_code}: {_error_code(exc) or exc.reason}"
     except ServiceRequestError as exc:
         return "denied", f"no route: {type(exc).__name__}"
 

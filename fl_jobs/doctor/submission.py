@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from fl_jobs.aml.code_snapshot import PACKAGE_DIR, directory_sha256
+from fl_jobs.aml.environments import CPU
 from fl_jobs.doctor.expectations import ORCHESTRATOR, actors
 from fl_jobs.manifest import FederationManifest
 
 MANIFEST_NAME = "federation.json"
 TARGETS_NAME = "datastores.json"
-ENVIRONMENT_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04"
+ENVIRONMENT_IMAGE = CPU.image
 """The FL steps' base image (fl_jobs/aml/components/*.yaml), so a probe runs where they run."""
 CONDA_FILE = Path(__file__).resolve().parent / "conda.yaml"
 """What the probe imports (azure-identity, azure-storage-blob, typer, rich, pydantic)."""
@@ -85,7 +86,7 @@ def build_doctor_job(
     silos = {f"silo:{s.name}": s for s in manifest.silos}
     orchestrator = manifest.orchestrator
 
-    @dsl.pipeline(
+    @dsl.pipeline(  # type: ignore[call-overload]  # its overloads want func=None passed
         name=name,
         display_name=f"fl-sandbox doctor: {len(silos)} silos + orchestrator",
         description=f"storage movements of one round, tried for real (blueprint "

@@ -40,7 +40,7 @@ MAX_INFERRED_CLASSES = 20
 
 class TabularExample(Example):
     name = "tabular"
-    task = "classification"
+    task: ClassVar[Task] = "classification"
     metric_name = "accuracy"
     higher_is_better = True
     description = "your CSV (--data PATH --target COLUMN), MLP, per-silo standardisation"

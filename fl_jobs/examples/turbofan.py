@@ -110,7 +110,9 @@ def normalize_per_engine(table: np.ndarray) -> np.ndarray:
         noise = base.std(axis=0)
         noise[noise < 1e-3] = 1.0
         order = np.flatnonzero(mask)[np.argsort(table[mask, 1])]
-        out[np.ix_(order, _SENSOR_COLUMNS)] = (rows[:, _SENSOR_COLUMNS] - base.mean(0)) / noise
+        out[np.ix_(order, np.asarray(_SENSOR_COLUMNS))] = (
+            rows[:, _SENSOR_COLUMNS] - base.mean(0)
+        ) / noise
     return out
 
 

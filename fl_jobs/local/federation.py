@@ -21,6 +21,7 @@ mean for the strategy's server step (:mod:`fl_jobs.local.secure_round`).
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import time
@@ -47,6 +48,7 @@ from fl_jobs.local_sgd import PlainSGD
 from fl_jobs.model_io import read_update, save_weights
 from fl_jobs.screening import screen_norms
 from fl_jobs.secure_aggregation import FixedPointCodec
+from fl_jobs.secure_aggregation.silo_guard import session_policy
 from fl_jobs.seeds import derive_seed
 from fl_jobs.strategies.base import MeanStrategy, Strategy
 from fl_jobs.strategies.registry import build_strategy, get_info, strategy_title
@@ -198,7 +200,7 @@ def initial_state(prepared: PreparedJob) -> FederationState:
         global_weights=state_weights(model),
         strategy=strategy.name,
         strategy_state=strategy.state_dict(),
-        rng_state=rng.bit_generator.state,
+        rng_state=dict(rng.bit_generator.state),
         history=[],
         initial_metrics=evaluate(model, ds.test_X, ds.test_y, prepared.example),
     )
@@ -351,6 +353,7 @@ class _Federation:
             notify,
             floor=info.min_updates(config.strategy.options),
             strategy=config.strategy.describe(),
+            secure_floor=session_policy(config).floor if config.secure_aggregation else 0,
         )
         secure = config.secure_aggregation
         for worker in selected:
@@ -400,7 +403,7 @@ class _Federation:
             global_weights=new_weights,
             strategy=strategy.name,
             strategy_state=strategy.state_dict(),
-            rng_state=rng.bit_generator.state,
+            rng_state=dict(rng.bit_generator.state),
             history=[*state.history, record],
             initial_metrics=state.initial_metrics,
         )
@@ -485,8 +488,8 @@ class _Federation:
                 worker,
                 metrics,
                 ctx.state.initial_metrics,
-                lambda m=metrics: _metrics_so_far(
-                    ctx.state.history, {**ledger.silo_metrics, "": m}
+                functools.partial(
+                    _metrics_so_far, ctx.state.history, {**ledger.silo_metrics, "": metrics}
                 ),
             )
             ledger.silo_metrics[worker.name] = {**metrics, "samples": float(reply.n_samples)}

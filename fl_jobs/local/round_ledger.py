@@ -26,6 +26,7 @@ class RoundLedger:
         *,
         floor: int = 1,
         strategy: str = "",
+        secure_floor: int = 0,
     ) -> None:
         self.rnd = rnd
         self.selected = selected
@@ -34,7 +35,10 @@ class RoundLedger:
         #: that can still arrive, not only the silos planned for the round.
         self.floor = floor
         self.strategy = strategy
-        self.quorum = max(self.min_silos, floor)
+        #: Secure aggregation's own floor (a majority of the planned cohort, which the silos
+        #: enforce): below it no --min-silos lets the round go on.
+        self.secure_floor = secure_floor
+        self.quorum = max(self.min_silos, floor, secure_floor)
         self.notify = notify
         self.unreachable: dict[str, Dropped] = {}
         self.dropped: dict[str, str] = {}
@@ -88,8 +92,21 @@ class RoundLedger:
                     f"{self.floor} updates a round ({'; '.join(reasons)})",
                     "or start a new run with options that need fewer updates",
                 )
+            if left < self.secure_floor and self.secure_floor > self.min_silos:
+                raise QuorumLostError(
+                    f"round {self.rnd} lost its quorum: at most {left} of {self.selected} "
+                    f"selected silos can contribute and secure aggregation needs at least "
+                    f"{self.secure_floor} silos (a majority of the round's cohort) "
+                    f"({'; '.join(reasons)})",
+                    "once enough silos answer again; a lower --min-silos cannot help, since "
+                    "the silos refuse a smaller secure-aggregation cohort",
+                )
+            lower = max(self.floor, self.secure_floor, 1)
             raise QuorumLostError(
                 f"round {self.rnd} lost its quorum: at most {left} of {self.selected} "
                 f"selected silos can contribute and min_silos is {self.quorum} "
-                f"({'; '.join(reasons)})"
+                f"({'; '.join(reasons)})",
+                f"or lower --min-silos to at most {left}"
+                if left >= lower
+                else "once enough silos answer again",
             )

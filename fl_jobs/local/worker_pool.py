@@ -14,11 +14,12 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -276,7 +277,10 @@ class WorkerPool:
                 for other in list(pending.values()):
                     assert other.conn is not None and other.process is not None
                     if other.conn in ready or other.process.sentinel in ready:
-                        settled[other.name] = self._recv(other)
+                        reply = self._recv(other)
+                        if isinstance(reply, Ready):  # sent once, at start-up, never in a round
+                            raise FederationError(f"silo {other.name} sent Ready during a round")
+                        settled[other.name] = reply
                         del pending[other.name]
                 if deadline is None and time.monotonic() >= next_notice and pending:
                     if on_wait is not None:
@@ -289,11 +293,12 @@ class WorkerPool:
             yield worker, settled[worker.name]
 
     @staticmethod
-    def _wait(workers: object, timeout: float) -> list[object]:
-        handles: list[object] = []
-        for worker in workers:  # type: ignore[attr-defined]
+    def _wait(workers: Iterable[SiloWorker], timeout: float) -> list[Any]:
+        handles: list[Any] = []
+        for worker in workers:
+            assert worker.conn is not None and worker.process is not None
             handles += [worker.conn, worker.process.sentinel]
-        return wait(handles, timeout=timeout)  # type: ignore[arg-type]
+        return list(wait(handles, timeout=timeout))
 
     def _recv(self, worker: SiloWorker) -> Reply | Dropped | Ready:
         """The worker's next message, or Dropped if it died; a failure raises."""

@@ -18,9 +18,10 @@ import mlflow.models
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel
 
 
-class FLSandboxModel(mlflow.pyfunc.PythonModel):
+class FLSandboxModel(PythonModel):
     def load_context(self, context: Any) -> None:
         import torch
 

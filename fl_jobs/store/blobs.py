@@ -164,7 +164,9 @@ class Store:
 
                     kwargs = {"etag": etag, "match_condition": MatchConditions.IfModified}
                 try:
-                    ranged = {} if max_bytes is None else {"offset": 0, "length": max_bytes + 1}
+                    ranged: dict[str, Any] = (
+                        {} if max_bytes is None else {"offset": 0, "length": max_bytes + 1}
+                    )
                     downloader = client.download_blob(**kwargs, **ranged)
                 except HttpResponseError as exc:
                     if exc.status_code != 416:  # a range on an empty blob: fetch it whole

@@ -17,7 +17,7 @@ from fl_jobs.errors import ModelUpdateError
 from fl_jobs.local.worker import TrainReply, TrainRequest
 from fl_jobs.local.worker_pool import WorkerPool
 from fl_jobs.model_io import read_update, save_weights
-from fl_jobs.store.transport import Dropped, Rejected, Reply, TrainResult, TrainTask
+from fl_jobs.store.transport import Diverged, Dropped, Rejected, Reply, TrainResult, TrainTask
 
 
 class PipesServer:
@@ -60,8 +60,11 @@ class PipesServer:
     ) -> Iterator[tuple[str, Reply]]:
         workers = [self.by_name[s] for s in silos]
         for worker, reply in self.pool.replies(workers, dict(unreachable), timeout=timeout):
-            if not isinstance(reply, TrainReply):
-                yield worker.name, reply  # type: ignore[misc]  (Dropped or Diverged)
+            if isinstance(reply, Dropped | Diverged):
+                yield worker.name, reply
+                continue
+            if not isinstance(reply, TrainReply):  # a secure-aggregation message: not here
+                yield worker.name, Rejected(worker.name, f"unexpected {type(reply).__name__}")
                 continue
             assert reply.update_path is not None
             try:

@@ -110,7 +110,7 @@ class RoundDriver:
             global_weights=new_weights,
             strategy=strategy.name,
             strategy_state=strategy.state_dict(),
-            rng_state=rng.bit_generator.state,
+            rng_state=dict(rng.bit_generator.state),
             history=[*state.history, record],
             initial_metrics=state.initial_metrics,
         )

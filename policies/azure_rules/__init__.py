@@ -1,7 +1,8 @@
 """Azure's own rules (what ARM refuses, what makes jobs fail at run time) as checks over the
 same resource graph as the isolation invariants, each with its source in its module.
 
-Numbers follow ``../shared/notes/azure-rules.md``; rule 13 (every pipeline step runs with
+Numbers are stable (``docs/azure-rules.md``, generated from the docstrings, lists them with
+their sources); rule 13 (every pipeline step runs with
 ``identity: managed``) concerns jobs, not resources, and is enforced by the pipeline's
 data-flow check (``fl_jobs/aml/dataflow.py``) before submission.
 """

@@ -21,7 +21,7 @@ SOURCE = "Azure ML docs: secure workspace resources, Azure Container Registry"
 UNVERIFIED = False
 
 
-def _restricted(graph: ResourceGraph, workspace) -> list[str]:  # type: ignore[no-untyped-def]
+def _restricted(graph: ResourceGraph, workspace) -> list[str]:
     reasons = []
     if str(workspace.get("publicNetworkAccess") or "Enabled") == "Disabled":
         reasons.append("the workspace refuses public access")

@@ -77,12 +77,12 @@ class NetworkMixin(GraphCore):
                     SubnetInfo(inline["name"], vnet, _prefixes(inline), None, frozenset(ids))
                 )
         for node in self.of_type(SUBNET):
-            vnet = self._vnet_of_subnet(node)
-            if vnet is None:
+            parent = self._vnet_of_subnet(node)
+            if parent is None:
                 continue
-            ids = set(node.ids) | {f"{vid}/subnets/{node.arm_name}".lower() for vid in vnet.ids}
+            ids = set(node.ids) | {f"{vid}/subnets/{node.arm_name}".lower() for vid in parent.ids}
             found.append(
-                SubnetInfo(node.arm_name, vnet, _prefixes(node.props), node, frozenset(ids))
+                SubnetInfo(node.arm_name, parent, _prefixes(node.props), node, frozenset(ids))
             )
         return found
 

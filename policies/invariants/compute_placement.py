@@ -24,6 +24,7 @@ from policies.graph import (
 )
 from policies.violation import Violation
 
+NUMBER = 5
 ID = "compute-placement"
 TITLE = "Silo computes: own identity, own region and subnet, min 0 nodes, private IPs"
 
@@ -219,3 +220,6 @@ def check_compute_placement(graph: ResourceGraph) -> list[Violation]:
         problems += scale_problems(graph, compute)
         found += [Violation.at(ID, compute, problem, fix) for problem, fix in problems]
     return found
+
+
+check = check_compute_placement

@@ -18,6 +18,7 @@ from policies import roles
 from policies.graph import Grant, ResourceGraph, StorageTarget, purpose_of, silo_of
 from policies.violation import Violation
 
+NUMBER = 3
 ID = "cross-silo-isolation"
 TITLE = "No silo identity reaches another silo's storage or updates"
 
@@ -77,3 +78,6 @@ def check_cross_silo_isolation(graph: ResourceGraph) -> list[Violation]:
                 )
             )
     return found
+
+
+check = check_cross_silo_isolation

@@ -17,6 +17,7 @@ from policies import roles
 from policies.graph import COMPUTE, WORKSPACE, Node, ResourceGraph, purpose_of
 from policies.violation import Violation
 
+NUMBER = 7
 ID = "compute-least-privilege"
 TITLE = "Computes running FL code hold only blob data roles and AcrPull"
 
@@ -84,3 +85,6 @@ def check_compute_least_privilege(graph: ResourceGraph) -> list[Violation]:
                     )
                 )
     return found
+
+
+check = check_compute_least_privilege

@@ -12,10 +12,14 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policies.violation import Violation
 
+if TYPE_CHECKING:
+    from policies.graph import ResourceGraph
+
+NUMBER = 6
 ID = "no-secret-outputs"
 TITLE = "No secret (key, connection string, password, SAS) in stack outputs"
 
@@ -122,3 +126,8 @@ def check_no_secret_outputs(outputs: Mapping[str, Any]) -> list[Violation]:
             )
         )
     return found
+
+
+def check(graph: ResourceGraph) -> list[Violation]:
+    """Invariant 6 over the graph's stack outputs."""
+    return check_no_secret_outputs(graph.outputs)

@@ -16,6 +16,7 @@ from components.conventions import PURPOSE_SILO_DATA, ROLE_ORCHESTRATOR
 from policies.graph import WORKSPACE, Grant, Principal, ResourceGraph, purpose_of, silo_of
 from policies.violation import Violation
 
+NUMBER = 2
 ID = "orchestrator-no-silo-access"
 TITLE = "The orchestrator's identities and the job submitters hold no role on silo storage"
 
@@ -59,3 +60,6 @@ def check_orchestrator_no_silo_access(graph: ResourceGraph) -> list[Violation]:
                 )
             )
     return found
+
+
+check = check_orchestrator_no_silo_access

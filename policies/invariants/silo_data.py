@@ -12,6 +12,7 @@ from policies import roles
 from policies.graph import Grant, ResourceGraph, purpose_of, silo_of
 from policies.violation import Violation
 
+NUMBER = 1
 ID = "silo-data-access"
 TITLE = "Only silo S's identity holds a data-plane role on silo S's storage"
 
@@ -68,3 +69,6 @@ def check_silo_data_access(graph: ResourceGraph) -> list[Violation]:
                 )
             )
     return found
+
+
+check = check_silo_data_access

@@ -14,6 +14,7 @@ from components.conventions import PURPOSE_MODELS, PURPOSE_SILO_DATA
 from policies.graph import Node, ResourceGraph, purpose_of, silo_of
 from policies.violation import Violation
 
+NUMBER = 4
 ID = "storage-hardening"
 TITLE = (
     "Storage: no shared keys, public blobs, local users or SFTP; TLS 1.2; private where promised"
@@ -125,3 +126,6 @@ def check_storage_hardening(graph: ResourceGraph) -> list[Violation]:
             problems += _private(graph, account)
         found += [Violation.at(ID, account, problem, fix) for problem, fix in problems]
     return found
+
+
+check = check_storage_hardening

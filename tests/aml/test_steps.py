@@ -223,7 +223,7 @@ def test_aggregate_rejects_a_tampered_update(
     )
     code, err = _aggregate_in_process(argv, cloud_round.code.path, capsys)
     assert code == 3  # the only update is rejected: no quorum
-    assert "round 1 lost its quorum: 0 of 1 updates are usable" in err
+    assert "round 1 lost its quorum: at most 0 of 1 selected silos can contribute" in err
     assert f"tensor {key!r} has shape (3, 3)" in err
     assert not (tmp_path / "g1").exists()
 

@@ -230,15 +230,23 @@ def test_sigkilled_orchestrator_leaves_no_worker_and_a_resumable_run(tmp_path: P
 
 
 def test_ctrl_c_before_the_first_round_keeps_a_consistent_folder(tmp_path: Path) -> None:
+    """Ctrl-C at a state, not at a moment: the workers are stopped as soon as they exist, so
+    no further round can finish whatever the load (a digits round takes ~30 ms, so one may
+    already be done); the terminal's SIGINT then reaches the whole process group (the stopped
+    workers see it once continued). The folder keeps exactly the rounds the run reported."""
     process = start_run(tmp_path, *FAST, "--rounds", "5", "--no-tracking")
-    workers(process, 3)  # the orchestrator is up and forking its workers
+    silos = workers(process, 3)  # the orchestrator is up and has forked its workers
+    for worker in silos:
+        worker.suspend()
     os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, signal.SIGCONT)
     result = finish(process, timeout=30)
     assert result.code == 130, result.stderr
     assert_no_traceback(result)
     run_dir = only_run_dir(tmp_path)
     summary = summary_of(run_dir)
-    assert summary["status"] == "interrupted" and summary["completed_rounds"] in (0, 1)
+    reported = result.stdout.count("/5  test accuracy")
+    assert summary["status"] == "interrupted" and summary["completed_rounds"] == reported
     resume_here(run_dir)
     assert summary_of(run_dir)["completed_rounds"] == 5
 

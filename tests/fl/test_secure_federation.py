@@ -312,3 +312,40 @@ def test_mlflow_records_the_secure_rounds(tmp_path: Path) -> None:
     attempts = client.get_metric_history(run_id, "secure_aggregation_attempts")
     assert sorted((m.step, m.value) for m in attempts) == [(1, 1.0), (2, 1.0)]
     assert [r["secure_aggregation"]["contributors"] for r in summary["history"]] == [3, 3]
+
+
+def test_a_secure_quorum_loss_names_the_fix_that_can_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below secure aggregation's floor (a majority of the cohort, enforced by the silos) no
+    --min-silos helps, so the stop line must not advise lowering it."""
+    kill_at_step(monkeypatch, MaskRequest, {"silo-0", "silo-2", "silo-4"}, 1)
+    result = CliRunner().invoke(
+        app,
+        ["run", "--example", "digits", "--silos", "5", "--rounds", "2", "--epochs", "1",
+         "--min-silos", "2", "--no-baselines", "--no-tracking", "--secure-aggregation",
+         "--output-dir", str(tmp_path / "run")],
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "secure aggregation needs at least 3 silos (a majority" in result.output
+    assert "a lower --min-silos cannot help" in result.output
+    assert "or lower --min-silos" not in result.output
+
+
+def test_a_plain_quorum_loss_says_how_far_min_silos_could_go() -> None:
+    from fl_jobs.local.round_ledger import RoundLedger
+
+    ledger = RoundLedger(1, 5, 4, None)
+    ledger.drop("silo-0", "worker died")
+    with pytest.raises(QuorumLostError) as lost:
+        ledger.drop("silo-1", "worker died")
+    assert lost.value.fix == "or lower --min-silos to at most 3"
+    krum = RoundLedger(1, 5, 5, None, floor=5, strategy="krum")
+    with pytest.raises(QuorumLostError) as lost:
+        krum.drop("silo-0", "worker died")
+    assert "--min-silos" not in (lost.value.fix or "")
+    secure = RoundLedger(1, 5, 4, None, secure_floor=3)
+    secure.drop("silo-0", "worker died")
+    with pytest.raises(QuorumLostError) as lost:
+        secure.drop("silo-1", "worker died")
+    assert lost.value.fix == "or lower --min-silos to at most 3"  # 3 >= the secure floor

@@ -340,3 +340,13 @@ def test_ids_names_and_guids_are_not_secrets() -> None:
     }
     assert check_no_secret_outputs(outputs) == []
     assert not looks_like_key(g.storage_id("averyveryverylongstorageaccountname0123456789"))
+
+
+def test_invariants_register_like_the_azure_rules() -> None:
+    """One style for both registries: a module with NUMBER, ID, TITLE and check(graph)."""
+    from policies.azure_rules import RULES
+
+    for registry in (INVARIANTS, RULES):
+        numbers = [entry.number for entry in registry]
+        assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    assert [i.number for i in INVARIANTS] == list(range(1, len(INVARIANTS) + 1))

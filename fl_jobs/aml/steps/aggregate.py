@@ -29,11 +29,10 @@ from fl_jobs.aml.steps.common import (
     example_for,
     load_config,
     log_round_metrics,
+    run_step,
     write_json,
 )
-from fl_jobs.errors import FLJobError, ModelUpdateError, QuorumLostError
-
-EXIT_QUORUM_LOST = 3
+from fl_jobs.errors import ModelUpdateError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,15 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.round < 1:
         parser.error("--round must be >= 1")
-    try:
+
+    def run() -> None:
         import torch
 
         from fl_jobs.aml.steps.model_folder import module_for, read_global
         from fl_jobs.evaluation import evaluate
+        from fl_jobs.local.round_ledger import RoundLedger
         from fl_jobs.model_io import read_update, save_weights
         from fl_jobs.screening import screen_norms
         from fl_jobs.silo_data import read_silo_data
-        from fl_jobs.strategies.registry import build_strategy
+        from fl_jobs.strategies.registry import build_strategy, get_info
         from fl_jobs.strategies.state_file import load_strategy_state, save_strategy_state
         from fl_jobs.training import LocalUpdate
 
@@ -71,20 +72,19 @@ def main(argv: list[str] | None = None) -> int:
         strategy = build_strategy(config)
         # This process lives one round: the strategy continues from the previous step's state.
         load_strategy_state(args.global_model / SERVER_STATE_FILE, strategy, args.round - 1)
-        selected = len(args.update)
-        quorum = min(config.min_silos or selected, selected)
-        rejected: dict[str, str] = {}
+        # The local engine's quorum book: same formula (min_silos, the strategy's floor),
+        # same messages; a rejection that breaks the quorum stops the step.
+        ledger = RoundLedger(
+            args.round,
+            len(args.update),
+            config.min_silos,
+            lambda line: print(line, file=sys.stderr),
+            floor=get_info(config.strategy.name).min_updates(config.strategy.options),
+            strategy=config.strategy.describe(),
+        )
+        rejected = ledger.rejected
+        reject = ledger.reject
         counts = {"updates": 0, "samples": 0}
-
-        def reject(silo: str, reason: str) -> None:
-            rejected[silo] = reason
-            print(f"round {args.round}: {silo}'s update rejected ({reason})", file=sys.stderr)
-            if selected - len(rejected) < quorum:
-                reasons = "; ".join(f"{s}: {why}" for s, why in rejected.items())
-                raise QuorumLostError(
-                    f"round {args.round} lost its quorum: {selected - len(rejected)} of "
-                    f"{selected} updates are usable and min_silos is {quorum} ({reasons})"
-                )
 
         def updates() -> Iterator[LocalUpdate]:
             for folder in args.update:  # one at a time: a mean strategy streams them
@@ -123,13 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         write_json(args.out / METRICS_FILE, {"round": args.round, **summary})
         log_round_metrics(args.round, metrics, counts={"silos_rejected": len(rejected)})
-    except QuorumLostError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_QUORUM_LOST
-    except FLJobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_step(run)
 
 
 if __name__ == "__main__":

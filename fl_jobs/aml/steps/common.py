@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from fl_jobs.config import JobConfig, load_job_config
+from fl_jobs.errors import FLJobError, QuorumLostError
 from fl_jobs.examples.base import Example
 from fl_jobs.examples.registry import get_example
 
@@ -54,6 +56,21 @@ def decode_silo_config(text: str) -> dict[str, float]:
                 f"--train-config {text!r} is not KEY=NUMBER[,KEY=NUMBER...] or {NO_SILO_CONFIG}"
             ) from None
     return config
+
+
+def run_step(body: Callable[[], None]) -> int:
+    """Every step's ending: 0, or one ``error:`` line on stderr (the step's log in Azure ML)
+    and the exit code of the failure we can name: 3 for a lost quorum, 2 for bad input (a
+    config, a manifest, a model update). Anything else keeps its traceback for the log."""
+    try:
+        body()
+    except QuorumLostError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except FLJobError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:

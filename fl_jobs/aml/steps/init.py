@@ -19,8 +19,8 @@ from fl_jobs.aml.steps.common import (
     base_parser,
     example_for,
     load_config,
+    run_step,
 )
-from fl_jobs.errors import FLJobError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-data", type=Path, required=True, help="prepared test set folder")
     parser.add_argument("--out", type=Path, required=True, help="global model folder to write")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> None:
         import torch
 
         from fl_jobs.aml.steps.model_folder import model_meta, shape_of
@@ -46,10 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         meta = model_meta(config, test.task, shape, round_index=0)
         save_weights(args.out / MODEL_FILE, state_weights(model), meta=meta)
         save_strategy_state(args.out / SERVER_STATE_FILE, build_strategy(config), 0)
-    except FLJobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_step(run)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fl_jobs.aml.steps.common import base_parser, example_for, load_config
-from fl_jobs.errors import FLJobError
+from fl_jobs.aml.steps.common import base_parser, example_for, load_config, run_step
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="prepared data folder to write")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> None:
         from fl_jobs.silo_data import SiloArrays, read_silo_data, write_silo_data
 
         config = load_config(args.config)
@@ -38,10 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             meta={**raw.meta, "silo": args.silo, "prepared": True},
         )
         write_silo_data(args.out, prepared)
-    except FLJobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_step(run)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ from fl_jobs.aml.steps.common import (
     example_for,
     load_config,
     log_silo_metrics,
+    run_step,
     write_json,
 )
-from fl_jobs.errors import FLJobError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         silo_config = decode_silo_config(args.train_config)
     except ValueError as exc:
         parser.error(str(exc))
-    try:
+
+    def run() -> None:
         import torch
 
         from fl_jobs.aml.steps.model_folder import module_for, read_global
@@ -102,10 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         log_silo_metrics(args.silo, args.round, {**update.metrics, "samples": update.n_samples})
-    except FLJobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_step(run)
 
 
 if __name__ == "__main__":
