@@ -19,6 +19,7 @@ from policies.azure_rules import (
     aks_region,
     aks_subnet_role,
     attach_roles,
+    bastion,
     compute_location,
     compute_logs,
     container_scope,
@@ -88,6 +89,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         agent_pool_drift,
         dns_link_fallback,
         role_conditions,
+        bastion,
     )
 )
 
