@@ -468,3 +468,25 @@ def test_an_exported_kubeconfig_is_named(blueprint: str) -> None:
     outputs = {**run.result, "access": providers[0].inputs["kubeconfig"]}
     found = _broken(run, run.resources, json.loads(json.dumps(outputs)))
     assert {v.resource_name for v in found["no-secret-outputs"]} == {"outputs.access"}
+
+
+def test_install_prom_op_keeps_its_documented_default_and_a_silo_can_opt_out() -> None:
+    """installPromOp defaults to true (Microsoft Learn: "Set to False to reuse the existing
+    prometheus operator"); a silo whose cluster already runs one sets installPromOp: false."""
+    from tests.infra.helpers import run_spec
+
+    run = stack_run("hybrid")
+    assert {e.inputs["configurationSettings"]["installPromOp"] for e in run.of_type(EXTENSION)} == {
+        "True"
+    }
+    spec = stack_spec("hybrid")
+    silos = [
+        s.model_copy(update={"install_prom_op": False}) if s.name == "bank-c" else s
+        for s in spec.silos
+    ]
+    opted = run_spec(spec.model_copy(update={"silos": silos}))
+    settings = {
+        e.name: e.inputs["configurationSettings"]["installPromOp"] for e in opted.of_type(EXTENSION)
+    }
+    assert settings.pop("silo-bank-c-azureml-extension") == "False"
+    assert settings and set(settings.values()) == {"True"}
