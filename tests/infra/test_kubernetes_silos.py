@@ -490,3 +490,33 @@ def test_install_prom_op_keeps_its_documented_default_and_a_silo_can_opt_out() -
     }
     assert settings.pop("silo-bank-c-azureml-extension") == "False"
     assert settings and set(settings.values()) == {"True"}
+
+
+def test_an_existing_arc_cluster_in_another_subscription_is_refused_by_rule_26() -> None:
+    from blueprints.plan import _plain
+    from policies.azure_rules import attach_subscription
+    from policies.graph import ResourceGraph
+    from tests.infra.helpers import run_spec
+
+    assert (
+        attach_subscription.check(
+            ResourceGraph.build(stack_run("hybrid").resources, _plain(stack_run("hybrid").result))
+        )
+        == []
+    )
+    spec = stack_spec("hybrid")
+    other = (
+        "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-site-d-arc"
+        "/providers/Microsoft.Kubernetes/connectedClusters/site-d"
+    )
+    silos = [
+        s.model_copy(update={"arc": s.arc.model_copy(update={"cluster_id": other})})
+        if s.name == "bank-d"
+        else s
+        for s in spec.silos
+    ]
+    run = run_spec(spec.model_copy(update={"silos": silos}))
+    found = attach_subscription.check(ResourceGraph.build(run.resources, _plain(run.result)))
+    assert len(found) == 1 and "silo-bank-d-compute" in found[0].resource_name
+    assert "11111111-2222-3333-4444-555555555555" in found[0].problem
+    assert "az connectedk8s connect" in found[0].fix
