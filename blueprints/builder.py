@@ -26,6 +26,7 @@ from components import naming
 from components.access_targets import Target, parse_target
 from components.conventions import GLOBAL_MODELS_CONTAINER
 from components.data_uploaders import uploader_grants
+from components.jump_host import JumpHost, JumpHostArgs, JumpHostUser
 from components.orchestrator import (
     MODELS_DATASTORE,
     Orchestrator,
@@ -131,6 +132,9 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
             workspace_grants=[g for g in table if g.before_workspace],
             posture=posture,
             address_space=spec.orchestrator_address_space,
+            extra_hub_prefixes=(
+                (spec.jump_host.address_space,) if spec.jump_host is not None else ()
+            ),
             outbound=spec.compute_outbound,
             submitter_ip_ranges=spec.submitter_ip_ranges,
             aggregation_pool=spec.aggregation_pool,
@@ -181,6 +185,8 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
         if silo.network is not None and silo.network.hub_peering is not None:
             hub_after = [silo.network.hub_peering]
         silos.append(silo)
+    if spec.jump_host is not None and orchestrator.network is not None:
+        _jump_host(spec, orchestrator, client, hub_after)
 
     principals: dict[Grantee, pulumi.Input[str]] = {
         WORKSPACE_IDENTITY: orchestrator.identity.principal_id,
@@ -204,6 +210,43 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     )
 
     return _outputs(spec, bp, table, orchestrator, silos, client)
+
+
+def _jump_host(
+    spec: SandboxSpec, orchestrator: Orchestrator, client: Any, after: list[pulumi.Resource]
+) -> JumpHost:
+    """The hub's jump host and Bastion, after every other change to the hub VNet; Reader on
+    it for every submitter and data uploader (each principal once)."""
+    assert spec.jump_host is not None and orchestrator.network is not None
+    users: dict[str, JumpHostUser] = {}
+    people = [(s.principal_id, s.principal_type) for s in spec.submitters]
+    people += [
+        (u.principal_id, u.principal_type) for us in spec.data_uploaders.values() for u in us
+    ]
+    for principal, kind in people:
+        key = principal.lower()
+        if key not in users:
+            pid = client.object_id if key == DEPLOYER else principal
+            users[key] = JumpHostUser(key=key, principal_id=pid, principal_type=kind)
+    jump = spec.jump_host
+    return JumpHost(
+        "jump-host",
+        JumpHostArgs(
+            base_name=spec.base_name,
+            resource_group_name=orchestrator.resource_group.name,
+            location=spec.region,
+            vnet_name=orchestrator.network.vnet.name,
+            bastion_subnet=jump.bastion_subnet,
+            host_subnet=jump.host_subnet,
+            vm_size=jump.vm_size,
+            admin_username=jump.admin_username,
+            ssh_public_key=jump.ssh_public_key,
+            users=list(users.values()),
+            subscription_id=client.subscription_id,
+            tags=spec.tags,
+            after=tuple(after),
+        ),
+    )
 
 
 def blob_endpoint(account: str) -> str:
@@ -338,4 +381,6 @@ def _outputs(
             "private_dns_zones": list(bp.posture.private_dns_zones),
             "compute_outbound": spec.compute_outbound,
         }
+        if spec.jump_host is not None:
+            outputs["network"]["jump_host"] = spec.jump_host.address_space
     return outputs

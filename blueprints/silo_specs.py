@@ -173,6 +173,11 @@ class _KubernetesSiloBase(_SiloBase):
 
     namespace: str = DEFAULT_NAMESPACE
     instance_types: list[InstanceTypeSpec] = Field(default_factory=_default_instance_types)
+    install_prom_op: bool = Field(
+        default=True,
+        description="the Azure ML extension's installPromOp (its documented default, true); "
+        "false reuses a Prometheus operator the cluster already runs",
+    )
 
     def check_jobs(self, key: str, gpus: int, nodes: str, gpu_fix: str) -> None:
         """The namespace is a Kubernetes name; instance types fit ``gpus`` per node."""

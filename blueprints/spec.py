@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from blueprints.catalog import BLUEPRINT_NAMES, BLUEPRINTS
+from blueprints.jump_host_spec import JumpHostSpec, check_jump_host
 from blueprints.regions import DEFAULT_SILO_REGIONS
 from blueprints.silo_specs import (
     DEFAULT_SKU,
@@ -118,6 +119,11 @@ class SandboxSpec(SpecModel):
         description="blueprint 'confidential': the AKS pool aggregation runs on",
     )
     compute_outbound: Literal["default", "nat-gateway"] = "default"
+    jump_host: JumpHostSpec | None = Field(
+        default=None,
+        description="a jump host in the hub VNet behind Azure Bastion: the route into private "
+        "blueprints for submitters and data uploaders (blueprints/jump_host_spec.py)",
+    )
 
     @property
     def silo_names(self) -> list[str]:
@@ -404,6 +410,7 @@ def _check(spec: SandboxSpec) -> None:
     _check_base(spec)
     _check_silos(spec)
     _check_tags(spec)
+    check_jump_host(spec.jump_host, spec.posture, spec.blueprint)
     _check_networks(spec)
     _check_submitters(spec)
     _check_extra_roles(spec)
@@ -549,6 +556,8 @@ def _given_networks(spec: SandboxSpec) -> Iterator[tuple[str, ipaddress.IPv4Netw
         if address_space is not None:
             key = f"silos[{i}].addressSpace"
             yield key, check_network(key, address_space)
+    if spec.jump_host is not None:  # added to the hub VNet, so it must not overlap either
+        yield "jumpHost.addressSpace", ipaddress.IPv4Network(spec.jump_host.address_space)
 
 
 def _in_vnet(silo: SiloSpec) -> bool:

@@ -44,6 +44,9 @@ PRIVATE_DNS_ZONE_GROUP = "azure-native:network:PrivateDnsZoneGroup"
 VNET_PEERING = "azure-native:network:VirtualNetworkPeering"
 NAT_GATEWAY = "azure-native:network:NatGateway"
 PUBLIC_IP = "azure-native:network:PublicIPAddress"
+BASTION_HOST = "azure-native:network:BastionHost"
+NETWORK_INTERFACE = "azure-native:network:NetworkInterface"
+VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
 PRIVATE_DNS_ZONE = "azure-native:privatedns:PrivateZone"
 PRIVATE_DNS_LINK = "azure-native:privatedns:VirtualNetworkLink"
 RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
@@ -138,6 +141,21 @@ ARM_TYPES: dict[str, ArmType] = {
             "network:PublicIPAddress",
             "publicIpAddressName",
             "Microsoft.Network/publicIPAddresses/{publicIpAddressName}",
+        ),
+        _t(
+            "network:BastionHost",
+            "bastionHostName",
+            "Microsoft.Network/bastionHosts/{bastionHostName}",
+        ),
+        _t(
+            "network:NetworkInterface",
+            "networkInterfaceName",
+            "Microsoft.Network/networkInterfaces/{networkInterfaceName}",
+        ),
+        _t(
+            "compute:VirtualMachine",
+            "vmName",
+            "Microsoft.Compute/virtualMachines/{vmName}",
         ),
         _t(
             "privatedns:PrivateZone",

@@ -96,6 +96,8 @@ class OrchestratorArgs:
     """Permissions-table rows the workspace's identity needs before the workspace exists."""
     posture: NetworkPosture
     address_space: str | None = None
+    extra_hub_prefixes: Sequence[str] = ()
+    """More ranges of the hub VNet (the jump host's, ``components.jump_host``)."""
     outbound: Outbound = "default"
     submitter_ip_ranges: Sequence[str] = ()
     """Where submitters upload code from, admitted by the workspace storage's IP rules."""
@@ -290,6 +292,7 @@ class Orchestrator(pulumi.ComponentResource):
                     resource_group_name=rg,
                     location=args.location,
                     address_space=args.address_space,
+                    extra_address_prefixes=tuple(args.extra_hub_prefixes),
                     tags=tags,
                     zone_writes=self.zone_writes,
                     outbound=args.outbound,

@@ -103,6 +103,8 @@ class SiloNetworkArgs:
     ID, ARM): Azure's default outbound access set explicitly on the compute subnet, or a NAT
     gateway with its own static public IP."""
     hub: HubRef | None = None
+    extra_address_prefixes: Sequence[str] = ()
+    """More ranges of this VNet (the hub's jump-host range, ``components.jump_host``)."""
     hub_after: Sequence[pulumi.Resource] = ()
     """Changes to the hub VNet to wait for: Azure refuses concurrent operations on one VNet,
     so the builder chains every silo's hub-side peering after the previous one."""
@@ -144,7 +146,7 @@ class SiloNetwork(pulumi.ComponentResource):
             virtual_network_name=naming.network("vnet", args.base_name, args.label),
             resource_group_name=args.resource_group_name,
             location=args.location,
-            address_space={"address_prefixes": [args.address_space]},
+            address_space={"address_prefixes": [args.address_space, *args.extra_address_prefixes]},
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnets"]),
         )

@@ -32,7 +32,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from components import builtin_roles as names
+from components.arm_types import BASTION_HOST, VIRTUAL_MACHINE
 from components.conventions import WORKSPACE_LOGS_CONTAINER
+from components.jump_host import PURPOSE_JUMP_HOST
 from policies import roles
 from policies.graph import (
     CONTAINER_REGISTRY,
@@ -41,6 +43,7 @@ from policies.graph import (
     STORAGE_ACCOUNT,
     Node,
     ResourceGraph,
+    purpose_of,
 )
 from policies.network_paths import (
     Origin,
@@ -67,6 +70,7 @@ FILE_WRITE = _guids(names.FILE_DATA_PRIVILEGED_CONTRIBUTOR)
 ACR_PULL = _guids(names.ACR_PULL, "AcrPush", names.CONTRIBUTOR, names.OWNER)
 ACR_PUSH = _guids("AcrPush", names.CONTRIBUTOR, names.OWNER)
 SUBMIT = _guids(names.AML_DATA_SCIENTIST, names.CONTRIBUTOR, names.OWNER)
+VM_READ = _guids(names.READER, names.CONTRIBUTOR, names.OWNER)
 
 ROLE_WORDS = {
     BLOB_READ: "Storage Blob Data Reader (or Contributor/Owner)",
@@ -75,6 +79,7 @@ ROLE_WORDS = {
     ACR_PULL: "AcrPull (or AcrPush/Contributor/Owner)",
     ACR_PUSH: "AcrPush (or Contributor/Owner)",
     SUBMIT: "AzureML Data Scientist (or Contributor/Owner)",
+    VM_READ: "Reader (or Contributor/Owner)",
 }
 
 
@@ -374,7 +379,13 @@ def _submit(
             graph, str(entry.get("network") or "internet"), list(entry.get("ip_ranges") or [])
         )
         actor = Actor(f"{name} from {origin.label}", principal, origin)
-        assumed = HUB_HOST if origin.kind == "vnet" else ""
+        assumed = ""
+        if origin.kind == "vnet":
+            jump = _jump_host(graph)
+            if jump is None:
+                assumed = HUB_HOST
+            else:
+                found.append(_through_bastion(graph, "submit", actor, jump))
         found.append(
             _assume(
                 _movement(
@@ -409,6 +420,43 @@ HUB_HOST = (
     "VNet reached through Azure Bastion, or a point-to-site VPN into the hub with a DNS "
     "resolver for the privatelink zones"
 )
+
+
+def _jump_host(graph: ResourceGraph) -> Node | None:
+    """The hub's jump host (``components.jump_host``), when the stack builds it with its
+    Bastion host: then people on "the hub network" are there for real."""
+    if not graph.of_type(BASTION_HOST):
+        return None
+    return next(
+        (vm for vm in graph.of_type(VIRTUAL_MACHINE) if purpose_of(vm) == PURPOSE_JUMP_HOST),
+        None,
+    )
+
+
+def _through_bastion(graph: ResourceGraph, step: str, actor: Actor, vm: Node) -> Movement:
+    """Connecting to the jump host with ``az network bastion ssh`` needs Reader on the VM
+    (and on its NIC and the Bastion host, granted with it); Bastion's own public endpoint is
+    the route."""
+    target = Target(vm, "vm", label=f"jump host '{vm.arm_name}'")
+    held = _holds(graph, actor.principal_id or "", VM_READ, target)
+    role_words = ROLE_WORDS[VM_READ]
+    return Movement(
+        step,
+        "connect to the jump host through Azure Bastion",
+        actor.label.split(" from ")[0],
+        target.label,
+        role_words,
+        held is not None,
+        held or "missing",
+        "Azure Bastion (public endpoint, native client), then the hub VNet",
+        True,
+        "" if held else f"{actor.label} holds no role on {target.label}; it needs {role_words}.",
+        ""
+        if held
+        else "List the person under fl-sandbox:submitters or dataUploaders: the "
+        "jump host grants Reader to each",
+        None if held else vm,
+    )
 
 
 def _assume(movement: Movement, assumed: str) -> Movement:
@@ -458,12 +506,14 @@ def _seeding(graph: ResourceGraph) -> list[Movement]:
                 graph, str(entry.get("network") or "internet"), list(entry.get("ip_ranges") or [])
             )
             actor = Actor(f"uploader {principal} from {origin.label}", principal, origin)
-            found.append(
-                _assume(
-                    _movement(graph, step, what, actor, target, BLOB_WRITE),
-                    HUB_HOST if origin.kind == "vnet" else "",
-                )
-            )
+            assumed = ""
+            if origin.kind == "vnet":
+                jump = _jump_host(graph)
+                if jump is None:
+                    assumed = HUB_HOST
+                else:
+                    found.append(_through_bastion(graph, step, actor, jump))
+            found.append(_assume(_movement(graph, step, what, actor, target, BLOB_WRITE), assumed))
     return found
 
 

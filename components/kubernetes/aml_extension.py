@@ -24,15 +24,22 @@ CLUSTER_TYPES: dict[str, str] = {
 }
 
 
-def extension_settings(*, gpu: bool, node_selector: Mapping[str, str]) -> dict[str, str]:
-    """The configuration settings for training-only use (no inference router)."""
+def extension_settings(
+    *, gpu: bool, node_selector: Mapping[str, str], install_prom_op: bool = True
+) -> dict[str, str]:
+    """The configuration settings for training-only use (no inference router).
+
+    ``installPromOp`` stays at the documented default (true) unless the silo says its cluster
+    already runs the Prometheus operator ("Set to False to reuse the existing prometheus
+    operator", Microsoft Learn, "Deploy Azure Machine Learning extension": a new cluster has
+    none, and the extension's metrics need one)."""
     settings = {
         "enableTraining": "True",
         "enableInference": "False",
         "allowInsecureConnections": "False",
         "installNvidiaDevicePlugin": "True" if gpu else "False",
         "installVolcano": "True",
-        "installPromOp": "False",
+        "installPromOp": "True" if install_prom_op else "False",
         "installDcgmExporter": "False",
     }
     for key, value in node_selector.items():
@@ -51,6 +58,7 @@ def aml_extension(
     version: str | None,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
+    install_prom_op: bool = True,
 ) -> kubernetesconfiguration.Extension:
     """The extension; a pinned ``version`` turns minor-version auto-upgrade off (no drift)."""
     return kubernetesconfiguration.Extension(
@@ -61,7 +69,9 @@ def aml_extension(
         resource_group_name=resource_group_name,
         extension_name="azureml",
         extension_type=EXTENSION_TYPE,
-        configuration_settings=extension_settings(gpu=gpu, node_selector=node_selector),
+        configuration_settings=extension_settings(
+            gpu=gpu, node_selector=node_selector, install_prom_op=install_prom_op
+        ),
         identity={"type": "SystemAssigned"},
         scope={"cluster": {"release_namespace": RELEASE_NAMESPACE}},
         release_train="stable",

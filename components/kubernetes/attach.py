@@ -54,6 +54,8 @@ class AttachArgs:
     subscription_id: pulumi.Input[str] = ""
     silo: str | None = None
     """The silo the cluster belongs to (None: the orchestrator's)."""
+    install_prom_op: bool = True
+    """The extension's installPromOp (false: the cluster already runs the operator)."""
 
 
 @dataclass
@@ -88,6 +90,7 @@ def attach_cluster(
         version=args.extension_version,
         parent=parent,
         depends_on=args.after,
+        install_prom_op=args.install_prom_op,
     )
     namespace = k8s.core.v1.Namespace(
         f"{name}-namespace",

@@ -70,6 +70,7 @@ class KubernetesSilo(SiloComponent):
                 gpu=gpu,
                 node_selector=selector,
                 extension_version=extension_version,
+                install_prom_op=spec.install_prom_op,
                 workspace=args.workspace,
                 workspace_location=args.workspace_location,
                 workspace_resource_group=args.workspace_resource_group,

@@ -24,6 +24,7 @@ from fl_jobs.aml.code_snapshot import JOB_CONFIG_NAME, MANIFEST_NAME, CodeSnapsh
 from fl_jobs.aml.environments import environment_for
 from fl_jobs.aml.layout import check_job_prefix, datastore_uri
 from fl_jobs.aml.model_store import ModelStore, model_store_for
+from fl_jobs.aml.step_identity import step_identity
 from fl_jobs.config import JobConfig
 from fl_jobs.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
 from fl_jobs.plurals import count
@@ -61,17 +62,6 @@ def check_agents_config(config: JobConfig) -> None:
         raise ManifestError(
             f"{problem} - drop it from the job, or run it locally with `fl-sandbox run`"
         )
-
-
-def _identity(compute_type: str, client_id: str | None) -> Any:
-    """``managed`` (Azure's rule 13). A Kubernetes compute runs jobs as the identity the
-    cluster's extension holds: Azure ML takes no client id there (azure-rules.md), so none is
-    sent; the agent still picks its identity by client id for the model store."""
-    from azure.ai.ml.entities import ManagedIdentityConfiguration
-
-    if compute_type == "kubernetes":
-        return ManagedIdentityConfiguration()
-    return ManagedIdentityConfiguration(client_id=client_id)
 
 
 def _resources(instance_type: str | None) -> Any:
@@ -133,7 +123,7 @@ def build_agents_pipeline(
             },
             environment=environment_for(None).sdk(code.path),
             compute=orchestrator.compute,
-            identity=_identity(orchestrator.compute_type, orchestrator.identity_client_id),
+            identity=step_identity(orchestrator.compute_type, orchestrator.identity_client_id),
             resources=_resources(orchestrator.instance_type),
         )
     }
@@ -158,7 +148,7 @@ def build_agents_pipeline(
             inputs=inputs,
             environment=environment_for(silo).sdk(code.path),  # CUDA on a GPU silo
             compute=silo.compute,
-            identity=_identity(silo.compute_type, silo.identity_client_id),
+            identity=step_identity(silo.compute_type, silo.identity_client_id),
             resources=_resources(silo.instance_type),
         )
     pipeline = PipelineJob(

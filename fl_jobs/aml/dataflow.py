@@ -59,6 +59,14 @@ class DataFlowError(RuntimeError):
 Place = tuple[Literal["orchestrator", "silo"], str]
 
 
+def _kubernetes_computes(manifest: FederationManifest) -> set[str]:
+    """Attached Kubernetes computes (AKS or Arc), where a job's identity takes no client id."""
+    found = {s.compute for s in manifest.silos if s.compute_type == "kubernetes"}
+    if manifest.orchestrator.compute_type == "kubernetes":
+        found.add(manifest.orchestrator.compute)
+    return found
+
+
 def _places(manifest: FederationManifest) -> tuple[dict[str, Place], list[DataFlowViolation]]:
     """compute name -> who owns it; a compute shared between two owners breaks isolation."""
     owners: dict[str, list[Place]] = {}
@@ -191,6 +199,18 @@ def check_steps(
                     None,
                     f"runs with identity {step.identity or 'unset (the service default)'}, so "
                     "the identity that reaches data is not its compute's; set identity: managed",
+                )
+            )
+        if step.identity_client_id and step.compute in _kubernetes_computes(manifest):
+            violations.append(
+                DataFlowViolation(
+                    step.name,
+                    None,
+                    f"names managed identity client id {step.identity_client_id} on Kubernetes "
+                    f'compute {step.compute!r}, which Azure ML does not take there ("In the '
+                    "case of kubernetes cluster compute, the ManagedIdentityCredential object "
+                    'should be provided without any client_id"); use identity: managed '
+                    "without client_id",
                 )
             )
         place = places.get(step.compute)

@@ -34,6 +34,7 @@ from fl_jobs.aml.layout import (
     update_path,
 )
 from fl_jobs.aml.model_store import ModelStore, model_store_for
+from fl_jobs.aml.step_identity import step_identity
 from fl_jobs.config import JobConfig
 from fl_jobs.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
 from fl_jobs.plurals import count
@@ -105,16 +106,14 @@ def _pin(node: Any, name: str, silo: SiloRef | None, orchestrator: OrchestratorR
 
     The identity is explicit (Azure's rule 13): a job's default (``AmlToken``) leaves the
     identity used for data to the service, and ``UserIdentity`` would carry the submitter's
-    own token into a silo. With ``managed`` (and the identity's client id when the manifest
-    has it) data access is the compute's own identity, which holds the silo's roles.
+    own token into a silo. With ``managed`` (and the identity's client id on an Azure ML
+    cluster when the manifest has it; none on Kubernetes, ``fl_jobs.aml.step_identity``) data
+    access is the compute's own identity, which holds the silo's roles.
     """
-    from azure.ai.ml.entities import ManagedIdentityConfiguration
-
+    owner = orchestrator if silo is None else silo
     node.name = name
-    owner_compute = orchestrator.compute if silo is None else silo.compute
-    client_id = orchestrator.identity_client_id if silo is None else silo.identity_client_id
-    node.compute = owner_compute
-    node.identity = ManagedIdentityConfiguration(client_id=client_id)
+    node.compute = owner.compute
+    node.identity = step_identity(owner.compute_type, owner.identity_client_id)
     instance_type = orchestrator.instance_type if silo is None else silo.instance_type
     if instance_type is not None:
         from azure.ai.ml.entities import JobResourceConfiguration

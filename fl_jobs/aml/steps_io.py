@@ -38,6 +38,8 @@ class StepIO:
     instance_type: str | None
     identity: str | None = None
     """``managed``, ``user_identity``, ``aml_token``, or None (the service's default)."""
+    identity_client_id: str | None = None
+    """The managed identity's client id, when the step names one."""
     reads: list[DataPort] = field(default_factory=list)
     writes: list[DataPort] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
@@ -122,6 +124,13 @@ def _identity(node: Any) -> str | None:
     return text
 
 
+def _client_id(node: Any) -> str | None:
+    identity = getattr(node, "identity", None)
+    value = identity.get("client_id") if isinstance(identity, dict) else None
+    value = value or getattr(identity, "client_id", None)
+    return str(value) if value else None
+
+
 def describe_steps(job: Any) -> list[StepIO]:
     """Every step of ``job`` (an azure-ai-ml ``PipelineJob``) in definition order."""
     steps: list[StepIO] = []
@@ -144,6 +153,7 @@ def describe_steps(job: Any) -> list[StepIO]:
                 compute=_strip_compute(getattr(node, "compute", None)),
                 instance_type=_instance_type(node),
                 identity=_identity(node),
+                identity_client_id=_client_id(node),
                 reads=reads,
                 writes=writes,
                 params=params,

@@ -19,6 +19,8 @@ from policies.azure_rules import (
     aks_region,
     aks_subnet_role,
     attach_roles,
+    attach_subscription,
+    bastion,
     compute_location,
     compute_logs,
     container_scope,
@@ -85,9 +87,11 @@ RULES: tuple[AzureRule, ...] = tuple(
         attach_roles,
         hbi_aks_storage,
         aks_region,
+        attach_subscription,
         agent_pool_drift,
         dns_link_fallback,
         role_conditions,
+        bastion,
     )
 )
 

@@ -85,3 +85,33 @@ def test_on_premises_data_is_read_from_the_sites_volume(tmp_path: Path) -> None:
     assert str(volume_step.inputs["raw_path"]._data) == "/mnt/silo-data/fl-sandbox/digits/bank-c"
     datastore_step = job.jobs["preprocess_bank_d"]
     assert "azureml://datastores/silo_bank_d/" in str(datastore_step.inputs["raw_data"].path)
+
+
+@pytest.mark.parametrize("blueprint", ["hybrid", "confidential"])
+def test_steps_on_kubernetes_computes_name_no_client_id(blueprint: str, tmp_path: Path) -> None:
+    """Azure ML takes no client id for a job's managed identity on a Kubernetes compute;
+    Azure ML clusters keep theirs (read back from the YAML Azure ML would receive)."""
+    manifest, job = _dry_run(blueprint, tmp_path)
+    kinds = {s.compute: s.compute_type for s in manifest.silos}
+    kinds[manifest.orchestrator.compute] = manifest.orchestrator.compute_type
+    for name, node in job.jobs.items():
+        kind = kinds[str(node.compute).removeprefix("azureml:")]
+        assert node.identity.type == "managed_identity", name
+        if kind == "kubernetes":
+            assert node.identity.client_id is None, name
+        else:
+            assert node.identity.client_id, name
+
+
+def test_the_data_flow_check_refuses_a_client_id_on_a_kubernetes_compute(tmp_path: Path) -> None:
+    from azure.ai.ml.entities import ManagedIdentityConfiguration
+
+    from fl_jobs.aml.dataflow import check_data_flow
+
+    manifest, job = _dry_run("hybrid", tmp_path)
+    arc = next(s for s in manifest.silos if s.compute_type == "kubernetes")
+    step = next(n for n, node in job.jobs.items() if str(node.compute).endswith(arc.compute))
+    job.jobs[step].identity = ManagedIdentityConfiguration(client_id="0000-client")
+    found = [v for v in check_data_flow(job, manifest) if v.step == step]
+    assert len(found) == 1
+    assert "client id 0000-client on Kubernetes compute" in found[0].message

@@ -468,3 +468,55 @@ def test_an_exported_kubeconfig_is_named(blueprint: str) -> None:
     outputs = {**run.result, "access": providers[0].inputs["kubeconfig"]}
     found = _broken(run, run.resources, json.loads(json.dumps(outputs)))
     assert {v.resource_name for v in found["no-secret-outputs"]} == {"outputs.access"}
+
+
+def test_install_prom_op_keeps_its_documented_default_and_a_silo_can_opt_out() -> None:
+    """installPromOp defaults to true (Microsoft Learn: "Set to False to reuse the existing
+    prometheus operator"); a silo whose cluster already runs one sets installPromOp: false."""
+    from tests.infra.helpers import run_spec
+
+    run = stack_run("hybrid")
+    assert {e.inputs["configurationSettings"]["installPromOp"] for e in run.of_type(EXTENSION)} == {
+        "True"
+    }
+    spec = stack_spec("hybrid")
+    silos = [
+        s.model_copy(update={"install_prom_op": False}) if s.name == "bank-c" else s
+        for s in spec.silos
+    ]
+    opted = run_spec(spec.model_copy(update={"silos": silos}))
+    settings = {
+        e.name: e.inputs["configurationSettings"]["installPromOp"] for e in opted.of_type(EXTENSION)
+    }
+    assert settings.pop("silo-bank-c-azureml-extension") == "False"
+    assert settings and set(settings.values()) == {"True"}
+
+
+def test_an_existing_arc_cluster_in_another_subscription_is_refused_by_rule_26() -> None:
+    from blueprints.plan import _plain
+    from policies.azure_rules import attach_subscription
+    from policies.graph import ResourceGraph
+    from tests.infra.helpers import run_spec
+
+    assert (
+        attach_subscription.check(
+            ResourceGraph.build(stack_run("hybrid").resources, _plain(stack_run("hybrid").result))
+        )
+        == []
+    )
+    spec = stack_spec("hybrid")
+    other = (
+        "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-site-d-arc"
+        "/providers/Microsoft.Kubernetes/connectedClusters/site-d"
+    )
+    silos = [
+        s.model_copy(update={"arc": s.arc.model_copy(update={"cluster_id": other})})
+        if s.name == "bank-d"
+        else s
+        for s in spec.silos
+    ]
+    run = run_spec(spec.model_copy(update={"silos": silos}))
+    found = attach_subscription.check(ResourceGraph.build(run.resources, _plain(run.result)))
+    assert len(found) == 1 and "silo-bank-d-compute" in found[0].resource_name
+    assert "11111111-2222-3333-4444-555555555555" in found[0].problem
+    assert "az connectedk8s connect" in found[0].fix
