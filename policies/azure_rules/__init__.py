@@ -38,6 +38,7 @@ from policies.azure_rules import (
     submitter_network,
     submitter_roles,
     trusted_access,
+    vnet_serialised,
     workspace_endpoint,
     workspace_identity,
 )
@@ -92,6 +93,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         dns_link_fallback,
         role_conditions,
         bastion,
+        vnet_serialised,
     )
 )
 
