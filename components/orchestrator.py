@@ -487,6 +487,7 @@ class Orchestrator(pulumi.ComponentResource):
                 pool_max_count=pool.max_count,
                 kubernetes_version=None,
                 tags=tags,
+                nat_gateway=args.outbound == "nat-gateway",
             ),
             parent=self,
             depends_on=list(subnet_role),

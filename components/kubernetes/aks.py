@@ -47,6 +47,10 @@ class AksArgs:
     pool_max_count: int | None
     kubernetes_version: str | None
     tags: Mapping[str, str]
+    nat_gateway: bool = False
+    """The subnet's outbound path is a NAT gateway (``computeOutbound: nat-gateway``): the
+    cluster then uses it (outboundType userAssignedNATGateway) instead of creating a public
+    load balancer with its own outbound IP (Azure's rule 43)."""
 
 
 def aks_cluster(
@@ -83,6 +87,7 @@ def aks_cluster(
             "pod_cidr": POD_CIDR,
             "service_cidr": SERVICE_CIDR,
             "dns_service_ip": DNS_SERVICE_IP,
+            "outbound_type": "userAssignedNATGateway" if args.nat_gateway else "loadBalancer",
         },
         enable_rbac=True,
         disable_local_accounts=False,

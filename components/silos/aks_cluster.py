@@ -59,6 +59,7 @@ class AksClusterSilo(KubernetesSilo):
                 pool_max_count=spec.pool.max_count,
                 kubernetes_version=spec.kubernetes_version,
                 tags=self.tags,
+                nat_gateway=args.outbound == "nat-gateway",
             ),
             parent=self,
             depends_on=subnet_role,

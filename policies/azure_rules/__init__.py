@@ -16,6 +16,7 @@ from types import ModuleType
 from policies.azure_rules import (
     agent_pool_drift,
     aks_for_azure_ml,
+    aks_outbound,
     aks_region,
     aks_subnet_role,
     attach_roles,
@@ -94,6 +95,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         role_conditions,
         bastion,
         vnet_serialised,
+        aks_outbound,
     )
 )
 
