@@ -45,7 +45,6 @@ from components.kubernetes.aks import (
     AksArgs,
     admin_kubeconfig,
     aks_cluster,
-    federated_credential,
 )
 from components.kubernetes.attach import AttachArgs, attach_cluster
 from components.kubernetes.instance_types import InstanceType
@@ -491,14 +490,6 @@ class Orchestrator(pulumi.ComponentResource):
             ),
             parent=self,
             depends_on=list(subnet_role),
-        )
-        federated_credential(
-            f"{name}-aggregation",
-            identity=self.jobs_identity,
-            resource_group_name=rg,
-            cluster=self.aggregation_cluster,
-            namespace=AGGREGATION_NAMESPACE,
-            parent=self,
         )
         aggregation = InstanceType(
             "aggregation", cpu="2", memory="8Gi", node_selector=POOL_SELECTOR
