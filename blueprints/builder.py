@@ -154,7 +154,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     )
     # Azure refuses concurrent changes to one VNet: hub-side peerings go one after another.
     hub_after: list[pulumi.Resource] = (
-        [orchestrator.network.endpoints_subnet] if orchestrator.network is not None else []
+        [orchestrator.network.last_change] if orchestrator.network is not None else []
     )
     silos: list[SiloComponent] = []
     for s in spec.silos:

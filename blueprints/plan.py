@@ -36,16 +36,22 @@ from policies.violation import Violation
 REDACTED = "[secret]"
 
 
+def _may_hold_secret(value: Any) -> bool:
+    """A boolean or a number is a setting, never a secret (``allowSharedKeyAccess: false``
+    must stay readable: a reviewer checks exactly that), and an empty value hides nothing."""
+    return not isinstance(value, bool | int | float) and value not in (None, "", [], {})
+
+
 def redact(value: Any, secret_paths: frozenset[str], path: str = "") -> Any:
-    """``value`` with every input Pulumi marked secret, or whose name says it is one,
-    replaced by ``[secret]``: what a reviewer may read in a pull request."""
+    """``value`` with every input Pulumi marked secret, or whose name says it is one and whose
+    value could be one, replaced by ``[secret]``: what a reviewer may read in a pull request."""
     if path in secret_paths:
         return REDACTED
     if isinstance(value, Mapping):
         return {
             str(k): (
                 REDACTED
-                if secret_key_name(str(k)) and v not in (None, "", [], {})
+                if secret_key_name(str(k)) and _may_hold_secret(v)
                 else redact(v, secret_paths, f"{path}.{k}" if path else str(k))
             )
             for k, v in value.items()

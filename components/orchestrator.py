@@ -45,7 +45,6 @@ from components.kubernetes.aks import (
     AksArgs,
     admin_kubeconfig,
     aks_cluster,
-    federated_credential,
 )
 from components.kubernetes.attach import AttachArgs, attach_cluster
 from components.kubernetes.instance_types import InstanceType
@@ -487,17 +486,10 @@ class Orchestrator(pulumi.ComponentResource):
                 pool_max_count=pool.max_count,
                 kubernetes_version=None,
                 tags=tags,
+                nat_gateway=args.outbound == "nat-gateway",
             ),
             parent=self,
             depends_on=list(subnet_role),
-        )
-        federated_credential(
-            f"{name}-aggregation",
-            identity=self.jobs_identity,
-            resource_group_name=rg,
-            cluster=self.aggregation_cluster,
-            namespace=AGGREGATION_NAMESPACE,
-            parent=self,
         )
         aggregation = InstanceType(
             "aggregation", cpu="2", memory="8Gi", node_selector=POOL_SELECTOR

@@ -218,7 +218,9 @@ class SiloNetwork(pulumi.ComponentResource):
 
         self.hub_peering = None
         if args.hub is not None:
-            network.VirtualNetworkPeering(
+            # One VNet, one change at a time (Azure's rule 42): subnets, then this peering,
+            # then the private endpoints its owners add (they chain after _last_endpoint).
+            to_hub = network.VirtualNetworkPeering(
                 f"{name}-to-hub",
                 virtual_network_peering_name=naming.network("peer", args.label, "to-hub"),
                 virtual_network_name=self.vnet.name,
@@ -228,8 +230,9 @@ class SiloNetwork(pulumi.ComponentResource):
                 allow_forwarded_traffic=False,
                 allow_gateway_transit=False,
                 use_remote_gateways=False,
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.endpoints_subnet]),
             )
+            self._last_endpoint = [to_hub]
             self.hub_peering = network.VirtualNetworkPeering(
                 f"{name}-from-hub",
                 virtual_network_peering_name=naming.network("peer", "hub-to", args.label),
@@ -250,6 +253,12 @@ class SiloNetwork(pulumi.ComponentResource):
                 "endpoints_subnet_id": self.endpoints_subnet.id,
             }
         )
+
+    @property
+    def last_change(self) -> pulumi.Resource:
+        """The latest change to this VNet so far (its last private endpoint, its peering or its
+        endpoints subnet): the next change to it waits for this one."""
+        return self._last_endpoint[-1] if self._last_endpoint else self.endpoints_subnet
 
     def private_endpoint(
         self, spec: PrivateEndpointSpec

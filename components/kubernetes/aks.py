@@ -8,8 +8,11 @@
   prerequisites).
 - Azure CNI overlay: nodes take addresses from the silo's compute subnet, pods from an overlay
   range, so a silo's /24 subnet is enough.
-- The OIDC issuer and workload identity are on, for the federated credential of the silo's
-  identity (``federated_credential``).
+- The OIDC issuer and workload identity are on (cluster features), but no identity of the
+  sandbox gets a federated credential: Azure ML jobs do not use workload identity (the
+  extension gets their tokens), and a credential would let anyone who may create pods in the
+  namespace (a cluster admin, the workspace identity that attach needs as AKS Cluster Admin)
+  act as that identity.
 - The user pool carries the ``fl-sandbox/pool: fl`` label the extension's and the instance
   types' node selectors point at; a confidential VM size (DCasv5/DCadsv5) alone makes the
   pool confidential (AKS docs, "Confidential VM node pools").
@@ -47,6 +50,10 @@ class AksArgs:
     pool_max_count: int | None
     kubernetes_version: str | None
     tags: Mapping[str, str]
+    nat_gateway: bool = False
+    """The subnet's outbound path is a NAT gateway (``computeOutbound: nat-gateway``): the
+    cluster then uses it (outboundType userAssignedNATGateway) instead of creating a public
+    load balancer with its own outbound IP (Azure's rule 43)."""
 
 
 def aks_cluster(
@@ -83,6 +90,7 @@ def aks_cluster(
             "pod_cidr": POD_CIDR,
             "service_cidr": SERVICE_CIDR,
             "dns_service_ip": DNS_SERVICE_IP,
+            "outbound_type": "userAssignedNATGateway" if args.nat_gateway else "loadBalancer",
         },
         enable_rbac=True,
         disable_local_accounts=False,
@@ -131,32 +139,4 @@ def admin_kubeconfig(
     )
     return pulumi.Output.secret(
         credentials.kubeconfigs.apply(lambda configs: base64.b64decode(configs[0].value).decode())
-    )
-
-
-JOB_SERVICE_ACCOUNT = "default"
-"""The service account job pods run as in their namespace."""
-
-
-def federated_credential(
-    name: str,
-    *,
-    identity: managedidentity.UserAssignedIdentity,
-    resource_group_name: pulumi.Input[str],
-    cluster: containerservice.ManagedCluster,
-    namespace: str,
-    parent: pulumi.Resource,
-    service_account: str = JOB_SERVICE_ACCOUNT,
-) -> managedidentity.FederatedIdentityCredential:
-    """Lets pods of ``namespace`` running as ``service_account`` act as ``identity``
-    (workload identity)."""
-    return managedidentity.FederatedIdentityCredential(
-        f"{name}-federated",
-        resource_group_name=resource_group_name,
-        resource_name_=identity.name,
-        federated_identity_credential_resource_name=f"aks-{namespace}-{service_account}",
-        issuer=cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else ""),
-        subject=f"system:serviceaccount:{namespace}:{service_account}",
-        audiences=["api://AzureADTokenExchange"],
-        opts=pulumi.ResourceOptions(parent=parent),
     )

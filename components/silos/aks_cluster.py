@@ -2,9 +2,11 @@
 
 The cluster (``components.kubernetes.aks``) joins the silo's compute subnet, its control
 plane running as its own identity that holds Network Contributor on that subnet first (the
-permissions table's ``before_cluster`` row). The silo's identity gets a federated credential
-for the jobs' namespace (workload identity), and the cluster is attached as a Kubernetes
-compute running as that identity, its instance types pinned to the FL pool.
+permissions table's ``before_cluster`` row). The cluster is attached as a Kubernetes compute
+running as the silo's identity, its instance types pinned to the FL pool. The silo's identity
+gets no workload-identity federated credential: Azure ML jobs do not use one (the extension
+gets their tokens itself, Microsoft Learn: managed identity on Kubernetes compute), and one
+would let anyone who may create pods in the namespace act as the silo.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from components.kubernetes.aks import (
     AksArgs,
     admin_kubeconfig,
     aks_cluster,
-    federated_credential,
 )
 from components.permissions import aks_identity
 from components.silos.kubernetes_silo import KubernetesSilo
@@ -59,17 +60,10 @@ class AksClusterSilo(KubernetesSilo):
                 pool_max_count=spec.pool.max_count,
                 kubernetes_version=spec.kubernetes_version,
                 tags=self.tags,
+                nat_gateway=args.outbound == "nat-gateway",
             ),
             parent=self,
             depends_on=subnet_role,
-        )
-        federated_credential(
-            self.name,
-            identity=self.identity,
-            resource_group_name=self.resource_group.name,
-            cluster=self.cluster,
-            namespace=spec.namespace,
-            parent=self,
         )
         return self.attach(
             cluster_id=self.cluster.id,

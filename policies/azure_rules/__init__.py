@@ -16,6 +16,7 @@ from types import ModuleType
 from policies.azure_rules import (
     agent_pool_drift,
     aks_for_azure_ml,
+    aks_outbound,
     aks_region,
     aks_subnet_role,
     attach_roles,
@@ -38,6 +39,7 @@ from policies.azure_rules import (
     submitter_network,
     submitter_roles,
     trusted_access,
+    vnet_serialised,
     workspace_endpoint,
     workspace_identity,
 )
@@ -92,6 +94,8 @@ RULES: tuple[AzureRule, ...] = tuple(
         dns_link_fallback,
         role_conditions,
         bastion,
+        vnet_serialised,
+        aks_outbound,
     )
 )
 

@@ -39,7 +39,14 @@ def test_hub_side_peerings_are_chained(bp: str) -> None:
         if p.name.endswith("-from-hub")
     ]
     assert [p.name for p in chain] == [f"silo-silo{i}-network-from-hub" for i in (1, 2, 3)]
-    assert "orchestrator-hub-endpoints" in _deps(run, chain[0])
+    # The first waits for the hub's last change: its last private endpoint, else its subnets.
+    hub_endpoints = [
+        e.name
+        for e in run.of_type("azure-native:network:PrivateEndpoint")
+        if e.name.startswith("orchestrator-hub-pe-")
+    ]
+    last = hub_endpoints[-1] if hub_endpoints else "orchestrator-hub-endpoints"
+    assert last in _deps(run, chain[0])
     for previous, current in itertools.pairwise(chain):
         assert previous.name in _deps(run, current)
 

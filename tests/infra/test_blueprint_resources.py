@@ -87,16 +87,16 @@ PER_SILO["eyes-on"] = PER_SILO["minimal"] + Counter(
 PER_SILO["eyes-off"] = PER_SILO["eyes-on"] + Counter({PE: 1, PE_DNS: 1, LINK: 4})
 PER_SILO["private"] = PER_SILO["eyes-off"] + Counter({LINK: 2})  # + vault, registry zones
 PER_SILO["hybrid"] = PER_SILO["eyes-on"]  # by default its silos run in Azure, as eyes-on's
-# An AKS cluster (control-plane identity and its subnet role, user pool, the job namespace's
-# federated credential) attached through the ML extension, in place of an ML cluster; the
-# workspace identity holds Reader, Extension Contributor and Cluster Admin on it (rule 20).
+# An AKS cluster (control-plane identity and its subnet role, user pool; no workload-identity
+# federated credential: Azure ML does not use one) attached through the ML extension, in
+# place of an ML cluster; the workspace identity holds Reader, Extension Contributor and
+# Cluster Admin on it (rule 20).
 AKS_ATTACHED = Counter(
     {
         UAI: 1,
         ROLE: 1 + 3,
         CLUSTER: 1,
         POOL: 1,
-        FEDERATED: 1,
         K8S_PROVIDER: 1,
         EXTENSION: 1,
         NAMESPACE: 1,

@@ -132,7 +132,6 @@ SILO_TYPES = {
             ROLE: 1,  # its Network Contributor on the subnet, granted by the silo first
             AKS: 1,
             POOL: 1,
-            f"{AZ}:managedidentity:FederatedIdentityCredential": 1,
             f"{AZ}:network:PrivateEndpoint": 1,
             f"{AZ}:network:PrivateDnsZoneGroup": 1,
             f"{AZ}:privatedns:VirtualNetworkLink": 6,
@@ -520,3 +519,12 @@ def test_an_existing_arc_cluster_in_another_subscription_is_refused_by_rule_26()
     assert len(found) == 1 and "silo-bank-d-compute" in found[0].resource_name
     assert "11111111-2222-3333-4444-555555555555" in found[0].problem
     assert "az connectedk8s connect" in found[0].fix
+
+
+@pytest.mark.parametrize("blueprint", ["hybrid", "confidential"])
+def test_no_identity_gets_a_workload_identity_federated_credential(blueprint: str) -> None:
+    """Azure ML jobs on Kubernetes do not use workload identity (the extension gets their
+    tokens); a credential would let whoever may create pods in the namespace (a cluster admin,
+    the workspace identity attach makes AKS Cluster Admin) act as a silo or the jobs identity."""
+    run = stack_run(blueprint)
+    assert not run.of_type(f"{AZ}:managedidentity:FederatedIdentityCredential")

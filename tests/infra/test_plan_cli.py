@@ -111,6 +111,23 @@ def test_secret_inputs_are_redacted_in_json(monkeypatch: pytest.MonkeyPatch) -> 
     assert secret["inputs"]["vaultName"] == "kv" and secret["inputs"]["secretName"] == "[secret]"
 
 
+def test_settings_whose_names_sound_secret_stay_readable_when_they_cannot_be_one() -> None:
+    """allowSharedKeyAccess is a boolean a reviewer must see (false on every account);
+    redaction by name applies only to values that could hold a secret."""
+    from blueprints.plan import redact
+
+    doc = json.loads(plan("--blueprint", "minimal", "--silos", "1", "--json").stdout)
+    accounts = [r for r in doc["resources"] if r["type"].endswith(":storage:StorageAccount")]
+    assert accounts and {a["inputs"]["allowSharedKeyAccess"] for a in accounts} == {False}
+    inputs = {"sharedKey": "abc123", "accessKeys": {"primary": "x"}, "keyCount": 2, "token": ""}
+    assert redact(inputs, frozenset()) == {
+        "sharedKey": "[secret]",
+        "accessKeys": "[secret]",
+        "keyCount": 2,
+        "token": "",
+    }
+
+
 def test_without_the_workspace_endpoint_plan_exits_1_naming_rule_1(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
