@@ -37,7 +37,7 @@ NAME = "silo_dp"
 #: Per data set: the common job settings (IID, no momentum: DP-SGD and DP-FedAvg alike).
 TASKS: dict[str, dict[str, Any]] = {
     "digits": {"example": "digits", "silos": 20, "rounds": 15, "epochs": 2, "batch_size": 16,
-               "lr": 0.1, "momentum": 0.0},
+               "lr": 0.05, "momentum": 0.0},
     "mnist": {"example": "mnist", "model": "2nn", "silos": 20, "rounds": 10, "epochs": 1,
               "batch_size": 32, "lr": 0.1, "momentum": 0.0, "max_train_samples": 12000},
 }  # fmt: skip
@@ -50,7 +50,7 @@ class Result:
     task: str
     mode: str
     epsilon: float | None
-    accuracy: float
+    accuracy: float | None
     reported_epsilon: float | None
     noise_multiplier: float | None
     wall_s: float
@@ -59,6 +59,7 @@ class Result:
 def run(task: str, mode: str, eps: float | None, smoke: bool, data_dir: Path | None) -> Result:
     from fl_jobs import silo_dp
     from fl_jobs.config import load_job_config
+    from fl_jobs.errors import DivergenceError
     from fl_jobs.local.federation import run_federation
 
     settings: dict[str, Any] = dict(TASKS[task])
@@ -73,11 +74,16 @@ def run(task: str, mode: str, eps: float | None, smoke: bool, data_dir: Path | N
     with tempfile.TemporaryDirectory(prefix="bench-silo-dp-") as scratch:
         config = load_job_config(
             None,
-            {**settings, "seed": 0, "tracking": False, "baselines": False,
+            {**settings, "seed": 0, "tracking": False, "baselines": False, "collapse_rounds": 0,
              "output_dir": Path(scratch)},
         )  # fmt: skip
         start = time.perf_counter()
-        result = run_federation(config)
+        try:
+            result = run_federation(config)
+        except DivergenceError as exc:  # reported as a row: what this setting does
+            wall = time.perf_counter() - start
+            print(f"  {task} {mode} eps={eps}: {exc}", file=sys.stderr, flush=True)
+            return Result(task, mode, eps, None, None, None, wall)
         wall = time.perf_counter() - start
     reported: float | None = None
     noise: float | None = None
@@ -94,7 +100,8 @@ def run(task: str, mode: str, eps: float | None, smoke: bool, data_dir: Path | N
         reported = float(last["epsilon"])
         noise = silo_dp.noise_multiplier(config)
     out = Result(task, mode, eps, result.final_metrics["accuracy"], reported, noise, wall)
-    print(f"  {task} {mode} eps={eps}: accuracy {out.accuracy:.4f} ({wall:.1f} s)",
+    print(f"  {task} {mode} eps={eps}: accuracy {result.final_metrics['accuracy']:.4f} "
+          f"({wall:.1f} s)",
           file=sys.stderr, flush=True)  # fmt: skip
     return out
 
@@ -120,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             for mode in ("record", "silo"):
                 results.append(run(task, mode, eps, args.smoke, args.data_dir))
     rows = [
-        [r.task, r.mode, r.epsilon, round(100 * r.accuracy, 2),
+        [r.task, r.mode, r.epsilon,
+         "diverged" if r.accuracy is None else round(100 * r.accuracy, 2),
          None if r.reported_epsilon is None else round(r.reported_epsilon, 3),
          None if r.noise_multiplier is None else round(r.noise_multiplier, 3),
          round(r.wall_s, 1)]
