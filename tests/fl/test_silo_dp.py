@@ -260,3 +260,24 @@ def test_mlflow_records_the_silo_dp_epsilon(tmp_path: Path) -> None:
     assert history[-1].value == pytest.approx(opacus_epsilon(1.0, 1.0, 2, 1e-5))
     params = client.get_run(tracking["run_id"]).data.params
     assert params.get("dp_level") == "silo"
+
+
+def test_a_distributed_round_with_a_dropout_holds_k_shares_or_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A silo dies in training: with --min-silos 4 of 5 (each silo adds a quarter of the
+    variance) the round goes on over 4 shares; at the default quorum (all 5) it stops."""
+    from fl_jobs.errors import QuorumLostError
+    from tests.fl.test_secure_federation import kill_in_training
+
+    kill_in_training(monkeypatch, {"silo-2"}, rnd=1)
+    settings = {"silos": 5, "rounds": 1, "dp_silo_clip": 0.5, "noise_multiplier": 1.0,
+                "secure_aggregation": True, "dp_silo_noise": "distributed"}  # fmt: skip
+    result = run(tmp_path, "tolerant", **settings, min_silos=4)
+    (record,) = result.history
+    assert "silo-2" in record.dropped
+    assert record.secure_aggregation is not None
+    assert record.secure_aggregation["contributors"] == 4
+    assert record.silo_dp is not None and record.silo_dp["mode"] == "distributed"
+    with pytest.raises(QuorumLostError):
+        run(tmp_path, "strict", **settings)
