@@ -175,6 +175,24 @@ def run(
         "RDP accountant) so that its data is (EPSILON, --target-delta)-DP after --rounds "
         "rounds; needs --clip-norm (default: off)",
     ),
+    dp_level: str = typer.Option(
+        None,
+        "--dp-level",
+        help="DP adjacency: record (DP-SGD per example, --clip-norm) or silo (DP-FedAvg: one "
+        "whole silo, --dp-silo-clip) (default: record)",
+    ),
+    dp_silo_clip: float = typer.Option(
+        None,
+        "--dp-silo-clip",
+        help="Silo-level DP: clip each silo's update (delta) to this L2 norm; noise from "
+        "--noise-multiplier or --target-epsilon",
+    ),
+    dp_silo_noise: str = typer.Option(
+        None,
+        "--dp-silo-noise",
+        help="Silo-level DP: orchestrator (trusted aggregator adds the noise) or distributed "
+        "(each silo adds its share, needs --secure-aggregation) (default: orchestrator)",
+    ),
     model: str = typer.Option(
         None, "--model", help="Model variant (mnist: 2nn | cnn) (default: 2nn for mnist)"
     ),
@@ -305,6 +323,9 @@ def run(
         "noise_multiplier": noise_multiplier,
         "target_delta": target_delta,
         "target_epsilon": target_epsilon,
+        "dp_level": dp_level,
+        "dp_silo_clip": dp_silo_clip,
+        "dp_silo_noise": dp_silo_noise,
         "model": model,
         "data_dir": data_dir,
         "data": data,

@@ -38,6 +38,9 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
         "noise_multiplier",
         "target_delta",
         "target_epsilon",
+        "dp_level",
+        "dp_silo_clip",
+        "dp_silo_noise",
         "silo_metrics",
     ),
     "Faults and resuming": (

@@ -145,6 +145,22 @@ class JobConfig(BaseModel):
         gt=0,
         description="DP-SGD: each silo's noise spends this epsilon over the planned rounds",
     )
+    dp_level: Literal["record", "silo"] = Field(
+        default="record",
+        description="DP adjacency: record (DP-SGD, --clip-norm) or silo (DP-FedAvg, "
+        "--dp-silo-clip; fl_jobs.silo_dp)",
+    )
+    dp_silo_clip: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="silo-level DP: L2 norm each silo's update is clipped to",
+    )
+    dp_silo_noise: Literal["orchestrator", "distributed"] | None = Field(
+        default=None,
+        description="silo-level DP: noise added by the orchestrator (trusted) or split "
+        "across silos under secure aggregation (default: orchestrator)",
+    )
     fraction: float = Field(default=1.0, gt=0, le=1, description="client fraction C per round")
     seed: int = Field(
         default=0, ge=0, le=2**63 - 1, description="seed of partitioning, sampling and init"
@@ -351,6 +367,13 @@ class JobConfig(BaseModel):
             )
 
     @model_validator(mode="after")
+    def _check_silo_dp(self) -> JobConfig:
+        from fl_jobs.silo_dp import check_config
+
+        check_config(self)
+        return self
+
+    @model_validator(mode="after")
     def _check_quorum(self) -> JobConfig:
         from fl_jobs.strategies.client_fraction import silos_per_round
 
@@ -389,12 +412,13 @@ class JobConfig(BaseModel):
             )
         if not example.models and self.model is not None:
             raise ValueError(f"example {self.example!r} has no model variants - drop 'model'")
-        if self.noise_multiplier is not None and self.clip_norm is None:
+        silo_dp = self.dp_level == "silo"  # silo-level DP-FedAvg: fl_jobs.silo_dp
+        if self.noise_multiplier is not None and self.clip_norm is None and not silo_dp:
             raise ValueError(
                 "noise_multiplier needs clip_norm (DP-SGD clips, then adds noise) - add "
                 "--clip-norm, or drop noise_multiplier"
             )
-        if self.target_epsilon is not None and self.clip_norm is None:
+        if self.target_epsilon is not None and self.clip_norm is None and not silo_dp:
             raise ValueError(
                 "target_epsilon needs clip_norm (DP-SGD clips, then adds the noise that spends "
                 "the target) - add --clip-norm, or drop target_epsilon"

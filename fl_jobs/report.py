@@ -219,6 +219,7 @@ def summary_dict(
         "completed_rounds": len(result.history),
         "history": [_history_row(r) for r in result.history],
         "privacy": None if result.epsilon_per_silo is None else _privacy(config, result),
+        **({"silo_dp": _silo_dp(config, result)} if config.dp_level == "silo" else {}),
         "silo_metrics": silo_metrics_policy(config),
         "wall_seconds": round(wall_seconds, 3),
         "federation_seconds": round(result.wall_seconds, 3),
@@ -240,7 +241,15 @@ def _history_row(record: RoundRecord) -> dict[str, Any]:
         **({"rejected": record.rejected} if record.rejected else {}),
         **({"secure_aggregation": record.secure_aggregation} if record.secure_aggregation else {}),
         **({"epsilon": epsilons} if epsilons else {}),
+        **({"silo_dp": record.silo_dp} if record.silo_dp else {}),
     }
+
+
+def _silo_dp(config: JobConfig, result: FederationResult) -> dict[str, Any]:
+    """Silo-level DP: the mode, the adjacency and the epsilon spent (fl_jobs.silo_dp)."""
+    from fl_jobs.silo_dp import summary
+
+    return summary(config, len(result.history))
 
 
 def _privacy(config: JobConfig, result: FederationResult) -> dict[str, Any]:

@@ -189,6 +189,8 @@ class RunTracker:
                 values["secure_aggregation_recovered"] = float(
                     len(record.secure_aggregation["recovered"])
                 )
+            if record.silo_dp is not None:  # silo-level DP: epsilon spent so far
+                values["silo_dp_epsilon"] = float(record.silo_dp["epsilon"])
             metrics += [Metric(k, v, now, record.round) for k, v in values.items()]
             self._logged_up_to = record.round
         for start in range(0, len(metrics), 1000):

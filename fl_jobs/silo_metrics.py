@@ -22,7 +22,8 @@ def silo_metrics_policy(config: JobConfig) -> str:
     """``clear`` or ``none``: the job's setting, else ``none`` with DP or secure aggregation."""
     if config.silo_metrics is not None:
         return config.silo_metrics
-    private = config.clip_norm is not None or config.secure_aggregation
+    dp = config.clip_norm is not None or config.dp_level == "silo"
+    private = dp or config.secure_aggregation
     return "none" if private else "clear"
 
 

@@ -96,8 +96,9 @@ def train_params_from_config(config: JobConfig) -> TrainParams:
         lr=float(config.lr or 0.01),
         momentum=float(config.momentum or 0.0),
         clip_norm=config.clip_norm,
-        noise_multiplier=float(config.noise_multiplier or 0.0),
-        target_epsilon=config.target_epsilon,
+        # record-level DP-SGD's noise only (silo-level DP's is fl_jobs.silo_dp's)
+        noise_multiplier=float(config.noise_multiplier or 0.0) if config.clip_norm else 0.0,
+        target_epsilon=config.target_epsilon if config.clip_norm else None,
         target_delta=config.target_delta,
         planned_rounds=config.rounds,
         device=resolve_device(config.device),

@@ -60,6 +60,7 @@ def _smoke(module: str, out: Path, *args: str) -> BenchmarkReport:
         "local_vs_flower",
         "fedavg_paper",
         "strategies",
+        "silo_dp",
         "infra_scale",
         "results",
         "run_quick",
@@ -127,6 +128,13 @@ def test_strategies_smoke(tmp_path: Path) -> None:
     assert ("no attacker", "FedAvg") in groups
     assert all(0 <= row[3] <= 100 for row in attack.rows)
     assert [t.met is not None for t in report.targets] == [True] * 3  # judged, even if missed
+
+
+def test_silo_dp_smoke(tmp_path: Path) -> None:
+    report = _smoke("silo_dp", tmp_path / "silo_dp.json", "--tasks", "digits", "--epsilons", "8")
+    (table,) = report.tables
+    assert [row[1] for row in table.rows] == ["none", "record", "silo"]
+    assert report.targets[0].met is True, report.targets[0].measured
 
 
 def test_infra_scale_smoke(tmp_path: Path) -> None:

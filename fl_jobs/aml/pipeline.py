@@ -80,6 +80,12 @@ def check_cloud_manifest(
             f"fraction={config.fraction} samples silos per round, which an unrolled Azure ML "
             "pipeline cannot do at run time; set fraction: 1.0, or submit with --engine agents"
         )
+    if config.dp_level == "silo":  # before the engine: neither AML engine clips nor noises
+        raise ManifestError(
+            "dp_level silo runs in local federations only: its clipping and noise live in "
+            "the local round engine (fl_jobs.silo_dp), not in the Azure ML steps - use "
+            "--dp-level record (--clip-norm) for Azure ML jobs"
+        )
     if engine == "agents":
         from fl_jobs.aml.agents_pipeline import check_agents_config
 

@@ -50,6 +50,7 @@ from fl_jobs.screening import screen_norms
 from fl_jobs.secure_aggregation import FixedPointCodec
 from fl_jobs.secure_aggregation.silo_guard import session_policy
 from fl_jobs.seeds import derive_seed
+from fl_jobs.silo_dp import SiloDPAggregator, silo_dp_on
 from fl_jobs.strategies.base import MeanStrategy, Strategy
 from fl_jobs.strategies.registry import build_strategy, get_info, strategy_title
 from fl_jobs.torch_threads import single_threaded
@@ -84,6 +85,8 @@ class RoundRecord:
     dropped: dict[str, str] = field(default_factory=dict)
     rejected: dict[str, str] = field(default_factory=dict)
     secure_aggregation: dict[str, Any] | None = None
+    #: With silo-level DP: its mode and the epsilon spent after this round (fl_jobs.silo_dp).
+    silo_dp: dict[str, Any] | None = None
 
     def to_plain(self) -> dict[str, Any]:
         return {
@@ -97,6 +100,7 @@ class RoundRecord:
             "secure_aggregation": None
             if self.secure_aggregation is None
             else dict(self.secure_aggregation),
+            "silo_dp": None if self.silo_dp is None else dict(self.silo_dp),
         }
 
     @classmethod
@@ -264,6 +268,7 @@ class _Federation:
         out = Path(config.output_dir)
         #: Binds every secure-aggregation session to this run (keys are fresh per session).
         self.run_id = str(out.resolve())
+        self.silo_dp = SiloDPAggregator(config, out) if silo_dp_on(config) else None
         self.silos_root, self.models_dir, self.updates_dir = (
             out / "silos",
             out / "models",
@@ -397,6 +402,7 @@ class _Federation:
             dropped=ledger.dropped,
             rejected=ledger.rejected,
             secure_aggregation=secure_info,
+            silo_dp=None if self.silo_dp is None else self.silo_dp.record(len(state.history) + 1),
         )
         return FederationState(
             round=rnd,
@@ -417,6 +423,10 @@ class _Federation:
         """
         updates = self._updates(ctx)
         weights = ctx.state.global_weights
+        if self.silo_dp is not None:  # clipped deltas, summed, noised, over the fixed cohort
+            assert isinstance(ctx.strategy, MeanStrategy), ctx.strategy.name
+            mean = self.silo_dp.mean_of_updates(ctx.rnd, weights, updates, ctx.ledger.reject)
+            return ctx.strategy.server_step(ctx.rnd, weights, mean)
         if self.config.screens_norms():
             updates = screen_norms(updates, weights, self.config.norm_limit, ctx.ledger.reject)
         return ctx.strategy.aggregate(ctx.rnd, weights, updates)
@@ -438,7 +448,10 @@ class _Federation:
             codec=FixedPointCodec(clip=self.config.secure_aggregation_clip),
             timeout=self.config.round_timeout,
         ).run(trained, ctx.state.global_weights)
-        new_weights = strategy.server_step(ctx.rnd, ctx.state.global_weights, outcome.mean)
+        mean = outcome.mean
+        if self.silo_dp is not None:  # the silos' noise shares are in the unmasked sum
+            mean = self.silo_dp.mean_of_secure(ctx.rnd, ctx.state.global_weights, mean)
+        new_weights = strategy.server_step(ctx.rnd, ctx.state.global_weights, mean)
         return new_weights, outcome.to_plain()
 
     def _updates(self, ctx: _RoundContext) -> Iterator[LocalUpdate]:

@@ -38,6 +38,7 @@ from fl_jobs.secure_aggregation.silo_guard import (
 )
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
+from fl_jobs.silo_dp import SiloRelease
 from fl_jobs.silo_ledger import BudgetExhausted, check_budget
 from fl_jobs.silo_ledger import record as record_release
 from fl_jobs.silo_metrics import released, silo_metrics_policy
@@ -191,6 +192,7 @@ def _serve(
         params = train_params_from_config(config)
         # DP-SGD's noise and sampling come from the silo's own secret, not the request seed.
         secret = silo_secret(local_silo_store(silo)) if params.clip_norm is not None else None
+        silo_dp = SiloRelease.for_worker(silo, config)  # silo-level DP: clip (and noise)
     except Exception as exc:
         conn.send(WorkerFailure(silo, f"{type(exc).__name__}: {exc}"))
         return
@@ -219,6 +221,9 @@ def _serve(
             update = train_local(
                 model, data, round_params, seed=request.seed, example=example, private_seeds=own
             )
+            if silo_dp is not None:  # clipped (noised) before it leaves, weight 1
+                digest = int(update_digest(weights, request.round)[:16], 16)
+                update = silo_dp.apply(update, weights, digest, request.round)
             if release is not None:  # in the silo's ledger before the update leaves
                 record_release(
                     local_silo_store(silo), {**release, "steps": update.metrics["dp_steps"]}

@@ -183,6 +183,11 @@ def test_secure_aggregation_is_refused(manifest1: FederationManifest, tmp_path: 
         _build(manifest1, tmp_path, secure_aggregation=True)
 
 
+def test_silo_level_dp_is_refused(manifest1: FederationManifest, tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="dp_level silo runs in local federations only"):
+        _build(manifest1, tmp_path, silos=5, dp_level="silo", dp_silo_clip=1.0)
+
+
 @pytest.mark.parametrize("name", ["Has-Upper", "with/slash", "-lead", "x" * 64, ""])
 def test_bad_job_name_is_refused(manifest1: FederationManifest, tmp_path: Path, name: str) -> None:
     from fl_jobs.aml.code_snapshot import stage_code
