@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
@@ -83,7 +84,7 @@ class EmulatorCredential:
         token = ".".join(
             [_b64url(json.dumps(header).encode()), _b64url(json.dumps(claims).encode()), ""]
         )
-        return AccessToken(token, claims["exp"])
+        return AccessToken(token, now + 3600)
 
     def close(self) -> None:
         """Nothing to release (present for the credential protocol)."""
@@ -188,7 +189,7 @@ class AzuriteServer:
         """A token credential that this server accepts (see :class:`EmulatorCredential`)."""
         return EmulatorCredential(object_id)
 
-    def service_client(self, credential: object | None = None) -> BlobServiceClient:
+    def service_client(self, credential: Any = None) -> BlobServiceClient:
         """A ``BlobServiceClient`` on this server with a token credential, trusting the test CA."""
         return BlobServiceClient(
             self.account_url,
