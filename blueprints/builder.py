@@ -15,6 +15,7 @@ import pulumi_random
 from pulumi_azure_native import authorization
 
 from blueprints.catalog import Blueprint, blueprint
+from blueprints.deployer import deployer_principal
 from blueprints.spec import DEPLOYER, SandboxSpec
 from blueprints.uploaders import (
     GLOBAL,
@@ -191,7 +192,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     principals: dict[Grantee, pulumi.Input[str]] = {
         WORKSPACE_IDENTITY: orchestrator.identity.principal_id,
         JOBS_IDENTITY: orchestrator.jobs_identity.principal_id,
-        DEPLOYER_GRANTEE: client.object_id,
+        DEPLOYER_GRANTEE: deployer_principal(spec, client.object_id),
     }
     scopes: dict[Target, pulumi.Input[str]] = dict(orchestrator.scopes)
     for s, silo in zip(spec.silos, silos, strict=True):
@@ -324,7 +325,9 @@ def _outputs(
         "submitters": [
             {
                 "principal_id": (
-                    client.object_id if s.principal_id.lower() == DEPLOYER else s.principal_id
+                    deployer_principal(spec, client.object_id)
+                    if s.principal_id.lower() == DEPLOYER
+                    else s.principal_id
                 ),
                 "principal_type": s.principal_type,
                 "deployer": s.principal_id.lower() == DEPLOYER,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from blueprints.catalog import BLUEPRINT_NAMES, BLUEPRINTS
+from blueprints.deployer import check_deployer_principal
 from blueprints.jump_host_spec import JumpHostSpec, check_jump_host
 from blueprints.regions import DEFAULT_SILO_REGIONS
 from blueprints.silo_specs import (
@@ -106,6 +107,12 @@ class SandboxSpec(SpecModel):
     tags: dict[str, str] = Field(default_factory=dict)
     extra_role_assignments: list[ExtraRoleAssignment] = Field(default_factory=list)
     submitters: list[Submitter] = Field(default_factory=_deployer_submits)
+    deployer_principal_id: str | None = Field(
+        default=None,
+        description="object id the 'deployer' submitter stands for, whoever runs pulumi up "
+        "(blueprints/deployer.py); unset: the principal running it, which differs between "
+        "people and CI and so replaces the deployer's role assignments on every change",
+    )
     data_uploaders: dict[str, list[DataUploader]] = Field(
         default_factory=dict,
         description="per silo name (and 'global' for the test set): who uploads its data "
@@ -413,6 +420,7 @@ def _check(spec: SandboxSpec) -> None:
     check_jump_host(spec.jump_host, spec.posture, spec.blueprint)
     _check_networks(spec)
     _check_submitters(spec)
+    check_deployer_principal(spec)
     _check_extra_roles(spec)
     check_data_uploaders(spec)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -152,3 +153,33 @@ def test_a_failing_step_stops_with_its_exit_code(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: --skip 'Deploy' names no step of job preview")
+
+
+def _deployer_step(stack: str) -> subprocess.CompletedProcess[str]:
+    """The workflow's "Stable deployer" step, run here for ``stack``."""
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]["preview"]["steps"]
+    names = [step.get("name", "") for step in jobs]
+    index = next(i for i, name in enumerate(names) if name.startswith("Stable deployer"))
+    pulumi_call = next(i for i, step in enumerate(jobs) if "pulumi/" in str(step.get("uses")))
+    assert index < pulumi_call  # refused before Pulumi runs as the CI identity
+    command = jobs[index]["run"].replace(".venv/bin/python", shlex.quote(sys.executable))
+    return subprocess.run(
+        ["bash", "-c", command],
+        cwd=REPO,
+        env={**os.environ, "STACK": stack},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_workflow_refuses_a_stack_whose_deployer_is_not_fixed() -> None:
+    ok = _deployer_step("minimal")
+    assert ok.returncode == 0, ok.stderr
+    refused = _deployer_step("eyes-on")  # deployer, with no deployerPrincipalId
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(
+        "error: stacks/Pulumi.eyes-on.yaml: submitter 'deployer' resolves to whoever runs Pulumi"
+    )
+    assert "set fl-sandbox:deployerPrincipalId to the object id" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
