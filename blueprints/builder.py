@@ -227,7 +227,7 @@ def _jump_host(
     for principal, kind in people:
         key = principal.lower()
         if key not in users:
-            pid = client.object_id if key == DEPLOYER else principal
+            pid = deployer_principal(spec, client.object_id) if key == DEPLOYER else principal
             users[key] = JumpHostUser(key=key, principal_id=pid, principal_type=kind)
     jump = spec.jump_host
     return JumpHost(
