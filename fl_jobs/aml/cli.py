@@ -110,11 +110,19 @@ def submit(
             "complete round (its job name, i.e. its folder in the store)",
         ),
     ] = None,
+    register_model: Annotated[
+        bool,
+        typer.Option(
+            "--register-model/--no-register-model",
+            help="agents engine, with --stream: register the completed job's final MLflow "
+            "model in the workspace as fl-sandbox-<example>",
+        ),
+    ] = True,
 ) -> None:
     """Build the federated pipeline from a manifest, check it, and submit it (or dry-run)."""
     try:
         _submit(ctx, manifest, example, config, dry_run, out, rounds, seed, job_name,
-                data_prefix, experiment, stream, engine, resume)  # fmt: skip
+                data_prefix, experiment, stream, engine, resume, register_model)  # fmt: skip
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # a failure nobody named: one line, the traceback in a log
@@ -140,6 +148,7 @@ def _submit(
     stream: bool,
     engine: str = "agents",
     resume: str | None = None,
+    register_model: bool = True,
 ) -> None:
     from fl_jobs.aml.approval import ApprovalError
     from fl_jobs.aml.dataflow import DataFlowError
@@ -227,6 +236,7 @@ def _submit(
                 prepared,
                 client_factory=factory,
                 stream=stream,
+                register_model=register_model,
                 on_created=lambda created: console.print(
                     f"submitted {created.name}: {getattr(created, 'studio_url', None)}"
                 ),
@@ -238,6 +248,17 @@ def _submit(
         except SubmissionError as exc:
             raise _fail(errors, str(exc), 1) from None
     console.print(f"job {result.name}: {result.status or 'submitted'}; studio: {result.studio_url}")
+    if result.model is not None:
+        console.print(f"final model registered in the workspace as {result.model}")
+    elif result.model_error is not None:
+        from fl_jobs.aml.model_registration import final_model_path
+
+        errors.print(
+            f"warning: the final model was not registered ({result.model_error}); it is in the "
+            f"model store's global container under {final_model_path(prepared.job_name)}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.callback()

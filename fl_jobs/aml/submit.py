@@ -53,6 +53,7 @@ class PreparedJob:
     job_name: str
     experiment_name: str
     model_store: ModelStore
+    engine: str = "agents"
 
     def approval_request(self, author: str | None = None) -> dict[str, Any]:
         workspace = self.manifest.workspace
@@ -72,6 +73,10 @@ class SubmissionResult:
     studio_url: str | None
     status: str | None
     approval: ApprovalDecision | None
+    model: str | None = None
+    """``name:version`` of the registered final model, when it was registered."""
+    model_error: str | None = None
+    """Why the final model was not registered (the job itself completed)."""
 
 
 def default_job_name(example: str) -> str:
@@ -147,7 +152,7 @@ def prepare_job(
     )
     if violations:
         raise DataFlowError(violations)
-    return PreparedJob(job, manifest, config, code, steps, name, job.experiment_name, store)
+    return PreparedJob(job, manifest, config, code, steps, name, job.experiment_name, store, engine)
 
 
 def load_inputs(
@@ -251,6 +256,7 @@ def submit_job(
     client_factory: ClientFactory = default_client_factory,
     stream: bool = True,
     on_created: Callable[[Any], None] | None = None,
+    register_model: bool = True,
 ) -> SubmissionResult:
     """Ask the approver (if configured), then create the job and optionally stream it.
 
@@ -283,9 +289,26 @@ def submit_job(
         if line is None:
             raise
         raise SubmissionError(line) from None
+    model, model_error = None, None
+    if register_model and prepared.engine == "agents" and status == "Completed":
+        model, model_error = _register(client, prepared)
     return SubmissionResult(
         name=created.name,
         studio_url=getattr(created, "studio_url", None),
         status=status,
         approval=decision,
+        model=model,
+        model_error=model_error,
     )
+
+
+def _register(client: Any, prepared: PreparedJob) -> tuple[str | None, str | None]:
+    """Register the completed job's final model; a failure is reported, never raised (the
+    job's results are in the model store either way)."""
+    from fl_jobs.aml.model_registration import model_entity
+
+    try:
+        registered = client.models.create_or_update(model_entity(prepared))
+    except Exception as exc:
+        return None, describe_azure_error(exc) or f"{type(exc).__name__}: {exc}"
+    return f"{registered.name}:{registered.version}", None

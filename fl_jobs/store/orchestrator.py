@@ -39,6 +39,9 @@ from fl_jobs.store.server import StoreServer
 from fl_jobs.strategies.registry import build_strategy
 
 log = logging.getLogger("fl_jobs.store")
+
+MODEL_FOLDER = "model"
+"""The final MLflow model's folder in the orchestrator's run folder (``--out``)."""
 Notify = Callable[[str], None]
 
 
@@ -113,7 +116,21 @@ class StoreOrchestrator:
         save_weights(
             self.out / "global_model.pt", state.global_weights, meta={"rounds": state.round}
         )
+        self._save_model()
         return state
+
+    def _save_model(self) -> None:
+        """The final model as an MLflow model (``fl_jobs.serving``), which ``submit``
+        registers in the workspace; a failure here keeps the weights and says so."""
+        from fl_jobs.serving.export import save_model
+
+        try:
+            save_model(self.prepared, self.out / "global_model.pt", self.out / MODEL_FOLDER)
+        except Exception as exc:
+            self.notify(
+                f"could not write the MLflow model ({type(exc).__name__}: {exc}); the final "
+                f"weights are in {self.out / 'global_model.pt'}"
+            )
 
     # -- checkpoints ------------------------------------------------------------------------------
 

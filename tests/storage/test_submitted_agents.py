@@ -107,3 +107,17 @@ def test_the_submitted_agent_steps_run_a_federation_over_the_store(
     rounds = [json.loads(x) for x in (run_folder / "rounds.jsonl").read_text().splitlines()]
     assert [r["round"] for r in rounds] == [1, 2]
     assert (run_folder / "global_model.pt").is_file()
+    # The final model as an MLflow model (what submit registers in the workspace), read back
+    # in a second process with MLflow itself, scoring the input example it carries.
+    model = run_folder / "model"
+    assert (model / "MLmodel").is_file(), logs
+    read_back = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, mlflow.pyfunc; from mlflow.models import Model; "
+         "path = sys.argv[1]; rows = Model.load(path).load_input_example(path); "
+         "print(len(mlflow.pyfunc.load_model(path).predict(rows)), len(rows))", str(model)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert read_back.returncode == 0, read_back.stderr[-2000:]
+    predicted, given = read_back.stdout.split()[-2:]
+    assert predicted == given and int(given) > 0
