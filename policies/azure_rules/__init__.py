@@ -18,6 +18,7 @@ from policies.azure_rules import (
     aks_region,
     aks_subnet_role,
     attach_roles,
+    compute_identity_reach,
     compute_location,
     compute_logs,
     container_scope,
@@ -86,6 +87,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         aks_region,
         agent_pool_drift,
         dns_link_fallback,
+        compute_identity_reach,
         role_conditions,
     )
 )
