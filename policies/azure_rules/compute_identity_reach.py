@@ -101,6 +101,27 @@ def reach(graph: ResourceGraph) -> list[Reach]:
     return rows
 
 
+def compute_identity_table(graph: ResourceGraph) -> list[dict[str, object]]:
+    """The plan's answer to "which identity does a submitter reach by choosing each
+    compute?": one row per compute and identity, its roles, and what this rule refuses."""
+    refused: dict[str, list[str]] = {}
+    for violation in check(graph):
+        refused.setdefault(violation.resource_name, []).append(violation.problem)
+    return [
+        {
+            "compute": row.compute.arm_name,
+            "kind": row.kind,
+            "identity": row.identity,
+            "roles": [
+                {"role": role, "on": scope.rstrip("/").rsplit("/", 1)[-1]}
+                for role, scope in row.roles
+            ],
+            "refused": refused.get(row.compute.name, []),
+        }
+        for row in reach(graph)
+    ]
+
+
 def check(graph: ResourceGraph) -> list[Violation]:
     found: list[Violation] = []
     for row in reach(graph):
