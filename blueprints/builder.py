@@ -38,6 +38,7 @@ from components.permissions import (
     DEPLOYER as DEPLOYER_GRANTEE,
 )
 from components.permissions import (
+    IMAGE_BUILDER_IDENTITY,
     JOBS_IDENTITY,
     WORKSPACE_IDENTITY,
     AccessControl,
@@ -100,7 +101,13 @@ def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
         attached.append((None, False))
     hbi_aks = spec.posture.workspace_private and bool(spec.aks_clusters)
     return access_table(
-        spec.silo_names, extras, submitters, spec.aks_clusters, attached, hbi_aks=hbi_aks
+        spec.silo_names,
+        extras,
+        submitters,
+        spec.aks_clusters,
+        attached,
+        hbi_aks=hbi_aks,
+        image_builder=spec.posture.image_build_compute,
     )
 
 
@@ -194,6 +201,8 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
         JOBS_IDENTITY: orchestrator.jobs_identity.principal_id,
         DEPLOYER_GRANTEE: deployer_principal(spec, client.object_id),
     }
+    if orchestrator.image_builder_identity is not None:
+        principals[IMAGE_BUILDER_IDENTITY] = orchestrator.image_builder_identity.principal_id
     scopes: dict[Target, pulumi.Input[str]] = dict(orchestrator.scopes)
     for s, silo in zip(spec.silos, silos, strict=True):
         principals[silo_identity(s.name)] = silo.identity.principal_id

@@ -26,6 +26,7 @@ from blueprints.spec import SandboxSpec
 from fl_jobs.manifest import FederationManifest, ManifestError
 from policies.access_matrix import access_matrix
 from policies.azure_rules import RULES, check_rules
+from policies.azure_rules.compute_identity_reach import compute_identity_table
 from policies.graph import ResourceGraph
 from policies.invariants import INVARIANTS, check_graph
 from policies.invariants.no_secrets import secret_key_name
@@ -182,6 +183,7 @@ class Plan:
             "counts_by_type": self.counts_by_type(),
             "tree": self.tree(),
             "access_matrix": access_matrix(self.graph),
+            "compute_identities": compute_identity_table(self.graph),
             "network": self.network,
             "manifest": {"valid": self.manifest_error is None, "error": self.manifest_error},
             "invariants": [

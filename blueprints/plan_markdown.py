@@ -3,7 +3,8 @@ then the sections a reviewer asks for (``--section``), from the same document as
 
 Sections: ``summary`` (resource counts by type), ``access`` (identities x storage -> roles),
 ``network``, ``checks`` (invariants and Azure's rules, broken ones with their violations),
-``job-path`` (every data movement of one FL round). The default is all of them.
+``job-path`` (every data movement of one FL round), ``compute-identities`` (the identity a
+submitter reaches by choosing each compute, and its roles). The default is all of them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-SECTIONS: tuple[str, ...] = ("summary", "access", "network", "checks", "job-path")
+SECTIONS: tuple[str, ...] = (
+    "summary",
+    "access",
+    "network",
+    "checks",
+    "job-path",
+    "compute-identities",
+)
 
 
 def _cell(value: Any) -> str:
@@ -94,12 +102,31 @@ def _job_path(doc: dict[str, Any]) -> list[str]:
     ]
 
 
+def _compute_identities(doc: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            r["compute"],
+            r["kind"],
+            r["identity"],
+            ", ".join(f"{g['role']} on {g['on']}" for g in r["roles"]) or "-",
+            "; ".join(r["refused"]) or "ok",
+        ]
+        for r in doc["compute_identities"]
+    ]
+    return [
+        "### Which identity a submitter reaches by choosing each compute (rule 30)",
+        "",
+        *_table(["compute", "type", "runs as", "roles", "result"], rows),
+    ]
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "summary": _summary,
     "access": _access,
     "network": _network,
     "checks": _checks,
     "job-path": _job_path,
+    "compute-identities": _compute_identities,
 }
 
 

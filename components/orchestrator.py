@@ -399,7 +399,18 @@ class Orchestrator(pulumi.ComponentResource):
         else:
             self.compute = self._aggregation_compute(name, args, tags, subnet_id)
         self.image_builder: machinelearningservices.Compute | None = None
+        self.image_builder_identity: managedidentity.UserAssignedIdentity | None = None
         if posture.image_build_compute:
+            # Its own identity: any submitter may send a job to any compute of the workspace,
+            # so the builder must not run as the workspace identity (vault, storage control).
+            self.image_builder_identity = managedidentity.UserAssignedIdentity(
+                f"{name}-image-builder-identity",
+                resource_name_=naming.identity(base, "orchestrator-image-builder"),
+                resource_group_name=rg,
+                location=args.location,
+                tags=with_purpose(tags, PURPOSE_IMAGE_BUILD),
+                opts=child,
+            )
             self.image_builder = aml_cluster(
                 f"{name}-image-builder",
                 compute_name=naming.IMAGE_BUILD_COMPUTE,
@@ -407,7 +418,7 @@ class Orchestrator(pulumi.ComponentResource):
                 location=args.location,
                 vm_size=args.compute_sku,
                 max_nodes=1,
-                identity_id=self.identity.id,
+                identity_id=self.image_builder_identity.id,
                 workspace=self.workspace,
                 resource_group_name=rg,
                 subnet_id=subnet_id,

@@ -8,8 +8,10 @@ to principal ids and ARM scopes.
 
 Who holds what, and why:
 - the workspace's identity: what Azure ML documents for a user-assigned workspace identity
-  (its storage, key vault, registry, telemetry, the workspace itself); it also runs the image
-  builder, the only compute allowed to push images;
+  (its storage, key vault, registry, telemetry, the workspace itself); no compute runs as it,
+  since any submitter may send a job to any compute of the workspace;
+- the image builder's identity: AcrPush on the registry and read on the workspace storage
+  (the build context), nothing else; the only compute identity allowed to push images;
 - the orchestrator's jobs identity (aggregation): data roles on the model store and the
   workspace storage, and AcrPull; nothing that could push an image or change a resource;
 - each silo's identity: its own storage, its own update container, read-only on the global
@@ -44,6 +46,7 @@ GranteeKind = Literal[
     "workspace-identity",
     "workspace-system-identity",
     "jobs-identity",
+    "image-builder-identity",
     "silo-identity",
     "aks-identity",
     "person",
@@ -67,6 +70,8 @@ class Grantee:
             return "orchestrator-workspace-system-identity"
         if self.kind == "jobs-identity":
             return "orchestrator-jobs-identity"
+        if self.kind == "image-builder-identity":
+            return "orchestrator-image-builder-identity"
         if self.kind == "silo-identity":
             return f"silo:{self.silo}-identity"
         if self.kind == "aks-identity":
@@ -82,6 +87,8 @@ WORKSPACE_SYSTEM_IDENTITY = Grantee("workspace-system-identity")
 """The workspace's system-assigned identity (known once the workspace exists)."""
 JOBS_IDENTITY = Grantee("jobs-identity")
 """The identity the orchestrator's compute runs aggregation steps as."""
+IMAGE_BUILDER_IDENTITY = Grantee("image-builder-identity")
+"""The identity the image-build cluster runs as: push images, read build contexts, no more."""
 DEPLOYER = Grantee("deployer")
 
 
@@ -187,7 +194,7 @@ def _workspace_identity_rows() -> list[Grant]:
         (
             roles.CONTRIBUTOR,
             REGISTRY,
-            "the workspace (and its image builder) builds and pushes job environment images",
+            "the workspace manages its registry (documented role for workspace identities)",
         ),
         (roles.CONTRIBUTOR, Target("app-insights"), "the workspace writes its telemetry"),
     ]
@@ -239,6 +246,23 @@ def _jobs_identity_rows(silos: Sequence[str]) -> list[Grant]:
         Grant(me, roles.ACR_PULL, REGISTRY, "the orchestrator's compute pulls job images"),
     ]
     return grants
+
+
+def image_builder_rows() -> list[Grant]:
+    """The image-build cluster reads the build context from the workspace storage and pushes
+    the image to the registry (Azure ML docs, "Secure the workspace resources", Azure Container
+    Registry: images build on the compute cluster when the registry is behind the VNet).
+    AcrPush also allows pull, for base layers already in the registry."""
+    me = IMAGE_BUILDER_IDENTITY
+    return [
+        Grant(me, "AcrPush", REGISTRY, "the image builder pushes job environment images"),
+        Grant(
+            me,
+            roles.BLOB_DATA_READER,
+            WS_STORAGE,
+            "the image builder reads the build context from the workspace storage",
+        ),
+    ]
 
 
 def _silo_rows(silo: str) -> list[Grant]:
@@ -376,13 +400,17 @@ def access_table(
     aks_clusters: Iterable[str | None] = (),
     attached_clusters: Iterable[tuple[str | None, bool]] = (),
     hbi_aks: bool = False,
+    image_builder: bool = False,
 ) -> list[Grant]:
     """Every role assignment of a sandbox with these silos, plus submitters and extras.
     ``aks_clusters``: the silos (None: the orchestrator) that run on AKS;
     ``attached_clusters``: every Kubernetes cluster attached as a compute, and whether it
-    is Arc-connected; ``hbi_aks``: an HBI workspace attaches AKS clusters."""
+    is Arc-connected; ``hbi_aks``: an HBI workspace attaches AKS clusters; ``image_builder``:
+    the workspace builds images on its own cluster."""
     table = _workspace_identity_rows()
     table.extend(_jobs_identity_rows(silos))
+    if image_builder:
+        table.extend(image_builder_rows())
     for silo in silos:
         table.extend(_silo_rows(silo))
     for cluster in aks_clusters:

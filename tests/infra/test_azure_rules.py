@@ -512,6 +512,51 @@ def test_20_each_cluster_role_is_needed_and_waited_for() -> None:
     assert "without waiting" in found[0].problem
 
 
+# ----- rule 30: the identity a submitter reaches by choosing a compute ---------------------------
+
+
+def _runs_as(identity_id: str) -> Any:
+    def change(props: dict[str, Any]) -> None:
+        props["identity"]["userAssignedIdentities"] = (
+            {identity_id: {}}
+            if isinstance(props["identity"]["userAssignedIdentities"], dict)
+            else [identity_id]
+        )
+
+    return change
+
+
+def test_30_an_image_builder_running_as_the_workspace_identity_is_named() -> None:
+    records, outputs = run_of("eyes-off")
+    workspace_identity = one(records, named("orchestrator-identity")).outputs["id"]
+    records = edited(records, named("orchestrator-image-builder"), _runs_as(workspace_identity))
+    found = broken(records, outputs, "azure-30-compute-identity-reach")
+    assert names(found) == {"orchestrator-image-builder"}
+    problems = " ".join(v.problem for v in found)
+    assert "Key Vault Administrator" in problems and "Storage Account Contributor" in problems
+
+
+def test_30_acr_push_on_any_compute_but_the_image_builder_is_named() -> None:
+    records, outputs = run_of("eyes-off")
+    builder = one(records, named("orchestrator-image-builder-identity")).outputs["id"]
+    records = edited(records, named("orchestrator-compute"), _runs_as(builder))
+    found = broken(records, outputs, "azure-30-compute-identity-reach")
+    assert names(found) == {"orchestrator-compute"}
+    assert "AcrPush" in found[0].problem
+
+
+def test_30_a_kubernetes_compute_running_as_the_attaching_identity_is_named() -> None:
+    """Jobs on a Kubernetes compute run as the compute's identity: the workspace identity's
+    attach roles are out of reach until the compute runs as it."""
+    records, outputs = hybrid_records()
+    assert not check_rules(graph(records, outputs))["azure-30-compute-identity-reach"]
+    workspace_identity = one(records, named("orchestrator-identity")).outputs["id"]
+    records = edited(records, named("silo-bank-c-compute"), _runs_as(workspace_identity))
+    found = broken(records, outputs, "azure-30-compute-identity-reach")
+    assert names(found) == {"silo-bank-c-compute"}
+    assert "Azure Kubernetes Service Cluster Admin Role" in " ".join(v.problem for v in found)
+
+
 # ----- rule 21: an HBI workspace's system identity on its storage, with AKS  ---------------------
 
 SAI_BLOB = "ra-orchestrator-workspace-system-identity-storage-blob-data-contributor-orchestrator"

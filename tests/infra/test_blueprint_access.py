@@ -15,6 +15,7 @@ from components.builtin_roles import BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, BU
 from components.conventions import (
     MEMBER_OF_MARKER,
     PURPOSE_AKS_CONTROL_PLANE,
+    PURPOSE_IMAGE_BUILD,
     PURPOSE_JOBS,
     PURPOSE_MODELS,
     PURPOSE_WORKSPACE,
@@ -26,6 +27,7 @@ from components.permissions import (
     ATTACH_ROLES,
     DEPLOYER,
     GRANTS_PER_SILO,
+    IMAGE_BUILDER_IDENTITY,
     JOBS_IDENTITY,
     SUBMITTER_ROLES,
     WORKSPACE_IDENTITY,
@@ -36,6 +38,7 @@ from components.permissions import (
     aks_rows,
     attach_rows,
     hbi_aks_rows,
+    image_builder_rows,
     silo_identity,
 )
 from components.silo_network import COMPUTE_SUBNET
@@ -90,13 +93,16 @@ def _principals(run: MockRun, spec: SandboxSpec) -> dict[Grantee, str]:
         silo, purpose = tags.get(TAG_SILO), tags.get(TAG_PURPOSE)
         if purpose == PURPOSE_AKS_CONTROL_PLANE:
             key = aks_identity(silo)
+        elif purpose == PURPOSE_IMAGE_BUILD:
+            key = IMAGE_BUILDER_IDENTITY
         elif silo:
             key = silo_identity(silo)
         else:
             key = JOBS_IDENTITY if purpose == PURPOSE_JOBS else WORKSPACE_IDENTITY
         assert key not in out, key
         out[key] = identity.outputs["principalId"]
-    assert len(out) == len(spec.silos) + 3 + len(spec.aks_clusters)
+    builder = 1 if spec.posture.image_build_compute else 0
+    assert len(out) == len(spec.silos) + 3 + len(spec.aks_clusters) + builder
     for workspace in run.of_type("azure-native:machinelearningservices:Workspace"):
         out[WORKSPACE_SYSTEM_IDENTITY] = workspace.outputs["identity"]["principalId"]
     return out
@@ -188,7 +194,8 @@ def test_role_assignments_are_exactly_the_table(case: tuple[SandboxSpec, MockRun
     attach = len(attach_rows(None, arc=False)) * len(spec.aks_clusters)  # no Arc silo here
     hbi_aks = len(hbi_aks_rows()) if spec.posture.workspace_private and spec.aks_clusters else 0
     extra = len(spec.extra_role_assignments)
-    assert len(table) == fixed + silos + submitters + aks + attach + hbi_aks + extra
+    builder = len(image_builder_rows()) if spec.posture.image_build_compute else 0
+    assert len(table) == fixed + silos + submitters + aks + attach + hbi_aks + extra + builder
 
 
 def test_descriptions_say_who_what_why_and_membership(case: tuple[SandboxSpec, MockRun]) -> None:
@@ -245,6 +252,41 @@ def test_the_jobs_identity_holds_data_roles_only(case: tuple[SandboxSpec, MockRu
         **{scopes[f"models-container:silo-{s}"]: reader for s in spec.silo_names},
     }
     assert mine == expected
+
+
+def test_the_image_builder_runs_as_its_own_identity_that_can_push_and_read_only(
+    case: tuple[SandboxSpec, MockRun],
+) -> None:
+    """Any submitter may send a job to the image builder, so it must not run as the workspace
+    identity (vault admin, storage control): its identity pushes images and reads the build
+    context, nothing else."""
+    spec, run = case
+    builders = [
+        c
+        for c in run.of_type("azure-native:machinelearningservices:Compute")
+        if c.inputs["computeName"] == "image-builder"
+    ]
+    if not spec.posture.image_build_compute:
+        assert builders == []
+        return
+    principals, scopes = _principals(run, spec), _scopes(run, spec)
+    (builder,) = builders
+    (identity_id,) = builder.inputs["identity"]["userAssignedIdentities"]
+    (own,) = [
+        r
+        for r in run.of_type("azure-native:managedidentity:UserAssignedIdentity")
+        if r.outputs["id"] == identity_id
+    ]
+    assert own.outputs["principalId"] == principals[IMAGE_BUILDER_IDENTITY]
+    mine = {
+        (r.inputs["scope"], r.inputs["roleDefinitionId"].rsplit("/", 1)[-1])
+        for r in run.of_type(ROLE)
+        if r.inputs["principalId"] == principals[IMAGE_BUILDER_IDENTITY]
+    }
+    assert mine == {
+        (scopes["container-registry"], BUILTIN_ROLES["AcrPush"]),
+        (scopes["orchestrator-storage"], BUILTIN_ROLES[BLOB_DATA_READER]),
+    }
 
 
 def test_silo_identities_reach_only_their_own_things(case: tuple[SandboxSpec, MockRun]) -> None:

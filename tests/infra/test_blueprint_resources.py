@@ -129,8 +129,10 @@ FIXED: dict[str, Counter[str]] = {
 }
 FIXED["eyes-on"] = FIXED["minimal"] + Counter({C_NET: 1, NSG: 1, VNET: 1, SUBNET: 2})
 # Four zones linked to the hub; endpoints for the workspace storage (blob, file), the model
-# store and the workspace; the image builder.
-FIXED["eyes-off"] = FIXED["eyes-on"] + Counter({ZONE: 4, LINK: 4, PE: 4, PE_DNS: 4, COMPUTE: 1})
+# store and the workspace; the image builder, its own identity and its two roles.
+FIXED["eyes-off"] = FIXED["eyes-on"] + Counter(
+    {ZONE: 4, LINK: 4, PE: 4, PE_DNS: 4, COMPUTE: 1, UAI: 1, ROLE: 2}
+)
 # Two more zones (vault, registry) and their endpoints.
 FIXED["private"] = FIXED["eyes-off"] + Counter({ZONE: 2, LINK: 2, PE: 2, PE_DNS: 2})
 FIXED["hybrid"] = FIXED["eyes-on"]

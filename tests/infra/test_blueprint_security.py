@@ -173,8 +173,9 @@ def test_computes_scale_to_zero_as_their_identity_in_their_region_and_subnet(
         assert tags.get(TAG_SILO) == silo
         assert tags.get(TAG_PURPOSE) != PURPOSE_AKS_CONTROL_PLANE
         if silo is None:
-            # Aggregation runs as the jobs identity; only the image builder as the workspace's.
-            wanted = None if purpose == PURPOSE_IMAGE_BUILD else PURPOSE_JOBS
+            # Aggregation runs as the jobs identity, the image builder as its own; none as the
+            # workspace's (any submitter may pick any compute).
+            wanted = PURPOSE_IMAGE_BUILD if purpose == PURPOSE_IMAGE_BUILD else PURPOSE_JOBS
             assert tags.get(TAG_PURPOSE) == wanted, compute.name
         assert compute.inputs["location"] == spec.region
         assert props["computeLocation"] == (spec.silo(silo).region if silo else spec.region)

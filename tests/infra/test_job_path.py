@@ -65,7 +65,7 @@ def test_every_compute_movement_runs_as_its_own_identity() -> None:
         if movement.step == "aggregate":
             assert "identity 'id-flsandbox-orchestrator-jobs'" in movement.actor
         if movement.step == "image build":
-            assert "identity 'id-flsandbox-orchestrator'" in movement.actor
+            assert "identity 'id-flsandbox-orchestrator-image-builder'" in movement.actor
 
 
 # ----- submit ------------------------------------------------------------------------------
@@ -101,9 +101,10 @@ def test_image_builder_without_storage_role_cannot_read_the_context() -> None:
     records, outputs = run_of("eyes-off")
     records = without(
         records,
-        named("ra-orchestrator-identity-storage-blob-data-contributor-orchestrator-storage"),
+        named(
+            "ra-orchestrator-image-builder-identity-storage-blob-data-reader-orchestrator-storage"
+        ),
     )
-    # The Azure ML service loses the same grant (tested in test_job_path_control).
     broken = [m for m in only_broken(records, outputs) if m.step == "image build"]
     assert [m.what for m in broken] == ["read the build context"]
     movement = broken[0]

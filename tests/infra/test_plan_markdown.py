@@ -50,3 +50,23 @@ def test_bad_values_are_one_line(args: list[str], message: str) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+
+
+@pytest.mark.parametrize("silos", ["1", "3"])
+def test_compute_identities_section_names_each_computes_identity_and_roles(silos: str) -> None:
+    done = _plan(
+        "--blueprint", "private", "--silos", silos, "--format", "markdown",
+        "--section", "compute-identities",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [
+        line for line in done.stdout.splitlines() if line.startswith("| ") and "|---" not in line
+    ]
+    by_compute = {row.split(" | ")[0].lstrip("| "): row for row in rows[1:]}
+    # The aggregation compute, the image builder and one compute per silo, each with a result.
+    assert len(by_compute) == int(silos) + 2
+    builder = by_compute["image-builder"]
+    assert "id-flsandbox-orchestrator-image-builder" in builder and "AcrPush" in builder
+    assert "Key Vault Administrator" not in done.stdout
+    assert all(row.endswith("| ok |") for row in by_compute.values())
+    assert "### Access matrix" not in done.stdout

@@ -1,0 +1,145 @@
+"""Rule 30: no compute a submitter can choose runs as an identity with control or secret roles.
+
+Source: Azure ML docs, "Manage access to Azure Machine Learning workspaces"
+(https://learn.microsoft.com/azure/machine-learning/how-to-assign-roles): AzureML Data
+Scientist "can perform all actions within an Azure Machine Learning workspace, except for
+creating or deleting compute resources and modifying the workspace itself", so every submitter
+may send a job to any compute of the workspace. A job with ``identity: managed`` gets the
+compute's managed identity ("Set up authentication between Azure Machine Learning and other
+services", https://learn.microsoft.com/azure/machine-learning/how-to-identity-based-service-authentication:
+the compute cluster's managed identity is used for identity-based data access); on a
+Kubernetes compute the job uses the identity assigned to the compute at attach, without a
+``client_id`` ("In the case of kubernetes cluster compute, the ManagedIdentityCredential object
+should be provided without any client_id", same page). The workspace identity's attach roles
+(rule 20: AKS Cluster Admin, Kubernetes Extension Contributor) are therefore not reachable
+through a Kubernetes compute unless that compute runs as the workspace identity. So each
+compute's identity is reachable by every submitter, and must hold no control-plane or secret
+role; AcrPush only on the workspace's image-build compute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from components import builtin_roles as names
+from policies import roles
+from policies.graph import COMPUTE, Node, ResourceGraph
+from policies.violation import Violation
+
+NUMBER = 30
+ID = "azure-30-compute-identity-reach"
+TITLE = "A compute any submitter can choose runs as no identity with control or secret roles"
+SOURCE = (
+    "Azure ML docs: manage workspace access, AzureML Data Scientist "
+    "(https://learn.microsoft.com/azure/machine-learning/how-to-assign-roles); "
+    "identity-based service authentication"
+)
+UNVERIFIED = False
+
+ACR_PUSH = "AcrPush"
+KEY_VAULT_SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
+"""Key Vault Secrets Officer's built-in id (not in the sandbox's role table: never granted)."""
+FORBIDDEN = frozenset(
+    {
+        names.KEY_VAULT_ADMINISTRATOR,
+        names.OWNER,
+        names.CONTRIBUTOR,
+        names.USER_ACCESS_ADMINISTRATOR,
+        names.RBAC_ADMINISTRATOR,
+        names.AKS_CLUSTER_ADMIN,
+        names.KUBERNETES_EXTENSION_CONTRIBUTOR,
+        names.STORAGE_ACCOUNT_CONTRIBUTOR,
+        names.RELAY_OWNER,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What a submitter reaches by choosing one compute."""
+
+    compute: Node
+    kind: str
+    identity: str
+    roles: tuple[tuple[str, str], ...]
+    """(role name, scope) pairs the identity holds."""
+
+
+def _workspace_of(graph: ResourceGraph, compute: Node) -> Node | None:
+    name = str(compute.get("workspaceName") or "").lower()
+    found = [w for w in graph.workspaces() if w.arm_name.lower() == name]
+    return found[0] if len(found) == 1 else None
+
+
+def _role(role_definition_id: str) -> str:
+    if roles.role_guid(role_definition_id) == KEY_VAULT_SECRETS_OFFICER:
+        return "Key Vault Secrets Officer"
+    return roles.role_name(role_definition_id)
+
+
+def reach(graph: ResourceGraph) -> list[Reach]:
+    """Per compute: the identity a job on it runs as, and that identity's roles."""
+    rows = []
+    for compute in graph.of_type(COMPUTE):
+        props = compute.get("properties")
+        kind = str(props.get("computeType") or "") if isinstance(props, Mapping) else ""
+        identities = graph.compute_identities(compute)
+        if not identities:
+            rows.append(Reach(compute, kind, "(none)", ()))
+        for identity in identities:
+            principal = identity.get("principalId")
+            held = graph.grants_of(principal) if isinstance(principal, str) else []
+            rows.append(
+                Reach(
+                    compute,
+                    kind,
+                    identity.arm_name,
+                    tuple(sorted((_role(g.role_definition_id), g.scope) for g in held)),
+                )
+            )
+    return rows
+
+
+def compute_identity_table(graph: ResourceGraph) -> list[dict[str, object]]:
+    """The plan's answer to "which identity does a submitter reach by choosing each
+    compute?": one row per compute and identity, its roles, and what this rule refuses."""
+    refused: dict[str, list[str]] = {}
+    for violation in check(graph):
+        refused.setdefault(violation.resource_name, []).append(violation.problem)
+    return [
+        {
+            "compute": row.compute.arm_name,
+            "kind": row.kind,
+            "identity": row.identity,
+            "roles": [
+                {"role": role, "on": scope.rstrip("/").rsplit("/", 1)[-1]}
+                for role, scope in row.roles
+            ],
+            "refused": refused.get(row.compute.name, []),
+        }
+        for row in reach(graph)
+    ]
+
+
+def check(graph: ResourceGraph) -> list[Violation]:
+    found: list[Violation] = []
+    for row in reach(graph):
+        workspace = _workspace_of(graph, row.compute)
+        builder = workspace.get("imageBuildCompute") if workspace is not None else None
+        for role, scope in row.roles:
+            allowed = role == ACR_PUSH and row.compute.arm_name == builder
+            if role not in FORBIDDEN | {ACR_PUSH, "Key Vault Secrets Officer"} or allowed:
+                continue
+            found.append(
+                Violation.at(
+                    ID,
+                    row.compute,
+                    f"runs jobs as {row.identity}, which holds {role} on {scope}; any "
+                    "submitter (AzureML Data Scientist) may choose this compute and get "
+                    "that token.",
+                    f"Run '{row.compute.arm_name}' as an identity with data roles only, and "
+                    f"move {role} to an identity no compute runs as.",
+                )
+            )
+    return found
