@@ -143,7 +143,8 @@ def run(
     silo_metrics: str = typer.Option(
         None,
         "--silo-metrics",
-        help="Per-silo training metrics (train loss) sent to the orchestrator: clear | none "
+        help="Per-silo training metrics (train loss) sent to the orchestrator: clear | dp "
+        "(noised, counted in epsilon; needs --clip-norm) | none "
         "(default: none with DP or secure aggregation, else clear)",
     ),
     secure_aggregation_clip: float = typer.Option(

@@ -185,9 +185,10 @@ class JobConfig(BaseModel):
     secure_aggregation: bool = Field(
         default=False, description="the orchestrator sees only the masked sum of the updates"
     )
-    silo_metrics: Literal["clear", "none"] | None = Field(
+    silo_metrics: Literal["clear", "dp", "none"] | None = Field(
         default=None,
-        description="per-silo training metrics sent to the orchestrator: clear or none "
+        description="per-silo training metrics sent to the orchestrator: clear, dp (noised, "
+        "counted in epsilon; needs clip_norm) or none "
         "(default: none with DP or secure aggregation, else clear)",
     )
     secure_aggregation_clip: float = Field(
@@ -343,6 +344,11 @@ class JobConfig(BaseModel):
             )
         if self.secure_aggregation:
             self._check_secure_aggregation(per_round)
+        if self.silo_metrics == "dp" and self.clip_norm is None:
+            raise ValueError(
+                "silo_metrics dp needs DP-SGD, whose accountant counts the noised metrics - "
+                "set --clip-norm, or use --silo-metrics none"
+            )
         return self
 
     def _check_secure_aggregation(self, per_round: int) -> None:

@@ -67,14 +67,17 @@ def spent_so_far(store: SiloStore, delta: float) -> float:
     return spent(_history(read_ledger(store)), delta)
 
 
-def check_budget(silo: str, store: SiloStore, coming: dict[str, Any]) -> None:
-    """Raise BudgetExhausted when the ledger plus ``coming`` would pass the silo's budget."""
+def check_budget(
+    silo: str, store: SiloStore, coming: dict[str, Any], *more: dict[str, Any]
+) -> None:
+    """Raise BudgetExhausted when the ledger plus ``coming`` (and ``more`` releases of the
+    same round, e.g. a noised metric) would pass the silo's budget."""
     from fl_jobs.privacy import spent
 
     budget = read_budget(store)
     if budget is None:
         return
-    after = spent([*_history(read_ledger(store)), *_history([coming])], budget.delta)
+    after = spent([*_history(read_ledger(store)), *_history([coming, *more])], budget.delta)
     if after > budget.epsilon:
         raise BudgetExhausted(
             f"{silo} refuses to train: its privacy budget is epsilon {budget.epsilon:g} at "

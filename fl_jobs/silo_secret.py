@@ -58,3 +58,10 @@ def private_seeds(secret: bytes, context: int, round_: int) -> tuple[int, int]:
         return int.from_bytes(digest[:8], "big") >> 1
 
     return one(b"fl-sandbox/dp-sampling/v1"), one(b"fl-sandbox/dp-noise/v1")
+
+
+def metric_seed(secret: bytes, context: int, round_: int) -> int:
+    """The seed of one round's noised silo metrics (``--silo-metrics dp``), as
+    :func:`private_seeds` under its own label."""
+    message = b"fl-sandbox/dp-metrics/v1" + struct.pack(">QQ", context & (2**64 - 1), round_)
+    return int.from_bytes(hmac.new(secret, message, hashlib.sha256).digest()[:8], "big") >> 1

@@ -62,6 +62,11 @@ def update_path(job: str, round_index: int) -> str:
     return f"{job}/round-{round_index}"
 
 
+#: A silo's own store (DP secret, privacy ledger, budget) in its own datastore: one folder
+#: for every job, since the ledger counts releases across jobs (fl_jobs.silo_ledger).
+SILO_STORE_PATH = "fl-sandbox/silo-store"
+
+
 def processed_data_path(job: str) -> str:
     """Preprocessed silo data, kept inside the silo's own datastore."""
     return f"{job}/processed"

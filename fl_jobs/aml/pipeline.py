@@ -27,6 +27,7 @@ from typing import Any
 from fl_jobs.aml.code_snapshot import CodeSnapshot
 from fl_jobs.aml.component_loader import load_components, update_port
 from fl_jobs.aml.layout import (
+    SILO_STORE_PATH,
     check_job_prefix,
     datastore_uri,
     global_model_path,
@@ -216,6 +217,8 @@ def build_pipeline(
                 train.outputs.model_update = out_folder(
                     store.update_datastore(silo.name), update_path(job_name, round_index)
                 )
+                # The silo's DP secret and ledger: in its own datastore, the same across jobs.
+                train.outputs.silo_store = out_folder(silo.datastore, SILO_STORE_PATH)
                 updates[update_port(index)] = train.outputs.model_update
             aggregate = components.aggregate(
                 global_model=global_model, test_data=test_data, round=round_index, **updates

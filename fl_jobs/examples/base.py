@@ -103,12 +103,15 @@ class Example(ABC):
             return X
         return standardize_own(X)
 
-    def loss_fn(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss_fn(
+        self, outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
+    ) -> torch.Tensor:
+        """The training loss; ``reduction="none"`` gives each example's (fl_jobs.silo_metrics)."""
         import torch.nn.functional as F
 
         if self.task == "classification":
-            return F.cross_entropy(outputs, targets)
-        return F.mse_loss(outputs.squeeze(-1), targets / self.target_scale)
+            return F.cross_entropy(outputs, targets, reduction=reduction)
+        return F.mse_loss(outputs.squeeze(-1), targets / self.target_scale, reduction=reduction)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """Turn model outputs into predictions in the target's own units or classes."""

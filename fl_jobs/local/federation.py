@@ -629,10 +629,13 @@ def _dp_history(
     rounds = [r.silo_metrics[silo] for r in history if silo in r.silo_metrics]
     if current is not None:
         rounds.append(current)
-    return [
+    from fl_jobs.silo_metrics import METRIC_NOISE_KEY
+
+    steps = [
         (m.get("dp_noise_multiplier", 0.0), m.get("dp_sample_rate", 1.0), m.get("dp_steps", 0.0))
         for m in rounds
-    ]
+    ]  # and a noised metric release (--silo-metrics dp): one Gaussian step, sampling rate 1
+    return steps + [(m[METRIC_NOISE_KEY], 1.0, 1.0) for m in rounds if METRIC_NOISE_KEY in m]
 
 
 def _add_epsilon(silo_metrics: dict[str, dict[str, float]], history: list[RoundRecord]) -> None:

@@ -37,9 +37,11 @@ class KeysRequest:
 
 @dataclass(frozen=True)
 class SharesRequest:
-    """Every silo's public keys: share the secrets, one sealed bundle per peer."""
+    """Every silo's public keys, with each silo's signature on its own (relayed as sent):
+    share the secrets, one sealed bundle per peer."""
 
     public_keys: dict[str, PublicKeys]
+    signatures: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class RevealRequest:
 @dataclass(frozen=True)
 class KeysReply:
     public_keys: PublicKeys
+    #: The silo's Ed25519 signature on its keys (silo_guard.keys_message); empty without a guard.
+    signature: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -138,11 +142,16 @@ class SecureSilo:
             if self.guard is not None:
                 self.guard.accept(request.session, self._update)
             self._client = SecureAggregationClient(request.session, self.silo)
-            return KeysReply(self._client.public_keys)
+            keys = self._client.public_keys
+            if self.guard is None:
+                return KeysReply(keys)
+            return KeysReply(keys, self.guard.sign_keys(request.session, keys))
         client = self._client
         if client is None or self.weights is None:
             return Refused(self.silo, "no secure-aggregation session is open in this worker")
         if isinstance(request, SharesRequest):
+            if self.guard is not None:  # before any key agreement
+                self.guard.check_peer_keys(client.session, request.public_keys, request.signatures)
             return SharesReply(client.share_secrets(request.public_keys))
         if isinstance(request, MaskRequest):
             client.receive_shares(request.bundles)

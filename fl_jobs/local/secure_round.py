@@ -151,7 +151,8 @@ class SecureRound:
         if len(keys) < len(silos):
             return list(keys)
         public: dict[str, PublicKeys] = {name: reply.public_keys for name, reply in keys.items()}
-        shares = self._exchange(silos, lambda _: SharesRequest(public), SharesReply)
+        signed = {name: reply.signature for name, reply in keys.items()}
+        shares = self._exchange(silos, lambda _: SharesRequest(public, signed), SharesReply)
         if len(shares) < len(silos):
             return list(shares)
         inbox = {

@@ -41,11 +41,12 @@ from fl_jobs.silo_data import SiloArrays, read_silo_data
 from fl_jobs.silo_dp import SiloRelease
 from fl_jobs.silo_ledger import BudgetExhausted, check_budget
 from fl_jobs.silo_ledger import record as record_release
-from fl_jobs.silo_metrics import released, silo_metrics_policy
-from fl_jobs.silo_secret import private_seeds, silo_secret
+from fl_jobs.silo_metrics import metric_release, noised_loss, released, silo_metrics_policy
+from fl_jobs.silo_secret import metric_seed, private_seeds, silo_secret
 from fl_jobs.silo_store import local_silo_store
 from fl_jobs.training import (
     TrainParams,
+    tensors,
     train_local,
     train_params_from_config,
     with_silo_config,
@@ -98,14 +99,14 @@ STOP = "stop"
 
 
 def planned_release(
-    silo: str, params: TrainParams, n_samples: int, request: TrainRequest
-) -> dict[str, Any]:
-    """The DP-SGD release this round will make, checked against the silo's own budget
-    (BudgetExhausted) before any training."""
+    silo: str, params: TrainParams, n_samples: int, request: TrainRequest, *, metric: bool = False
+) -> list[dict[str, Any]]:
+    """The releases this round will make (DP-SGD, then with ``metric`` the noised metrics),
+    checked against the silo's own budget (BudgetExhausted) before any training."""
     from fl_jobs.privacy import dp_schedule, silo_delta, silo_noise
 
     rate, per_epoch = dp_schedule(n_samples, params.batch_size)
-    release = {
+    release: dict[str, Any] = {
         "run": str(request.global_path.parent),
         "round": request.round,
         "noise_multiplier": silo_noise(params, n_samples),
@@ -113,8 +114,12 @@ def planned_release(
         "steps": per_epoch * params.epochs,
         "delta": silo_delta(params.target_delta, n_samples),
     }
-    check_budget(silo, local_silo_store(silo), release)
-    return release
+    releases = [release]
+    if metric:
+        releases.append({"run": release["run"], "round": request.round})
+        releases[-1].update(metric_release(release["delta"]))
+    check_budget(silo, local_silo_store(silo), *releases)
+    return releases
 
 
 def session_guard(silo: str, config: JobConfig) -> SessionGuard | None:
@@ -213,21 +218,28 @@ def _serve(
             weights, _ = load_weights(request.global_path)
             model.load_state_dict(weights)
             round_params = with_silo_config(params, request.config)
-            own, release = None, None
+            own, releases, model_digest = None, [], 0
+            noised = metrics_policy == "dp"
             if secret is not None:  # keyed by what is trained, not by the orchestrator's seed
                 model_digest = int(update_digest(weights, request.round)[:16], 16)
                 own = private_seeds(secret, model_digest, request.round)
-                release = planned_release(silo, round_params, data.n_samples, request)
+                releases = planned_release(
+                    silo, round_params, data.n_samples, request, metric=noised
+                )
             update = train_local(
                 model, data, round_params, seed=request.seed, example=example, private_seeds=own
             )
+            if noised and secret is not None:  # on the trained model, from the silo's secret
+                X_own, y_own = tensors(data)
+                seed = metric_seed(secret, model_digest, request.round)
+                update.metrics.update(noised_loss(model, X_own, y_own, example, seed))
             if silo_dp is not None:  # clipped (noised) before it leaves, weight 1
                 digest = int(update_digest(weights, request.round)[:16], 16)
                 update = silo_dp.apply(update, weights, digest, request.round)
-            if release is not None:  # in the silo's ledger before the update leaves
-                record_release(
-                    local_silo_store(silo), {**release, "steps": update.metrics["dp_steps"]}
-                )
+            if releases:  # in the silo's ledger before the update leaves
+                releases[0] = {**releases[0], "steps": update.metrics["dp_steps"]}
+                for entry in releases:
+                    record_release(local_silo_store(silo), entry)
             if request.update_path is None:
                 secure.trained(update.weights, update.n_samples)
             else:

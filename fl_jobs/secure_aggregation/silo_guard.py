@@ -39,6 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fl_jobs.errors import SecureAggregationError
+from fl_jobs.secure_aggregation.keys import PublicKeys
 from fl_jobs.secure_aggregation.session import (
     SecureAggregationSession,
     encode_fields,
@@ -61,6 +62,7 @@ REASONS = {
     "update-already-unmasked": "this update was unmasked before over other survivors",
     "consistency-check-failed": "too few survivors signed the survivor set shown to this silo",
     "split-already-signed": "this silo already signed another split in this session",
+    "peer-key-unauthenticated": "a peer's X25519 keys are not signed by the key it published",
 }
 
 
@@ -122,6 +124,11 @@ def consistency_message(
     return encode_fields("consistency", session.digest, len(alive), *alive, len(gone), *gone)
 
 
+def keys_message(session: SecureAggregationSession, silo: str, keys: PublicKeys) -> bytes:
+    """What a silo signs over its X25519 public keys: the session digest, its name, the keys."""
+    return encode_fields("x25519-keys", session.digest, silo, keys.mask, keys.share)
+
+
 class SessionGuard:
     """One silo's checks and memory (see the module docstring)."""
 
@@ -158,6 +165,30 @@ class SessionGuard:
         if self._signed.setdefault(session.digest, message) != message:
             raise GuardRefusal("split-already-signed")
         return self._signing.sign(message)
+
+    def sign_keys(self, session: SecureAggregationSession, keys: PublicKeys) -> bytes:
+        """This silo's signature on the X25519 keys it advertises in ``session``."""
+        return self._signing.sign(keys_message(session, self.silo, keys))
+
+    def check_peer_keys(
+        self,
+        session: SecureAggregationSession,
+        public_keys: Mapping[str, PublicKeys],
+        signatures: Mapping[str, bytes],
+    ) -> None:
+        """Every peer's keys are signed by the key that peer published in its own store
+        (GuardRefusal ``peer-key-unauthenticated`` otherwise): a key the orchestrator
+        substituted gets no mask agreed with it."""
+        for peer, keys in public_keys.items():
+            signature, published = signatures.get(peer), self.directory(peer)
+            if signature is None or published is None:
+                raise GuardRefusal("peer-key-unauthenticated")
+            try:
+                Ed25519PublicKey.from_public_bytes(published).verify(
+                    signature, keys_message(session, peer, keys)
+                )
+            except (InvalidSignature, ValueError):
+                raise GuardRefusal("peer-key-unauthenticated") from None
 
     def check_signatures(
         self,

@@ -74,7 +74,8 @@ def _assert_steps(job: Any, manifest: FederationManifest, rounds: int) -> None:
             assert writes(train.name) == {
                 "model_update": datastore_uri(
                     updates.update_datastore(silo.name), f"{JOB}/round-{r}"
-                )
+                ),
+                "silo_store": datastore_uri(silo.datastore, "fl-sandbox/silo-store"),
             }
             assert train.params["silo"] == silo.name and train.params["round"] == r
     for r in range(1, rounds + 1):

@@ -136,6 +136,7 @@ def cloud_round(
                     "silo_index": index,
                     "round": 1,
                     "model_update": models / "round-1" / silo.name,
+                    "silo_store": tmp / "silo-stores" / silo.name,
                     "train_config": "none",  # FedAvg sends no per-round setting
                 },
             )
@@ -414,6 +415,7 @@ def test_stateful_strategies_carry_across_rounds_like_the_local_run(
                 "silo_index": index,
                 "round": rnd,
                 "model_update": out,
+                "silo_store": tmp_path / "silo-stores" / silo.name,
                 "train_config": encode_silo_config(strategy.silo_config(rnd, silo.name)),
             }
             assert _run_component("train", values, code.path) == 0
@@ -512,3 +514,74 @@ def test_init_needs_the_test_sets_output_width(
     assert code == 2
     assert "lacks a positive integer 'n_outputs'" in capsys.readouterr().err
     assert not (tmp_path / "g0").exists()
+
+
+def test_train_draws_dp_noise_from_the_silo_secret_not_the_job_seed(
+    cloud_round: CloudRound, tmp_path: Path
+) -> None:
+    """The train component, run as Azure ML would: with the same job seed, two silo stores
+    (two secrets) give different DP updates, and the same store gives the same update again;
+    the release is in that silo's ledger."""
+    from fl_jobs.model_io import load_weights
+    from fl_jobs.silo_ledger import read_ledger
+    from fl_jobs.silo_store import LocalSiloStore
+
+    dp = load_job_config(
+        None,
+        {
+            **cloud_round.config.model_dump(include={"example", "silos", "rounds", "seed"}),
+            "partition": "dirichlet:0.5",
+            "output_dir": tmp_path / "local",
+            "tracking": False,
+            "baselines": False,
+            "clip_norm": 1.0,
+            "noise_multiplier": 1.0,
+            "silo_metrics": "dp",
+        },
+    )
+    code = stage_code(tmp_path / "code", dp)
+    silo = cloud_round.manifest.silos[0]
+
+    def train(store: str, out: str) -> dict[str, torch.Tensor]:
+        values = {
+            "global_model": cloud_round.models / "g0",
+            "silo_data": cloud_round.data / "processed" / silo.name,
+            "silo": silo.name,
+            "silo_index": 0,
+            "round": 1,
+            "model_update": tmp_path / out,
+            "silo_store": tmp_path / store,
+            "train_config": "none",
+        }
+        run_steps([command_line(component_yaml("train"), values)], code.path)
+        weights, _ = load_weights(tmp_path / out / "update.pt")
+        return weights
+
+    first, other, again = train("a", "u1"), train("b", "u2"), train("a", "u3")
+    assert any(not torch.equal(first[k], other[k]) for k in first)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    ledger = read_ledger(LocalSiloStore(tmp_path / "a"))
+    assert [e.get("mechanism") for e in ledger] == [None, "silo-metric"] * 2
+    metrics = json.loads((tmp_path / "u1" / "metrics.json").read_text())
+    assert metrics["dp_metric_noise_multiplier"] > 0 and "epsilon" in metrics
+
+
+def test_train_with_dp_and_no_silo_store_is_refused(
+    cloud_round: CloudRound, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fl_jobs.aml.steps.train import main
+
+    (tmp_path / "job.yaml").write_text("example: digits\nclip_norm: 1.0\nnoise_multiplier: 1.0\n")
+    silo = cloud_round.manifest.silos[0]
+    code = main(
+        [
+            "--config", str(tmp_path / "job.yaml"), "--silo", silo.name, "--silo-index", "0",
+            "--round", "1", "--global-model", str(cloud_round.models / "g0"),
+            "--silo-data", str(cloud_round.data / "processed" / silo.name),
+            "--out", str(tmp_path / "u"),
+        ]
+    )  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--silo-store" in err
+    assert not (tmp_path / "u").exists()

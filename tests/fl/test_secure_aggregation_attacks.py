@@ -63,7 +63,8 @@ def play(
     if refused:
         return refused
     public = {n: r.public_keys for n, r in replies.items() if isinstance(r, KeysReply)}
-    shares = {n: s.handle(SharesRequest(public)) for n, s in members.items()}
+    signed_keys = {n: r.signature for n, r in replies.items() if isinstance(r, KeysReply)}
+    shares = {n: s.handle(SharesRequest(public, signed_keys)) for n, s in members.items()}
     assert all(isinstance(r, SharesReply) for r in shares.values())
     inbox = {
         n: tuple(shares[o].bundles[n] for o in members if o != n)  # type: ignore[union-attr]
@@ -156,8 +157,10 @@ def test_a_split_view_is_detected_by_the_signed_survivor_sets(tmp_path: Path) ->
     reveals anything."""
     parties = silos(tmp_path)
     session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
-    public = {n: s.handle(KeysRequest(session)).public_keys for n, s in parties.items()}  # type: ignore[union-attr]
-    shares = {n: s.handle(SharesRequest(public)) for n, s in parties.items()}
+    keys = {n: s.handle(KeysRequest(session)) for n, s in parties.items()}
+    public = {n: r.public_keys for n, r in keys.items()}  # type: ignore[union-attr]
+    signed = {n: r.signature for n, r in keys.items()}  # type: ignore[union-attr]
+    shares = {n: s.handle(SharesRequest(public, signed)) for n, s in parties.items()}
     for n, s in parties.items():
         inbox = tuple(shares[o].bundles[n] for o in parties if o != n)  # type: ignore[union-attr]
         assert isinstance(s.handle(MaskRequest(inbox)), MaskedUpdate)
@@ -185,8 +188,10 @@ def test_a_silo_signs_one_split_per_session(tmp_path: Path) -> None:
     a silo signs one split per session, and leaves a session in which it was asked for two."""
     parties = silos(tmp_path)
     session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
-    public = {n: s.handle(KeysRequest(session)).public_keys for n, s in parties.items()}  # type: ignore[union-attr]
-    shares = {n: s.handle(SharesRequest(public)) for n, s in parties.items()}
+    keys = {n: s.handle(KeysRequest(session)) for n, s in parties.items()}
+    public = {n: r.public_keys for n, r in keys.items()}  # type: ignore[union-attr]
+    signed = {n: r.signature for n, r in keys.items()}  # type: ignore[union-attr]
+    shares = {n: s.handle(SharesRequest(public, signed)) for n, s in parties.items()}
     for n, s in parties.items():
         inbox = tuple(shares[o].bundles[n] for o in parties if o != n)  # type: ignore[union-attr]
         s.handle(MaskRequest(inbox))
@@ -198,3 +203,38 @@ def test_a_silo_signs_one_split_per_session(tmp_path: Path) -> None:
         assert isinstance(again, Refused) and again.reason == "split-already-signed"
         left = parties[silo].handle(RevealRequest(*view_a))
         assert isinstance(left, Refused)  # the session is closed for this silo
+
+
+def test_a_substituted_key_is_refused_and_no_mask_is_derived(tmp_path: Path) -> None:
+    """A man in the middle: the orchestrator relays its own X25519 keys as silo-1's, with
+    silo-1's signature, with one of its own key, or with none. Every other silo refuses
+    before agreeing any key (``peer-key-unauthenticated``) and leaves the session; the
+    honest relay goes through."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from fl_jobs.secure_aggregation.client import SecureAggregationClient
+    from fl_jobs.secure_aggregation.silo_guard import keys_message
+
+    session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    mallory = SecureAggregationClient(session, "silo-1").public_keys  # the orchestrator's
+    own_signature = Ed25519PrivateKey.generate().sign(keys_message(session, "silo-1", mallory))
+
+    def keys_of(parties: dict[str, SecureSilo]) -> tuple[dict, dict]:
+        replies = {n: s.handle(KeysRequest(session)) for n, s in parties.items()}
+        assert all(isinstance(r, KeysReply) for r in replies.values())
+        public = {n: r.public_keys for n, r in replies.items()}  # type: ignore[union-attr]
+        return public, {n: r.signature for n, r in replies.items()}  # type: ignore[union-attr]
+
+    for case in ("relayed", "own", "none"):
+        parties = silos(tmp_path / case)
+        public, signed = keys_of(parties)
+        forged = {"relayed": signed["silo-1"], "own": own_signature, "none": b""}[case]
+        attack = SharesRequest({**public, "silo-1": mallory}, {**signed, "silo-1": forged})
+        for name in ("silo-0", "silo-2", "silo-3"):
+            reply = parties[name].handle(attack)
+            assert isinstance(reply, Refused) and reply.reason == "peer-key-unauthenticated"
+            assert parties[name]._client is None  # session left: no mask was derived
+    parties = silos(tmp_path / "honest")
+    public, signed = keys_of(parties)
+    honest = {n: s.handle(SharesRequest(public, signed)) for n, s in parties.items()}
+    assert all(isinstance(r, SharesReply) for r in honest.values())

@@ -7,6 +7,13 @@ silo and round (e.g. FedProx's ``proximal_mu=0.01``), as the local worker's trai
 With DP-SGD the step also reports the epsilon the silo has spent after this round: every round
 of an Azure ML job trains every silo (a failed step stops the job), so that is this round's
 steps times the round number.
+
+DP-SGD's noise and Poisson sampling come from the silo's own secret (fl_jobs.silo_secret),
+kept in ``--silo-store``: a folder of the silo's own datastore that only the silo's compute
+writes (the pipeline mounts ``fl-sandbox/silo-store`` of the silo's datastore there), not from
+the job seed, which the orchestrator knows. Each release goes into the silo's ledger in the
+same folder before the update is written, and a budget its operator set there is enforced,
+as in the local engine. ``--silo-metrics`` is applied to what the step writes and logs.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from fl_jobs.aml.steps.common import (
     run_step,
     write_json,
 )
+from fl_jobs.aml.steps.silo_privacy import SiloPrivacy
+from fl_jobs.errors import FLJobError
+from fl_jobs.silo_metrics import METRIC_NOISE_KEY, released, silo_metrics_policy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--global-model", type=Path, required=True)
     parser.add_argument("--silo-data", type=Path, required=True, help="prepared silo data")
     parser.add_argument("--out", type=Path, required=True, help="update folder to write")
+    parser.add_argument(
+        "--silo-store",
+        type=Path,
+        default=None,
+        help="the silo's own store (its secret and privacy ledger); needed with DP-SGD",
+    )
     parser.add_argument(
         "--train-config",
         default=NO_SILO_CONFIG,
@@ -70,25 +86,43 @@ def main(argv: list[str] | None = None) -> int:
             params = with_silo_config(params, silo_config)
         except ValueError as exc:
             parser.error(f"--train-config: {exc}")
+        example = example_for(config, meta["task"])
+        policy = silo_metrics_policy(config)
+        own: SiloPrivacy | None = None
+        if params.clip_norm is not None:
+            if args.silo_store is None:
+                raise FLJobError(
+                    "DP-SGD draws its noise from the silo's own secret, and no --silo-store "
+                    "was given",
+                    "pass the silo's store folder (--silo-store)",
+                )
+            own = SiloPrivacy.open(args.silo, args.silo_store, model, args.round)
+            own.check(params, data.n_samples, args.out, policy == "dp")
         update = train_local(
             model,
             data,
             params,
             seed=derive_seed(config.seed, args.round, args.silo_index),  # as the local run
-            example=example_for(config, meta["task"]),
+            example=example,
+            private_seeds=None if own is None else own.seeds,
         )
-        if "dp_steps" in update.metrics:
+        if own is not None:  # in the silo's ledger before the update is written
+            update.metrics.update(own.record(update.metrics, model, data, example, policy))
+        sent = released(update.metrics, policy)  # the rest stays in the silo
+        if "dp_steps" in sent:
             from fl_jobs.privacy import spent
 
-            steps = update.metrics["dp_steps"] * args.round
-            noise, rate = update.metrics["dp_noise_multiplier"], update.metrics["dp_sample_rate"]
-            update.metrics["epsilon"] = spent([(noise, rate, steps)], update.metrics["dp_delta"])
+            steps = sent["dp_steps"] * args.round
+            history = [(sent["dp_noise_multiplier"], sent["dp_sample_rate"], steps)]
+            if METRIC_NOISE_KEY in sent:  # one noised-metric release a round
+                history.append((sent[METRIC_NOISE_KEY], 1.0, float(args.round)))
+            sent["epsilon"] = spent(history, sent["dp_delta"])
         save_weights(
             args.out / UPDATE_FILE,
             update.weights,
             meta={
                 "n_samples": update.n_samples,
-                "metrics": update.metrics,
+                "metrics": sent,
                 "silo": args.silo,
                 "round": args.round,
             },
@@ -99,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
                 "silo": args.silo,
                 "round": args.round,
                 "n_samples": update.n_samples,
-                **update.metrics,
+                **sent,
             },
         )
-        log_silo_metrics(args.silo, args.round, {**update.metrics, "samples": update.n_samples})
+        log_silo_metrics(args.silo, args.round, {**sent, "samples": update.n_samples})
 
     return run_step(run)
 
