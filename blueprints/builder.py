@@ -313,6 +313,8 @@ def _outputs(
     outputs: dict[str, Any] = {
         "federation": federation,
         "blueprint": bp.name,
+        # The checks read the posture from here (policies needs nothing from blueprints).
+        "posture": bp.posture.to_output(),
         "workspace_name": orchestrator.workspace.name,
         "orchestrator_resource_group": orchestrator.resource_group.name,
         "silo_resource_groups": {

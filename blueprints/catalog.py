@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from components.posture import NetworkPosture
+from components.posture import BLUEPRINT_POSTURES, NetworkPosture
 
 
 @dataclass(frozen=True)
@@ -34,50 +34,40 @@ BLUEPRINTS: dict[str, Blueprint] = {
         Blueprint(
             name="minimal",
             summary="public endpoints, isolation by RBAC only; the fastest way to learn",
-            posture=NetworkPosture(networked=False, storage_private=False, node_public_ip=True),
+            posture=BLUEPRINT_POSTURES["minimal"],
         ),
         Blueprint(
             name="eyes-on",
             summary="a VNet per silo with an AML-ready NSG, peered to the orchestrator hub; "
             "storage still reachable publicly (with RBAC)",
-            posture=NetworkPosture(networked=True, storage_private=False, node_public_ip=True),
+            posture=BLUEPRINT_POSTURES["eyes-on"],
         ),
         Blueprint(
             name="hybrid",
             summary="eyes-on for Azure silos, plus silos on the sites' own Kubernetes clusters "
             "attached through Azure Arc; each on-premises silo's storage admits only its "
             "cluster's addresses",
-            posture=NetworkPosture(
-                networked=True, storage_private=False, node_public_ip=True, on_premises_silos=True
-            ),
+            posture=BLUEPRINT_POSTURES["hybrid"],
         ),
         Blueprint(
             name="eyes-off",
             summary="silo and model storage private (private endpoints, DNS linked to every "
             "VNet); computes without public IPs behind a workspace private endpoint; the "
             "workspace storage admits only the workspace and the submitters' IP ranges",
-            posture=NetworkPosture(networked=True, storage_private=True, node_public_ip=False),
+            posture=BLUEPRINT_POSTURES["eyes-off"],
         ),
         Blueprint(
             name="private",
             summary="as eyes-off, and the workspace, its key vault and a Premium registry are "
             "reachable only through private endpoints (high business impact workspace); "
             "submitters come in through the hub network",
-            posture=NetworkPosture(
-                networked=True, storage_private=True, node_public_ip=False, workspace_private=True
-            ),
+            posture=BLUEPRINT_POSTURES["private"],
         ),
         Blueprint(
             name="confidential",
             summary="as private, and every silo and the aggregation run on AKS pools of "
             "confidential VMs (AMD SEV-SNP): data in use is encrypted in memory",
-            posture=NetworkPosture(
-                networked=True,
-                storage_private=True,
-                node_public_ip=False,
-                workspace_private=True,
-                confidential=True,
-            ),
+            posture=BLUEPRINT_POSTURES["confidential"],
             silo_defaults=MappingProxyType(
                 {"kind": "aks", "pool": {"vmSize": "Standard_DC4as_v5"}}
             ),

@@ -1,8 +1,10 @@
 """A sandbox's network posture: the one object every component and check reads.
 
 A blueprint is a name, a summary and a posture (``blueprints/catalog.py``). Components take
-the posture, not copied flags, and the checks in ``policies/`` look it up by the blueprint's
-name, so adding a blueprint never needs a list of names anywhere else.
+the posture, not copied flags. The builder exports it (the stack output ``posture``), and the
+checks in ``policies/`` read it from there, or from ``BLUEPRINT_POSTURES`` by the blueprint's
+name for a stack deployed before the output existed; so ``policies`` needs nothing from
+``blueprints``, and a blueprint's posture is written once, here.
 
 Everything Azure's own rules make follow from a choice is derived here (which private DNS
 zones exist, whether the workspace needs a private endpoint, which registry tier), so the
@@ -11,8 +13,10 @@ components cannot disagree about it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from types import MappingProxyType
+from typing import Any, Literal
 
 BLOB_ZONE = "privatelink.blob.core.windows.net"
 FILE_ZONE = "privatelink.file.core.windows.net"
@@ -108,3 +112,48 @@ class NetworkPosture:
         if self.workspace_private:
             zones += [VAULT_ZONE, REGISTRY_ZONE]
         return tuple(zones)
+
+    def to_output(self) -> dict[str, bool]:
+        """The posture as the stack output ``posture`` (plain booleans)."""
+        return asdict(self)
+
+    @classmethod
+    def from_output(cls, value: Any) -> NetworkPosture | None:
+        """The posture a stack exported, or None when ``value`` is not one."""
+        if not isinstance(value, Mapping):
+            return None
+        names = {f.name for f in fields(cls)}
+        if not set(value) <= names or not all(isinstance(v, bool) for v in value.values()):
+            return None
+        try:
+            return cls(**{k: bool(v) for k, v in value.items()})
+        except (TypeError, ValueError):
+            return None
+
+
+BLUEPRINT_POSTURES: Mapping[str, NetworkPosture] = MappingProxyType(
+    {
+        "minimal": NetworkPosture(networked=False, storage_private=False, node_public_ip=True),
+        "eyes-on": NetworkPosture(networked=True, storage_private=False, node_public_ip=True),
+        "hybrid": NetworkPosture(
+            networked=True, storage_private=False, node_public_ip=True, on_premises_silos=True
+        ),
+        "eyes-off": NetworkPosture(networked=True, storage_private=True, node_public_ip=False),
+        "private": NetworkPosture(
+            networked=True, storage_private=True, node_public_ip=False, workspace_private=True
+        ),
+        "confidential": NetworkPosture(
+            networked=True,
+            storage_private=True,
+            node_public_ip=False,
+            workspace_private=True,
+            confidential=True,
+        ),
+    }
+)
+"""Each blueprint's posture by name (``blueprints.catalog`` adds the summaries)."""
+
+
+def posture_of(name: str | None) -> NetworkPosture | None:
+    """The posture of a blueprint name, or None when the name is unknown or missing."""
+    return BLUEPRINT_POSTURES.get(name or "")

@@ -7,8 +7,9 @@ before it is created. All reuse the functions of ``policies.invariants``,
 ``policies.azure_rules`` and ``policies.job_path``, so the pack, the offline plan and the
 tests agree by construction.
 
-Optional policy config ``blueprint`` (any name of ``blueprints.catalog``) states the blueprint
-when the stack's ``federation`` output is not available (e.g. on the first preview).
+Optional policy config ``blueprint`` (a name of ``components.posture.BLUEPRINT_POSTURES``)
+states the blueprint when the stack's outputs (``posture``, ``federation``) are not available,
+e.g. on the first preview.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from blueprints.catalog import BLUEPRINT_NAMES
+from components.posture import BLUEPRINT_POSTURES
 from policies.azure_rules import RULES
 from policies.crossguard.deployed_graph import DeployedResource, graph_from_stack, plain
 from policies.graph import COMPUTE, STORAGE_ACCOUNT, Node, ResourceGraph
@@ -37,7 +38,7 @@ from policies.job_path import check_job_path
 from policies.violation import Violation
 
 PACK_NAME = "fl-sandbox-isolation"
-BLUEPRINTS = list(BLUEPRINT_NAMES)
+BLUEPRINTS = list(BLUEPRINT_POSTURES)
 
 _CONFIG = PolicyConfigSchema(
     properties={"blueprint": {"type": "string", "enum": BLUEPRINTS}}, required=[]

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
-from blueprints.catalog import posture_of
 from components.arm_types import RESOURCE_GROUP, STORAGE_ACCOUNT, arm_name, arm_path
 from components.conventions import (
     MEMBER_OF_MARKER,
@@ -29,7 +28,7 @@ from components.conventions import (
     TAG_ROLE,
     TAG_SILO,
 )
-from components.posture import NetworkPosture
+from components.posture import NetworkPosture, posture_of
 
 BLUEPRINT_TAG = "fl-sandbox-blueprint"
 """Optional tag naming the blueprint, read when the stack outputs are not at hand."""
@@ -367,8 +366,9 @@ class GraphCore:
 
     @cached_property
     def posture(self) -> NetworkPosture | None:
-        """The blueprint's network posture (``blueprints.catalog``), if the blueprint is known."""
-        return posture_of(self.blueprint)
+        """The network posture the stack exported (output ``posture``), else the named
+        blueprint's (``components.posture``), else None."""
+        return NetworkPosture.from_output(self.outputs.get("posture")) or posture_of(self.blueprint)
 
     @property
     def private_storage(self) -> bool:
