@@ -379,13 +379,8 @@ def _submit(
             graph, str(entry.get("network") or "internet"), list(entry.get("ip_ranges") or [])
         )
         actor = Actor(f"{name} from {origin.label}", principal, origin)
-        assumed = ""
-        if origin.kind == "vnet":
-            jump = _jump_host(graph)
-            if jump is None:
-                assumed = HUB_HOST
-            else:
-                found.append(_through_bastion(graph, "submit", actor, jump))
+        assumed, route = _hub_route(graph, "submit", actor)
+        found += route
         found.append(
             _assume(
                 _movement(
@@ -431,6 +426,17 @@ def _jump_host(graph: ResourceGraph) -> Node | None:
         (vm for vm in graph.of_type(VIRTUAL_MACHINE) if purpose_of(vm) == PURPOSE_JUMP_HOST),
         None,
     )
+
+
+def _hub_route(graph: ResourceGraph, step: str, actor: Actor) -> tuple[str, list[Movement]]:
+    """For someone on the hub network: what is assumed (no host there) or the checked
+    connection through Bastion to the stack's jump host; nothing for anyone else."""
+    if actor.origin.kind != "vnet":
+        return "", []
+    jump = _jump_host(graph)
+    if jump is None:
+        return HUB_HOST, []
+    return "", [_through_bastion(graph, step, actor, jump)]
 
 
 def _through_bastion(graph: ResourceGraph, step: str, actor: Actor, vm: Node) -> Movement:
@@ -506,13 +512,8 @@ def _seeding(graph: ResourceGraph) -> list[Movement]:
                 graph, str(entry.get("network") or "internet"), list(entry.get("ip_ranges") or [])
             )
             actor = Actor(f"uploader {principal} from {origin.label}", principal, origin)
-            assumed = ""
-            if origin.kind == "vnet":
-                jump = _jump_host(graph)
-                if jump is None:
-                    assumed = HUB_HOST
-                else:
-                    found.append(_through_bastion(graph, step, actor, jump))
+            assumed, route = _hub_route(graph, step, actor)
+            found += route
             found.append(_assume(_movement(graph, step, what, actor, target, BLOB_WRITE), assumed))
     return found
 
