@@ -47,6 +47,7 @@ PUBLIC_IP = "azure-native:network:PublicIPAddress"
 BASTION_HOST = "azure-native:network:BastionHost"
 NETWORK_INTERFACE = "azure-native:network:NetworkInterface"
 VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
+VM_EXTENSION = "azure-native:compute:VirtualMachineExtension"
 PRIVATE_DNS_ZONE = "azure-native:privatedns:PrivateZone"
 PRIVATE_DNS_LINK = "azure-native:privatedns:VirtualNetworkLink"
 RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
@@ -156,6 +157,11 @@ ARM_TYPES: dict[str, ArmType] = {
             "compute:VirtualMachine",
             "vmName",
             "Microsoft.Compute/virtualMachines/{vmName}",
+        ),
+        _t(
+            "compute:VirtualMachineExtension",
+            "vmExtensionName",
+            "Microsoft.Compute/virtualMachines/{vmName}/extensions/{vmExtensionName}",
         ),
         _t(
             "privatedns:PrivateZone",

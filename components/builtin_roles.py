@@ -30,11 +30,13 @@ NETWORK_CONTRIBUTOR: Final = "Network Contributor"
 KUBERNETES_EXTENSION_CONTRIBUTOR: Final = "Kubernetes Extension Contributor"
 AKS_CLUSTER_ADMIN: Final = "Azure Kubernetes Service Cluster Admin Role"
 RELAY_OWNER: Final = "Azure Relay Owner"
+VM_USER_LOGIN: Final = "Virtual Machine User Login"
 
 BUILTIN_ROLES: Final[dict[str, str]] = {
     OWNER: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
     CONTRIBUTOR: "b24988ac-6180-42a0-ab88-20f7382dd24c",
     READER: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    VM_USER_LOGIN: "fb879df8-f326-4884-b1cf-06f3ad86be52",
     USER_ACCESS_ADMINISTRATOR: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
     RBAC_ADMINISTRATOR: "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
     STORAGE_ACCOUNT_CONTRIBUTOR: "17d1049b-9a84-46fb-8f53-869881c3d3ab",

@@ -9,10 +9,16 @@ extra address range:
   ``az network bastion ssh`` (Microsoft Learn, "Connect to a VM using Bastion and the
   Windows native client / Linux native client");
 - a ``jump`` /28 subnet whose NSG admits SSH from the Bastion subnet only;
-- an Ubuntu LTS VM with no public IP, SSH-key login only, and no managed identity: it holds
-  no right of its own, people work there with their own ``az login``;
-- Reader on the VM, its NIC and the Bastion host for every submitter and data uploader, which
-  is what a native-client connection needs (same Microsoft Learn page, "Prerequisites").
+- an Ubuntu LTS VM with no public IP and no password. People sign in with their own Microsoft
+  Entra ID account (the ``AADSSHLoginForLinux`` extension, Microsoft Learn "Sign in to a Linux
+  virtual machine in Azure by using Microsoft Entra ID and OpenSSH"), so each person gets their
+  own Linux account, and their ``az login`` token cache (plain files on Linux, Microsoft Learn
+  "Sign in with Azure CLI") is theirs only: a submitter cannot reuse a silo uploader's login.
+  The VM's system-assigned identity exists only because that extension needs it; it holds no
+  role. The admin account (``adminUsername``, the SSH key) is for break-glass only;
+- Reader on the VM, its NIC and the Bastion host (what a native-client connection needs, same
+  Microsoft Learn page, "Prerequisites") and Virtual Machine User Login on the VM (no sudo) for
+  every submitter and data uploader.
 
 Every change to the hub VNet waits for the previous one (``after``): Azure refuses concurrent
 operations on one VNet.
@@ -20,6 +26,7 @@ operations on one VNet.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -188,6 +195,8 @@ class JumpHost(pulumi.ComponentResource):
             location=args.location,
             hardware_profile={"vm_size": args.vm_size},
             network_profile={"network_interfaces": [{"id": nic.id, "primary": True}]},
+            # Only for the Entra ID login extension; this identity holds no role.
+            identity={"type": "SystemAssigned"},
             os_profile={
                 "computer_name": "fl-jump",
                 "admin_username": args.admin_username,
@@ -214,20 +223,37 @@ class JumpHost(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        compute.VirtualMachineExtension(
+            f"{name}-entra-login",
+            vm_name=self.vm.name,
+            vm_extension_name="AADSSHLoginForLinux",
+            resource_group_name=rg,
+            location=args.location,
+            publisher="Microsoft.Azure.ActiveDirectory",
+            type="AADSSHLoginForLinux",
+            type_handler_version="1.0",
+            auto_upgrade_minor_version=True,
+            opts=child,
+        )
         self.readers: list[authorization.RoleAssignment] = []
-        reader = pulumi.Output.from_input(args.subscription_id).apply(
-            lambda sub: roles.role_definition_id(sub, roles.READER)
+        grants = (
+            (roles.READER, "reader-vm", self.vm.id, "connect through Bastion (the VM)"),
+            (roles.READER, "reader-nic", nic.id, "connect through Bastion (the VM's NIC)"),
+            (roles.READER, "reader-bastion", self.bastion.id, "connect through Bastion"),
+            (roles.VM_USER_LOGIN, "login-vm", self.vm.id, "sign in as oneself (Entra ID)"),
         )
         for user in args.users:
-            for label, scope in (("vm", self.vm.id), ("nic", nic.id), ("bastion", self.bastion.id)):
+            for role, label, scope, why in grants:
                 self.readers.append(
                     authorization.RoleAssignment(
-                        f"{name}-reader-{label}-{user.key}",
+                        f"{name}-{label}-{user.key}",
                         principal_id=user.principal_id,
                         principal_type=user.principal_type,
-                        role_definition_id=reader,
+                        role_definition_id=pulumi.Output.from_input(args.subscription_id).apply(
+                            functools.partial(roles.role_definition_id, role=role)
+                        ),
                         scope=scope,
-                        description=f"connect to the jump host through Bastion ({label})",
+                        description=f"jump host: {why}",
                         opts=child,
                     )
                 )

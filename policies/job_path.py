@@ -71,6 +71,7 @@ ACR_PULL = _guids(names.ACR_PULL, "AcrPush", names.CONTRIBUTOR, names.OWNER)
 ACR_PUSH = _guids("AcrPush", names.CONTRIBUTOR, names.OWNER)
 SUBMIT = _guids(names.AML_DATA_SCIENTIST, names.CONTRIBUTOR, names.OWNER)
 VM_READ = _guids(names.READER, names.CONTRIBUTOR, names.OWNER)
+VM_LOGIN = _guids(names.VM_USER_LOGIN)
 
 ROLE_WORDS = {
     BLOB_READ: "Storage Blob Data Reader (or Contributor/Owner)",
@@ -80,6 +81,7 @@ ROLE_WORDS = {
     ACR_PUSH: "AcrPush (or Contributor/Owner)",
     SUBMIT: "AzureML Data Scientist (or Contributor/Owner)",
     VM_READ: "Reader (or Contributor/Owner)",
+    VM_LOGIN: "Virtual Machine User Login",
 }
 
 
@@ -440,12 +442,14 @@ def _hub_route(graph: ResourceGraph, step: str, actor: Actor) -> tuple[str, list
 
 
 def _through_bastion(graph: ResourceGraph, step: str, actor: Actor, vm: Node) -> Movement:
-    """Connecting to the jump host with ``az network bastion ssh`` needs Reader on the VM
-    (and on its NIC and the Bastion host, granted with it); Bastion's own public endpoint is
-    the route."""
+    """Connecting to the jump host with ``az network bastion ssh --auth-type AAD`` needs Reader
+    on the VM (and on its NIC and the Bastion host, granted with it) and Virtual Machine User
+    Login to sign in as oneself; Bastion's own public endpoint is the route."""
     target = Target(vm, "vm", label=f"jump host '{vm.arm_name}'")
-    held = _holds(graph, actor.principal_id or "", VM_READ, target)
-    role_words = ROLE_WORDS[VM_READ]
+    reader = _holds(graph, actor.principal_id or "", VM_READ, target)
+    login = _holds(graph, actor.principal_id or "", VM_LOGIN, target)
+    held = f"{reader}; {login}" if reader and login else None
+    role_words = f"{ROLE_WORDS[VM_READ]} and {ROLE_WORDS[VM_LOGIN]}"
     return Movement(
         step,
         "connect to the jump host through Azure Bastion",
@@ -456,11 +460,11 @@ def _through_bastion(graph: ResourceGraph, step: str, actor: Actor, vm: Node) ->
         held or "missing",
         "Azure Bastion (public endpoint, native client), then the hub VNet",
         True,
-        "" if held else f"{actor.label} holds no role on {target.label}; it needs {role_words}.",
+        "" if held else f"{actor.label} lacks a role on {target.label}; it needs {role_words}.",
         ""
         if held
         else "List the person under fl-sandbox:submitters or dataUploaders: the "
-        "jump host grants Reader to each",
+        "jump host grants both to each",
         None if held else vm,
     )
 

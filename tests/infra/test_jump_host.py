@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from blueprints.builder import build_sandbox
-from blueprints.mock_runtime import MockRun, run_under_mocks
+from blueprints.mock_runtime import MockRun, deployer_object_id, run_under_mocks
 from blueprints.plan import _plain
 from blueprints.spec import ConfigError, example_spec, parse_spec
 from policies.azure_rules import bastion as rule
@@ -47,9 +47,13 @@ def _of(suffix: str) -> list[Any]:
     return [r for r in _run().resources if r.type.endswith(suffix)]
 
 
-def test_the_jump_host_has_no_public_ip_no_identity_and_key_login_only() -> None:
+def test_the_jump_host_has_no_public_ip_and_people_sign_in_as_themselves() -> None:
     (vm,) = _of(":compute:VirtualMachine")
-    assert "identity" not in vm.inputs  # it holds no right of its own
+    # A system-assigned identity only for the Entra ID login extension, holding no role.
+    assert vm.inputs["identity"] == {"type": "SystemAssigned"}
+    (login,) = _of(":compute:VirtualMachineExtension")
+    assert login.inputs["type"] == "AADSSHLoginForLinux"
+    assert login.inputs["publisher"] == "Microsoft.Azure.ActiveDirectory"
     linux = vm.inputs["osProfile"]["linuxConfiguration"]
     assert linux["disablePasswordAuthentication"] is True
     assert linux["ssh"]["publicKeys"][0]["keyData"] == KEY
@@ -63,14 +67,21 @@ def test_the_jump_host_has_no_public_ip_no_identity_and_key_login_only() -> None
     assert "10.255.0.0/25" in hub.inputs["addressSpace"]["addressPrefixes"]
 
 
-def test_every_submitter_and_uploader_gets_reader_on_the_vm_nic_and_bastion() -> None:
-    readers = [r for r in _of(":authorization:RoleAssignment") if "jump-host-reader" in r.name]
-    principals = {r.inputs["principalId"] for r in readers}
-    assert UPLOADER in principals and len(readers) == 3 * len(principals)
-    assert all(
-        r.inputs["roleDefinitionId"].endswith("acdd72a7-3385-48ef-bd42-f606fba81ae7")
-        for r in readers
-    )
+def test_every_submitter_and_uploader_gets_reader_and_their_own_login() -> None:
+    mine = [r for r in _of(":authorization:RoleAssignment") if r.name.startswith("jump-host-")]
+    principals = {r.inputs["principalId"] for r in mine}
+    spec = parse_spec(_raw(), source="test")
+    people = {s.principal_id for s in spec.submitters if s.principal_id != "deployer"}
+    # Only the listed people and the deployer: nothing for the VM's own identity.
+    assert principals == people | {UPLOADER, deployer_object_id()}
+    reader, login = "acdd72a7-3385-48ef-bd42-f606fba81ae7", "fb879df8-f326-4884-b1cf-06f3ad86be52"
+    for principal in principals:
+        held = sorted(
+            r.inputs["roleDefinitionId"].rsplit("/", 1)[-1]
+            for r in mine
+            if r.inputs["principalId"] == principal
+        )
+        assert held == sorted([reader, reader, reader, login]), principal
 
 
 def test_the_job_path_checks_the_hub_route_instead_of_assuming_it() -> None:
@@ -81,11 +92,11 @@ def test_the_job_path_checks_the_hub_route_instead_of_assuming_it() -> None:
     assert len(connect) == len({m.actor for m in connect}) >= 2
     # Without a Reader grant the connection breaks, naming the jump host.
     records = [
-        r for r in _run().resources if not ("jump-host-reader-vm" in r.name and UPLOADER in r.name)
+        r for r in _run().resources if not ("jump-host-login-vm" in r.name and UPLOADER in r.name)
     ]
     broken = [m for m in job_path(_graph(records)) if not m.ok]
     assert [m.what for m in broken] == ["connect to the jump host through Azure Bastion"]
-    assert "Reader" in broken[0].problem and "vm-" in broken[0].target
+    assert "Virtual Machine User Login" in broken[0].problem and "vm-" in broken[0].target
 
 
 def test_without_a_jump_host_the_hub_route_stays_assumed() -> None:
