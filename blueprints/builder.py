@@ -20,6 +20,7 @@ from blueprints.spec import DEPLOYER, SandboxSpec
 from blueprints.uploaders import (
     GLOBAL,
     test_path_condition,
+    upload_route,
     uploader_ip_ranges,
     uploader_network,
 )
@@ -188,6 +189,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
                 uploader_ip_ranges=uploader_ip_ranges(spec, s.name),
                 attach_grants=[g for g in table if g.before_attach and g.target.silo == s.name],
                 workspace_principal=orchestrator.identity.principal_id,
+                endpoint_sources=upload_route(spec, s.name),
             ),
         )
         if silo.network is not None and silo.network.hub_peering is not None:

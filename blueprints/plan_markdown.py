@@ -109,6 +109,9 @@ def _compute_identities(doc: dict[str, Any]) -> list[str]:
             r["kind"],
             r["identity"],
             ", ".join(f"{g['role']} on {g['on']}" for g in r["roles"]) or "-",
+            ", ".join(r["reads"]) or "-",
+            ", ".join(r["hands_to_submitters"]) or "-",
+            "yes" if r["internet_egress"] else "no",
             "; ".join(r["refused"]) or "ok",
         ]
         for r in doc["compute_identities"]
@@ -116,7 +119,24 @@ def _compute_identities(doc: dict[str, Any]) -> list[str]:
     return [
         "### Which identity a submitter reaches by choosing each compute (rule 30)",
         "",
-        *_table(["compute", "type", "runs as", "roles", "result"], rows),
+        "Any submitter may run code on any compute, as that compute's identity: it reads what "
+        "the identity reads, and can copy it where every submitter reads (job outputs and "
+        "logs) or, with internet egress, anywhere. Submitted code is trusted code "
+        '(docs/infrastructure.md, "What a submitter can reach").',
+        "",
+        *_table(
+            [
+                "compute",
+                "type",
+                "runs as",
+                "roles",
+                "a job here reads",
+                "and can write where every submitter reads",
+                "internet",
+                "result",
+            ],
+            rows,
+        ),
     ]
 
 

@@ -157,8 +157,8 @@ def _job_path(plan: Plan) -> Table:
             step = (m.step, m.actor)
             table.add_section()
             table.add_row(Text(f"{m.step}", style="bold"), Text(f"as {m.actor}", style="dim"))
-        role = m.role_detail if m.role_ok else f"[red]{m.role_detail}[/] (needs {m.role})"
-        route = m.route if m.network_ok else f"[red]{m.route or 'none'}[/]"
+        role = f"[red]{m.role_detail}[/] (needs {m.role})" if m.role_ok is False else m.role_detail
+        route = f"[red]{m.route or 'none'}[/]" if m.network_ok is False else m.route
         verdict = {"ok": "[green]yes[/]", "assumed": "[yellow]assumed[/]"}.get(
             m.status, "[red]no[/]"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,7 @@ from blueprints.spec_base import (
     check_region,
     check_sku,
 )
+from blueprints.uploaders import GLOBAL as UPLOADERS_GLOBAL
 from blueprints.uploaders import DataUploader, check_data_uploaders
 from components import naming
 from components.access_targets import TARGET_FORMS, Target, parse_target
@@ -51,6 +53,8 @@ from components.posture import NetworkPosture
 from fl_jobs.unique_key_yaml import DuplicateKeyError, load_unique_keys
 
 DEPLOYER = "deployer"
+EXAMPLE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://fl-sandbox.example/")
+"""The namespace of the example object ids generated specs carry."""
 """``principalId`` of a submitter that stands for whoever runs ``pulumi up``."""
 MAX_SILOS = 100
 DEFAULT_ORCHESTRATOR_ADDRESS_SPACE = "10.0.0.0/16"
@@ -254,10 +258,13 @@ def default_spec(
     base_name: str = "flsandbox",
     submitter_ip_ranges: tuple[str, ...] = (),
 ) -> SandboxSpec:
-    """A ready-to-deploy spec with ``silos`` silos named silo1..N spread over EU regions.
+    """A spec with ``silos`` silos named silo1..N spread over EU regions.
 
     Whoever deploys is the one submitter; ``submitter_ip_ranges`` are the addresses they
-    submit from (needed where the workspace storage admits only selected networks)."""
+    submit from (needed where the workspace storage admits only selected networks). Each silo
+    and the test set get one example data uploader (``example_uploader_id``): a stack this
+    creates must name who writes each new account's first data, and a stack file replaces
+    these ids with its data custodians'."""
     source = f"--blueprint {blueprint} --silos {silos}"
     if not 1 <= silos <= MAX_SILOS:
         raise ConfigError(
@@ -288,8 +295,19 @@ def default_spec(
             for i in range(silos)
         ],
         "submitters": [{"principalId": DEPLOYER, "ipRanges": list(submitter_ip_ranges)}],
+        "dataUploaders": {
+            key: [{"principalId": example_uploader_id(key)}]
+            for key in [*(f"silo{i + 1}" for i in range(silos)), UPLOADERS_GLOBAL]
+        },
     }
     return parse_spec(raw, source=source)
+
+
+def example_uploader_id(target: str) -> str:
+    """A stable object id standing for the data custodian of ``target`` (a silo, or
+    ``global``) in generated specs: a name-based UUID in fl-sandbox's own namespace, so it
+    names no real principal."""
+    return str(uuid.uuid5(EXAMPLE_NAMESPACE, f"data-uploader/{target}"))
 
 
 EXAMPLE_SUBMITTER_RANGE = "198.51.100.0/24"

@@ -93,6 +93,17 @@ def uploader_network(spec: SandboxSpec, target: str, uploader: DataUploader) -> 
     return "internet"
 
 
+def upload_route(spec: SandboxSpec, silo: str) -> list[str]:
+    """Ranges outside a silo's VNet its private endpoints admit: the jump host's subnet,
+    when the stack builds one and an uploader of this silo comes in through the hub. Never
+    the hub's own range, whose subnets hold the orchestrator's computes: a host of the
+    user's there is not admitted (the job path says so)."""
+    through_hub = any(
+        uploader_network(spec, silo, u) == "hub" for u in spec.data_uploaders.get(silo, [])
+    )
+    return [spec.jump_host.host_subnet] if through_hub and spec.jump_host is not None else []
+
+
 def check_data_uploaders(spec: SandboxSpec) -> None:
     """Refuse an uploader that names no silo, is no object id, would reach two silos or is a
     submitter of a silo's data, or whose ``ipRanges`` the posture cannot use."""

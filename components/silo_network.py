@@ -5,6 +5,12 @@ peer only with the hub (peering is not transitive), so no silo can reach another
 network. Private endpoints land in the ``endpoints`` subnet and register in the private DNS
 zones, which are linked to every VNet of the federation so names resolve to private IPs.
 
+A silo's ``endpoints`` subnet enforces its own NSG (``privateEndpointNetworkPolicies:
+NetworkSecurityGroupEnabled``; without it an NSG does not apply to private endpoints): HTTPS to
+the silo's endpoints only from its own compute subnet and the jump host's subnet (when the
+stack builds one for this silo's uploaders), so the hub's computes have no network path to a
+silo's data: RBAC is no longer the only wall.
+
 The compute subnet states its outbound path explicitly (Azure's rule: subnets created with
 network API 2025-07-01 or later get no default outbound access, and this one is set at
 creation only), either Azure's default outbound access or a NAT gateway.
@@ -53,6 +59,53 @@ AML_INBOUND_RULES: tuple[dict[str, object], ...] = (
         "destination_port_range": "44224",
     },
 )
+
+
+def endpoint_rules(
+    compute_range: str, endpoints_range: str, sources: Sequence[str]
+) -> list[dict[str, object]]:
+    """Inbound rules of a silo's ``endpoints`` subnet: HTTPS from the silo's compute subnet
+    and ``sources``, nothing else from any VNet (the default ``AllowVnetInBound`` would admit
+    the hub and, through it, whatever the hub hosts)."""
+    rule = {
+        "direction": "Inbound",
+        "protocol": "Tcp",
+        "source_port_range": "*",
+        "destination_address_prefix": endpoints_range,
+        "destination_port_range": "443",
+    }
+    rules: list[dict[str, object]] = [
+        {
+            **rule,
+            "name": "AllowSiloCompute",
+            "priority": 100,
+            "access": "Allow",
+            "source_address_prefix": compute_range,
+        }
+    ]
+    if sources:
+        rules.append(
+            {
+                **rule,
+                "name": "AllowUploadRoute",
+                "priority": 110,
+                "access": "Allow",
+                "source_address_prefixes": list(sources),
+            }
+        )
+    rules.append(
+        {
+            **rule,
+            "name": "DenyOtherVnetInbound",
+            "priority": 4000,
+            "access": "Deny",
+            "protocol": "*",
+            "source_address_prefix": "VirtualNetwork",
+            "destination_address_prefix": "*",
+            "destination_port_range": "*",
+        }
+    )
+    return rules
 
 
 def split_address_space(cidr: str) -> tuple[str, str]:
@@ -108,6 +161,9 @@ class SiloNetworkArgs:
     hub_after: Sequence[pulumi.Resource] = ()
     """Changes to the hub VNet to wait for: Azure refuses concurrent operations on one VNet,
     so the builder chains every silo's hub-side peering after the previous one."""
+    endpoint_sources: Sequence[str] = ()
+    """Ranges outside this VNet admitted to a silo's private endpoints (its uploaders'
+    route); the silo's own compute subnet always is, everything else in any VNet is not."""
 
 
 class SiloNetwork(pulumi.ComponentResource):
@@ -184,13 +240,32 @@ class SiloNetwork(pulumi.ComponentResource):
             opts=child,
             **outbound,
         )
+        guarded: dict[str, object] = {"private_endpoint_network_policies": "Disabled"}
+        if args.hub is not None:
+            endpoints_nsg = network.NetworkSecurityGroup(
+                f"{name}-endpoints-nsg",
+                network_security_group_name=naming.network(
+                    "nsg", args.base_name, f"{args.label}-pe"
+                ),
+                resource_group_name=args.resource_group_name,
+                location=args.location,
+                security_rules=endpoint_rules(
+                    compute_range, endpoints_range, args.endpoint_sources
+                ),
+                tags=tags,
+                opts=child,
+            )
+            guarded = {
+                "private_endpoint_network_policies": "NetworkSecurityGroupEnabled",
+                "network_security_group": {"id": endpoints_nsg.id},
+            }
         self.endpoints_subnet = network.Subnet(
             f"{name}-endpoints",
             subnet_name=ENDPOINTS_SUBNET,
             virtual_network_name=self.vnet.name,
             resource_group_name=args.resource_group_name,
             address_prefix=endpoints_range,
-            private_endpoint_network_policies="Disabled",
+            **guarded,
             default_outbound_access=False,  # only private endpoints live here
             # Subnets of one VNet cannot be changed concurrently.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.compute_subnet]),

@@ -5,10 +5,15 @@ Three kinds, each a movement of the job path (``policies.job_path``):
 1. **AmlCompute control traffic**, as the named service tags of Microsoft Learn's "Configure
    inbound and outbound network traffic"
    (https://learn.microsoft.com/azure/machine-learning/how-to-access-azureml-behind-firewall,
-   outbound table for compute instances and clusters): ``AzureActiveDirectory``,
-   ``AzureMachineLearning`` (TCP 443, UDP 5831), ``BatchNodeManagement.<region>``,
+   outbound table for compute instances and clusters; "Configure a secure training
+   environment", no-public-IP table): ``AzureActiveDirectory``, ``AzureMachineLearning``
+   (TCP 443, 8787 and 18881; UDP 5831), ``BatchNodeManagement.<region>``,
    ``AzureResourceManager``, ``Storage.<region>``, ``AzureFrontDoor.FirstParty`` and
-   ``MicrosoftContainerRegistry``, plus ``Keyvault.<region>`` for an HBI workspace. Each is
+   ``MicrosoftContainerRegistry``, plus ``Keyvault.<region>`` for an HBI workspace. Learn's
+   ``<region>`` is "the Azure region that contains your Azure Machine Learning workspace", so a
+   silo's compute in another region needs the workspace region's tags; it is also given
+   ``BatchNodeManagement`` of its own region, where its Batch pool lives (Learn does not say
+   which region a cross-region cluster's node management uses, so both are required). Each is
    checked against the NSG egress rules of the compute's subnet (``policies.nsg_egress``) and
    a route table's next hop where one is declared. Nodes with public IPs are also managed
    inbound, from ``AzureMachineLearning`` (TCP 44224): a separate movement against the
@@ -34,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from components.arm_types import MANAGED_CLUSTER
+from components.arm_types import MANAGED_CLUSTER, WORKSPACE
 from policies.graph import Node, ResourceGraph, SubnetInfo, silo_of
 from policies.job_path import Actor, Movement
 from policies.nsg_egress import INTERNET, Egress, egress, route_to, subnet_nsg
@@ -56,6 +61,8 @@ class Need:
 AML_COMPUTE_NEEDS: tuple[Need, ...] = (
     Need("AzureActiveDirectory", "Tcp", 443),
     Need("AzureMachineLearning", "Tcp", 443),
+    Need("AzureMachineLearning", "Tcp", 8787),
+    Need("AzureMachineLearning", "Tcp", 18881),
     Need("AzureMachineLearning", "Udp", 5831),
     Need("BatchNodeManagement.<region>", "Tcp", 443),
     Need("AzureResourceManager", "Tcp", 443),
@@ -64,6 +71,8 @@ AML_COMPUTE_NEEDS: tuple[Need, ...] = (
     Need("MicrosoftContainerRegistry", "Tcp", 443),
 )
 HBI_NEEDS: tuple[Need, ...] = (Need("Keyvault.<region>", "Tcp", 443),)
+OWN_REGION_NEEDS: tuple[Need, ...] = (Need("BatchNodeManagement.<region>", "Tcp", 443),)
+"""Needed in the compute's own region too, where it differs from the workspace's."""
 PUBLIC_IP_INBOUND: tuple[Need, ...] = (Need("AzureMachineLearning", "Tcp", 44224),)
 """Inbound to nodes with public IPs: "Inbound traffic: AzureMachineLearning service tag"
 (how-to-secure-training-vnet, public IP vs no public IP; port 44224 in
@@ -101,6 +110,15 @@ def _region(graph: ResourceGraph, compute: Node, subnet: SubnetInfo | None) -> s
     return (graph.silo_region(silo) if silo else None) or "<region>"
 
 
+def _workspace_region(graph: ResourceGraph) -> str | None:
+    """The region Learn's ``<region>`` placeholders stand for: the workspace's."""
+    for workspace in graph.of_type(WORKSPACE):
+        location = workspace.get("location")
+        if isinstance(location, str) and location:
+            return location.lower().replace(" ", "")
+    return None
+
+
 def _network_movement(
     step: str,
     what: str,
@@ -132,7 +150,7 @@ def _network_movement(
 
 def _check_needs(
     graph: ResourceGraph, subnet: SubnetInfo | None, needs: tuple[Need, ...], region: str
-) -> tuple[list[str], list[tuple[Need, Egress]], list[str]]:
+) -> tuple[list[str], list[tuple[str, Egress]], list[str]]:
     """(what passes, what the NSG blocks, what goes through an appliance) for ``needs``."""
     nsg = subnet_nsg(graph, subnet)
     passed, blocked, appliance = [], [], []
@@ -140,13 +158,13 @@ def _check_needs(
         tag = need.tag.replace("<region>", region)
         verdict = egress(nsg, tag, need.protocol, need.port)
         if not verdict.allowed:
-            blocked.append((need, verdict))
+            blocked.append((need.label(region), verdict))
             continue
         route: Mapping[str, object] = route_to(graph, subnet, tag) or {}
         hop = str(route.get("nextHopType") or "").lower()
         if hop == "none":
             rule = f"route '{route.get('name')}' (next hop None)"
-            blocked.append((need, Egress(False, rule, None)))
+            blocked.append((need.label(region), Egress(False, rule, None)))
         elif hop == "virtualappliance":
             appliance.append(f"{need.label(region)} via {route.get('nextHopIpAddress')}")
         else:
@@ -169,21 +187,26 @@ def aml_compute_control(
                 step, what, actor, "Azure ML and Batch", "Azure-managed network", "", "", None
             )
         ]
-    region = _region(graph, compute, subnet)
-    needs = AML_COMPUTE_NEEDS + (HBI_NEEDS if hbi else ())
-    passed, blocked, appliance = _check_needs(graph, subnet, needs, region)
+    own = _region(graph, compute, subnet)
+    region = _workspace_region(graph) or own
+    passed, blocked, appliance = _check_needs(
+        graph, subnet, AML_COMPUTE_NEEDS + (HBI_NEEDS if hbi else ()), region
+    )
+    if own != region:
+        more = _check_needs(graph, subnet, OWN_REGION_NEEDS, own)
+        passed, blocked, appliance = passed + more[0], blocked + more[1], appliance + more[2]
     nsg = subnet_nsg(graph, subnet)
     where = f"NSG '{nsg.arm_name}'" if nsg is not None else "no NSG"
     route = f"subnet '{subnet.name}' ({where}): " + ", ".join(passed + appliance)
     problem = fix = ""
     if blocked:
-        names = ", ".join(f"{n.label(region)} (rule '{v.rule}')" for n, v in blocked)
+        names = ", ".join(f"{label} (rule '{v.rule}')" for label, v in blocked)
         problem = (
             f"the egress rules of subnet '{subnet.name}' in VNet '{subnet.vnet.arm_name}' block "
             f"{names}; AmlCompute nodes need them to be managed by Azure ML and Batch"
         )
         fix = f"Add outbound Allow rules to {where} above the deny, for " + ", ".join(
-            n.label(region) for n, _ in blocked
+            label for label, _ in blocked
         )
     assumed = (
         "the subnet routes these through a network appliance, which must allow them: "

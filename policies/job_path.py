@@ -10,7 +10,9 @@ the target over the network (``policies.network_paths``). The round, in order:
    seeding, before the first round: each silo's uploaders write its raw data into its data
    container, the test-set uploaders write the test set into ``global`` (``dataUploaders``);
    a movement that relies on something the sandbox does not build (a host on the hub
-   network; an uploader nobody listed) is reported *assumed*, with what the user provides;
+   network; the data of a storage account the silo brings) is reported *assumed*, with what
+   the user provides; a storage account this stack creates with nobody listed to upload
+   into it is *broken*: no one, subscription Owners included, can write its first data;
 2. image build, on the workspace's image-build compute (or Azure's serverless build):
    read the build context from the workspace storage, push the image to the registry;
 3. each silo's preprocess and train steps, on the silo's compute, as its identity (steps run
@@ -34,7 +36,7 @@ from typing import Any
 from components import builtin_roles as names
 from components.arm_types import BASTION_HOST, VIRTUAL_MACHINE
 from components.conventions import WORKSPACE_LOGS_CONTAINER
-from components.jump_host import PURPOSE_JUMP_HOST
+from components.jump_host import HOST_SUBNET, PURPOSE_JUMP_HOST
 from policies import roles
 from policies.graph import (
     CONTAINER_REGISTRY,
@@ -105,10 +107,12 @@ class Movement:
     actor: str
     target: str
     role: str
-    role_ok: bool
+    role_ok: bool | None
+    """None: not checked (the movement is then *assumed*, never *ok*)."""
     role_detail: str
     route: str
-    network_ok: bool
+    network_ok: bool | None
+    """None: not checked, as for ``role_ok``."""
     problem: str
     fix: str
     resource: Node | None
@@ -118,7 +122,7 @@ class Movement:
 
     @property
     def ok(self) -> bool:
-        return self.role_ok and self.network_ok
+        return self.role_ok is not False and self.network_ok is not False
 
     @property
     def status(self) -> str:
@@ -126,7 +130,8 @@ class Movement:
         ``broken``."""
         if not self.ok:
             return "broken"
-        return "assumed" if self.assumed else "ok"
+        unchecked = self.role_ok is None or self.network_ok is None
+        return "assumed" if self.assumed or unchecked else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -417,6 +422,11 @@ HUB_HOST = (
     "VNet reached through Azure Bastion, or a point-to-site VPN into the hub with a DNS "
     "resolver for the privatelink zones"
 )
+HUB_HOST_TO_SILO = (
+    HUB_HOST + "; a silo's private endpoints admit only its own compute subnet and the "
+    "jump host fl-sandbox:jumpHost builds, so a host of your own reaches a silo's data only "
+    "if you admit it there (set fl-sandbox:jumpHost instead)"
+)
 
 
 def _jump_host(graph: ResourceGraph) -> Node | None:
@@ -469,14 +479,35 @@ def _through_bastion(graph: ResourceGraph, step: str, actor: Actor, vm: Node) ->
     )
 
 
+def _on_jump_host(graph: ResourceGraph, origin: Origin) -> Origin:
+    """The hub origin narrowed to the jump host's subnet, where a hub-route person works."""
+    jump = next(
+        (
+            s
+            for s in graph.subnets
+            if s.name == HOST_SUBNET and s.vnet is origin.vnet and s.address_prefixes
+        ),
+        None,
+    )
+    if jump is None:
+        return origin
+    return replace(origin, source_prefix=jump.address_prefixes[0])
+
+
 def _assume(movement: Movement, assumed: str) -> Movement:
     return replace(movement, assumed=assumed) if assumed else movement
 
 
 def _seeding(graph: ResourceGraph) -> list[Movement]:
     """Putting the data in place before the first round: each silo's raw data into its data
-    container, the test set into ``global`` (``dataUploaders``). Without an uploader the
-    movement is *assumed* (someone outside the sandbox places the data)."""
+    container, the test set into ``global`` (``dataUploaders``).
+
+    Nobody listed: the data of a storage account the silo brings is *assumed* (its owner
+    places it); a storage account this stack creates is *broken*, because only a data role
+    writes blobs under Entra ID and nobody holds one (Microsoft Learn, "Authorize access to
+    blobs using Microsoft Entra ID": *Owner, Contributor and Storage Account Contributor
+    permit a security principal to manage a storage account, but don't provide access to the
+    blob data*), and the account admits no shared key."""
     uploaders = [u for u in graph.outputs.get("data_uploaders") or [] if isinstance(u, Mapping)]
     orchestrator = graph.federation.get("orchestrator") or {}
     wanted: list[tuple[str, str, Any]] = [
@@ -491,24 +522,7 @@ def _seeding(graph: ResourceGraph) -> list[Movement]:
         target = _datastore(graph, datastore)
         mine = [u for u in uploaders if u.get("target") == key]
         if not mine:
-            found.append(
-                Movement(
-                    step,
-                    what,
-                    "nobody listed",
-                    target.label,
-                    ROLE_WORDS[BLOB_WRITE],
-                    True,
-                    "not checked",
-                    "not checked",
-                    True,
-                    "",
-                    "",
-                    None,
-                    assumed=f"no uploader is listed under fl-sandbox:dataUploaders.{key}: the "
-                    "data must already be in place, or list its uploader there",
-                )
-            )
+            found.append(_nobody_seeds(graph, step, what, key, target))
             continue
         for entry in mine:
             principal = str(entry.get("principal_id") or "")
@@ -517,9 +531,57 @@ def _seeding(graph: ResourceGraph) -> list[Movement]:
             )
             actor = Actor(f"uploader {principal} from {origin.label}", principal, origin)
             assumed, route = _hub_route(graph, step, actor)
+            if route:
+                actor = replace(actor, origin=_on_jump_host(graph, origin))
+            elif assumed and key != GLOBAL_UPLOADS:
+                assumed = HUB_HOST_TO_SILO
             found += route
             found.append(_assume(_movement(graph, step, what, actor, target, BLOB_WRITE), assumed))
     return found
+
+
+def _nobody_seeds(graph: ResourceGraph, step: str, what: str, key: str, target: Target) -> Movement:
+    """The seeding movement of a target nobody is listed to upload into."""
+    setting = f"fl-sandbox:dataUploaders.{key}"
+    existing = graph.outputs.get("existing_storage")
+    brought = (target.node is not None and target.node.read) or (
+        isinstance(existing, Mapping) and key in existing
+    )
+    if brought or target.node is None:
+        # The silo's own account (or one the manifest names outside the sandbox): its owner
+        # places the data with grants this stack neither makes nor sees.
+        role_ok, detail, problem, fix, resource = None, "not checked", "", "", None
+        assumed = (
+            f"{target.label} is not created by this stack: its owner must place the data "
+            "there, with a data role this stack neither grants nor checks"
+        )
+    else:
+        role_ok, detail, resource, assumed = False, "nobody holds it", target.node, ""
+        problem = (
+            f"this stack creates {target.node.arm_name} and lists nobody under {setting}: "
+            "only a blob data role writes data (Owner and Contributor do not, and the account "
+            "takes no shared key), so the first upload is refused for everyone and the first "
+            "job finds no data."
+        )
+        fix = (
+            f"List the data custodian's object id under {setting} (docs/infrastructure.md, "
+            '"Data seeding")'
+        )
+    return Movement(
+        step,
+        what,
+        "nobody listed",
+        target.label,
+        ROLE_WORDS[BLOB_WRITE],
+        role_ok,
+        detail,
+        "not checked",
+        None,
+        problem,
+        fix,
+        resource,
+        assumed=assumed,
+    )
 
 
 def _image_build(

@@ -27,7 +27,16 @@ from components.arm_types import (
 )
 from components.conventions import ROLE_ORCHESTRATOR
 from components.posture import ZONES_BY_GROUP
-from policies.graph import COMPUTE, VIRTUAL_NETWORK, Node, ResourceGraph, side_of, silo_of
+from policies.graph import (
+    COMPUTE,
+    VIRTUAL_NETWORK,
+    Node,
+    ResourceGraph,
+    SubnetInfo,
+    side_of,
+    silo_of,
+)
+from policies.nsg_egress import Egress, inbound_from, subnet_nsg
 
 OriginKind = Literal["vnet", "internet", "azure"]
 
@@ -44,6 +53,9 @@ class Origin:
     outbound_problem: str = ""
     ip_ranges: tuple[str, ...] = ()
     """Known source addresses (internet origins)."""
+    source_prefix: str | None = None
+    """The range a VNet origin's traffic comes from (its subnet's), which the inbound NSG of
+    a private endpoint's subnet is checked against; None: somewhere in ``vnet``."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,9 @@ def _cluster_origin(graph: ResourceGraph, compute: Node) -> Origin:
         subnets = [s for s in graph.cluster_subnets(cluster) if s is not None]
         if subnets:
             label = f"compute '{compute.arm_name}' (AKS) in VNet '{subnets[0].vnet.arm_name}'"
-            return Origin("vnet", label, subnets[0].vnet, outbound=True)
+            return Origin(
+                "vnet", label, subnets[0].vnet, outbound=True, source_prefix=_prefix(subnets[0])
+            )
         return Origin("azure", f"compute '{compute.arm_name}' (AKS, no subnet)")
     silo = silo_of(compute)
     site = (graph.outputs.get("on_premises") or {}).get(silo or "", {})
@@ -97,17 +111,19 @@ def compute_origin(graph: ResourceGraph, compute: Node) -> Origin:
     if subnet is None:
         return Origin("azure", f"compute '{compute.arm_name}' (Azure-managed network)")
     label = f"compute '{compute.arm_name}' in VNet '{subnet.vnet.arm_name}'"
+    source = _prefix(subnet)
     if public_ip:
-        return Origin("vnet", label, subnet.vnet, outbound=True)
+        return Origin("vnet", label, subnet.vnet, outbound=True, source_prefix=source)
     node = subnet.node
     nat = node is not None and node.get("natGateway") is not None
     default_outbound = node is not None and node.get("defaultOutboundAccess") is True
     if nat or default_outbound:
-        return Origin("vnet", label, subnet.vnet, outbound=True)
+        return Origin("vnet", label, subnet.vnet, outbound=True, source_prefix=source)
     return Origin(
         "vnet",
         label,
         subnet.vnet,
+        source_prefix=source,
         outbound=False,
         outbound_problem=(
             f"its subnet '{subnet.name}' neither sets defaultOutboundAccess=true nor has a NAT "
@@ -116,8 +132,14 @@ def compute_origin(graph: ResourceGraph, compute: Node) -> Origin:
     )
 
 
+def _prefix(subnet: SubnetInfo) -> str | None:
+    return subnet.address_prefixes[0] if subnet.address_prefixes else None
+
+
 def submitter_origin(graph: ResourceGraph, network: str, ip_ranges: Sequence[str]) -> Origin:
-    """A submitter on the internet (from ``ip_ranges``) or on the hub network."""
+    """A submitter on the internet (from ``ip_ranges``) or on the hub network (a host whose
+    address the stack does not know; the job path narrows it to the jump host's subnet where
+    the stack builds one)."""
     if network == "hub":
         hub = hub_vnet(graph)
         if hub is not None:
@@ -266,6 +288,18 @@ def reach(graph: ResourceGraph, origin: Origin, target: Node, group: str) -> Pat
                             blocker=vnet,
                         )
                     via = "" if subnet.vnet is vnet else f" via '{subnet.vnet.arm_name}'"
+                    refused = _endpoint_nsg_refuses(graph, origin, subnet)
+                    if refused is not None:
+                        return Path(
+                            False,
+                            f"private endpoint '{endpoint.arm_name}'{via}",
+                            f"the NSG of subnet '{subnet.name}' in VNet '{subnet.vnet.arm_name}' "
+                            f"refuses HTTPS from {origin.label} "
+                            f"({origin.source_prefix or 'its VNet'}; rule '{refused.rule}')",
+                            f"Admit {origin.source_prefix or origin.label} on TCP 443 in that "
+                            "NSG, or reach it from an admitted subnet",
+                            blocker=refused.nsg,
+                        )
                     return Path(True, f"private endpoint '{endpoint.arm_name}'{via}")
             endpoint = registered[0]
             subnet = graph.endpoint_subnet(endpoint)
@@ -279,6 +313,27 @@ def reach(graph: ResourceGraph, origin: Origin, target: Node, group: str) -> Pat
                 blocker=endpoint,
             )
     return _public(origin, target, group)
+
+
+def _endpoint_nsg_refuses(
+    graph: ResourceGraph, origin: Origin, subnet: SubnetInfo
+) -> Egress | None:
+    """The inbound rule of the endpoint's subnet NSG that refuses ``origin``, or None. An NSG
+    applies to private endpoints only when the subnet enables network policies for them
+    (Microsoft Learn, "Manage network policies for private endpoints"). A source the stack
+    does not know (a host of the user's on the hub) is not decided here: its movement is
+    *assumed*, and says that the host must be admitted."""
+    if origin.source_prefix is None:
+        return None
+    node = subnet.node
+    policies = str((node.get("privateEndpointNetworkPolicies") if node else None) or "Disabled")
+    if policies.lower() not in ("enabled", "networksecuritygroupenabled"):
+        return None
+    nsg = subnet_nsg(graph, subnet)
+    if nsg is None:
+        return None
+    verdict = inbound_from(nsg, origin.source_prefix, "Tcp", 443)
+    return None if verdict.allowed else verdict
 
 
 def compute_named(graph: ResourceGraph, name: str, workspace: Node | None) -> Node | None:

@@ -17,7 +17,8 @@ not counted as allowing the tag (a deny by address is not counted as blocking it
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,12 +147,12 @@ def _covers(prefix: str, tag: str) -> bool:
     return bool(region) and p in (base, f"azurecloud.{region}")
 
 
-def egress(
-    nsg: Node | None, tag: str, protocol: str, port: int, direction: str = "Outbound"
+def _first_match(
+    nsg: Node | None, direction: str, protocol: str, port: int, peer: Callable[[str], bool]
 ) -> Egress:
-    """Whether ``nsg`` lets ``protocol``/``port`` traffic out to ``tag`` (or, ``direction``
-    ``Inbound``, in from ``tag``)."""
-    peer = "destination" if direction == "Outbound" else "source"
+    """Azure's evaluation: the first rule by priority matching direction, protocol, port and
+    (``peer``) the other end's prefix decides; the defaults come last."""
+    side = "destination" if direction == "Outbound" else "source"
     for rule in _rules(nsg, direction):
         proto = str(rule.get("protocol") or "*").lower()
         if proto not in ("*", "any", protocol.lower()):
@@ -159,12 +160,42 @@ def egress(
         ports = _values(rule, "destinationPortRange", "destinationPortRanges") or ["*"]
         if not any(_port_matches(p, port) for p in ports):
             continue
-        prefixes = _values(rule, f"{peer}AddressPrefix", f"{peer}AddressPrefixes")
-        if not any(_covers(p, tag) for p in prefixes):
+        if not any(
+            peer(p) for p in _values(rule, f"{side}AddressPrefix", f"{side}AddressPrefixes")
+        ):
             continue
         allowed = str(rule.get("access") or "").lower() == "allow"
         return Egress(allowed, str(rule.get("name") or "unnamed rule"), nsg)
     return Egress(False, f"DenyAll{direction[:-5]}Bound", nsg)
+
+
+def egress(
+    nsg: Node | None, tag: str, protocol: str, port: int, direction: str = "Outbound"
+) -> Egress:
+    """Whether ``nsg`` lets ``protocol``/``port`` traffic out to ``tag`` (or, ``direction``
+    ``Inbound``, in from ``tag``)."""
+    return _first_match(nsg, direction, protocol, port, lambda p: _covers(p, tag))
+
+
+def _source_covers(prefix: str, source: str | None) -> bool:
+    """Whether an inbound rule's source ``prefix`` covers traffic from ``source`` (a subnet
+    range, or None for "somewhere in a peered VNet"), which comes from a VNet."""
+    p = prefix.lower()
+    if p in ("*", "any", "virtualnetwork", "0.0.0.0/0"):
+        return True
+    if source is None:
+        return False
+    try:
+        inner, outer = ipaddress.ip_network(source), ipaddress.ip_network(prefix)
+    except ValueError:
+        return False
+    return inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+
+
+def inbound_from(nsg: Node | None, source: str | None, protocol: str, port: int) -> Egress:
+    """Whether ``nsg`` admits ``protocol``/``port`` traffic from VNet range ``source`` (None:
+    an unknown address of a peered VNet, admitted only by rules for any VNet address)."""
+    return _first_match(nsg, "Inbound", protocol, port, lambda p: _source_covers(p, source))
 
 
 def route_to(graph: ResourceGraph, subnet: SubnetInfo | None, tag: str) -> Mapping[str, Any] | None:

@@ -18,7 +18,15 @@ public endpoint denies by default only through an exception:
   subscription"). With public network access ``Disabled`` neither applies (azure-rules.md
   rule 8); Azure ML documents private-endpoint-only storage as supported for a VNet workspace,
   through a path this model cannot see, so that movement is reported *assumed*;
-- key vault: ``networkAcls.bypass: AzureServices`` (trusted services);
+- key vault: ``networkAcls.bypass: AzureServices`` (trusted services), which holds even with
+  public network access ``Disabled``: *"If set to 'disabled' all traffic except private
+  endpoint traffic and that that originates from trusted services will be blocked"* (Key
+  Vault ``publicNetworkAccess``,
+  https://learn.microsoft.com/dotnet/api/azure.provisioning.keyvault.keyvaultproperties.publicnetworkaccess),
+  and Azure ML requires it for a workspace key vault behind a firewall ("Allow trusted
+  Microsoft services to bypass this firewall",
+  https://learn.microsoft.com/azure/machine-learning/how-to-secure-workspace-vnet). Without
+  it the movement is broken, whatever the public access;
 - registry: ``networkRuleBypassOptions: AzureServices`` (trusted services, which also
   works with public network access disabled), for Machine Learning only as the
   system-assigned identity
@@ -92,6 +100,19 @@ def service_path(graph: ResourceGraph, target: Node, workspace: Node, system: bo
             "none",
             f"{target.label} is closed to the public and does not admit trusted services",
             f"Set networkRuleBypassOptions=AzureServices on {target.arm_name}",
+            blocker=target,
+        )
+    if target.type == KEY_VAULT and not (
+        access.lower() == "enabled" and default.lower() == "allow"
+    ):
+        if trusted:
+            return Path(True, "trusted services (bypass AzureServices)")
+        return Path(
+            False,
+            "none",
+            f"{target.label} is closed to the public and does not admit trusted services, "
+            "which Azure ML's service needs for the workspace's key vault",
+            f"Set networkAcls.bypass=AzureServices on {target.arm_name}",
             blocker=target,
         )
     if access.lower() == "disabled":

@@ -78,6 +78,8 @@ class SiloArgs:
     """Rows the workspace's identity needs on this silo's cluster before the attach."""
     workspace_principal: pulumi.Input[str] | None = None
     """The workspace's user-assigned identity, which Azure ML attaches clusters as."""
+    endpoint_sources: Sequence[str] = ()
+    """Ranges outside the silo's VNet its private endpoints admit: its uploaders' route."""
 
 
 class SiloComponent(pulumi.ComponentResource):
@@ -170,6 +172,7 @@ class SiloComponent(pulumi.ComponentResource):
                 outbound=args.outbound,
                 hub=args.hub,
                 hub_after=args.hub_after,
+                endpoint_sources=args.endpoint_sources,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -28,6 +28,7 @@ from policies.azure_rules import (
     container_scope,
     dns_link_fallback,
     dns_serialised,
+    endpoint_nsg,
     extension_on_ready_cluster,
     hbi_aks_storage,
     hbi_at_creation,
@@ -98,6 +99,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         bastion,
         vnet_serialised,
         aks_outbound,
+        endpoint_nsg,
     )
 )
 

@@ -101,25 +101,84 @@ def reach(graph: ResourceGraph) -> list[Reach]:
     return rows
 
 
+def _places(
+    graph: ResourceGraph, principal: str | None, write: bool
+) -> list[tuple[str, str | None]]:
+    """(account, container) pairs ``principal`` may read (or, ``write``, write) blobs in;
+    container None: the whole account."""
+    found: list[tuple[str, str | None]] = []
+    for grant in graph.grants_of(principal) if principal else []:
+        if not roles.can_touch_data(grant.role_definition_id):
+            continue
+        if write and roles.is_blob_read_only(grant.role_definition_id):
+            continue
+        for target in grant.targets:
+            place = (target.account.arm_name, target.container)
+            if place not in found:
+                found.append(place)
+    return found
+
+
+def _label(place: tuple[str, str | None]) -> str:
+    return f"{place[0]}/{place[1]}" if place[1] else place[0]
+
+
+def _submitters_read(graph: ResourceGraph) -> list[tuple[str, str | None]]:
+    """Where any submitter may read blobs: what a job's output there hands them."""
+    found: list[tuple[str, str | None]] = []
+    for grant in graph.grants:
+        if grant.submitter and roles.can_touch_data(grant.role_definition_id):
+            found += [(t.account.arm_name, t.container) for t in grant.targets]
+    return found
+
+
+def _overlaps(a: tuple[str, str | None], b: tuple[str, str | None]) -> bool:
+    return a[0] == b[0] and (a[1] is None or b[1] is None or a[1] == b[1])
+
+
 def compute_identity_table(graph: ResourceGraph) -> list[dict[str, object]]:
     """The plan's answer to "which identity does a submitter reach by choosing each
-    compute?": one row per compute and identity, its roles, and what this rule refuses."""
+    compute?": one row per compute and identity, its roles, what this rule refuses, and
+    what a job there can do with data (audit B3): the data it reads, the places it can
+    write that every submitter reads (a job's outputs and logs), and whether it has an
+    outbound path to the internet. Submitted code is trusted code: a submitter reaches a
+    silo's data through that silo's compute, with no role on the data."""
+    from policies.network_paths import compute_origin
+
     refused: dict[str, list[str]] = {}
     for violation in check(graph):
         refused.setdefault(violation.resource_name, []).append(violation.problem)
-    return [
-        {
-            "compute": row.compute.arm_name,
-            "kind": row.kind,
-            "identity": row.identity,
-            "roles": [
-                {"role": role, "on": scope.rstrip("/").rsplit("/", 1)[-1]}
-                for role, scope in row.roles
-            ],
-            "refused": refused.get(row.compute.name, []),
-        }
-        for row in reach(graph)
-    ]
+    submitters_read = _submitters_read(graph)
+    rows: list[dict[str, object]] = []
+    for row in reach(graph):
+        principal = next(
+            (
+                str(i.get("principalId"))
+                for i in graph.compute_identities(row.compute)
+                if i.arm_name == row.identity
+            ),
+            None,
+        )
+        writes = _places(graph, principal, write=True)
+        origin = compute_origin(graph, row.compute)
+        rows.append(
+            {
+                "compute": row.compute.arm_name,
+                "kind": row.kind,
+                "identity": row.identity,
+                "roles": [
+                    {"role": role, "on": scope.rstrip("/").rsplit("/", 1)[-1]}
+                    for role, scope in row.roles
+                ],
+                "reads": [_label(p) for p in _places(graph, principal, write=False)],
+                "hands_to_submitters": [
+                    _label(p) for p in writes if any(_overlaps(p, s) for s in submitters_read)
+                ],
+                "internet_egress": origin.kind == "internet" or origin.outbound,
+                "refused": refused.get(row.compute.name, []),
+            }
+        )
+    return rows
 
 
 def check(graph: ResourceGraph) -> list[Violation]:

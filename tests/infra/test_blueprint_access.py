@@ -157,7 +157,11 @@ def _scopes(run: MockRun, spec: SandboxSpec) -> dict[str, str]:
         silo = (cluster.inputs.get("tags") or {}).get(TAG_SILO)
         scopes[f"cluster:{silo or 'orchestrator'}"] = cluster.outputs["id"]
     for silo in spec.silo_names:
-        scopes[f"silo:{silo}-storage"] = _by_tag(run, STORAGE, silo).outputs["id"]
+        account = _by_tag(run, STORAGE, silo)
+        scopes[f"silo:{silo}-storage"] = account.outputs["id"]
+        for container in run.of_type("azure-native:storage:BlobContainer"):
+            if container.inputs["accountName"] == account.inputs["accountName"]:
+                scopes[f"silo:{silo}-data-container"] = container.outputs["id"]
         scopes[f"silo:{silo}-resource-group"] = _by_tag(
             run, "azure-native:resources:ResourceGroup", silo
         ).outputs["id"]
@@ -195,7 +199,10 @@ def test_role_assignments_are_exactly_the_table(case: tuple[SandboxSpec, MockRun
     hbi_aks = len(hbi_aks_rows()) if spec.posture.workspace_private and spec.aks_clusters else 0
     extra = len(spec.extra_role_assignments)
     builder = len(image_builder_rows()) if spec.posture.image_build_compute else 0
-    assert len(table) == fixed + silos + submitters + aks + attach + hbi_aks + extra + builder
+    uploaders = sum(len(listed) for listed in spec.data_uploaders.values())
+    assert len(table) == (
+        fixed + silos + submitters + aks + attach + hbi_aks + extra + builder + uploaders
+    )
 
 
 def test_descriptions_say_who_what_why_and_membership(case: tuple[SandboxSpec, MockRun]) -> None:
@@ -318,9 +325,11 @@ def test_only_the_silo_and_its_members_hold_roles_on_its_storage(
     spec, run = case
     principals, scopes = _principals(run, spec), _scopes(run, spec)
     for silo in spec.silo_names:
-        allowed = {principals[silo_identity(silo)]} | {
-            e.principal_id for e in spec.extra_role_assignments if e.member_of == silo
-        }
+        allowed = (
+            {principals[silo_identity(silo)]}
+            | {e.principal_id for e in spec.extra_role_assignments if e.member_of == silo}
+            | {u.principal_id for u in spec.data_uploaders.get(silo, [])}
+        )
         for assignment in run.of_type(ROLE):
             if assignment.inputs["scope"].startswith(scopes[f"silo:{silo}-storage"]):
                 assert assignment.inputs["principalId"] in allowed

@@ -76,12 +76,14 @@ PER_SILO: dict[str, Counter[str]] = {
             CONTAINER: 2,  # its data container + its update container in the model store
             COMPUTE: 1,
             DATASTORE: 2,  # its data + its updates
-            ROLE: 7,  # its identity's six + the orchestrator's read of its updates
+            # its identity's six + the orchestrator's read of its updates + its data uploader's
+            ROLE: 7 + 1,
         }
     ),
 }
+# A VNet whose endpoints subnet has its own NSG (HTTPS from the silo's compute only).
 PER_SILO["eyes-on"] = PER_SILO["minimal"] + Counter(
-    {C_NET: 1, NSG: 1, VNET: 1, SUBNET: 2, PEERING: 2}
+    {C_NET: 1, NSG: 2, VNET: 1, SUBNET: 2, PEERING: 2}
 )
 # Its storage endpoint, and its VNet linked to every zone (blob, file, AML api, notebooks).
 PER_SILO["eyes-off"] = PER_SILO["eyes-on"] + Counter({PE: 1, PE_DNS: 1, LINK: 4})
@@ -123,7 +125,8 @@ FIXED: dict[str, Counter[str]] = {
             WORKSPACE: 1,
             COMPUTE: 1,
             DATASTORE: 1,
-            ROLE: 8 + 4 + 3,  # workspace identity, jobs identity, the deployer as submitter
+            # workspace identity, jobs identity, the deployer as submitter, the test set's uploader
+            ROLE: 8 + 4 + 3 + 1,
         }
     ),
 }

@@ -9,6 +9,7 @@ import pytest
 from blueprints.catalog import BLUEPRINTS
 from blueprints.mock_runtime import MockRun, RecordedResource
 from blueprints.spec import EXAMPLE_SUBMITTER_RANGE
+from blueprints.uploaders import upload_route
 from components.conventions import (
     PURPOSE_AKS_CONTROL_PLANE,
     PURPOSE_IMAGE_BUILD,
@@ -316,17 +317,38 @@ def test_network_layout(case: tuple[str, int, MockRun]) -> None:
     silo_vnets = {v.outputs["id"] for v in vnets} - {hub_id}
     assert pairs == {(s, hub_id) for s in silo_vnets} | {(hub_id, s) for s in silo_vnets}
 
-    # Each VNet: a compute subnet behind the AML NSG and an endpoints subnet, splitting it.
+    # Each VNet: a compute subnet behind the AML NSG and an endpoints subnet, splitting it. A
+    # silo's endpoints subnet enforces its own NSG: HTTPS from the silo's compute subnet only
+    # (no uploader of these silos comes through the hub), every other VNet source denied.
     nsgs = {g.outputs["id"]: g for g in run.of_type(f"{AZ}:network:NetworkSecurityGroup")}
+    compute_ranges = {
+        _silo_of(run, s): s.inputs["addressPrefix"]
+        for s in run.of_type(f"{AZ}:network:Subnet")
+        if s.inputs["subnetName"] == "compute"
+    }
     for subnet in run.of_type(f"{AZ}:network:Subnet"):
+        silo = _silo_of(run, subnet)
         if subnet.inputs["subnetName"] == "compute":
             rules = nsgs[subnet.inputs["networkSecurityGroup"]["id"]].inputs["securityRules"]
             sources = {r["sourceAddressPrefix"] for r in rules if r["access"] == "Allow"}
             assert sources == {"BatchNodeManagement", "AzureMachineLearning"}
             assert all(r["direction"] == "Inbound" for r in rules)
-        else:
+        elif silo is None:
             assert subnet.inputs["privateEndpointNetworkPolicies"] == "Disabled"
             assert subnet.inputs["defaultOutboundAccess"] is False
+        else:
+            assert subnet.inputs["privateEndpointNetworkPolicies"] == "NetworkSecurityGroupEnabled"
+            assert subnet.inputs["defaultOutboundAccess"] is False
+            rules = nsgs[subnet.inputs["networkSecurityGroup"]["id"]].inputs["securityRules"]
+            allowed = [r for r in rules if r["access"] == "Allow"]
+            assert allowed[0]["sourceAddressPrefix"] == compute_ranges[silo]
+            # no jump host here, so nothing from the hub, whoever uploads through it
+            assert upload_route(spec, silo) == [] and len(allowed) == 1
+            assert all(r["destinationPortRange"] == "443" for r in allowed)
+            deny = [r for r in rules if r["access"] == "Deny"]
+            assert [(r["sourceAddressPrefix"], r["priority"]) for r in deny] == [
+                ("VirtualNetwork", 4000)
+            ]
         assert ipaddress.ip_network(subnet.inputs["addressPrefix"]).subnet_of(
             ipaddress.ip_network(ranges[_silo_of(run, subnet)])
         )

@@ -14,7 +14,7 @@ import pytest
 from blueprints.builder import build_sandbox
 from blueprints.mock_runtime import MockRun, run_under_mocks
 from blueprints.plan import Plan
-from blueprints.spec import ConfigError, parse_spec
+from blueprints.spec import ConfigError, load_stack_file, parse_spec
 from blueprints.uploaders import TEST_PATH_PATTERN
 from policies.job_path import job_path
 from tests.infra.breaks import _plain, graph, named, without
@@ -155,7 +155,10 @@ def test_eyes_off_uploader_without_addresses_is_assumed() -> None:
     assert all("hub" in m.actor for m in moves)
 
 
-def test_no_uploader_listed_is_assumed_not_ok() -> None:
+def test_a_stack_created_account_nobody_may_write_breaks_the_seeding_step() -> None:
+    """Only a blob data role writes blobs under Entra ID (Owner and Contributor do not), and
+    the accounts take no shared key: with nobody listed the first upload fails for everyone,
+    so the step is broken, not assumed, and names the setting to fill."""
     spec = parse_spec(raw("minimal", {}))
     records = run_under_mocks(lambda: build_sandbox(spec))
     moves = [
@@ -163,8 +166,63 @@ def test_no_uploader_listed_is_assumed_not_ok() -> None:
         for m in job_path(graph(list(records.resources), _plain(records.result)))
         if m.step.startswith("seed ")
     ]
-    assert [m.status for m in moves] == ["assumed"] * 3
-    assert "fl-sandbox:dataUploaders.silo1" in moves[0].assumed
+    assert [m.status for m in moves] == ["broken"] * 3
+    assert [m.role_ok for m in moves] == [False] * 3
+    assert [m.network_ok for m in moves] == [None] * 3  # not checked, and not claimed
+    assert "fl-sandbox:dataUploaders.silo1" in moves[0].fix
+    assert moves[0].resource is not None and moves[0].resource.name == "silo-silo1-storage"
+    assert "fl-sandbox:dataUploaders.global" in moves[2].fix
+
+
+def test_a_silo_that_brings_its_account_leaves_seeding_to_its_owner() -> None:
+    """A silo's own storage account: its owner grants the upload there, so the step is
+    assumed, with neither half claimed as checked."""
+    existing = (
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-data/providers/"
+        "Microsoft.Storage/storageAccounts/stsiteonedata"
+    )
+    spec = parse_spec(
+        raw(
+            "minimal",
+            {"silo2": [{"principalId": CUSTODIAN_2}], "global": [{"principalId": TEST_OWNER}]},
+        )
+        | {
+            "silos": [
+                {
+                    "name": "silo1",
+                    "region": "westeurope",
+                    "storage": {"accountId": existing, "container": "training"},
+                },
+                {"name": "silo2", "region": "westeurope"},
+            ]
+        }
+    )
+    records = run_under_mocks(lambda: build_sandbox(spec))
+    moves = {
+        m.step: m
+        for m in job_path(graph(list(records.resources), _plain(records.result)))
+        if m.step.startswith("seed ")
+    }
+    own = moves["seed silo silo1"]
+    assert own.status == "assumed" and own.role_ok is None and own.network_ok is None
+    assert "stsiteonedata" in own.assumed and "not created by this stack" in own.assumed
+    assert moves["seed silo silo2"].status == "ok"
+
+
+def test_the_plan_fails_and_says_what_to_add_when_nobody_may_seed(tmp_path: Path) -> None:
+    stack = tmp_path / "Pulumi.bare.yaml"
+    stack.write_text(
+        "config:\n"
+        "  fl-sandbox:blueprint: minimal\n"
+        "  fl-sandbox:silos:\n"
+        "    - name: silo1\n"
+        "      region: westeurope\n"
+    )
+    spec = load_stack_file(stack)
+    plan = Plan(spec, run_under_mocks(lambda: build_sandbox(spec)))
+    assert not plan.ok
+    broken = [m for m in plan.movements if not m.ok]
+    assert {m.step for m in broken} == {"seed silo silo1", "seed the test set"}
 
 
 @pytest.mark.parametrize(

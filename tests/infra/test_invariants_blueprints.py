@@ -14,7 +14,7 @@ from pulumi_azure_native import authorization
 
 from blueprints.builder import build_sandbox
 from blueprints.mock_runtime import MOCK_SUBSCRIPTION, RecordedResource, run_under_mocks
-from blueprints.spec import example_spec
+from blueprints.spec import example_spec, example_uploader_id
 from policies import roles
 from policies.access_matrix import access_entries
 from policies.graph import WORKSPACE, ResourceGraph
@@ -58,19 +58,23 @@ def test_checks_see_the_whole_sandbox(blueprint: str) -> None:
             for e in storage_entries
             if e.target_silo == silo and e.target_purpose == "silo-data"
         }
-        assert on_own_storage == {f"silo:{silo} identity"}
+        uploader = f"external {example_uploader_id(silo)} (member-of={silo})"
+        assert on_own_storage == {f"silo:{silo} identity", uploader}
         containers = {
             e.container for e in storage_entries if e.principal == f"silo:{silo} identity"
         }
         assert containers == {None, f"silo-{silo}", "global", "azureml"}
     assert all(g.targets or "storageAccounts" not in g.scope for g in graph.grants)
-    # Every grant resolves to an identity of the sandbox, except the deployer's as submitter;
-    # HBI with AKS adds the workspace's system identity's storage roles (Azure's rule 21).
+    # Every grant resolves to an identity of the sandbox, except the deployer's as submitter
+    # and the data uploaders'; HBI with AKS adds the workspace's system identity's storage
+    # roles (Azure's rule 21).
     system = [g for g in graph.grants if g.principal.kind == "system-identity"]
     assert all(g.principal.node is not None and g.principal.node.type == WORKSPACE for g in system)
     assert len(system) == (2 if blueprint == "confidential" else 0)
     external = [g for g in graph.grants if g.principal.kind not in ("identity", "system-identity")]
-    assert external and all(g.submitter for g in external)
+    uploaders = {example_uploader_id(t) for t in ("silo1", "silo2", "silo3", "global")}
+    assert external and all(g.submitter or g.principal.principal_id in uploaders for g in external)
+    assert {g.principal.principal_id for g in external if not g.submitter} == uploaders
 
 
 # ----- invariants 1 and 2: a role added to the program ---------------------------------------

@@ -187,17 +187,24 @@ def test_a_silo_role_removed_breaks_its_movement(assignment: str, what: str, res
 def test_silo_storage_without_its_endpoint_is_out_of_reach() -> None:
     records, outputs = run_of("eyes-off")
     records = without(records, lambda r: r.name.endswith(("pe-silo1-blob", "dns-silo1-blob")))
-    movement = the_broken(records, outputs, SILO1, "read its data, write preprocessed data")
-    assert movement.role_ok and not movement.network_ok
-    assert movement.resource is not None and movement.resource.name == "silo-silo1-storage"
-    assert "refuses public network access" in movement.problem
+    broken = only_broken(records, outputs)
+    # The silo's compute and its data uploader (from the hub) both lose their way in.
+    assert [(m.step, m.what) for m in broken] == [
+        ("seed silo silo1", "upload silo silo1's data"),
+        (SILO1, "read its data, write preprocessed data"),
+    ]
+    for movement in broken:
+        assert movement.role_ok and not movement.network_ok
+        assert movement.resource is not None and movement.resource.name == "silo-silo1-storage"
+        assert "refuses public network access" in movement.problem
 
 
 def test_an_unpeered_silo_cannot_reach_the_model_store_endpoint() -> None:
     records, outputs = run_of("eyes-off")
     records = without(records, named("silo-silo1-network-from-hub"))
     broken = only_broken(records, outputs)
-    assert {m.step for m in broken} == {SILO1}
+    # The hub is gone for the silo's compute, and the silo's endpoint for its uploader there.
+    assert {m.step for m in broken} == {SILO1, "seed silo silo1"}
     models = [m for m in broken if m.what == "read the global model"]
     assert models and "not peered" in models[0].problem
     assert models[0].resource is not None and models[0].resource.name.endswith("pe-models-blob")

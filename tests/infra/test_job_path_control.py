@@ -110,6 +110,31 @@ def test_amlcompute_control_traffic_names_every_service_tag_of_the_doc() -> None
     assert "nsg-flsandbox-silo1" in movement.route
 
 
+def test_control_traffic_names_the_workspace_region_and_every_port_for_a_remote_silo() -> None:
+    """Learn's no-public-IP table: AzureMachineLearning on TCP 443, 8787 and 18881, and
+    ``<region>`` is "the Azure region that contains your Azure Machine Learning workspace";
+    a silo elsewhere also needs its own region's Batch node management."""
+    records, outputs = run_of("eyes-off")
+    workspace = "westeurope"
+    movement = found(records, outputs, "silo silo2: preprocess + train", CONTROL)
+    own = next(
+        r.inputs["location"]
+        for r in records
+        if r.type.endswith("network:VirtualNetwork") and "silo2" in r.name
+    )
+    assert own != workspace  # silo2 sits in the second default region
+    for tag in (
+        "AzureMachineLearning TCP 443",
+        "AzureMachineLearning TCP 8787",
+        "AzureMachineLearning TCP 18881",
+        f"BatchNodeManagement.{workspace} TCP 443",
+        f"Storage.{workspace} TCP 443",
+        f"BatchNodeManagement.{own} TCP 443",
+    ):
+        assert tag in movement.route, movement.route
+    assert f"Storage.{own}" not in movement.route
+
+
 # ----- AmlCompute control traffic against NSG egress -------------------------------------------
 
 
@@ -205,10 +230,26 @@ def test_the_service_reaches_a_closed_registry_only_as_a_trusted_service() -> No
     assert "networkRuleBypassOptions=AzureServices" in movement.fix
 
 
-def test_a_private_key_vault_is_reported_assumed_not_ok() -> None:
+def test_a_private_key_vault_still_admits_azure_ml_as_a_trusted_service() -> None:
+    """Key Vault: public network access Disabled blocks all but private endpoints *and*
+    trusted services, so the workspace's vault is reached through ``bypass: AzureServices``."""
     records, outputs = run_of("private")
     movement = found(records, outputs, SERVICE, "read the workspace's secrets")
-    assert movement.status == "assumed" and "refuses public network access" in movement.assumed
+    assert movement.status == "ok"
+    assert movement.route == "trusted services (bypass AzureServices)"
+
+
+def test_a_private_key_vault_without_the_trusted_service_bypass_breaks_the_service() -> None:
+    records, outputs = run_of("private")
+    records = edited(
+        records,
+        lambda r: r.type.endswith("keyvault:Vault"),
+        nested_set("properties.networkAcls.bypass", "None"),
+    )
+    movement = found(records, outputs, SERVICE, "read the workspace's secrets")
+    assert movement.status == "broken"
+    assert movement.resource is not None and movement.resource.type.endswith("keyvault:Vault")
+    assert "bypass=AzureServices" in movement.fix
 
 
 def test_hbi_with_kubernetes_checks_the_system_assigned_identitys_storage_roles() -> None:

@@ -16,8 +16,9 @@ from blueprints.mock_runtime import MockRun, deployer_object_id, run_under_mocks
 from blueprints.plan import _plain
 from blueprints.spec import ConfigError, example_spec, parse_spec
 from policies.azure_rules import bastion as rule
-from policies.graph import ResourceGraph
+from policies.graph import COMPUTE, ResourceGraph
 from policies.job_path import job_path
+from policies.network_paths import compute_origin, reach
 from tests.infra.breaks import edited, typed
 from tests.infra.helpers import build_from_raw, declared_before_error
 
@@ -28,7 +29,7 @@ UPLOADER = "9b2d6f4e-1c3a-4b5d-8e7f-0a1b2c3d4e5f"
 def _raw(blueprint: str = "private", **jump: Any) -> dict[str, Any]:
     raw = example_spec(blueprint, 2).model_dump(by_alias=True, exclude_none=True)
     raw["jumpHost"] = {"sshPublicKey": KEY, **jump}
-    raw["dataUploaders"] = {"global": [{"principalId": UPLOADER}]}
+    raw["dataUploaders"]["global"] = [{"principalId": UPLOADER}]
     return raw
 
 
@@ -72,8 +73,10 @@ def test_every_submitter_and_uploader_gets_reader_and_their_own_login() -> None:
     principals = {r.inputs["principalId"] for r in mine}
     spec = parse_spec(_raw(), source="test")
     people = {s.principal_id for s in spec.submitters if s.principal_id != "deployer"}
+    people |= {u.principal_id for listed in spec.data_uploaders.values() for u in listed}
     # Only the listed people and the deployer: nothing for the VM's own identity.
-    assert principals == people | {UPLOADER, deployer_object_id()}
+    assert UPLOADER in people
+    assert principals == people | {deployer_object_id()}
     reader, login = "acdd72a7-3385-48ef-bd42-f606fba81ae7", "fb879df8-f326-4884-b1cf-06f3ad86be52"
     for principal in principals:
         held = sorted(
@@ -86,7 +89,7 @@ def test_every_submitter_and_uploader_gets_reader_and_their_own_login() -> None:
 
 def test_the_job_path_checks_the_hub_route_instead_of_assuming_it() -> None:
     moves = job_path(_graph())
-    hub = [m for m in moves if m.step in ("submit", "seed the test set")]
+    hub = [m for m in moves if m.step == "submit" or m.step.startswith("seed ")]
     assert hub and all(m.status == "ok" for m in hub), [(m.what, m.status) for m in hub]
     connect = [m for m in hub if m.what == "connect to the jump host through Azure Bastion"]
     assert len(connect) == len({m.actor for m in connect}) >= 2
@@ -99,12 +102,33 @@ def test_the_job_path_checks_the_hub_route_instead_of_assuming_it() -> None:
     assert "Virtual Machine User Login" in broken[0].problem and "vm-" in broken[0].target
 
 
+def test_silo_endpoints_admit_the_jump_host_and_no_other_hub_source() -> None:
+    """Each silo's endpoints NSG admits HTTPS from its compute subnet and the jump host's
+    subnet only: the silo's uploader gets in from the jump host, while the hub's computes
+    (orchestrator, image builder) have no network path to a silo's data."""
+    graph = _graph()
+    seeds = [m for m in job_path(graph) if m.step == "seed silo silo1" and "upload" in m.what]
+    assert seeds and seeds[0].ok and "pe-" in seeds[0].route
+    storage = next(a for a in graph.silo_storage() if a.name == "silo-silo1-storage")
+    for compute in ("orchestrator-compute", "orchestrator-image-builder"):
+        node = next(c for c in graph.of_type(COMPUTE) if c.name == compute)
+        path = reach(graph, compute_origin(graph, node), storage, "blob")
+        assert not path.ok and "DenyOtherVnetInbound" in path.problem, (compute, path)
+    own = next(c for c in graph.of_type(COMPUTE) if c.name == "silo-silo1-compute")
+    assert reach(graph, compute_origin(graph, own), storage, "blob").ok
+
+
 def test_without_a_jump_host_the_hub_route_stays_assumed() -> None:
     spec = parse_spec(_without_jump(), source="test")
     run = run_under_mocks(lambda: build_sandbox(spec))
     moves = job_path(ResourceGraph.build(run.resources, _plain(run.result)))
     submit = [m for m in moves if m.step == "submit"]
     assert submit and all(m.status == "assumed" for m in submit)
+    # A host of the user's reaches a silo's data only if admitted there: the plan says so.
+    seeds = [m for m in moves if m.step.startswith("seed silo") and "upload" in m.what]
+    assert seeds and all(
+        m.status == "assumed" and "fl-sandbox:jumpHost" in m.assumed for m in seeds
+    )
 
 
 def _without_jump() -> dict[str, Any]:

@@ -94,7 +94,7 @@ AML_SILO = Counter(
         f"{AZ}:machinelearningservices:Datastore": 1,
         COMPUTE: 1,
         f"{AZ}:network:VirtualNetwork": 1,
-        f"{AZ}:network:NetworkSecurityGroup": 1,
+        f"{AZ}:network:NetworkSecurityGroup": 2,  # the compute subnet's, the endpoints'
         f"{AZ}:network:Subnet": 2,
         f"{AZ}:network:VirtualNetworkPeering": 2,
     }

@@ -69,4 +69,9 @@ def test_compute_identities_section_names_each_computes_identity_and_roles(silos
     assert "id-flsandbox-orchestrator-image-builder" in builder and "AcrPush" in builder
     assert "Key Vault Administrator" not in done.stdout
     assert all(row.endswith("| ok |") for row in by_compute.values())
+    # What a submitter reaches through a silo's compute, with no role on the data (audit B3).
+    silo1 = by_compute["c-silo1"]
+    assert "stflsandbosilo19u3ad" in silo1  # its raw data
+    assert "/azureml" in silo1.split(" | ")[5]  # job outputs every submitter reads
+    assert silo1.split(" | ")[6] == "yes"  # its NAT gateway or default outbound
     assert "### Access matrix" not in done.stdout

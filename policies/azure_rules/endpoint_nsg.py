@@ -1,0 +1,55 @@
+"""Rule 44: an NSG on a subnet of private endpoints applies only with network policies on.
+
+Source: Microsoft Learn, "Manage network policies for private endpoints"
+(https://learn.microsoft.com/azure/private-link/disable-private-endpoint-network-policy):
+"By default, network policies are disabled for a subnet in a virtual network. To use network
+policies like user-defined routes and network security group support, network policy support
+must be enabled for the subnet. This setting only applies to private endpoints in the
+subnet." A subnet that holds private endpoints and carries an NSG while
+``privateEndpointNetworkPolicies`` is ``Disabled`` looks guarded and is not: the endpoints
+admit every source the VNet routes to them (a silo's data endpoint, the whole hub).
+"""
+
+from __future__ import annotations
+
+from components.arm_types import PRIVATE_ENDPOINT
+from policies.graph import ResourceGraph
+from policies.nsg_egress import subnet_nsg
+from policies.violation import Violation
+
+NUMBER = 44
+ID = "azure-44-endpoint-nsg"
+TITLE = "A private endpoints subnet with an NSG enables network policies, or the NSG does nothing"
+SOURCE = (
+    "Private Link docs: manage network policies for private endpoints "
+    "(https://learn.microsoft.com/azure/private-link/disable-private-endpoint-network-policy)"
+)
+UNVERIFIED = False
+
+ENFORCED = ("enabled", "networksecuritygroupenabled")
+
+
+def check(graph: ResourceGraph) -> list[Violation]:
+    found: list[Violation] = []
+    seen: set[str] = set()
+    for endpoint in graph.of_type(PRIVATE_ENDPOINT):
+        subnet = graph.endpoint_subnet(endpoint)
+        if subnet is None or subnet.node is None or subnet.node.urn in seen:
+            continue
+        seen.add(subnet.node.urn)
+        nsg = subnet_nsg(graph, subnet)
+        policies = str(subnet.node.get("privateEndpointNetworkPolicies") or "Disabled")
+        if nsg is None or policies.lower() in ENFORCED:
+            continue
+        found.append(
+            Violation.at(
+                ID,
+                subnet.node,
+                f"holds private endpoints (e.g. '{endpoint.arm_name}') and NSG "
+                f"'{nsg.arm_name}', but privateEndpointNetworkPolicies is {policies!r}: the "
+                "NSG's rules do not apply to the endpoints.",
+                "Set private_endpoint_network_policies='NetworkSecurityGroupEnabled' on the "
+                "subnet.",
+            )
+        )
+    return found
