@@ -20,10 +20,14 @@ class RoundProgress:
         self.rounds = prepared.config.rounds
         self.completed = completed
         self.metric = prepared.example.metric_name
-        sizes = ", ".join(str(n) for n in prepared.silo_sizes())
+        sizes = (
+            f"{sum(prepared.silo_sizes())} samples in all, per silo masked by secure aggregation"
+            if prepared.config.secure_aggregation
+            else "samples " + ", ".join(str(n) for n in prepared.silo_sizes())
+        )
         self.header = (
             f"{prepared.config.example}: {len(prepared.partitions)} silos "
-            f"({prepared.config.partition}; samples {sizes}), {count(self.rounds, 'round')}"
+            f"({prepared.config.partition}; {sizes}), {count(self.rounds, 'round')}"
         )
         if completed:
             self.header += f"; resuming after round {completed}"

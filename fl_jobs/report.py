@@ -202,7 +202,15 @@ def summary_dict(
         "higher_is_better": result.higher_is_better,
         "rounds": config.rounds,
         "strategy": config.strategy.model_dump(),
-        "silos": dict(zip(result.silo_names, result.silo_sizes, strict=True)),
+        # Under secure aggregation each silo's count travels masked: the summary keeps the
+        # names, not the counts (only a round's total is ever unmasked).
+        "silos": dict(
+            zip(
+                result.silo_names,
+                [None] * len(result.silo_names) if config.secure_aggregation else result.silo_sizes,
+                strict=True,
+            )
+        ),
         "federated": result.final_metrics,
         "centralized": None if baselines is None else baselines.centralized.final_metrics,
         "local_only": None

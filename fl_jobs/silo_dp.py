@@ -223,6 +223,10 @@ class SiloRelease:
     clip: float
     noise_std: float
     secret: bytes | None
+    #: The mechanism as the silo's ledger records it: sigma, the sampling rate, delta.
+    sigma: float = 0.0
+    rate: float = 1.0
+    delta: float = DEFAULT_DELTA
 
     @classmethod
     def for_worker(cls, silo: str, config: JobConfig) -> SiloRelease | None:
@@ -230,13 +234,33 @@ class SiloRelease:
             return None
         assert config.dp_silo_clip is not None
         clip = float(config.dp_silo_clip)
+        sigma, rate, delta_ = noise_multiplier(config), sample_rate(config), delta(config)
         if (config.dp_silo_noise or "orchestrator") != "distributed":
-            return cls(clip, 0.0, None)
+            return cls(clip, 0.0, None, sigma, rate, delta_)
         from fl_jobs.silo_secret import silo_secret
         from fl_jobs.silo_store import local_silo_store
 
-        std = noise_multiplier(config) * clip / math.sqrt(min_cohort(config))
-        return cls(clip, std, silo_secret(local_silo_store(silo)))
+        std = sigma * clip / math.sqrt(min_cohort(config))
+        return cls(clip, std, silo_secret(local_silo_store(silo)), sigma, rate, delta_)
+
+    def release(self, run: str, round_: int) -> dict[str, Any]:
+        """This round's entry in the silo's privacy ledger (fl_jobs.silo_ledger), appended
+        before the update leaves: one step of the sampled Gaussian mechanism at ``sigma`` and
+        the client fraction. A record's influence is bounded by its silo's, so the entry
+        composes with the record-level DP-SGD ones. Who adds the noise is part of it: in
+        ``distributed`` mode the silo adds its share and relies on the round's other ``k - 1``
+        shares; with the noise at the ``orchestrator``, the figure holds against everyone but
+        the orchestrator, which sees the clipped update."""
+        return {
+            "run": run,
+            "round": round_,
+            "mechanism": "dp-fedavg-"
+            + ("distributed" if self.secret is not None else "orchestrator"),
+            "noise_multiplier": self.sigma,
+            "sample_rate": self.rate,
+            "steps": 1,
+            "delta": self.delta,
+        }
 
     def apply(
         self, update: LocalUpdate, base: Mapping[str, torch.Tensor], context: int, round_: int

@@ -439,7 +439,7 @@ class _Federation:
         config refuses robust ones with secure aggregation."""
         strategy = ctx.strategy
         assert isinstance(strategy, MeanStrategy), strategy.name
-        trained = [(w, r.n_samples) for w, r in self._trained(ctx)]
+        trained = [w for w, _ in self._trained(ctx)]
         outcome = SecureRound(
             run_id=self.run_id,
             round=ctx.rnd,
@@ -505,7 +505,8 @@ class _Federation:
                     _metrics_so_far, ctx.state.history, {**ledger.silo_metrics, "": metrics}
                 ),
             )
-            ledger.silo_metrics[worker.name] = {**metrics, "samples": float(reply.n_samples)}
+            counted = {} if reply.n_samples is None else {"samples": float(reply.n_samples)}
+            ledger.silo_metrics[worker.name] = {**metrics, **counted}
             yield worker, reply
 
     def _restart_dropped(

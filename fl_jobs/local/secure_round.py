@@ -100,13 +100,11 @@ class SecureRound:
         self.timeout = timeout
 
     def run(
-        self,
-        trained: list[tuple[SiloWorker, int]],
-        global_weights: Mapping[str, torch.Tensor],
+        self, trained: list[SiloWorker], global_weights: Mapping[str, torch.Tensor]
     ) -> SecureOutcome:
-        """``trained``: each worker holding a trained model (silo order) and its sample count."""
-        silos = [worker for worker, _ in trained]
-        max_samples = max((n for _, n in trained), default=1)
+        """``trained``: each worker holding a trained model, in silo order. Their sample
+        counts stay with them, masked in their vectors; the sessions use the public bound."""
+        silos = list(trained)
         # The silos' own floor (fl_jobs.secure_aggregation.silo_guard): fail, never shrink.
         floor = session_policy(self.pool.prepared.config).floor
         attempt = 0
@@ -123,7 +121,6 @@ class SecureRound:
                 self.run_id,
                 self.round,
                 [w.name for w in silos],
-                max_samples=max_samples,
                 threshold=max(floor, len(silos) // 2 + 1),
                 attempt=attempt,
                 codec=self.codec,
@@ -184,6 +181,7 @@ class SecureRound:
         if len(reveals) < session.threshold:
             return list(reveals)
         weights = total.finish(list(reveals.values()))
+        assert total.total_samples is not None
         mean = WeightedMean(weights, float(total.total_samples), len(total.contributors))
         return SecureOutcome(mean, session.attempt + 1, list(total.missing))
 

@@ -69,7 +69,8 @@ class TrainRequest:
 @dataclass(frozen=True)
 class TrainReply:
     update_path: Path | None
-    n_samples: int
+    n_samples: int | None
+    """None under secure aggregation: the count travels masked with the update."""
     metrics: dict[str, float]
 
 
@@ -91,7 +92,8 @@ class Diverged:
 
 @dataclass(frozen=True)
 class Ready:
-    n_samples: int
+    n_samples: int | None
+    """None under secure aggregation, which reveals only each round's total."""
     from_cache: bool
 
 
@@ -201,7 +203,7 @@ def _serve(
     except Exception as exc:
         conn.send(WorkerFailure(silo, f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(Ready(data.n_samples, from_cache))
+    conn.send(Ready(None if config.secure_aggregation else data.n_samples, from_cache))
     secure = SecureSilo(silo, session_guard(silo, config))
     metrics_policy = silo_metrics_policy(config)
     while True:
@@ -226,6 +228,9 @@ def _serve(
                 releases = planned_release(
                     silo, round_params, data.n_samples, request, metric=noised
                 )
+            if silo_dp is not None:  # silo-level DP: its round is a release too, budgeted
+                releases.append(silo_dp.release(str(request.global_path.parent), request.round))
+                check_budget(silo, local_silo_store(silo), *releases)
             update = train_local(
                 model, data, round_params, seed=request.seed, example=example, private_seeds=own
             )
@@ -237,7 +242,8 @@ def _serve(
                 digest = int(update_digest(weights, request.round)[:16], 16)
                 update = silo_dp.apply(update, weights, digest, request.round)
             if releases:  # in the silo's ledger before the update leaves
-                releases[0] = {**releases[0], "steps": update.metrics["dp_steps"]}
+                if secret is not None:  # DP-SGD's steps, as trained
+                    releases[0] = {**releases[0], "steps": update.metrics["dp_steps"]}
                 for entry in releases:
                     record_release(local_silo_store(silo), entry)
             if request.update_path is None:
@@ -253,7 +259,8 @@ def _serve(
                     },
                 )
             sent = released(update.metrics, metrics_policy)  # the rest stays in the silo
-            reply: object = TrainReply(request.update_path, update.n_samples, sent)
+            count = None if request.update_path is None else update.n_samples
+            reply: object = TrainReply(request.update_path, count, sent)
         except TrainingDivergedError as exc:
             reply = Diverged(silo, request.round, exc.loss, exc.step)
         except BudgetExhausted as exc:

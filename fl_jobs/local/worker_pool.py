@@ -77,7 +77,7 @@ class SiloWorker:
     rows: np.ndarray
     process: BaseProcess | None = None
     conn: Connection | None = None
-    n_samples: int = 0
+    n_samples: int | None = None
     #: Why the last (re)start failed; the silo is down until a restart succeeds.
     down_reason: str | None = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import torch
 
 from fl_jobs.errors import SecureAggregationError
@@ -25,7 +26,13 @@ from fl_jobs.secure_aggregation.key_agreement import (
 from fl_jobs.secure_aggregation.keys import PublicKeys, SiloKeys, parse_public_key
 from fl_jobs.secure_aggregation.layout import ModelLayout
 from fl_jobs.secure_aggregation.mask_stream import apply_masks
-from fl_jobs.secure_aggregation.messages import MaskedUpdate, Reveal, SessionTag, ShareBundle
+from fl_jobs.secure_aggregation.messages import (
+    WEIGHT_SLOTS,
+    MaskedUpdate,
+    Reveal,
+    SessionTag,
+    ShareBundle,
+)
 from fl_jobs.secure_aggregation.peer_keys import check_peer_keys
 from fl_jobs.secure_aggregation.session import SecureAggregationSession
 from fl_jobs.secure_aggregation.share_encryption import open_bundle, seal
@@ -40,10 +47,12 @@ def check_sample_count(session: SecureAggregationSession, n_samples: object, who
             "report the number of training samples",
         )
     if n_samples > session.max_samples:
+        # No value in the message: it reaches the orchestrator, which must not learn n.
         raise SecureAggregationError(
-            f"{who}: n_samples={n_samples:,} exceeds the session's max_samples="
-            f"{session.max_samples:,}, on which the overflow check relied",
-            "start the round with max_samples at least the largest silo's sample count",
+            f"{who}: the silo's sample count exceeds the session's max_samples="
+            f"{session.max_samples:,}, on which the overflow check relies",
+            "lower --secure-aggregation-clip (the bound is 2^63 / (silos x clip x 2^28)), or "
+            "split the silo's data",
         )
     return n_samples
 
@@ -181,7 +190,9 @@ class SecureAggregationClient:
         who = f"{self.silo}'s update"
         n = check_sample_count(session, n_samples, who)
         layout = ModelLayout.of(weights)
-        vector = layout.encode(weights, n, session.codec, source=who)
+        vector = np.empty(layout.size + WEIGHT_SLOTS, dtype=np.uint64)
+        layout.encode(weights, n, session.codec, source=who, out=vector)
+        vector[layout.size] = n  # masked with the rest: only the round's total is revealed
         me = session.index(self.silo)
         masks = [(self_mask_seed(self._secret, session, self.silo), 1)]
         for peer, keys in self._peers.items():
@@ -195,7 +206,6 @@ class SecureAggregationClient:
         return MaskedUpdate(
             tag=SessionTag.of(session),
             silo=self.silo,
-            n_samples=n,
             layout=layout,
             vector=vector,
             self_mask_commitment=self_mask_commitment(self._secret, session, self.silo),

@@ -108,12 +108,15 @@ class ModelLayout:
         codec: FixedPointCodec,
         *,
         source: str,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """``weights`` (checked against this layout: keys, shapes, dtypes, finite values)
         weighted by ``n_samples`` and encoded by ``codec`` into one uint64 vector in layout
-        order; converted chunk by chunk, never as a whole float64 copy of the model."""
+        order; converted chunk by chunk, never as a whole float64 copy of the model. ``out``:
+        a uint64 vector to write the first :attr:`size` elements of (more may follow)."""
         validate_update(weights, self.template(), source=source)
-        out = np.empty(self.size, dtype=np.uint64)
+        if out is None:
+            out = np.empty(self.size, dtype=np.uint64)
         for spec, start in zip(self.tensors, self._offsets, strict=False):
             flat = weights[spec.name].detach().reshape(-1)
             for a in range(0, spec.numel, CHUNK):

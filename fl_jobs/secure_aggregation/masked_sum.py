@@ -5,7 +5,9 @@ accumulator as it arrives (uint64, wrapping mod 2^64) and can be freed right aft
 orchestrator holds one encoded model however many silos send. It never sees an unmasked
 update: when the round closes, the survivors' reveals give it each survivor's self-mask seed
 and each dropped silo's mask key, which are exactly the masks left in the sum; removing them
-leaves the encoded weighted sum, decoded to the weighted mean in the model's dtypes.
+leaves the encoded weighted sum, decoded to the weighted mean in the model's dtypes. Each
+silo's sample count is one more masked element of its vector, so only the round's total
+count appears, after unmasking.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from fl_jobs.errors import ModelUpdateError, SecureAggregationError
 from fl_jobs.secure_aggregation import shamir
-from fl_jobs.secure_aggregation.client import check_sample_count
 from fl_jobs.secure_aggregation.key_agreement import (
     pair_mask_seed,
     self_mask_commitment,
@@ -27,7 +28,7 @@ from fl_jobs.secure_aggregation.key_agreement import (
 from fl_jobs.secure_aggregation.keys import PublicKeys, parse_public_key, raw_public
 from fl_jobs.secure_aggregation.layout import ModelLayout
 from fl_jobs.secure_aggregation.mask_stream import apply_masks
-from fl_jobs.secure_aggregation.messages import MaskedUpdate, Reveal
+from fl_jobs.secure_aggregation.messages import WEIGHT_SLOTS, MaskedUpdate, Reveal
 from fl_jobs.secure_aggregation.peer_keys import check_peer_keys
 from fl_jobs.secure_aggregation.session import SecureAggregationSession
 
@@ -47,9 +48,11 @@ class MaskedSum:
         self.session = session
         self.public_keys = check_peer_keys(session, public_keys)
         self.layout = ModelLayout.of(template)
-        self._sum: np.ndarray | None = np.zeros(self.layout.size, dtype=np.uint64)
+        self._size = self.layout.size + WEIGHT_SLOTS
+        self._sum: np.ndarray | None = np.zeros(self._size, dtype=np.uint64)
         self._received: dict[str, bytes] = {}
-        self.total_samples = 0
+        #: The contributors' summed sample count, known once :meth:`finish` unmasks it.
+        self.total_samples: int | None = None
 
     @property
     def contributors(self) -> tuple[str, ...]:
@@ -62,8 +65,8 @@ class MaskedSum:
         return tuple(s for s in self.session.silos if s not in self._received)
 
     def add(self, update: MaskedUpdate) -> None:
-        """Fold one masked update into the sum (checked: session, silo, sample count, model
-        layout, vector length and dtype)."""
+        """Fold one masked update into the sum (checked: session, silo, model layout, vector
+        length and dtype; its sample count is masked, checked in total by :meth:`finish`)."""
         total = self._open_sum()
         if not isinstance(update, MaskedUpdate):
             raise SecureAggregationError(
@@ -77,18 +80,18 @@ class MaskedSum:
             raise SecureAggregationError(
                 f"{who} arrived twice in {self.session.label}", "add each silo's update once"
             )
-        n = check_sample_count(self.session, update.n_samples, who)
         self.layout.check_same(update.layout, who)
         vector = update.vector
         if (
             not isinstance(vector, np.ndarray)
             or vector.dtype != np.uint64
-            or vector.shape != (self.layout.size,)
+            or vector.shape != (self._size,)
         ):
             shape = getattr(vector, "shape", None)
             raise ModelUpdateError(
                 f"{who} holds a {getattr(vector, 'dtype', type(vector).__name__)} vector of "
-                f"shape {shape}, expected uint64 of ({self.layout.size:,},) for this model",
+                f"shape {shape}, expected uint64 of ({self._size:,},) for this model and its "
+                "weight",
                 "the vector was truncated or altered in transit: the silo must resend it",
             )
         commitment = update.self_mask_commitment
@@ -98,7 +101,6 @@ class MaskedSum:
             )
         np.add(total, vector, out=total)
         self._received[update.silo] = commitment
-        self.total_samples += n
 
     def finish(self, reveals: Iterable[Reveal]) -> dict[str, torch.Tensor]:
         """Unmask with the survivors' ``reveals`` (at least the threshold's number, each made
@@ -141,7 +143,17 @@ class MaskedSum:
                 masks.append((seed, -added))
         apply_masks(total, masks)
         self._sum = None
-        return self.layout.decode(total, self.total_samples, session.codec)
+        count = int(total[self.layout.size])
+        most = len(survivors) * session.max_samples
+        if not 1 <= count <= most:
+            raise SecureAggregationError(
+                f"the unmasked sample count of {session.label} is {count:,}, outside 1.."
+                f"{most:,} ({len(survivors)} silos of at most {session.max_samples:,}): a silo "
+                "masked a count it does not hold, and the sum's weights cannot be trusted",
+                "redo the round; a silo that does it again is faulty",
+            )
+        self.total_samples = count
+        return self.layout.decode(total[: self.layout.size], count, session.codec)
 
     def _open_sum(self) -> np.ndarray:
         if self._sum is None:

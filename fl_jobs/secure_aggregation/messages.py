@@ -52,18 +52,23 @@ class ShareBundle:
     ciphertext: bytes
 
 
+WEIGHT_SLOTS = 1
+"""Elements after the model's in a masked vector: the silo's sample count (its weight)."""
+
+
 @dataclass(frozen=True)
 class MaskedUpdate:
     """A silo's encoded weighted update plus its masks: uniformly random to anyone without
     the masks' seeds.
 
-    ``n_samples`` travels in clear (the orchestrator needs the total to decode); the
+    The vector holds the model's elements weighted by the silo's sample count, then the count
+    itself as one more element (:data:`WEIGHT_SLOTS`), masked with the rest, as Flower's
+    SecAgg+ does: the orchestrator learns the round's total count, never a silo's. The
     commitment lets the orchestrator check the self-mask seed it rebuilds from shares.
     """
 
     tag: SessionTag
     silo: str
-    n_samples: int
     layout: ModelLayout
     vector: np.ndarray = field(repr=False)
     self_mask_commitment: bytes = field(repr=False)

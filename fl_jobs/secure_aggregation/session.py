@@ -39,6 +39,13 @@ def majority(n_silos: int) -> int:
     return n_silos // 2 + 1
 
 
+def public_max_samples(codec: FixedPointCodec, n_silos: int) -> int:
+    """The sample-count bound every session of ``n_silos`` uses: the largest the encoding
+    holds without overflow. It depends on public settings only, so no silo's count is needed
+    to set it (counts travel masked) and none can be probed through it."""
+    return codec.max_samples_for(n_silos)
+
+
 class SecureAggregationSession:
     """The public context of one round attempt (see the module docstring).
 
@@ -55,7 +62,7 @@ class SecureAggregationSession:
         round: int,
         silos: Sequence[str],
         *,
-        max_samples: int,
+        max_samples: int | None = None,
         threshold: int | None = None,
         attempt: int = 0,
         codec: FixedPointCodec | None = None,
@@ -86,6 +93,8 @@ class SecureAggregationSession:
                 "with one silo the sum is that silo's update: select more silos or run "
                 "without secure aggregation",
             )
+        if max_samples is None:  # the public bound (public_max_samples), which silos accept
+            max_samples = public_max_samples(codec or FixedPointCodec(), len(names))
         if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
             raise SecureAggregationError(
                 f"max_samples must be a whole number >= 1, got {max_samples!r}",
@@ -189,7 +198,10 @@ class SecureAggregationSession:
             self.run_id,
             self.round,
             [s for s in self.silos if s not in gone],
-            max_samples=self.max_samples,
+            # A session on the public bound stays on it (for its new size): silos accept no other.
+            max_samples=None
+            if self.max_samples == public_max_samples(self.codec, len(self.silos))
+            else self.max_samples,
             threshold=threshold,
             attempt=self.attempt + 1,
             codec=self.codec,

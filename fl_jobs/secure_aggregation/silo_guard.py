@@ -44,6 +44,7 @@ from fl_jobs.secure_aggregation.session import (
     SecureAggregationSession,
     encode_fields,
     majority,
+    public_max_samples,
 )
 from fl_jobs.silo_store import SiloStore
 
@@ -58,6 +59,8 @@ REASONS = {
     "session-unknown-silo": "the session lists a silo this silo was not configured with",
     "session-threshold-below-floor": "the threshold is below the silo's floor",
     "session-cohort-below-minimum": "the session has fewer silos than the silo's minimum",
+    "session-bound-not-public": "the session's max_samples is not the public bound for its "
+    "silos and encoding",
     "session-replayed": "this session was unmasked before",
     "update-already-unmasked": "this update was unmasked before over other survivors",
     "consistency-check-failed": "too few survivors signed the survivor set shown to this silo",
@@ -239,6 +242,10 @@ class SessionGuard:
             raise GuardRefusal("session-cohort-below-minimum")
         if rebuilt.threshold < self.policy.floor:
             raise GuardRefusal("session-threshold-below-floor")
+        # A bound chosen per session could probe the silo's count (a refusal says whether it
+        # is above); the public bound depends on the silo count and encoding only.
+        if rebuilt.max_samples != public_max_samples(rebuilt.codec, len(rebuilt.silos)):
+            raise GuardRefusal("session-bound-not-public")
         digest = rebuilt.digest.hex()
         if any(m["event"] == "revealed" and m["session"] == digest for m in self._memory()):
             raise GuardRefusal("session-replayed")

@@ -16,6 +16,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from fl_jobs.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from fl_jobs.cli import app
 from fl_jobs.config import JobConfig
 from fl_jobs.local.federation import run_federation
@@ -246,7 +247,13 @@ def test_ctrl_c_before_the_first_round_keeps_a_consistent_folder(tmp_path: Path)
     run_dir = only_run_dir(tmp_path)
     summary = summary_of(run_dir)
     reported = result.stdout.count("/5  test accuracy")
-    assert summary["status"] == "interrupted" and summary["completed_rounds"] == reported
+    assert summary["status"] == "interrupted"
+    # The folder is consistent with itself: the summary's rounds are the checkpoint's. A round
+    # whose checkpoint landed just before the signal may not have printed its line yet.
+    kept = summary["completed_rounds"]
+    if kept:
+        assert load_checkpoint(run_dir / CHECKPOINT_FILE)[0].round == kept
+    assert reported <= kept <= reported + 1
     resume_here(run_dir)
     assert summary_of(run_dir)["completed_rounds"] == 5
 

@@ -92,20 +92,20 @@ def test_redo_differencing_recovers_nothing_and_is_refused(tmp_path: Path) -> No
     silos refuse to reveal the same updates over another survivor set, also after a
     restart and under another run id."""
     parties = silos(tmp_path)
-    full = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    full = SecureAggregationSession("run", 1, SILOS)
     assert "w" in play(parties, full)
     assert "w" in play(parties, full.without([]))  # the same survivors again: the same sum
     redo = full.without(["silo-3"], threshold=3)
     refused = play(parties, redo)
     assert refused == {s: "update-already-unmasked" for s in SILOS[:3]}
     restarted = silos(tmp_path, SILOS[:3])  # new processes, same stores, same updates
-    other_run = SecureAggregationSession("another-run", 1, SILOS[:3], max_samples=100, threshold=3)
+    other_run = SecureAggregationSession("another-run", 1, SILOS[:3], threshold=3)
     assert play(restarted, other_run) == {s: "update-already-unmasked" for s in SILOS[:3]}
 
 
 def test_an_unmasked_session_is_not_joined_again(tmp_path: Path) -> None:
     parties = silos(tmp_path)
-    session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    session = SecureAggregationSession("run", 1, SILOS)
     assert "w" in play(parties, session)
     again = {n: s.handle(KeysRequest(session)) for n, s in parties.items()}
     assert all(isinstance(r, Refused) and r.reason == "session-replayed" for r in again.values())
@@ -113,7 +113,7 @@ def test_an_unmasked_session_is_not_joined_again(tmp_path: Path) -> None:
 
 def crafted(silos_: list[str], threshold: int) -> SecureAggregationSession:
     """A session object as an orchestrator could pickle it, past the constructor's checks."""
-    honest = SecureAggregationSession("run", 1, silos_, max_samples=100)
+    honest = SecureAggregationSession("run", 1, silos_)
     forged = object.__new__(SecureAggregationSession)
     forged.__dict__.update(honest.__dict__)
     forged.threshold = threshold
@@ -126,16 +126,16 @@ def crafted(silos_: list[str], threshold: int) -> SecureAggregationSession:
         (lambda: crafted(SILOS, 2), "session-forged"),
         (
             lambda: SecureAggregationSession(
-                "run", 1, [*SILOS, "silo-x", "silo-y", "silo-z", "silo-w"], max_samples=100
+                "run", 1, [*SILOS, "silo-x", "silo-y", "silo-z", "silo-w"]
             ),
             "session-unknown-silo",
         ),
         (
-            lambda: SecureAggregationSession("run", 1, SILOS[:2], max_samples=100),
+            lambda: SecureAggregationSession("run", 1, SILOS[:2]),
             "session-cohort-below-minimum",
         ),
         (
-            lambda: SecureAggregationSession("run", 1, SILOS[:3], max_samples=100),
+            lambda: SecureAggregationSession("run", 1, SILOS[:3]),
             "session-threshold-below-floor",
         ),
     ],
@@ -156,7 +156,7 @@ def test_a_split_view_is_detected_by_the_signed_survivor_sets(tmp_path: Path) ->
     set gathers ``threshold`` (3) valid signatures, forged ones do not verify, and no silo
     reveals anything."""
     parties = silos(tmp_path)
-    session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    session = SecureAggregationSession("run", 1, SILOS)
     keys = {n: s.handle(KeysRequest(session)) for n, s in parties.items()}
     public = {n: r.public_keys for n, r in keys.items()}  # type: ignore[union-attr]
     signed = {n: r.signature for n, r in keys.items()}  # type: ignore[union-attr]
@@ -179,7 +179,7 @@ def test_a_split_view_is_detected_by_the_signed_survivor_sets(tmp_path: Path) ->
             reply = parties[n].handle(RevealRequest(*view, forged))
             assert isinstance(reply, Refused) and reply.reason == "consistency-check-failed"
     # The honest view, signed by all, still unmasks (the check is not a denial of service).
-    honest = SecureAggregationSession("run", 2, SILOS, max_samples=100)
+    honest = SecureAggregationSession("run", 2, SILOS)
     assert "w" in play(silos(tmp_path / "honest"), honest)
 
 
@@ -187,7 +187,7 @@ def test_a_silo_signs_one_split_per_session(tmp_path: Path) -> None:
     """Asking every silo to sign both views (to gather threshold signatures on each) fails:
     a silo signs one split per session, and leaves a session in which it was asked for two."""
     parties = silos(tmp_path)
-    session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    session = SecureAggregationSession("run", 1, SILOS)
     keys = {n: s.handle(KeysRequest(session)) for n, s in parties.items()}
     public = {n: r.public_keys for n, r in keys.items()}  # type: ignore[union-attr]
     signed = {n: r.signature for n, r in keys.items()}  # type: ignore[union-attr]
@@ -215,7 +215,7 @@ def test_a_substituted_key_is_refused_and_no_mask_is_derived(tmp_path: Path) -> 
     from fl_jobs.secure_aggregation.client import SecureAggregationClient
     from fl_jobs.secure_aggregation.silo_guard import keys_message
 
-    session = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    session = SecureAggregationSession("run", 1, SILOS)
     mallory = SecureAggregationClient(session, "silo-1").public_keys  # the orchestrator's
     own_signature = Ed25519PrivateKey.generate().sign(keys_message(session, "silo-1", mallory))
 
@@ -238,3 +238,12 @@ def test_a_substituted_key_is_refused_and_no_mask_is_derived(tmp_path: Path) -> 
     public, signed = keys_of(parties)
     honest = {n: s.handle(SharesRequest(public, signed)) for n, s in parties.items()}
     assert all(isinstance(r, SharesReply) for r in honest.values())
+
+
+def test_a_session_with_a_chosen_sample_bound_is_refused(tmp_path: Path) -> None:
+    """A bound the orchestrator picks per session could probe a silo's count (a refusal would
+    say the count is above it); silos join only sessions on the public bound."""
+    parties = silos(tmp_path)
+    probe = SecureAggregationSession("run", 1, SILOS, max_samples=100)
+    assert play(parties, probe) == {s: "session-bound-not-public" for s in SILOS}
+    assert "w" in play(parties, SecureAggregationSession("run", 1, SILOS))

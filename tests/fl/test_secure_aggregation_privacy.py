@@ -54,14 +54,16 @@ def _fixed_clients(session: SecureAggregationSession) -> dict[str, SecureAggrega
 
 @pytest.fixture(scope="module")
 def raw_and_masked() -> tuple[np.ndarray, np.ndarray]:
-    """silo-b's encoded update before masking, and the masked vector it sends."""
+    """silo-b's encoded update before masking, and the masked vector it sends (its model
+    part: the last element is its masked sample count, tested below)."""
     session = SecureAggregationSession("run-p", 1, SILOS, max_samples=1_000)
     clients, _ = connect(session, _fixed_clients(session))
     update = _mnist_update(seed=0)
     layout = ModelLayout.of(update)
     raw = layout.encode(update, 600, session.codec, source="raw")
     masked = clients["silo-b"].masked_update(update, 600).vector
-    return raw, masked
+    assert masked.size == raw.size + 1
+    return raw, masked[:-1]
 
 
 def _chi_square_p(values: np.ndarray) -> float:

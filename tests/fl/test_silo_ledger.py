@@ -54,3 +54,42 @@ def test_a_silo_at_its_budget_refuses_and_the_run_says_which_and_why(tmp_path: P
     assert spent_now <= 5 and len(ledger) == 2 + 1  # refused before its 4th release
     bad = CliRunner().invoke(app, ["privacy", "budget", "--silo", "silo-1", "--epsilon", "0"])
     assert bad.exit_code == 2 and "error: --epsilon 0" in bad.stderr
+
+
+SILO_LEVEL = ["run", "--silos", "5", "--epochs", "1", "--dp-level", "silo", "--dp-silo-clip",
+              "0.5", "--noise-multiplier", "2", "--dp-silo-noise", "distributed",
+              "--secure-aggregation", "--no-baselines", "--no-tracking"]  # fmt: skip
+
+
+def test_silo_level_dp_rounds_are_in_the_silo_ledger_and_its_budget(tmp_path: Path) -> None:
+    """Silo-level DP (DP-FedAvg) releases are recorded by each silo before its update leaves,
+    and count against the budget its operator set: a silo past it refuses to train, naming
+    itself and the budget."""
+    from fl_jobs.privacy import spent
+
+    first = CliRunner().invoke(
+        app, [*SILO_LEVEL, "--rounds", "2", "--output-dir", str(tmp_path / "a")]
+    )
+    assert first.exit_code == 0, first.output
+    entries = read_ledger(local_silo_store("silo-3"))
+    assert [(e["round"], e["mechanism"]) for e in entries] == [
+        (1, "dp-fedavg-distributed"),
+        (2, "dp-fedavg-distributed"),
+    ]
+    assert all(
+        (e["noise_multiplier"], e["sample_rate"], e["steps"]) == (2.0, 1.0, 1) for e in entries
+    )
+    delta = 1e-6
+    two, three = (spent([(2.0, 1.0, 1)] * k, delta) for k in (2, 3))
+    budget = round((two + three) / 2, 3)
+    set_it = CliRunner().invoke(
+        app,
+        ["privacy", "budget", "--silo", "silo-3", "--epsilon", str(budget), "--delta", "1e-6"],
+    )
+    assert set_it.exit_code == 0, set_it.output
+    out = tmp_path / "b"
+    second = CliRunner().invoke(app, [*SILO_LEVEL, "--rounds", "2", "--output-dir", str(out)])
+    assert second.exit_code != 0
+    reason = json.loads((out / "summary.json").read_text())["stop_reason"]
+    assert f"silo-3 refuses to train: its privacy budget is epsilon {budget:g}" in reason
+    assert len(read_ledger(local_silo_store("silo-3"))) == 2  # refused before a third release

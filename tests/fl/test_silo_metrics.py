@@ -11,6 +11,8 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from fl_jobs.cli import app
+from fl_jobs.config import JobConfig
+from fl_jobs.local.prepare import prepare_job
 from fl_jobs.privacy import spent
 from fl_jobs.silo_ledger import read_ledger
 from fl_jobs.silo_metrics import LOSS_BOUND, METRIC_NOISE_MULTIPLIER, noised_loss
@@ -39,7 +41,9 @@ def test_silo_metrics_follow_their_policy(extra: list[str], policy: str, tmp_pat
     assert ("silo_silo-0_train_loss" in logged) == (policy == "clear")
     if "--clip-norm" in extra:  # the accounting still works from what is sent
         assert "silo_silo-0_epsilon" in logged
-    assert "silo_silo-0_samples" in logged  # n is public (replace-one adjacency)
+    # n is public under the DP adjacency (replace-one), but secure aggregation masks each
+    # silo's count in its vector: only the round's total is unmasked.
+    assert ("silo_silo-0_samples" in logged) == ("--secure-aggregation" not in extra)
 
 
 @pytest.mark.parametrize(("policy", "needs"), [("loud", "silo_metrics"), ("dp", "--clip-norm")])
@@ -66,7 +70,9 @@ def test_dp_metrics_are_noised_and_counted_in_epsilon(tmp_path: Path) -> None:
     logged = client.get_run(summary["artifacts"]["mlflow_run_id"]).data.metrics
     assert logged["silo_silo-0_dp_metric_noise_multiplier"] == METRIC_NOISE_MULTIPLIER
     loss = logged["silo_silo-0_train_loss"]
-    n = int(logged["silo_silo-0_samples"])
+    assert "silo_silo-0_samples" not in logged  # masked under secure aggregation
+    config = JobConfig(example="digits", silos=2, rounds=1, epochs=1, output_dir=tmp_path / "x")
+    n = prepare_job(config).silo_sizes()[0]  # silo-0's count, from its data
     # the silo's own clipped mean loss on the same model differs by the noise only
     noise_std = METRIC_NOISE_MULTIPLIER * LOSS_BOUND / n
     assert 0 - 6 * noise_std < loss < LOSS_BOUND + 6 * noise_std
