@@ -31,12 +31,16 @@ demo: $(STAMP)
 
 ## Lint, format, types and workflow checks, then the whole test suite (offline; sockets to
 ## anything but loopback are blocked). Each check fails the target at its first error.
+## Tests run in parallel, one pytest worker per core up to four (pytest-xdist): every test
+## keeps its own folders, silo stores, MLflow store and Azurite ports, so workers share nothing.
+PYTEST_WORKERS ?= -n auto --maxprocesses 4
+
 test: lint typecheck $(AZURITE)
 	$(VENV)/bin/actionlint .github/workflows/*.yml
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_WORKERS)
 
 test-fast: $(STAMP) $(AZURITE)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PYTEST_WORKERS) -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
