@@ -96,7 +96,7 @@ def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
         )
     ]
     attached: list[tuple[str | None, bool]] = [
-        (s.name, s.kind == "arc") for s in spec.silos if s.kind in ("aks", "arc")
+        (s.name, s.on_premises) for s in spec.silos if s.kubernetes
     ]
     if spec.aggregation_pool is not None:
         attached.append((None, False))
@@ -383,8 +383,7 @@ def _outputs(
         "image_build_compute": naming.IMAGE_BUILD_COMPUTE if bp.posture.image_build_compute else "",
         "on_premises": {
             s.name: {"egress_ip_ranges": list(s.egress_ip_ranges), "cluster": s.cluster_name}
-            for s in spec.silos
-            if s.kind == "arc"
+            for s in spec.on_premises_silos
         },
         "existing_storage": {
             s.name: s.storage.account_id for s in spec.silos if s.storage is not None
@@ -393,7 +392,7 @@ def _outputs(
     if bp.posture.networked:
         outputs["network"] = {
             "orchestrator": spec.orchestrator_address_space,
-            "silos": {s.name: s.address_space for s in spec.silos if hasattr(s, "address_space")},
+            "silos": {s.name: s.network_range for s in spec.silos if s.network_range},
             "private_dns_zones": list(bp.posture.private_dns_zones),
             "compute_outbound": spec.compute_outbound,
         }

@@ -14,7 +14,7 @@ under ``components/silos/``.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag, field_validator
 
@@ -132,11 +132,32 @@ def _default_instance_types() -> list[InstanceTypeSpec]:
 
 
 class _SiloBase(SpecModel):
+    """What every kind has, and the traits the builder, the spec checks and the uploaders ask
+    a silo about, so that no code outside a kind tests its name."""
+
+    #: Runs jobs on a Kubernetes cluster attached through the Azure ML extension.
+    kubernetes: ClassVar[bool] = False
+    #: The cluster is an AKS cluster this stack creates in the silo's VNet.
+    managed_cluster: ClassVar[bool] = False
+    #: The cluster is the site's own, outside Azure (Azure Arc); its storage admits only
+    #: listed addresses.
+    on_premises: ClassVar[bool] = False
+
     name: str
     region: str
     storage: ExistingStorage | None = Field(
         default=None, description="an existing storage account instead of a new one"
     )
+
+    @property
+    def network_range(self) -> str | None:
+        """The silo VNet's CIDR, for kinds that run in one (None otherwise, or not assigned)."""
+        return getattr(self, "address_space", None)
+
+    @property
+    def egress_ranges(self) -> list[str]:
+        """Public addresses the silo's compute reaches Azure from (on-premises kinds)."""
+        return []
 
     def check_common(self, key: str) -> None:
         check_region(f"{key}.region", self.region)
@@ -170,6 +191,8 @@ class AmlSiloSpec(_SiloBase):
 
 class _KubernetesSiloBase(_SiloBase):
     """What the Kubernetes kinds share: the jobs' namespace and their instance types."""
+
+    kubernetes: ClassVar[bool] = True
 
     namespace: str = DEFAULT_NAMESPACE
     instance_types: list[InstanceTypeSpec] = Field(default_factory=_default_instance_types)
@@ -260,6 +283,8 @@ class DataVolume(SpecModel):
 class ArcSiloSpec(_KubernetesSiloBase):
     """A silo on the site's own Kubernetes cluster, attached through Azure Arc."""
 
+    on_premises: ClassVar[bool] = True
+
     kind: Literal["arc"]
     arc: ArcSettings
     data_volume: DataVolume | None = None
@@ -268,6 +293,10 @@ class ArcSiloSpec(_KubernetesSiloBase):
         description="public addresses the cluster reaches Azure from; its storage admits only "
         "them (selected networks)",
     )
+
+    @property
+    def egress_ranges(self) -> list[str]:
+        return list(self.egress_ip_ranges)
 
     @property
     def cluster_name(self) -> str:
@@ -386,6 +415,8 @@ class AksPool(SpecModel):
 
 class AksSiloSpec(_KubernetesSiloBase):
     """A silo on an AKS cluster in its own VNet, optionally on confidential nodes."""
+
+    managed_cluster: ClassVar[bool] = True
 
     kind: Literal["aks"]
     address_space: str | None = Field(

@@ -163,7 +163,7 @@ class SandboxSpec(SpecModel):
     @property
     def aks_clusters(self) -> list[str | None]:
         """The silos that run on AKS clusters, and None for the orchestrator's when it does."""
-        silos: list[str | None] = [s.name for s in self.silos if s.kind == "aks"]
+        silos: list[str | None] = [s.name for s in self.silos if s.managed_cluster]
         return silos if self.aggregation_pool is None else [*silos, None]
 
     @property
@@ -171,9 +171,13 @@ class SandboxSpec(SpecModel):
         """The public addresses on-premises silos reach Azure from, in order, without repeats."""
         ranges: list[str] = []
         for silo in self.silos:
-            if isinstance(silo, ArcSiloSpec):
-                ranges += [r for r in silo.egress_ip_ranges if r not in ranges]
+            ranges += [r for r in silo.egress_ranges if r not in ranges]
         return ranges
+
+    @property
+    def on_premises_silos(self) -> list[ArcSiloSpec]:
+        """The silos on the sites' own clusters (Azure Arc), in order."""
+        return [s for s in self.silos if isinstance(s, ArcSiloSpec)]
 
     def silo(self, name: str) -> SiloSpec:
         for silo in self.silos:
@@ -525,7 +529,7 @@ def _check_silos(spec: SandboxSpec) -> None:
             )
         seen[silo.name] = i
         silo.check(key, spec.blueprint, posture, posture.confidential)
-        if silo.kind == "aks" and posture.workspace_endpoint and silo.region != spec.region:
+        if silo.managed_cluster and posture.workspace_endpoint and silo.region != spec.region:
             # Azure's rule 22 (how-to-secure-kubernetes-inferencing-environment, Limitations).
             raise ConfigError(
                 f"{key}.region",
