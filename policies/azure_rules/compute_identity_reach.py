@@ -64,6 +64,8 @@ class Reach:
     identity: str
     roles: tuple[tuple[str, str], ...]
     """(role name, scope) pairs the identity holds."""
+    principal: str | None = None
+    """The identity's principal id (None when the compute runs as none)."""
 
 
 def _workspace_of(graph: ResourceGraph, compute: Node) -> Node | None:
@@ -96,6 +98,7 @@ def reach(graph: ResourceGraph) -> list[Reach]:
                     kind,
                     identity.arm_name,
                     tuple(sorted((_role(g.role_definition_id), g.scope) for g in held)),
+                    principal if isinstance(principal, str) else None,
                 )
             )
     return rows
@@ -151,15 +154,7 @@ def compute_identity_table(graph: ResourceGraph) -> list[dict[str, object]]:
     submitters_read = _submitters_read(graph)
     rows: list[dict[str, object]] = []
     for row in reach(graph):
-        principal = next(
-            (
-                str(i.get("principalId"))
-                for i in graph.compute_identities(row.compute)
-                if i.arm_name == row.identity
-            ),
-            None,
-        )
-        writes = _places(graph, principal, write=True)
+        writes = _places(graph, row.principal, write=True)
         origin = compute_origin(graph, row.compute)
         rows.append(
             {
@@ -170,7 +165,7 @@ def compute_identity_table(graph: ResourceGraph) -> list[dict[str, object]]:
                     {"role": role, "on": scope.rstrip("/").rsplit("/", 1)[-1]}
                     for role, scope in row.roles
                 ],
-                "reads": [_label(p) for p in _places(graph, principal, write=False)],
+                "reads": [_label(p) for p in _places(graph, row.principal, write=False)],
                 "hands_to_submitters": [
                     _label(p) for p in writes if any(_overlaps(p, s) for s in submitters_read)
                 ],
