@@ -286,6 +286,17 @@ def default_spec(
         and BLUEPRINTS[blueprint].posture.workspace_endpoint
     )
     regions = DEFAULT_SILO_REGIONS[:1] if one_region else DEFAULT_SILO_REGIONS
+    posture = BLUEPRINTS[blueprint].posture if blueprint in BLUEPRINTS else None
+    # Where storage admits only listed addresses and no hub route exists (eyes-off), the
+    # example uploaders upload from the deployer's addresses.
+    uploader_from = (
+        {"ipRanges": list(submitter_ip_ranges)}
+        if posture is not None
+        and posture.storage_private
+        and not posture.workspace_private
+        and submitter_ip_ranges
+        else {}
+    )
     raw = {
         "blueprint": blueprint,
         "baseName": base_name,
@@ -300,11 +311,23 @@ def default_spec(
         ],
         "submitters": [{"principalId": DEPLOYER, "ipRanges": list(submitter_ip_ranges)}],
         "dataUploaders": {
-            key: [{"principalId": example_uploader_id(key)}]
+            key: [{"principalId": example_uploader_id(key), **uploader_from}]
             for key in [*(f"silo{i + 1}" for i in range(silos)), UPLOADERS_GLOBAL]
         },
     }
+    if posture is not None and posture.storage_private and posture.workspace_private:
+        # Each silo's private endpoints admit only its compute and the jump host: the only
+        # route in for uploaders and submitters (docs/infrastructure.md, "Data seeding").
+        raw["jumpHost"] = {"sshPublicKey": EXAMPLE_SSH_PUBLIC_KEY}
     return parse_spec(raw, source=source)
+
+
+EXAMPLE_SSH_PUBLIC_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGf8mXqYkUq3XrCj4mQyHc6b0sXQ7E0o2Z2GfJ7c1a2b "
+    "example-break-glass-key"
+)
+"""The break-glass admin key of a generated spec's jump host: a well-formed key whose
+private half nobody holds. People sign in with Entra ID; a stack file puts its own key."""
 
 
 def example_uploader_id(target: str) -> str:

@@ -35,7 +35,7 @@ from pulumi_azure_native import authorization, compute, network
 
 from components import builtin_roles as roles
 from components import naming
-from components.conventions import TAG_PURPOSE
+from components.tags import orchestrator_tags, with_purpose
 
 BASTION_SUBNET = "AzureBastionSubnet"
 """The only name Azure Bastion accepts for its subnet."""
@@ -91,8 +91,9 @@ class JumpHost(pulumi.ComponentResource):
     ) -> None:
         super().__init__("fl-sandbox:infra:JumpHost", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        base, rg, tags = args.base_name, args.resource_group_name, dict(args.tags)
-        tags[TAG_PURPOSE] = PURPOSE_JUMP_HOST
+        base, rg = args.base_name, args.resource_group_name
+        # The hub's: the isolation checks tell owners by these markers.
+        tags = with_purpose(orchestrator_tags(args.tags), PURPOSE_JUMP_HOST)
 
         bastion_subnet = network.Subnet(
             f"{name}-bastion-subnet",
@@ -233,6 +234,7 @@ class JumpHost(pulumi.ComponentResource):
             type="AADSSHLoginForLinux",
             type_handler_version="1.0",
             auto_upgrade_minor_version=True,
+            tags=tags,
             opts=child,
         )
         self.readers: list[authorization.RoleAssignment] = []

@@ -7,13 +7,17 @@ Three kinds, each a movement of the job path (``policies.job_path``):
    (https://learn.microsoft.com/azure/machine-learning/how-to-access-azureml-behind-firewall,
    outbound table for compute instances and clusters; "Configure a secure training
    environment", no-public-IP table): ``AzureActiveDirectory``, ``AzureMachineLearning``
-   (TCP 443, 8787 and 18881; UDP 5831), ``BatchNodeManagement.<region>``,
-   ``AzureResourceManager``, ``Storage.<region>``, ``AzureFrontDoor.FirstParty`` and
-   ``MicrosoftContainerRegistry``, plus ``Keyvault.<region>`` for an HBI workspace. Learn's
+   (TCP 443, 8787 and 18881; UDP 5831), ``AzureActiveDirectory`` also on TCP 80,
+   ``BatchNodeManagement.<region>``, ``AzureResourceManager``, ``Storage.<region>``,
+   ``AzureFrontDoor.FrontEnd`` and ``.FirstParty``, ``MicrosoftContainerRegistry`` and
+   ``AzureMonitor`` (needed without a secured Azure Monitor, which the sandbox does not
+   build), plus ``Keyvault.<region>`` for an HBI workspace. Learn lists BatchNodeManagement
+   with protocol "Any"; the nodes' management traffic is HTTPS, so TCP 443 is checked. Learn's
    ``<region>`` is "the Azure region that contains your Azure Machine Learning workspace", so a
    silo's compute in another region needs the workspace region's tags; it is also given
-   ``BatchNodeManagement`` of its own region, where its Batch pool lives (Learn does not say
-   which region a cross-region cluster's node management uses, so both are required). Each is
+   ``BatchNodeManagement``, ``Storage`` (and, for HBI, ``Keyvault``) of its own region, where
+   its Batch pool, that pool's storage and back-end key vault live (Learn does not say which
+   region a cross-region cluster uses, so both are required). Each is
    checked against the NSG egress rules of the compute's subnet (``policies.nsg_egress``) and
    a route table's next hop where one is declared. Nodes with public IPs are also managed
    inbound, from ``AzureMachineLearning`` (TCP 44224): a separate movement against the
@@ -59,6 +63,7 @@ class Need:
 
 
 AML_COMPUTE_NEEDS: tuple[Need, ...] = (
+    Need("AzureActiveDirectory", "Tcp", 80),
     Need("AzureActiveDirectory", "Tcp", 443),
     Need("AzureMachineLearning", "Tcp", 443),
     Need("AzureMachineLearning", "Tcp", 8787),
@@ -67,12 +72,20 @@ AML_COMPUTE_NEEDS: tuple[Need, ...] = (
     Need("BatchNodeManagement.<region>", "Tcp", 443),
     Need("AzureResourceManager", "Tcp", 443),
     Need("Storage.<region>", "Tcp", 443),
+    Need("AzureFrontDoor.FrontEnd", "Tcp", 443),
     Need("AzureFrontDoor.FirstParty", "Tcp", 443),
     Need("MicrosoftContainerRegistry", "Tcp", 443),
+    # "Only needed if you aren't using a secured Azure Monitor": the sandbox's Application
+    # Insights has no private link scope.
+    Need("AzureMonitor", "Tcp", 443),
 )
 HBI_NEEDS: tuple[Need, ...] = (Need("Keyvault.<region>", "Tcp", 443),)
-OWN_REGION_NEEDS: tuple[Need, ...] = (Need("BatchNodeManagement.<region>", "Tcp", 443),)
-"""Needed in the compute's own region too, where it differs from the workspace's."""
+OWN_REGION_NEEDS: tuple[Need, ...] = (
+    Need("BatchNodeManagement.<region>", "Tcp", 443),
+    Need("Storage.<region>", "Tcp", 443),
+)
+"""Needed in the compute's own region too, where it differs from the workspace's: its Batch
+pool's node management and storage (and, for HBI, its back-end key vault) live there."""
 PUBLIC_IP_INBOUND: tuple[Need, ...] = (Need("AzureMachineLearning", "Tcp", 44224),)
 """Inbound to nodes with public IPs: "Inbound traffic: AzureMachineLearning service tag"
 (how-to-secure-training-vnet, public IP vs no public IP; port 44224 in
@@ -193,7 +206,7 @@ def aml_compute_control(
         graph, subnet, AML_COMPUTE_NEEDS + (HBI_NEEDS if hbi else ()), region
     )
     if own != region:
-        more = _check_needs(graph, subnet, OWN_REGION_NEEDS, own)
+        more = _check_needs(graph, subnet, OWN_REGION_NEEDS + (HBI_NEEDS if hbi else ()), own)
         passed, blocked, appliance = passed + more[0], blocked + more[1], appliance + more[2]
     nsg = subnet_nsg(graph, subnet)
     where = f"NSG '{nsg.arm_name}'" if nsg is not None else "no NSG"

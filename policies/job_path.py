@@ -418,14 +418,9 @@ def _submit(
 
 
 HUB_HOST = (
-    "the stack builds no host on the hub network: provide one, e.g. a jump host in the hub "
-    "VNet reached through Azure Bastion, or a point-to-site VPN into the hub with a DNS "
-    "resolver for the privatelink zones"
-)
-HUB_HOST_TO_SILO = (
-    HUB_HOST + "; a silo's private endpoints admit only its own compute subnet and the "
-    "jump host fl-sandbox:jumpHost builds, so a host of your own reaches a silo's data only "
-    "if you admit it there (set fl-sandbox:jumpHost instead)"
+    "the stack builds no host on the hub network: set fl-sandbox:jumpHost (a jump host behind "
+    "Azure Bastion), or provide a host of your own in the hub VNet that resolves the "
+    "privatelink zones linked there"
 )
 
 
@@ -504,7 +499,7 @@ def _seeding(graph: ResourceGraph) -> list[Movement]:
 
     Nobody listed: the data of a storage account the silo brings is *assumed* (its owner
     places it); a storage account this stack creates is *broken*, because only a data role
-    writes blobs under Entra ID and nobody holds one (Microsoft Learn, "Authorize access to
+    writes blobs under Entra ID and no person holds one (Microsoft Learn, "Authorize access to
     blobs using Microsoft Entra ID": *Owner, Contributor and Storage Account Contributor
     permit a security principal to manage a storage account, but don't provide access to the
     blob data*), and the account admits no shared key."""
@@ -533,8 +528,6 @@ def _seeding(graph: ResourceGraph) -> list[Movement]:
             assumed, route = _hub_route(graph, step, actor)
             if route:
                 actor = replace(actor, origin=_on_jump_host(graph, origin))
-            elif assumed and key != GLOBAL_UPLOADS:
-                assumed = HUB_HOST_TO_SILO
             found += route
             found.append(_assume(_movement(graph, step, what, actor, target, BLOB_WRITE), assumed))
     return found
@@ -556,12 +549,13 @@ def _nobody_seeds(graph: ResourceGraph, step: str, what: str, key: str, target: 
             "there, with a data role this stack neither grants nor checks"
         )
     else:
-        role_ok, detail, resource, assumed = False, "nobody holds it", target.node, ""
+        role_ok, detail, resource, assumed = False, "no person holds it", target.node, ""
         problem = (
             f"this stack creates {target.node.arm_name} and lists nobody under {setting}: "
             "only a blob data role writes data (Owner and Contributor do not, and the account "
-            "takes no shared key), so the first upload is refused for everyone and the first "
-            "job finds no data."
+            "takes no shared key), and no person holds one, so the data custodian's upload is "
+            "refused and the first job finds no data (the only writer is a compute identity, "
+            "i.e. a job some submitter runs there)."
         )
         fix = (
             f"List the data custodian's object id under {setting} (docs/infrastructure.md, "

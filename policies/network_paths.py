@@ -296,8 +296,12 @@ def reach(graph: ResourceGraph, origin: Origin, target: Node, group: str) -> Pat
                             f"the NSG of subnet '{subnet.name}' in VNet '{subnet.vnet.arm_name}' "
                             f"refuses HTTPS from {origin.label} "
                             f"({origin.source_prefix or 'its VNet'}; rule '{refused.rule}')",
-                            f"Admit {origin.source_prefix or origin.label} on TCP 443 in that "
-                            "NSG, or reach it from an admitted subnet",
+                            f"Admit {origin.source_prefix} on TCP 443 in that NSG, or reach "
+                            "it from an admitted subnet"
+                            if origin.source_prefix
+                            else "Set fl-sandbox:jumpHost: the stack admits the jump host's "
+                            "subnet on every silo's private endpoints, and a host of your own "
+                            "cannot be admitted (the stack manages that NSG)",
                             blocker=refused.nsg,
                         )
                     return Path(True, f"private endpoint '{endpoint.arm_name}'{via}")
@@ -321,10 +325,9 @@ def _endpoint_nsg_refuses(
     """The inbound rule of the endpoint's subnet NSG that refuses ``origin``, or None. An NSG
     applies to private endpoints only when the subnet enables network policies for them
     (Microsoft Learn, "Manage network policies for private endpoints"). A source the stack
-    does not know (a host of the user's on the hub) is not decided here: its movement is
-    *assumed*, and says that the host must be admitted."""
-    if origin.source_prefix is None:
-        return None
+    does not know (a host of the user's on the hub, a VPN client) still has an address of a
+    peered or connected network, which Azure's VirtualNetwork service tag covers (Learn,
+    "Virtual network service tags"), so only rules for any VNet address decide it."""
     node = subnet.node
     policies = str((node.get("privateEndpointNetworkPolicies") if node else None) or "Disabled")
     if policies.lower() not in ("enabled", "networksecuritygroupenabled"):

@@ -139,13 +139,21 @@ def _overlaps(a: tuple[str, str | None], b: tuple[str, str | None]) -> bool:
     return a[0] == b[0] and (a[1] is None or b[1] is None or a[1] == b[1])
 
 
+RUN_HISTORY = "workspace run history (metrics, parameters, logs)"
+"""A channel from every compute to every submitter that no storage role governs: a job
+reports to its workspace (``mlflow``, stdout), and AzureML Data Scientist reads every run."""
+
+
 def compute_identity_table(graph: ResourceGraph) -> list[dict[str, object]]:
     """The plan's answer to "which identity does a submitter reach by choosing each
     compute?": one row per compute and identity, its roles, what this rule refuses, and
-    what a job there can do with data (audit B3): the data it reads, the places it can
-    write that every submitter reads (a job's outputs and logs), and whether it has an
-    outbound path to the internet. Submitted code is trusted code: a submitter reaches a
-    silo's data through that silo's compute, with no role on the data."""
+    what a job there can do with data (audit B3): the data it reads, the data it can write
+    or delete (a silo compute can overwrite its silo's raw data), the places it can write
+    that every submitter reads (a job's outputs and logs, and always the workspace's run
+    history: metrics, parameters and logs go to the workspace service, which every
+    submitter reads with no storage role), and whether it has an outbound path to the
+    internet. Submitted code is trusted code: a submitter reaches a silo's data through
+    that silo's compute, with no role on the data."""
     from policies.network_paths import compute_origin
 
     refused: dict[str, list[str]] = {}
@@ -166,9 +174,11 @@ def compute_identity_table(graph: ResourceGraph) -> list[dict[str, object]]:
                     for role, scope in row.roles
                 ],
                 "reads": [_label(p) for p in _places(graph, row.principal, write=False)],
+                "writes": [_label(p) for p in writes],
                 "hands_to_submitters": [
                     _label(p) for p in writes if any(_overlaps(p, s) for s in submitters_read)
-                ],
+                ]
+                + [RUN_HISTORY],
                 "internet_egress": origin.kind == "internet" or origin.outbound,
                 "refused": refused.get(row.compute.name, []),
             }

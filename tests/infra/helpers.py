@@ -65,12 +65,17 @@ def custom(run: MockRun) -> list[RecordedResource]:
 
 
 def owner_component(run: MockRun, resource: RecordedResource) -> RecordedResource | None:
-    """The nearest Orchestrator or Silo component above ``resource``."""
+    """The nearest Orchestrator, Silo or JumpHost (orchestrator side) component above
+    ``resource``."""
     by_urn = run.by_urn()
     parent = resource.parent
     while parent and parent in by_urn:
         node = by_urn[parent]
-        if node.type in ("fl-sandbox:infra:Orchestrator", "fl-sandbox:infra:Silo"):
+        if node.type in (
+            "fl-sandbox:infra:Orchestrator",
+            "fl-sandbox:infra:Silo",
+            "fl-sandbox:infra:JumpHost",
+        ):
             return node
         parent = node.parent
     return None

@@ -224,7 +224,7 @@ def test_7_workspace_storage_with_public_access_disabled_shuts_submitters_out() 
 
 
 def test_8_bypass_on_a_disabled_account_is_named() -> None:
-    records, outputs = run_of("eyes-off")
+    records, outputs = run_of("private")
     records = edited(
         records, named("silo-silo1-storage"), nested_set("networkRuleSet.bypass", "AzureServices")
     )

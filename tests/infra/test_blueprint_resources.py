@@ -64,6 +64,12 @@ C_ORCH = "fl-sandbox:infra:Orchestrator"
 C_SILO = "fl-sandbox:infra:Silo"
 C_NET = "fl-sandbox:infra:SiloNetwork"
 C_ACCESS = "fl-sandbox:infra:AccessControl"
+C_JUMP = "fl-sandbox:infra:JumpHost"
+BASTION = f"{AZ}:network:BastionHost"
+PUBLIC_IP = f"{AZ}:network:PublicIPAddress"
+NIC = f"{AZ}:network:NetworkInterface"
+VM = f"{AZ}:compute:VirtualMachine"
+VM_EXTENSION = f"{AZ}:compute:VirtualMachineExtension"
 
 # What one silo adds, per blueprint: the same for every silo, however many there are.
 PER_SILO: dict[str, Counter[str]] = {
@@ -106,6 +112,10 @@ AKS_ATTACHED = Counter(
     }
 )
 PER_SILO["confidential"] = PER_SILO["private"] + AKS_ATTACHED
+# Private and confidential build the jump host (the only route to a silo's endpoints); each
+# silo's uploader gets its four grants to reach it (Reader on VM, NIC, Bastion; VM login).
+for _bp in ("private", "confidential"):
+    PER_SILO[_bp] = PER_SILO[_bp] + Counter({ROLE: 4})
 
 # What the orchestrator side holds regardless of the number of silos.
 FIXED: dict[str, Counter[str]] = {
@@ -141,6 +151,13 @@ FIXED["private"] = FIXED["eyes-off"] + Counter({ZONE: 2, LINK: 2, PE: 2, PE_DNS:
 FIXED["hybrid"] = FIXED["eyes-on"]
 # Aggregation on an AKS cluster; HBI + AKS: the workspace's system identity's two storage roles.
 FIXED["confidential"] = FIXED["private"] + AKS_ATTACHED + Counter({ROLE: 2})
+# The jump host behind Bastion (its subnets, NSG, public IP, NIC, VM and sign-in extension)
+# and the four grants each of the submitter and the test set's uploader gets to reach it.
+JUMP_HOST = Counter(
+    {C_JUMP: 1, BASTION: 1, PUBLIC_IP: 1, NIC: 1, NSG: 1, SUBNET: 2, VM: 1, VM_EXTENSION: 1}
+)
+for _bp in ("private", "confidential"):
+    FIXED[_bp] = FIXED[_bp] + JUMP_HOST + Counter({ROLE: 8})
 
 CASES = [(bp, n) for bp in BLUEPRINT_NAMES for n in (1, 3)]
 case_ids = [f"{bp}-{n}" for bp, n in CASES]

@@ -69,10 +69,17 @@ def test_every_storage_account_is_locked_down(case: tuple[str, int, MockRun]) ->
             ips = [r["iPAddressOrRange"] for r in rules["ipRules"]]
             internet = posture.submitter_network == "internet"
             assert ips == ([EXAMPLE_SUBMITTER_RANGE] if internet else [])
-        elif posture.storage_private:
+        elif posture.storage_private and not rules.get("ipRules"):
             assert i["publicNetworkAccess"] == "Disabled"
             assert i["allowedCopyScope"] == "PrivateLink"
             assert rules == {"defaultAction": "Deny", "bypass": "None"}
+        elif posture.storage_private:
+            # Only the data uploaders' addresses (eyes-off: no hub route reaches the silos).
+            assert posture.submitter_network == "internet"
+            assert i["publicNetworkAccess"] == "Enabled"
+            assert i["allowedCopyScope"] == "PrivateLink"
+            assert rules["defaultAction"] == "Deny" and rules["bypass"] == "None"
+            assert [r["iPAddressOrRange"] for r in rules["ipRules"]] == [EXAMPLE_SUBMITTER_RANGE]
         else:
             assert i["publicNetworkAccess"] == "Enabled" and rules["defaultAction"] == "Allow"
     for container in run.of_type(f"{AZ}:storage:BlobContainer"):
@@ -318,15 +325,20 @@ def test_network_layout(case: tuple[str, int, MockRun]) -> None:
     assert pairs == {(s, hub_id) for s in silo_vnets} | {(hub_id, s) for s in silo_vnets}
 
     # Each VNet: a compute subnet behind the AML NSG and an endpoints subnet, splitting it. A
-    # silo's endpoints subnet enforces its own NSG: HTTPS from the silo's compute subnet only
-    # (no uploader of these silos comes through the hub), every other VNet source denied.
+    # silo's endpoints subnet enforces its own NSG: HTTPS from the silo's compute subnet and
+    # the jump host (where the blueprint builds one), every other VNet source denied.
     nsgs = {g.outputs["id"]: g for g in run.of_type(f"{AZ}:network:NetworkSecurityGroup")}
     compute_ranges = {
         _silo_of(run, s): s.inputs["addressPrefix"]
         for s in run.of_type(f"{AZ}:network:Subnet")
         if s.inputs["subnetName"] == "compute"
     }
+    jump_space = spec.jump_host.address_space if spec.jump_host is not None else None
     for subnet in run.of_type(f"{AZ}:network:Subnet"):
+        if jump_space and ipaddress.ip_network(subnet.inputs["addressPrefix"]).subnet_of(
+            ipaddress.ip_network(jump_space)
+        ):
+            continue  # the jump host's own subnets (tests/infra/test_jump_host.py)
         silo = _silo_of(run, subnet)
         if subnet.inputs["subnetName"] == "compute":
             rules = nsgs[subnet.inputs["networkSecurityGroup"]["id"]].inputs["securityRules"]
@@ -342,8 +354,10 @@ def test_network_layout(case: tuple[str, int, MockRun]) -> None:
             rules = nsgs[subnet.inputs["networkSecurityGroup"]["id"]].inputs["securityRules"]
             allowed = [r for r in rules if r["access"] == "Allow"]
             assert allowed[0]["sourceAddressPrefix"] == compute_ranges[silo]
-            # no jump host here, so nothing from the hub, whoever uploads through it
-            assert upload_route(spec, silo) == [] and len(allowed) == 1
+            # from the hub, only the jump host's subnet, when uploaders come through it
+            route = upload_route(spec, silo)
+            assert [p for r in allowed[1:] for p in r["sourceAddressPrefixes"]] == route
+            assert route == ([spec.jump_host.host_subnet] if spec.jump_host else [])
             assert all(r["destinationPortRange"] == "443" for r in allowed)
             deny = [r for r in rules if r["access"] == "Deny"]
             assert [(r["sourceAddressPrefix"], r["priority"]) for r in deny] == [

@@ -132,27 +132,35 @@ def test_an_uploader_outside_the_ip_rules_cannot_reach_private_storage() -> None
 
 
 @pytest.mark.parametrize("blueprint", marked(["private", "confidential"]))
-def test_without_a_route_submit_and_seeding_are_assumed_with_what_to_provide(
-    blueprint: str,
-) -> None:
+def test_without_a_route_submit_is_assumed_and_silo_seeding_is_broken(blueprint: str) -> None:
+    """With no jump host, people on "the hub network" are hosts of the user's: the workspace
+    and the model store (endpoints in the hub) are reachable if such a host exists, so those
+    steps are *assumed*; a silo's endpoints NSG refuses every other VNet source, so seeding
+    a silo is *broken*, and the fix is the jump host."""
     from tests.infra.helpers import blueprint_spec
 
     base = blueprint_spec(blueprint, 2).model_dump(by_alias=True, exclude_none=True, mode="json")
+    base.pop("jumpHost")
     spec = parse_spec({**base, "dataUploaders": with_ips(False)})
     plan = Plan(spec, run_under_mocks(lambda: build_sandbox(spec)))
-    assert plan.ok
+    assert not plan.ok
     statuses = {(m.step, m.status) for m in plan.movements if m.step in ("submit",)}
     assert statuses == {("submit", "assumed")}
-    seeds = [m for m in plan.movements if m.step.startswith("seed ")]
-    assert seeds and all(m.status == "assumed" and m.role_ok for m in seeds)
+    seeds = {m.step: m for m in plan.movements if m.step.startswith("seed ")}
+    assert seeds["seed the test set"].status == "assumed" and seeds["seed the test set"].role_ok
+    for silo in ("silo1", "silo2"):
+        move = seeds[f"seed silo {silo}"]
+        assert move.status == "broken" and move.role_ok and move.network_ok is False
+        assert "DenyOtherVnetInbound" in move.problem and "fl-sandbox:jumpHost" in move.fix
     assumed = plan.to_dict()["job_path"]["assumed"]
-    assert any("Bastion" in a and a.startswith("seed silo silo1") for a in assumed)
+    assert any("Bastion" in a and a.startswith("submit") for a in assumed)
 
 
-def test_eyes_off_uploader_without_addresses_is_assumed() -> None:
+def test_eyes_off_uploader_without_addresses_cannot_seed_a_silo() -> None:
     moves = seeding("eyes-off", False)
-    assert [m.status for m in moves] == ["assumed"] * 3
+    assert [m.status for m in moves] == ["broken", "broken", "assumed"]
     assert all("hub" in m.actor for m in moves)
+    assert all("fl-sandbox:jumpHost" in m.fix for m in moves[:2])
 
 
 def test_a_stack_created_account_nobody_may_write_breaks_the_seeding_step() -> None:

@@ -12,6 +12,7 @@ from policies.job_path import job_path
 from policies.network_paths import compute_origin, reach
 from tests.infra.blueprint_runs import blueprint_run
 from tests.infra.breaks import edited, graph, nested_set, typed
+from tests.infra.helpers import blueprint_spec, run_spec
 
 
 @pytest.mark.parametrize("blueprint", ["eyes-on", "eyes-off", "private", "confidential"])
@@ -66,3 +67,42 @@ def test_an_endpoint_nsg_that_forgets_the_silo_compute_breaks_its_round() -> Non
     assert bad and {m.step for m in bad} == {"silo silo1: preprocess + train"}
     assert all("DenyOtherVnetInbound" in m.problem for m in bad)
     assert all(m.resource is not None and m.resource.name.endswith("endpoints-nsg") for m in bad)
+
+
+def test_a_silo_in_a_region_without_endpoint_nsgs_is_refused() -> None:
+    """Learn lists regions where an NSG does not apply to private endpoints; there the wall
+    the job path counts on does not exist."""
+    run = blueprint_run("eyes-off", 2)
+    vnet = next(
+        r for r in run.resources if r.type.endswith(":VirtualNetwork") and "silo2" in r.name
+    )
+    moved = edited(
+        run.resources,
+        lambda r: r.urn == vnet.urn,
+        nested_set("location", "westindia"),
+    )
+    (found,) = rule.check(graph(moved, run.result))
+    assert found.resource_name.endswith("silo-silo2-network-endpoints")
+    assert "westindia" in found.problem and "region" in found.fix
+
+
+@pytest.mark.parametrize("blueprint", ["private", "confidential"])
+def test_without_a_jump_host_nobody_on_the_hub_can_seed_a_silo(blueprint: str) -> None:
+    """The endpoints NSG refuses every other VNet address (Azure's VirtualNetwork tag covers
+    the hub, peered networks and VPN clients): seeding from the hub is broken, and the fix
+    is the jump host, whose subnet the NSG admits."""
+    spec = blueprint_spec(blueprint, 2).model_copy(update={"jump_host": None})
+    run = run_spec(spec)
+    seeds = [
+        m for m in job_path(graph(run.resources, run.result)) if m.step.startswith("seed silo")
+    ]
+    assert seeds and all(m.status == "broken" for m in seeds)
+    assert all("DenyOtherVnetInbound" in m.problem for m in seeds)
+    assert all("fl-sandbox:jumpHost" in m.fix for m in seeds)
+    with_host = blueprint_run(blueprint, 2)  # example_spec builds the jump host
+    seeds = [
+        m
+        for m in job_path(graph(with_host.resources, with_host.result))
+        if m.step.startswith("seed silo")
+    ]
+    assert seeds and all(m.status == "ok" for m in seeds), [m.problem for m in seeds]

@@ -73,8 +73,14 @@ def test_checks_see_the_whole_sandbox(blueprint: str) -> None:
     assert len(system) == (2 if blueprint == "confidential" else 0)
     external = [g for g in graph.grants if g.principal.kind not in ("identity", "system-identity")]
     uploaders = {example_uploader_id(t) for t in ("silo1", "silo2", "silo3", "global")}
-    assert external and all(g.submitter or g.principal.principal_id in uploaders for g in external)
-    assert {g.principal.principal_id for g in external if not g.submitter} == uploaders
+    submitters = {g.principal.principal_id for g in external if g.submitter}
+    # The jump host (private, confidential) grants each submitter and uploader its way in.
+    to_jump_host = [g for g in external if "-jump" in g.scope or "bastionHosts" in g.scope]
+    assert bool(to_jump_host) == (blueprint in ("private", "confidential"))
+    assert all(g.principal.principal_id in submitters | uploaders for g in to_jump_host)
+    rest = [g for g in external if g not in to_jump_host]
+    assert rest and all(g.submitter or g.principal.principal_id in uploaders for g in rest)
+    assert {g.principal.principal_id for g in rest if not g.submitter} == uploaders
 
 
 # ----- invariants 1 and 2: a role added to the program ---------------------------------------
@@ -210,7 +216,13 @@ def test_shared_key_access_turned_on_is_named() -> None:
 def test_eyes_off_silo_storage_open_to_the_internet_is_named() -> None:
     base = blueprint_run("eyes-off", 3)
     (storage,) = find(base.resources, "StorageAccount", fl_sandbox_silo="silo3")
-    records = modified(base.resources, storage, lambda p: p.update(publicNetworkAccess="Enabled"))
+    # It admits only its uploaders' addresses; opening the firewall to everyone is named.
+    assert storage.inputs["networkRuleSet"]["ipRules"]
+
+    def open_to_all(props: dict) -> None:
+        props["networkRuleSet"] = {**props["networkRuleSet"], "defaultAction": "Allow"}
+
+    records = modified(base.resources, storage, open_to_all)
     (violation,) = broken_only(records, base.result, "storage-hardening")
     assert (
         violation.arm_name == storage.inputs["accountName"]

@@ -113,7 +113,9 @@ def test_amlcompute_control_traffic_names_every_service_tag_of_the_doc() -> None
 def test_control_traffic_names_the_workspace_region_and_every_port_for_a_remote_silo() -> None:
     """Learn's no-public-IP table: AzureMachineLearning on TCP 443, 8787 and 18881, and
     ``<region>`` is "the Azure region that contains your Azure Machine Learning workspace";
-    a silo elsewhere also needs its own region's Batch node management."""
+    a silo elsewhere also needs its own region's Batch node management and storage (its
+    Batch pool lives there), and every compute AzureMonitor, AzureFrontDoor.FrontEnd and
+    AzureActiveDirectory on TCP 80 (the outbound table as of its 2026-03-19 revision)."""
     records, outputs = run_of("eyes-off")
     workspace = "westeurope"
     movement = found(records, outputs, "silo silo2: preprocess + train", CONTROL)
@@ -130,9 +132,13 @@ def test_control_traffic_names_the_workspace_region_and_every_port_for_a_remote_
         f"BatchNodeManagement.{workspace} TCP 443",
         f"Storage.{workspace} TCP 443",
         f"BatchNodeManagement.{own} TCP 443",
+        f"Storage.{own} TCP 443",
+        "AzureActiveDirectory TCP 80",
+        "AzureFrontDoor.FrontEnd TCP 443",
+        "AzureMonitor TCP 443",
     ):
         assert tag in movement.route, movement.route
-    assert f"Storage.{own}" not in movement.route
+    assert f"Keyvault.{own}" not in movement.route  # eyes-off's workspace is not HBI
 
 
 # ----- AmlCompute control traffic against NSG egress -------------------------------------------

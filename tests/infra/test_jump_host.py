@@ -118,16 +118,22 @@ def test_silo_endpoints_admit_the_jump_host_and_no_other_hub_source() -> None:
     assert reach(graph, compute_origin(graph, own), storage, "blob").ok
 
 
-def test_without_a_jump_host_the_hub_route_stays_assumed() -> None:
+def test_without_a_jump_host_submit_is_assumed_and_silo_seeding_is_broken() -> None:
     spec = parse_spec(_without_jump(), source="test")
     run = run_under_mocks(lambda: build_sandbox(spec))
     moves = job_path(ResourceGraph.build(run.resources, _plain(run.result)))
     submit = [m for m in moves if m.step == "submit"]
-    assert submit and all(m.status == "assumed" for m in submit)
-    # A host of the user's reaches a silo's data only if admitted there: the plan says so.
+    assert submit and all(
+        m.status == "assumed" and "fl-sandbox:jumpHost" in m.assumed for m in submit
+    )
+    # A host of the user's on the hub is a VirtualNetwork-tag source, which a silo's
+    # endpoints NSG refuses: nobody can seed a silo, and the fix is the jump host.
     seeds = [m for m in moves if m.step.startswith("seed silo") and "upload" in m.what]
     assert seeds and all(
-        m.status == "assumed" and "fl-sandbox:jumpHost" in m.assumed for m in seeds
+        m.status == "broken"
+        and "DenyOtherVnetInbound" in m.problem
+        and "fl-sandbox:jumpHost" in m.fix
+        for m in seeds
     )
 
 

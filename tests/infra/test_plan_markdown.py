@@ -72,6 +72,12 @@ def test_compute_identities_section_names_each_computes_identity_and_roles(silos
     # What a submitter reaches through a silo's compute, with no role on the data (audit B3).
     silo1 = by_compute["c-silo1"]
     assert "stflsandbosilo19u3ad" in silo1  # its raw data
-    assert "/azureml" in silo1.split(" | ")[5]  # job outputs every submitter reads
-    assert silo1.split(" | ")[6] == "yes"  # its NAT gateway or default outbound
+    cells = silo1.split(" | ")
+    # It can overwrite its silo's raw data (the whole account), its update container and
+    # job outputs.
+    writes = cells[5].split(", ")
+    assert writes[0] == "stflsandbosilo19u3ad" and "stflsandbomodels9u3ad/silo-silo1" in writes
+    assert not any(w.endswith("/global") for w in writes)
+    assert "/azureml" in cells[6] and "run history" in cells[6]  # what every submitter reads
+    assert cells[7] == "yes"  # its NAT gateway or default outbound
     assert "### Access matrix" not in done.stdout
