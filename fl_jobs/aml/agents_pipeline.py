@@ -54,10 +54,18 @@ def store_url(manifest: FederationManifest) -> str:
 
 
 def check_agents_config(config: JobConfig) -> None:
-    """What the agents do not run yet, refused before anything is built."""
+    """What the agents do not run yet on Azure ML, refused before anything is built."""
     from fl_jobs.store.orchestrator import unsupported
 
     problem = unsupported(config)
+    if problem is None and (config.clip_norm is not None or config.dp_level == "silo"):
+        # The silo's secret and privacy ledger must outlive the job and stay in the silo's
+        # own storage; a compute node's disk is gone after the job.
+        problem = (
+            "differential privacy on Azure ML agents needs each silo's secret and privacy "
+            "ledger kept in the silo's own storage, which the agents' steps do not mount yet "
+            "(run the agents on the silos' own hosts with --silo-store instead)"
+        )
     if problem:
         raise ManifestError(
             f"{problem} - drop it from the job, or run it locally with `fl-sandbox run`"

@@ -34,23 +34,12 @@ from fl_jobs.secure_aggregation.silo_guard import (
     SIGNING_PUBLIC_RECORD,
     SessionGuard,
     session_policy,
-    update_digest,
 )
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
-from fl_jobs.silo_dp import SiloRelease
-from fl_jobs.silo_ledger import BudgetExhausted, check_budget
-from fl_jobs.silo_ledger import record as record_release
-from fl_jobs.silo_metrics import metric_release, noised_loss, released, silo_metrics_policy
-from fl_jobs.silo_secret import metric_seed, private_seeds, silo_secret
+from fl_jobs.silo_ledger import BudgetExhausted
+from fl_jobs.silo_round import SiloTrainer
 from fl_jobs.silo_store import local_silo_store
-from fl_jobs.training import (
-    TrainParams,
-    tensors,
-    train_local,
-    train_params_from_config,
-    with_silo_config,
-)
 
 
 @dataclass(frozen=True)
@@ -92,36 +81,14 @@ class Diverged:
 
 @dataclass(frozen=True)
 class Ready:
-    n_samples: int | None
-    """None under secure aggregation, which reveals only each round's total."""
+    """The worker holds its data (and says whether it came from the cache). Its sample
+    count is not sent: it travels with each update, and under secure aggregation only
+    inside the masked vector."""
+
     from_cache: bool
 
 
 STOP = "stop"
-
-
-def planned_release(
-    silo: str, params: TrainParams, n_samples: int, request: TrainRequest, *, metric: bool = False
-) -> list[dict[str, Any]]:
-    """The releases this round will make (DP-SGD, then with ``metric`` the noised metrics),
-    checked against the silo's own budget (BudgetExhausted) before any training."""
-    from fl_jobs.privacy import dp_schedule, silo_delta, silo_noise
-
-    rate, per_epoch = dp_schedule(n_samples, params.batch_size)
-    release: dict[str, Any] = {
-        "run": str(request.global_path.parent),
-        "round": request.round,
-        "noise_multiplier": silo_noise(params, n_samples),
-        "sample_rate": rate,
-        "steps": per_epoch * params.epochs,
-        "delta": silo_delta(params.target_delta, n_samples),
-    }
-    releases = [release]
-    if metric:
-        releases.append({"run": release["run"], "round": request.round})
-        releases[-1].update(metric_release(release["delta"]))
-    check_budget(silo, local_silo_store(silo), *releases)
-    return releases
 
 
 def session_guard(silo: str, config: JobConfig) -> SessionGuard | None:
@@ -195,17 +162,12 @@ def _serve(
         data = SiloArrays(
             X=example.prepare(stored.X), y=stored.y, task=stored.task, meta=stored.meta
         )
-        model = example.build_model(config, shape)
-        params = train_params_from_config(config)
-        # DP-SGD's noise and sampling come from the silo's own secret, not the request seed.
-        secret = silo_secret(local_silo_store(silo)) if params.clip_norm is not None else None
-        silo_dp = SiloRelease.for_worker(silo, config)  # silo-level DP: clip (and noise)
+        trainer = SiloTrainer(silo, config, example, shape, data, local_silo_store(silo))
     except Exception as exc:
         conn.send(WorkerFailure(silo, f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(Ready(None if config.secure_aggregation else data.n_samples, from_cache))
+    conn.send(Ready(from_cache))
     secure = SecureSilo(silo, session_guard(silo, config))
-    metrics_policy = silo_metrics_policy(config)
     while True:
         request: Any = conn.recv()
         if request == STOP:
@@ -218,49 +180,24 @@ def _serve(
             continue
         try:
             weights, _ = load_weights(request.global_path)
-            model.load_state_dict(weights)
-            round_params = with_silo_config(params, request.config)
-            own, releases, model_digest = None, [], 0
-            noised = metrics_policy == "dp"
-            if secret is not None:  # keyed by what is trained, not by the orchestrator's seed
-                model_digest = int(update_digest(weights, request.round)[:16], 16)
-                own = private_seeds(secret, model_digest, request.round)
-                releases = planned_release(
-                    silo, round_params, data.n_samples, request, metric=noised
-                )
-            if silo_dp is not None:  # silo-level DP: its round is a release too, budgeted
-                releases.append(silo_dp.release(str(request.global_path.parent), request.round))
-                check_budget(silo, local_silo_store(silo), *releases)
-            update = train_local(
-                model, data, round_params, seed=request.seed, example=example, private_seeds=own
+            trained = trainer.train(
+                weights,
+                run=str(request.global_path.parent),
+                round=request.round,
+                seed=request.seed,
+                silo_config=request.config,
             )
-            if noised and secret is not None:  # on the trained model, from the silo's secret
-                X_own, y_own = tensors(data)
-                seed = metric_seed(secret, model_digest, request.round)
-                update.metrics.update(noised_loss(model, X_own, y_own, example, seed))
-            if silo_dp is not None:  # clipped (noised) before it leaves, weight 1
-                digest = int(update_digest(weights, request.round)[:16], 16)
-                update = silo_dp.apply(update, weights, digest, request.round)
-            if releases:  # in the silo's ledger before the update leaves
-                if secret is not None:  # DP-SGD's steps, as trained
-                    releases[0] = {**releases[0], "steps": update.metrics["dp_steps"]}
-                for entry in releases:
-                    record_release(local_silo_store(silo), entry)
+            update = trained.update
             if request.update_path is None:
                 secure.trained(update.weights, update.n_samples)
             else:
                 save_weights(
                     request.update_path,
                     update.weights,
-                    meta={
-                        "n_samples": update.n_samples,
-                        "metrics": released(update.metrics, metrics_policy),
-                        "silo": silo,
-                    },
+                    meta={"n_samples": update.n_samples, "metrics": trained.sent, "silo": silo},
                 )
-            sent = released(update.metrics, metrics_policy)  # the rest stays in the silo
             count = None if request.update_path is None else update.n_samples
-            reply: object = TrainReply(request.update_path, count, sent)
+            reply: object = TrainReply(request.update_path, count, trained.sent)
         except TrainingDivergedError as exc:
             reply = Diverged(silo, request.round, exc.loss, exc.step)
         except BudgetExhausted as exc:

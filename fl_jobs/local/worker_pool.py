@@ -77,7 +77,6 @@ class SiloWorker:
     rows: np.ndarray
     process: BaseProcess | None = None
     conn: Connection | None = None
-    n_samples: int | None = None
     #: Why the last (re)start failed; the silo is down until a restart succeeds.
     down_reason: str | None = None
 
@@ -220,7 +219,6 @@ class WorkerPool:
             raise WorkerLost(worker.name, f"{message.reason} while starting")
         if not isinstance(message, Ready):
             raise FederationError(f"silo {worker.name} sent {message!r} instead of ready")
-        worker.n_samples = message.n_samples
         self.reused_cache += int(message.from_cache)
 
     def _kill(self, worker: SiloWorker) -> None:

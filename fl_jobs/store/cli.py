@@ -149,9 +149,17 @@ def silo(
     data: Path = typer.Option(
         None, "--data", help="The silo's data folder (default: its partition of the job's data)"
     ),
+    silo_store: Path = typer.Option(
+        None,
+        "--silo-store",
+        help="The silo's own store folder: its randomness secret and privacy ledger, which "
+        "must persist across jobs and stay out of the orchestrator's reach (default: "
+        "$FL_SANDBOX_SILO_STORE/<silo>, else the fl-sandbox cache)",
+    ),
 ) -> None:
     """Serve the job's rounds for one silo until the orchestrator says it is over."""
     from fl_jobs.manifest import ManifestError
+    from fl_jobs.silo_store import LocalSiloStore
     from fl_jobs.store.blobs import StoreUnavailable
     from fl_jobs.store.layout import GLOBAL_CONTAINER, silo_container
     from fl_jobs.store.silo import StoreSilo
@@ -169,7 +177,8 @@ def silo(
     credential = _credential(ref.identity_client_id)
     store = _store(account_url, credential, [GLOBAL_CONTAINER, silo_container(silo)])
     try:
-        trained = run_silo_agent(prepared, StoreSilo(store, job, silo), arrays)
+        own = None if silo_store is None else LocalSiloStore(silo_store)
+        trained = run_silo_agent(prepared, StoreSilo(store, job, silo), arrays, own)
     except StoreUnavailable as exc:
         _stopped(str(exc))
     typer.echo(f"{silo}: job {job} is over; trained {trained} rounds")

@@ -6,7 +6,8 @@ round, takes the replies in silo order under the quorum and the deadline, screen
 the strategy aggregate, evaluates, and writes the new global model and its checkpoint to the
 store before the head says the round is complete.
 
-A round itself is :class:`fl_jobs.store.round_driver.RoundDriver`'s, over the store transport.
+A round itself is :class:`fl_jobs.round_engine.RoundEngine`'s, the local engine's own, over
+the store transport.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from fl_jobs.local.federation import (
 )
 from fl_jobs.local.prepare import PreparedJob
 from fl_jobs.model_io import save_weights
+from fl_jobs.round_engine import RoundEngine
 from fl_jobs.seeds import derive_seed
+from fl_jobs.silo_dp import SiloDPAggregator, silo_dp_on
 from fl_jobs.store import layout
 from fl_jobs.store.blobs import Blob, Store
 from fl_jobs.store.lease import JobLease
-from fl_jobs.store.round_driver import RoundDriver
 from fl_jobs.store.server import StoreServer
 from fl_jobs.strategies.registry import build_strategy
 
@@ -49,8 +51,6 @@ def unsupported(config: JobConfig) -> str | None:
     """What this job asks for that the store engine does not run yet, if anything."""
     if config.secure_aggregation:
         return "secure aggregation is not wired to the model-store transport yet"
-    if config.clip_norm is not None:
-        return "DP-SGD's privacy accounting is not wired to the model-store transport yet"
     return None
 
 
@@ -69,7 +69,10 @@ class StoreOrchestrator:
         self.job, self.store, self.silos, self.out = job, store, silos, out
         self.notify = notify or (lambda line: log.info("%s", line))
         self.transport = StoreServer(store, job, silos)
-        self.rounds = RoundDriver(prepared, self.transport, silos, self.notify)
+        silo_dp = SiloDPAggregator(self.config, out) if silo_dp_on(self.config) else None
+        self.rounds = RoundEngine(
+            prepared, self.transport, silos, notify=self.notify, silo_dp=silo_dp
+        )
         #: One line per round this orchestrator ran: the round record and its store cost.
         self.rounds_path = out / "rounds.jsonl"
 
@@ -112,6 +115,9 @@ class StoreOrchestrator:
                 f"{len(record.silo_metrics)} of {len(record.selected)} silos, "
                 f"{cost['requests']} requests, {cost['bytes_up'] + cost['bytes_down']} bytes"
             )
+            # A dropped silo agent is restarted by its own host and picks up the next
+            # round's task by itself: nothing to rejoin from here.
+            self.rounds.check_collapse(state)
         self.transport.finish(state.round)
         save_weights(
             self.out / "global_model.pt", state.global_weights, meta={"rounds": state.round}

@@ -1,32 +1,62 @@
-"""The local worker processes behind :class:`~fl_jobs.store.transport.ServerTransport`.
+"""The local worker processes behind :class:`~fl_jobs.store.transport.ServerTransport`: the
+local engine's wire.
 
-The same pipes and files as the local engine (:class:`fl_jobs.local.worker_pool.WorkerPool`,
-:mod:`fl_jobs.model_io`), seen through the interface the model store implements too, so that
-one round driver runs over either (the local engine's own loop still drives the pool
-directly until issue 16's round engine replaces it).
+The global model and each update are files in the run folder (:mod:`fl_jobs.model_io`), and
+requests and replies go over the workers' pipes (:class:`fl_jobs.local.worker_pool.WorkerPool`).
+With secure aggregation the workers write no update file: they keep their trained weights,
+and :meth:`PipesServer.secure_round` relays the protocol's messages between them
+(:mod:`fl_jobs.local.secure_round`) and returns only the unmasked sum.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from fl_jobs.errors import ModelUpdateError
+from fl_jobs.local.round_ledger import Notify, RoundLedger
+from fl_jobs.local.secure_round import SecureRound
+from fl_jobs.local.wait_notice import wait_notice
 from fl_jobs.local.worker import TrainReply, TrainRequest
 from fl_jobs.local.worker_pool import WorkerPool
 from fl_jobs.model_io import read_update, save_weights
-from fl_jobs.store.transport import Diverged, Dropped, Rejected, Reply, TrainResult, TrainTask
+from fl_jobs.secure_aggregation import FixedPointCodec
+from fl_jobs.store.transport import (
+    Diverged,
+    Dropped,
+    Rejected,
+    Reply,
+    Trained,
+    TrainResult,
+    TrainTask,
+)
+from fl_jobs.strategies.base import WeightedMean
 
 
 class PipesServer:
-    """:class:`~fl_jobs.store.transport.ServerTransport` over a started worker pool."""
+    """:class:`~fl_jobs.store.transport.ServerTransport` (and the round engine's
+    ``SecureTransport``) over a started worker pool, with its files under ``folder``."""
 
-    def __init__(self, pool: WorkerPool, folder: Path) -> None:
+    def __init__(
+        self,
+        pool: WorkerPool,
+        folder: Path,
+        *,
+        run_id: str | None = None,
+        notify: Notify | None = None,
+    ) -> None:
         self.pool = pool
         self.models, self.updates = folder / "models", folder / "updates"
         self.by_name = {w.name: w for w in pool.workers}
+        self.config = pool.prepared.config
+        self.secure = self.config.secure_aggregation
+        #: Binds every secure-aggregation session to this run (keys are fresh per session).
+        self.run_id = run_id or str(folder.resolve())
+        self.notify = notify
 
     def _global_path(self, round: int) -> Path:
         return self.models / f"global_{round + 1:04d}.pt"
@@ -34,13 +64,20 @@ class PipesServer:
     def publish_global(self, round: int, weights: Mapping[str, torch.Tensor]) -> None:
         save_weights(self._global_path(round), weights, meta={"round": round + 1})
 
+    def forget(self, round: int) -> None:
+        """Delete round ``round``'s files (the global model it trained from, its updates)."""
+        self._global_path(round - 1).unlink(missing_ok=True)
+        shutil.rmtree(self.updates / f"round_{round:04d}", ignore_errors=True)
+
     def send_round(self, round: int, tasks: Sequence[TrainTask]) -> dict[str, Dropped]:
         unreachable: dict[str, Dropped] = {}
         for task in tasks:
             request = TrainRequest(
                 round=round,
                 global_path=self._global_path(round - 1),
-                update_path=self.updates / f"round_{round:04d}" / f"{task.silo}.pt",
+                update_path=None
+                if self.secure
+                else self.updates / f"round_{round:04d}" / f"{task.silo}.pt",
                 seed=task.seed,
                 config=dict(task.config),
             )
@@ -59,14 +96,20 @@ class PipesServer:
         template: Mapping[str, torch.Tensor],
     ) -> Iterator[tuple[str, Reply]]:
         workers = [self.by_name[s] for s in silos]
-        for worker, reply in self.pool.replies(workers, dict(unreachable), timeout=timeout):
+        on_wait = wait_notice(round, self.notify)
+        for worker, reply in self.pool.replies(
+            workers, dict(unreachable), timeout=timeout, on_wait=on_wait
+        ):
             if isinstance(reply, Dropped | Diverged):
                 yield worker.name, reply
                 continue
             if not isinstance(reply, TrainReply):  # a secure-aggregation message: not here
                 yield worker.name, Rejected(worker.name, f"unexpected {type(reply).__name__}")
                 continue
-            assert reply.update_path is not None
+            metrics = {k: float(v) for k, v in reply.metrics.items()}
+            if reply.update_path is None:  # secure aggregation: the worker keeps its update
+                yield worker.name, Trained(worker.name, metrics, reply.n_samples)
+                continue
             try:
                 weights, meta = read_update(reply.update_path, template)
             except ModelUpdateError as exc:
@@ -75,10 +118,24 @@ class PipesServer:
                     Rejected(worker.name, str(exc).replace(f"{reply.update_path}: ", "")),
                 )
                 continue
-            yield (
-                worker.name,
-                TrainResult(worker.name, weights, int(meta["n_samples"]), dict(reply.metrics)),
-            )
+            yield worker.name, TrainResult(worker.name, weights, int(meta["n_samples"]), metrics)
+
+    def secure_round(
+        self,
+        round: int,
+        trained: list[str],
+        ledger: RoundLedger,
+        template: Mapping[str, torch.Tensor],
+    ) -> tuple[WeightedMean, dict[str, Any]]:
+        outcome = SecureRound(
+            run_id=self.run_id,
+            round=round,
+            pool=self.pool,
+            ledger=ledger,
+            codec=FixedPointCodec(clip=self.config.secure_aggregation_clip),
+            timeout=self.config.round_timeout,
+        ).run([self.by_name[s] for s in trained], template)
+        return outcome.mean, outcome.to_plain()
 
     def rejoin(self, silo: str) -> str | None:
         return self.pool.restart(self.by_name[silo])

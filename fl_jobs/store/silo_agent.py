@@ -1,7 +1,10 @@
 """The silo agent: waits for rounds in the model store, trains on its own data, replies.
 
-Training is the local worker's own (:func:`fl_jobs.training.train_local` on the data folder
-written and read back the same way), so a round trains to the same weights either way. The
+Training is the local worker's own (:class:`fl_jobs.silo_round.SiloTrainer` on the data
+folder written and read back the same way), so a round trains to the same weights either way,
+under the same silo-held controls: DP-SGD's randomness from the silo's secret, its ledger and
+budget, silo-level DP's clipping, the metrics policy. The silo's store is this host's
+(``$FL_SANDBOX_SILO_STORE``, see :mod:`fl_jobs.silo_store`). The
 data: a ``--data`` folder in the silo data format, or, in the sandbox, the silo's partition of
 the job's data set written to its work folder (what the local workers do, standing for data
 the site already holds).
@@ -18,9 +21,11 @@ from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.local.prepare import PreparedJob
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
+from fl_jobs.silo_ledger import BudgetExhausted
+from fl_jobs.silo_round import SiloTrainer
+from fl_jobs.silo_store import SiloStore, local_silo_store
 from fl_jobs.store import messages as msg
 from fl_jobs.store.silo import StoreSilo
-from fl_jobs.training import train_local, train_params_from_config, with_silo_config
 
 log = logging.getLogger("fl_jobs.store")
 
@@ -46,35 +51,45 @@ def silo_data(
     )
 
 
-def run_silo_agent(prepared: PreparedJob, transport: StoreSilo, data: SiloArrays) -> int:
-    """Serve rounds until the job is over; the number of rounds trained."""
+def run_silo_agent(
+    prepared: PreparedJob,
+    transport: StoreSilo,
+    data: SiloArrays,
+    store: SiloStore | None = None,
+) -> int:
+    """Serve rounds until the job is over; the number of rounds trained. ``store``: the
+    silo's own store (default: this host's, :func:`fl_jobs.silo_store.local_silo_store`)."""
     torch.set_num_threads(1)
     config, example = prepared.config, prepared.example
-    model = example.build_model(config, prepared.dataset.shape)
-    params = train_params_from_config(config)
+    silo = transport.silo
+    own = store if store is not None else local_silo_store(silo)
+    trainer = SiloTrainer(silo, config, example, prepared.dataset.shape, data, own)
     trained = 0
     transport.start()
     try:
         while (task := transport.next_task()) is not None:
             try:
-                model.load_state_dict(transport.global_weights(task))
+                weights = transport.global_weights(task)
             except msg.MessageRejected as exc:  # not trained: the orchestrator drops it
-                log.warning("%s: round %d not trained: %s", transport.silo, task.round, exc)
+                log.warning("%s: round %d not trained: %s", silo, task.round, exc)
                 continue
             try:
-                update = train_local(
-                    model,
-                    data,
-                    with_silo_config(params, task.config),
+                done = trainer.train(
+                    weights,
+                    run=f"store:{transport.job}",
+                    round=task.round,
                     seed=task.seed,
-                    example=example,
+                    silo_config=task.config,
                 )
             except TrainingDivergedError as exc:
                 transport.diverged(task, exc.loss, exc.step)
                 continue
-            transport.reply(task, update.weights, update.n_samples, update.metrics)
+            except BudgetExhausted as exc:  # nothing released: the orchestrator drops it
+                log.warning("%s: round %d not trained: %s", silo, task.round, exc)
+                continue
+            transport.reply(task, done.update.weights, done.update.n_samples, done.sent)
             trained += 1
-            log.info("%s: replied to round %d", transport.silo, task.round)
+            log.info("%s: replied to round %d", silo, task.round)
     finally:
         transport.stop()
     return trained

@@ -1,13 +1,13 @@
 """What a round engine needs from the wire between the orchestrator and the silos.
 
-Today the local engine talks to its worker processes through pipes
-(:mod:`fl_jobs.local.worker_pool`); :class:`~fl_jobs.store.server.StoreServer` does the same
-through the model store. Both fit :class:`ServerTransport`, so the one round engine of issue
-16 can drive either: publish the global model, send a round's train requests, take the replies
-in silo order within the deadline (a silo that died, stayed silent or sent a message that
-fails its checks comes back as :class:`Dropped` or :class:`Rejected`, never an exception), and
-let a dropped silo rejoin. :class:`SiloTransport` is the silo's side: wait for a request,
-fetch the model it names, reply.
+The local engine talks to its worker processes through pipes
+(:class:`~fl_jobs.store.pipes.PipesServer`); :class:`~fl_jobs.store.server.StoreServer` does
+the same through the model store. Both fit :class:`ServerTransport`, and the one round engine
+(:mod:`fl_jobs.round_engine`) drives either: publish the global model, send a round's train
+requests, take the replies in silo order within the deadline (a silo that died, stayed silent
+or sent a message that fails its checks comes back as :class:`Dropped` or :class:`Rejected`,
+never an exception), and let a dropped silo rejoin. :class:`SiloTransport` is the silo's
+side: wait for a request, fetch the model it names, reply.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ __all__ = [
     "SiloTransport",
     "TrainResult",
     "TrainTask",
+    "Trained",
 ]
 
 
@@ -57,6 +58,16 @@ class TrainResult:
 
 
 @dataclass(frozen=True)
+class Trained:
+    """Under secure aggregation: the silo trained and keeps its update (and, masked in it,
+    its sample count), which only the masked sum will carry."""
+
+    silo: str
+    metrics: dict[str, float]
+    n_samples: int | None = None
+
+
+@dataclass(frozen=True)
 class Rejected:
     """A message from the silo that failed its checks: the round goes on without it."""
 
@@ -64,7 +75,7 @@ class Rejected:
     reason: str
 
 
-Reply = TrainResult | Diverged | Rejected | Dropped
+Reply = TrainResult | Trained | Diverged | Rejected | Dropped
 
 
 class ServerTransport(Protocol):

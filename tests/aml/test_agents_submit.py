@@ -158,7 +158,10 @@ def test_the_pipeline_engine_still_refuses_client_fraction(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     ("setting", "words"),
-    [({"secure_aggregation": True}, "secure aggregation"), ({"clip_norm": 1.0}, "DP-SGD")],
+    [
+        ({"secure_aggregation": True}, "secure aggregation"),
+        ({"clip_norm": 1.0}, "silo's secret and privacy ledger kept in the silo's own storage"),
+    ],
 )
 def test_agents_refuse_secure_aggregation_and_dp_with_the_fix(
     setting: dict[str, Any], words: str, tmp_path: Path

@@ -87,9 +87,16 @@ class Federation:
     def orchestrator(self, out: str = "orchestrator") -> subprocess.Popen[bytes]:
         return self.start("orchestrator", *self.common(), "--out", str(self.root / out), log=out)
 
-    def silo(self, silo: str) -> subprocess.Popen[bytes]:
+    def silo(self, silo: str, *extra: str) -> subprocess.Popen[bytes]:
         return self.start(
-            "silo", "--silo", silo, *self.common(), "--work", str(self.root / silo), log=silo
+            "silo",
+            "--silo",
+            silo,
+            *self.common(),
+            "--work",
+            str(self.root / silo),
+            *extra,
+            log=silo,
         )
 
     def log(self, name: str) -> str:

@@ -54,7 +54,6 @@ CASES = [
     ({}, ["--account-url", "http://plain"], "--account-url 'http://plain' is not an https"),
     ({"silos": 3}, [], "the job has 3 silos but the manifest 2 - set silos: 2"),
     ({"secure_aggregation": "true"}, [], "secure aggregation is not wired to the model-store"),
-    ({"clip_norm": 1.0}, [], "DP-SGD's privacy accounting is not wired"),
     ({"example": "cifar"}, [], "unknown example 'cifar'"),
 ]
 

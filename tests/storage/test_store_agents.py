@@ -80,6 +80,35 @@ def test_federation_over_the_store_equals_the_local_engine(make, strategy: str) 
     assert all(r["store"]["requests"] > 0 and r["store"]["bytes_down"] > 0 for r in rounds)
 
 
+def test_dp_sgd_over_the_store_equals_the_local_engine_with_silo_held_controls(
+    make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The silo agent trains through the local worker's own silo side: DP-SGD's randomness
+    from the silo's secret (in the store ``--silo-store`` names), each release in the silo's
+    ledger before the update leaves, the metrics policy; the one round engine adds each
+    silo's epsilon."""
+    from fl_jobs.silo_ledger import read_ledger
+    from fl_jobs.silo_store import local_silo_store
+
+    fed = make(rounds=2, round_timeout=60, clip_norm=1.0, noise_multiplier=1.0)
+    stores = fed.root / "silo-stores"
+    silos = [fed.silo(s, "--silo-store", str(stores / s)) for s in SILOS]
+    _finish(fed, fed.orchestrator(), silos)
+    # The local run's silos keep the same secrets: the same stores.
+    monkeypatch.setenv("FL_SANDBOX_SILO_STORE", str(stores))
+    _assert_equal_to_local(fed)
+    rounds = _rounds(fed)
+    for silo in SILOS:
+        epsilons = [r["silo_metrics"][silo]["epsilon"] for r in rounds]
+        assert 0 < epsilons[0] < epsilons[1]  # spent grows round by round
+        # The training loss stays in the silo (metrics policy "none" under DP).
+        assert "train_loss" not in rounds[0]["silo_metrics"][silo]
+        ledger = read_ledger(local_silo_store(silo, stores))
+        mine = [e for e in ledger if e["run"] == f"store:{fed.job}"]
+        assert [e["round"] for e in mine] == [1, 2]
+        assert all(e["noise_multiplier"] == 1.0 for e in mine)
+
+
 def test_a_killed_silo_is_left_out_at_the_deadline_and_rejoins(make) -> None:
     fed = make(rounds=10, round_timeout=10, min_silos=2)
     orchestrator = fed.orchestrator()

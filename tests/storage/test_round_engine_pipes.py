@@ -1,5 +1,6 @@
-"""The transport interface fits the local engine too: the round driver over the local worker
-pipes (``PipesServer``) ends bit-identical to ``run_federation`` for the same job."""
+"""The round engine's contract: driven by hand over the local worker pipes (``PipesServer``),
+publishing the global model between rounds as the store orchestrator does, it ends
+bit-identical to ``run_federation`` for the same job (which drives the same engine)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from fl_jobs.config import JobConfig
 from fl_jobs.local.federation import initial_model, initial_state, run_federation
 from fl_jobs.local.prepare import prepare_job
 from fl_jobs.local.worker_pool import WorkerPool
+from fl_jobs.round_engine import RoundEngine
 from fl_jobs.seeds import derive_seed
 from fl_jobs.store.pipes import PipesServer
-from fl_jobs.store.round_driver import RoundDriver
 from fl_jobs.strategies.registry import build_strategy
 from fl_jobs.torch_threads import single_threaded
 
 
 @pytest.mark.parametrize("strategy", ["fedavg", "fedprox"])
-def test_the_round_driver_over_pipes_equals_the_local_engine(tmp_path: Path, strategy: str) -> None:
+def test_the_round_engine_driven_by_hand_equals_the_local_engine(
+    tmp_path: Path, strategy: str
+) -> None:
     config = JobConfig(
         example="digits", silos=3, rounds=3, seed=11, fraction=0.67, strategy=strategy
     )
@@ -37,7 +40,7 @@ def test_the_round_driver_over_pipes_equals_the_local_engine(tmp_path: Path, str
         pool.start()
         try:
             transport = PipesServer(pool, tmp_path / "pipes")
-            driver = RoundDriver(prepared, transport, prepared.silo_names)
+            driver = RoundEngine(prepared, transport, prepared.silo_names)
             transport.publish_global(0, state.global_weights)
             for rnd in range(1, config.rounds + 1):
                 state = driver.run(rnd, state, model, strategy_, rng)

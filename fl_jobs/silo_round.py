@@ -1,0 +1,157 @@
+"""A silo's side of one round, for every engine: train from the global model under the silo's
+own privacy controls.
+
+The local worker (:mod:`fl_jobs.local.worker`) and the model-store silo agent
+(:mod:`fl_jobs.store.silo_agent`) both train through :class:`SiloTrainer`, so a round does the
+same at a silo whichever wire brought it:
+
+* DP-SGD's noise and Poisson sampling come from the silo's own secret
+  (:mod:`fl_jobs.silo_secret`), keyed by the model it trains, never from the orchestrator's
+  seed;
+* every release (DP-SGD's steps, a noised metric, silo-level DP's round) is checked against
+  the silo's own budget before training and written to its ledger before the update leaves
+  (:mod:`fl_jobs.silo_ledger`);
+* silo-level DP clips (and noises) the update before it leaves (:mod:`fl_jobs.silo_dp`);
+* per-silo metrics leave only as the job's metrics policy allows (:mod:`fl_jobs.silo_metrics`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from fl_jobs.config import JobConfig
+from fl_jobs.examples.base import DataShape, Example
+from fl_jobs.secure_aggregation.silo_guard import update_digest
+from fl_jobs.silo_data import SiloArrays
+from fl_jobs.silo_dp import SiloRelease
+from fl_jobs.silo_ledger import check_budget
+from fl_jobs.silo_ledger import record as record_release
+from fl_jobs.silo_metrics import metric_release, noised_loss, released, silo_metrics_policy
+from fl_jobs.silo_secret import metric_seed, private_seeds, silo_secret
+from fl_jobs.silo_store import SiloStore
+from fl_jobs.training import (
+    LocalUpdate,
+    TrainParams,
+    tensors,
+    train_local,
+    train_params_from_config,
+    with_silo_config,
+)
+
+
+@dataclass(frozen=True)
+class SiloRound:
+    """What one round trained: the update (weights, the true sample count, every metric) and
+    the metrics the silo's policy lets leave."""
+
+    update: LocalUpdate
+    sent: dict[str, float]
+
+
+def planned_release(
+    silo: str,
+    store: SiloStore,
+    params: TrainParams,
+    n_samples: int,
+    run: str,
+    round: int,
+    *,
+    metric: bool = False,
+) -> list[dict[str, Any]]:
+    """The releases this round will make (DP-SGD, then with ``metric`` the noised metrics),
+    checked against the silo's own budget (BudgetExhausted) before any training."""
+    from fl_jobs.privacy import dp_schedule, silo_delta, silo_noise
+
+    rate, per_epoch = dp_schedule(n_samples, params.batch_size)
+    release: dict[str, Any] = {
+        "run": run,
+        "round": round,
+        "noise_multiplier": silo_noise(params, n_samples),
+        "sample_rate": rate,
+        "steps": per_epoch * params.epochs,
+        "delta": silo_delta(params.target_delta, n_samples),
+    }
+    releases = [release]
+    if metric:
+        releases.append({"run": run, "round": round})
+        releases[-1].update(metric_release(release["delta"]))
+    check_budget(silo, store, *releases)
+    return releases
+
+
+class SiloTrainer:
+    """Trains rounds at one silo, on its data, with its store (secret, ledger, budget)."""
+
+    def __init__(
+        self,
+        silo: str,
+        config: JobConfig,
+        example: Example,
+        shape: DataShape,
+        data: SiloArrays,
+        store: SiloStore,
+    ) -> None:
+        self.silo, self.config, self.example, self.data, self.store = (
+            silo,
+            config,
+            example,
+            data,
+            store,
+        )
+        self.model = example.build_model(config, shape)
+        self.params = train_params_from_config(config)
+        # DP-SGD's noise and sampling come from the silo's own secret, not the request seed.
+        self.secret = silo_secret(store) if self.params.clip_norm is not None else None
+        self.silo_dp = SiloRelease.for_worker(silo, config)  # silo-level DP: clip (and noise)
+        self.metrics_policy = silo_metrics_policy(config)
+
+    def train(
+        self,
+        weights: dict[str, torch.Tensor],
+        *,
+        run: str,
+        round: int,
+        seed: int,
+        silo_config: dict[str, float],
+    ) -> SiloRound:
+        """Round ``round`` of run ``run`` from the global ``weights``. Raises
+        TrainingDivergedError, or BudgetExhausted before training when the silo's budget
+        would be passed."""
+        silo, data = self.silo, self.data
+        self.model.load_state_dict(weights)
+        round_params = with_silo_config(self.params, silo_config)
+        own, releases, model_digest = None, [], 0
+        noised = self.metrics_policy == "dp"
+        if self.secret is not None:  # keyed by what is trained, not by the orchestrator's seed
+            model_digest = int(update_digest(weights, round)[:16], 16)
+            own = private_seeds(self.secret, model_digest, round)
+            releases = planned_release(
+                silo, self.store, round_params, data.n_samples, run, round, metric=noised
+            )
+        if self.silo_dp is not None:  # silo-level DP: its round is a release too, budgeted
+            releases.append(self.silo_dp.release(run, round))
+            check_budget(silo, self.store, *releases)
+        update = train_local(
+            self.model,
+            data,
+            round_params,
+            seed=seed,
+            example=self.example,
+            private_seeds=own,
+        )
+        if noised and self.secret is not None:  # on the trained model, from the silo's secret
+            X_own, y_own = tensors(data)
+            seed_ = metric_seed(self.secret, model_digest, round)
+            update.metrics.update(noised_loss(self.model, X_own, y_own, self.example, seed_))
+        if self.silo_dp is not None:  # clipped (noised) before it leaves, weight 1
+            digest = int(update_digest(weights, round)[:16], 16)
+            update = self.silo_dp.apply(update, weights, digest, round)
+        if releases:  # in the silo's ledger before the update leaves
+            if self.secret is not None:  # DP-SGD's steps, as trained
+                releases[0] = {**releases[0], "steps": update.metrics["dp_steps"]}
+            for entry in releases:
+                record_release(self.store, entry)
+        return SiloRound(update, released(update.metrics, self.metrics_policy))
