@@ -126,6 +126,9 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     table = sandbox_access_table(spec)
 
     posture = bp.posture
+    hub_prefixes = (spec.orchestrator_address_space,) + (
+        (spec.jump_host.address_space,) if spec.jump_host is not None else ()
+    )
     orchestrator = Orchestrator(
         "orchestrator",
         OrchestratorArgs(
@@ -141,9 +144,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
             workspace_grants=[g for g in table if g.before_workspace],
             posture=posture,
             address_space=spec.orchestrator_address_space,
-            extra_hub_prefixes=(
-                (spec.jump_host.address_space,) if spec.jump_host is not None else ()
-            ),
+            extra_hub_prefixes=hub_prefixes[1:],
             outbound=spec.compute_outbound,
             submitter_ip_ranges=spec.submitter_ip_ranges,
             aggregation_pool=spec.aggregation_pool,
@@ -157,6 +158,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
             vnet_id=orchestrator.network.vnet.id,
             vnet_name=orchestrator.network.vnet.name,
             resource_group_name=orchestrator.resource_group.name,
+            address_prefixes=hub_prefixes,
         )
         if orchestrator.network is not None
         else None

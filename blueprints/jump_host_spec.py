@@ -7,8 +7,11 @@ Azure-Samples FL accelerator use: a Linux jump host in the hub VNet, without a p
 reached through Azure Bastion (Standard SKU, native-client tunnelling, so that
 ``az network bastion ssh`` works). Its address space is added to the hub VNet: the first /26
 is ``AzureBastionSubnet`` (Azure Bastion's required name and minimum size), the next /28 holds
-the jump host. Login is by SSH key only; the VM has no managed identity, so it holds no right
-of its own: people upload and submit from it with their own ``az login``.
+the jump host. People sign in with their own Entra ID accounts (the ``AADSSHLoginForLinux``
+extension, for which the VM has a system-assigned identity that holds no role), each into
+their own Linux account, and upload and submit with their own ``az login``. The admin account
+and its SSH key are break-glass only: whoever holds that key has sudo on the VM and so can
+read every user's Azure CLI token cache, so keep it with whoever may act as every uploader.
 """
 
 from __future__ import annotations

@@ -172,7 +172,8 @@ class JumpHost(pulumi.ComponentResource):
                 }
             ],
             tags=tags,
-            opts=child,
+            # After the jump subnet: Azure refuses concurrent changes to one VNet.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[host_subnet]),
         )
         nic = network.NetworkInterface(
             f"{name}-nic",

@@ -121,6 +121,9 @@ class HubRef:
     vnet_id: pulumi.Input[str]
     vnet_name: pulumi.Input[str]
     resource_group_name: pulumi.Input[str]
+    address_prefixes: Sequence[str] = ()
+    """The hub VNet's ranges (its own, then the jump host's): a silo's peering records them,
+    so that a range added later changes the peering and Pulumi syncs it (rule 45)."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,14 @@ class SiloNetwork(pulumi.ComponentResource):
                 allow_forwarded_traffic=False,
                 allow_gateway_transit=False,
                 use_remote_gateways=False,
+                # After a range is added to the hub (the jump host on a deployed stack), the
+                # peering must be synced or the silo never routes to it (Learn, "Update the
+                # address space for a peered virtual network"). The hub's ranges as an input
+                # make that change update the peering, and the update syncs it.
+                remote_virtual_network_address_space={
+                    "address_prefixes": list(args.hub.address_prefixes)
+                },
+                sync_remote_address_space="true",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.endpoints_subnet]),
             )
             self._last_endpoint = [to_hub]
@@ -318,6 +329,10 @@ class SiloNetwork(pulumi.ComponentResource):
                 allow_forwarded_traffic=False,
                 allow_gateway_transit=False,
                 use_remote_gateways=False,
+                remote_virtual_network_address_space={
+                    "address_prefixes": [args.address_space, *args.extra_address_prefixes]
+                },
+                sync_remote_address_space="true",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.hub_after)),
             )
 

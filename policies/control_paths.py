@@ -9,7 +9,8 @@ Three kinds, each a movement of the job path (``policies.job_path``):
    environment", no-public-IP table): ``AzureActiveDirectory``, ``AzureMachineLearning``
    (TCP 443, 8787 and 18881; UDP 5831), ``AzureActiveDirectory`` also on TCP 80,
    ``BatchNodeManagement.<region>``, ``AzureResourceManager``, ``Storage.<region>``,
-   ``AzureFrontDoor.FrontEnd`` and ``.FirstParty``, ``MicrosoftContainerRegistry`` and
+   ``AzureFrontDoor.FrontEnd`` and ``.FirstParty``, ``MicrosoftContainerRegistry.<region>``
+   (an allow for the global tag covers it) and
    ``AzureMonitor`` (needed without a secured Azure Monitor, which the sandbox does not
    build), plus ``Keyvault.<region>`` for an HBI workspace. Learn lists BatchNodeManagement
    with protocol "Any"; the nodes' management traffic is HTTPS, so TCP 443 is checked. Learn's
@@ -74,7 +75,7 @@ AML_COMPUTE_NEEDS: tuple[Need, ...] = (
     Need("Storage.<region>", "Tcp", 443),
     Need("AzureFrontDoor.FrontEnd", "Tcp", 443),
     Need("AzureFrontDoor.FirstParty", "Tcp", 443),
-    Need("MicrosoftContainerRegistry", "Tcp", 443),
+    Need("MicrosoftContainerRegistry.<region>", "Tcp", 443),
     # "Only needed if you aren't using a secured Azure Monitor": the sandbox's Application
     # Insights has no private link scope.
     Need("AzureMonitor", "Tcp", 443),

@@ -35,6 +35,7 @@ from policies.azure_rules import (
     image_build,
     kubernetes_attach,
     outbound,
+    peering_sync,
     premium_registry,
     role_conditions,
     storage_ip_rules,
@@ -100,6 +101,7 @@ RULES: tuple[AzureRule, ...] = tuple(
         vnet_serialised,
         aks_outbound,
         endpoint_nsg,
+        peering_sync,
     )
 )
 

@@ -122,6 +122,19 @@ def _places(
     return found
 
 
+def _registries(graph: ResourceGraph, principal: str | None, write: bool) -> list[str]:
+    """Container registries ``principal`` pulls images from (``write``: pushes to): a job
+    that can push replaces the images every other compute runs."""
+    roles_ = {ACR_PUSH} if write else {ACR_PUSH, "AcrPull"}
+    found: list[str] = []
+    for grant in graph.grants_of(principal) if principal else []:
+        if _role(grant.role_definition_id) in roles_:
+            label = f"{grant.scope.rstrip('/').rsplit('/', 1)[-1]} (images)"
+            if label not in found:
+                found.append(label)
+    return found
+
+
 def _label(place: tuple[str, str | None]) -> str:
     return f"{place[0]}/{place[1]}" if place[1] else place[0]
 
@@ -173,8 +186,10 @@ def compute_identity_table(graph: ResourceGraph) -> list[dict[str, object]]:
                     {"role": role, "on": scope.rstrip("/").rsplit("/", 1)[-1]}
                     for role, scope in row.roles
                 ],
-                "reads": [_label(p) for p in _places(graph, row.principal, write=False)],
-                "writes": [_label(p) for p in writes],
+                "reads": [_label(p) for p in _places(graph, row.principal, write=False)]
+                + _registries(graph, row.principal, write=False),
+                "writes": [_label(p) for p in writes]
+                + _registries(graph, row.principal, write=True),
                 "hands_to_submitters": [
                     _label(p) for p in writes if any(_overlaps(p, s) for s in submitters_read)
                 ]

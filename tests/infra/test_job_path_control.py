@@ -104,7 +104,7 @@ def test_amlcompute_control_traffic_names_every_service_tag_of_the_doc() -> None
         "AzureResourceManager TCP 443",
         "Storage.westeurope TCP 443",
         "AzureFrontDoor.FirstParty TCP 443",
-        "MicrosoftContainerRegistry TCP 443",
+        "MicrosoftContainerRegistry.westeurope TCP 443",
     ):
         assert tag in movement.route, movement.route
     assert "nsg-flsandbox-silo1" in movement.route

@@ -67,6 +67,8 @@ def test_compute_identities_section_names_each_computes_identity_and_roles(silos
     assert len(by_compute) == int(silos) + 2
     builder = by_compute["image-builder"]
     assert "id-flsandbox-orchestrator-image-builder" in builder and "AcrPush" in builder
+    # Any submitter's job there can replace the images every compute runs.
+    assert builder.split(" | ")[5] == "acrflsandbox9u3ad (images)"
     assert "Key Vault Administrator" not in done.stdout
     assert all(row.endswith("| ok |") for row in by_compute.values())
     # What a submitter reaches through a silo's compute, with no role on the data (audit B3).
