@@ -147,6 +147,14 @@ def run(
         "(noised, counted in epsilon; needs --clip-norm) | none "
         "(default: none with DP or secure aggregation, else clear)",
     ),
+    secure_aggregation_weights: str = typer.Option(
+        None,
+        "--secure-aggregation-weights",
+        help="Secure aggregation: samples (weight by each silo's masked sample count; the "
+        "round's total is revealed, and rounds with different cohorts give counts away by "
+        "difference) | equal (every silo weighs the same; no count leaves a silo) "
+        "(default: samples)",
+    ),
     secure_aggregation_clip: float = typer.Option(
         None,
         "--secure-aggregation-clip",
@@ -318,6 +326,7 @@ def run(
         "screen_norms": screen_norms,
         "norm_limit": norm_limit,
         "secure_aggregation": secure_aggregation,
+        "secure_aggregation_weights": secure_aggregation_weights,
         "secure_aggregation_clip": secure_aggregation_clip,
         "silo_metrics": silo_metrics,
         "clip_norm": clip_norm,

@@ -33,6 +33,7 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "Privacy": (
         "secure_aggregation",
+        "secure_aggregation_weights",
         "secure_aggregation_clip",
         "clip_norm",
         "noise_multiplier",

@@ -191,6 +191,12 @@ class JobConfig(BaseModel):
         "counted in epsilon; needs clip_norm) or none "
         "(default: none with DP or secure aggregation, else clear)",
     )
+    secure_aggregation_weights: Literal["samples", "equal"] = Field(
+        default="samples",
+        description="secure aggregation: weight each update by its silo's sample count "
+        "(masked; the round's total is revealed, and totals of rounds with different cohorts "
+        "give counts away by difference) or equally (no count leaves a silo)",
+    )
     secure_aggregation_clip: float = Field(
         default=256.0,
         gt=0,
@@ -344,6 +350,11 @@ class JobConfig(BaseModel):
             )
         if self.secure_aggregation:
             self._check_secure_aggregation(per_round)
+        elif self.secure_aggregation_weights != "samples":
+            raise ValueError(
+                "secure_aggregation_weights applies to secure aggregation - add "
+                "--secure-aggregation, or drop --secure-aggregation-weights"
+            )
         if self.silo_metrics == "dp" and self.clip_norm is None:
             raise ValueError(
                 "silo_metrics dp needs DP-SGD, whose accountant counts the noised metrics - "

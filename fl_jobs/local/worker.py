@@ -188,8 +188,9 @@ def _serve(
                 silo_config=request.config,
             )
             update = trained.update
-            if request.update_path is None:
-                secure.trained(update.weights, update.n_samples)
+            if request.update_path is None:  # the weight, masked: its count, or 1 (equal)
+                equal = config.secure_aggregation_weights == "equal"
+                secure.trained(update.weights, 1 if equal else update.n_samples)
             else:
                 save_weights(
                     request.update_path,

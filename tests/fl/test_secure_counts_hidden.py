@@ -122,3 +122,59 @@ def test_the_orchestrator_learns_the_total_count_and_no_silos(
         values = {m.value for m in client.get_metric_history(run.info.run_id, key)}
         assert not hidden & values, key
     assert not hidden & set(numbers(run.data.params))
+
+
+def _unmasked_totals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], float]]:
+    """What the orchestrator unmasks each round: the cohort and its total weight."""
+    from fl_jobs.store.pipes import PipesServer
+
+    seen: list[tuple[list[str], float]] = []
+    original = PipesServer.secure_round
+
+    def recording(self: PipesServer, *args: Any, **kwargs: Any) -> Any:
+        mean, info = original(self, *args, **kwargs)
+        seen.append((list(args[1]), float(mean.total_weight)))
+        return mean, info
+
+    monkeypatch.setattr(PipesServer, "secure_round", recording)
+    return seen
+
+
+def _solve(seen: list[tuple[list[str], float]], silos: list[str]) -> dict[str, float]:
+    """The orchestrator's attack: the silos whose weight its totals pin down (a unit vector in
+    the span of the cohorts it saw), by least squares over every round."""
+    rows = np.array([[1.0 if s in cohort else 0.0 for s in silos] for cohort, _ in seen])
+    totals = np.array([total for _, total in seen])
+    solution = np.linalg.pinv(rows) @ totals
+    projector = np.linalg.pinv(rows) @ rows
+    return {
+        s: float(solution[j])
+        for j, s in enumerate(silos)
+        if np.allclose(projector[j], np.eye(len(silos))[j], atol=1e-9)
+    }
+
+
+@pytest.mark.parametrize("weights", ["samples", "equal"])
+def test_cohorts_that_vary_give_counts_away_unless_weights_are_equal(
+    counts: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weights: str
+) -> None:
+    """Client sampling changes the cohort each round; each round's unmasked total is then one
+    equation in the silos' counts, and enough of them solve it. With equal weights every
+    silo's masked weight is 1, so the same attack learns only that each silo counts once."""
+    seen = _unmasked_totals(monkeypatch)
+    config = JobConfig(
+        **{**SETTINGS, "rounds": 12, "fraction": 0.75, "secure_aggregation": True},
+        secure_aggregation_weights=weights,
+        tracking=False,
+        output_dir=tmp_path / "run",
+    )
+    result = run_federation(config)
+    assert len({frozenset(c) for c, _ in seen}) >= 3  # the cohorts did vary
+    solved = _solve(seen, sorted(counts))
+    assert solved  # the totals pin silos down...
+    if weights == "samples":  # ...to their true sample counts
+        assert all(round(v) == counts[s] for s, v in solved.items()), (solved, counts)
+    else:  # ...to a weight of 1 each, which says nothing about their data
+        assert all(round(v) == 1 for v in solved.values()), solved
+        assert {t for _, t in seen} <= {3.0, 4.0}
+    assert result.final_metrics["accuracy"] > 0.5

@@ -272,6 +272,7 @@ def test_masked_updates_differ_from_run_to_run_but_results_do_not(tmp_path: Path
         ({"silos": 3, "screen_norms": True}, "screen_norms cannot run with secure_aggregation"),
         ({"silos": 6, "strategy": {"name": "krum"}}, "cannot be combined with strategy krum"),
         ({"silos": 3, "secure_aggregation_clip": 0}, "greater than 0"),
+        ({"silos": 3, "secure_aggregation_weights": "counts"}, "'samples' or 'equal'"),
     ],
 )
 def test_settings_secure_aggregation_cannot_run_are_refused(
@@ -279,6 +280,11 @@ def test_settings_secure_aggregation_cannot_run_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         JobConfig(example="digits", secure_aggregation=True, **settings)
+
+
+def test_equal_weights_without_secure_aggregation_are_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match="add --secure-aggregation, or drop"):
+        JobConfig(example="digits", silos=3, secure_aggregation_weights="equal")
 
 
 def test_a_sum_that_could_overflow_is_refused_before_training(tmp_path: Path) -> None:
