@@ -1,7 +1,7 @@
 """The server side of one synchronous round, written once for every engine.
 
 Both the local engine (:mod:`fl_jobs.local.federation`, worker processes behind
-:class:`~fl_jobs.store.pipes.PipesServer`) and the model-store orchestrator
+:class:`~fl_jobs.local.pipes.PipesServer`) and the model-store orchestrator
 (:mod:`fl_jobs.store.orchestrator`, :class:`~fl_jobs.store.server.StoreServer`) drive their
 rounds through :class:`RoundEngine`; only the wire differs (:mod:`fl_jobs.store.transport`).
 One round here is: the strategy picks the silos; each gets its seed and the strategy's

@@ -1,7 +1,7 @@
 """The local federation loop: workers per silo, the job's strategy on the orchestrator side.
 
 Each round is :class:`fl_jobs.round_engine.RoundEngine`'s, the one the model-store
-orchestrator runs too, over :class:`fl_jobs.store.pipes.PipesServer` (the workers' pipes and
+orchestrator runs too, over :class:`fl_jobs.local.pipes.PipesServer` (the workers' pipes and
 files); this loop starts the workers, publishes the global model, and checkpoints.
 
 The orchestrator (this process) holds the global model and the test set. It sends each
@@ -43,6 +43,7 @@ from fl_jobs.federation_state import (
     dp_history,
     suggested_lr,
 )
+from fl_jobs.local.pipes import PipesServer
 from fl_jobs.local.prepare import PreparedJob, prepare_job
 from fl_jobs.local.round_ledger import Notify
 from fl_jobs.local.worker_pool import FederationError, WorkerPool
@@ -52,7 +53,6 @@ from fl_jobs.round_engine import DIVERGENCE_FACTOR, RoundEngine
 from fl_jobs.secure_aggregation import FixedPointCodec
 from fl_jobs.seeds import derive_seed
 from fl_jobs.silo_dp import SiloDPAggregator, silo_dp_on
-from fl_jobs.store.pipes import PipesServer
 from fl_jobs.strategies.base import Strategy
 from fl_jobs.strategies.registry import build_strategy, get_info, strategy_title
 from fl_jobs.torch_threads import single_threaded

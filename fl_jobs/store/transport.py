@@ -1,7 +1,7 @@
 """What a round engine needs from the wire between the orchestrator and the silos.
 
 The local engine talks to its worker processes through pipes
-(:class:`~fl_jobs.store.pipes.PipesServer`); :class:`~fl_jobs.store.server.StoreServer` does
+(:class:`~fl_jobs.local.pipes.PipesServer`); :class:`~fl_jobs.store.server.StoreServer` does
 the same through the model store. Both fit :class:`ServerTransport`, and the one round engine
 (:mod:`fl_jobs.round_engine`) drives either: publish the global model, send a round's train
 requests, take the replies in silo order within the deadline (a silo that died, stayed silent

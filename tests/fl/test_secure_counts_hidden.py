@@ -126,7 +126,7 @@ def test_the_orchestrator_learns_the_total_count_and_no_silos(
 
 def _unmasked_totals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], float]]:
     """What the orchestrator unmasks each round: the cohort and its total weight."""
-    from fl_jobs.store.pipes import PipesServer
+    from fl_jobs.local.pipes import PipesServer
 
     seen: list[tuple[list[str], float]] = []
     original = PipesServer.secure_round
