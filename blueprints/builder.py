@@ -259,6 +259,7 @@ def _jump_host(
             subscription_id=client.subscription_id,
             tags=spec.tags,
             after=tuple(after),
+            nat_gateway_id=orchestrator.network.nat_gateway_id,
         ),
     )
 

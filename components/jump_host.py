@@ -75,6 +75,9 @@ class JumpHostArgs:
     subscription_id: pulumi.Input[str]
     tags: Mapping[str, str]
     after: Sequence[pulumi.Resource] = ()
+    nat_gateway_id: pulumi.Input[str] | None = None
+    """The hub's NAT gateway, if it has one: the jump subnet leaves through it instead of
+    Azure's default outbound access, which Learn does not recommend for production."""
 
 
 class JumpHost(pulumi.ComponentResource):
@@ -142,8 +145,10 @@ class JumpHost(pulumi.ComponentResource):
             resource_group_name=rg,
             address_prefix=args.host_subnet,
             network_security_group={"id": nsg.id},
-            # It reaches Entra ID, ARM and package mirrors for `az login` and tools.
-            default_outbound_access=True,
+            # It reaches Entra ID, ARM and package mirrors for `az login` and tools: through
+            # the hub's NAT gateway where there is one, else Azure's default outbound access.
+            default_outbound_access=args.nat_gateway_id is None,
+            nat_gateway=None if args.nat_gateway_id is None else {"id": args.nat_gateway_id},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[bastion_subnet]),
         )
         self.last_vnet_change = host_subnet

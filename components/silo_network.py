@@ -210,6 +210,9 @@ class SiloNetwork(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnets"]),
         )
         outbound: dict[str, object] = {"default_outbound_access": True}
+        #: The NAT gateway of the compute subnet, when outbound is "nat-gateway" (the hub's
+        #: other subnets that need the internet, e.g. the jump host's, share it).
+        self.nat_gateway_id: pulumi.Output[str] | None = None
         if args.outbound == "nat-gateway":
             ip = network.PublicIPAddress(
                 f"{name}-nat-ip",
@@ -233,6 +236,7 @@ class SiloNetwork(pulumi.ComponentResource):
                 opts=child,
             )
             outbound = {"default_outbound_access": False, "nat_gateway": {"id": nat.id}}
+            self.nat_gateway_id = nat.id
         self.compute_subnet = network.Subnet(
             f"{name}-compute",
             subnet_name=COMPUTE_SUBNET,

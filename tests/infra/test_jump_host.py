@@ -68,6 +68,30 @@ def test_the_jump_host_has_no_public_ip_and_people_sign_in_as_themselves() -> No
     assert "10.255.0.0/25" in hub.inputs["addressSpace"]["addressPrefixes"]
 
 
+def test_the_jump_subnet_leaves_through_the_hub_nat_gateway_where_there_is_one() -> None:
+    """With ``computeOutbound: nat-gateway`` (the sample private stacks) the hub has a NAT
+    gateway, and the jump subnet shares it instead of Azure's default outbound access; a hub
+    without one keeps default outbound."""
+
+    def jump_subnet(outbound: str) -> tuple[Any, list[Any]]:
+        spec = parse_spec({**_raw(), "computeOutbound": outbound}, source="test")
+        run = run_under_mocks(lambda: build_sandbox(spec))
+        (jump,) = [
+            r
+            for r in run.resources
+            if r.type.endswith(":network:Subnet") and r.inputs["subnetName"] == "jump"
+        ]
+        nats = [r for r in run.resources if r.type.endswith(":network:NatGateway")]
+        return jump, [n for n in nats if n.name.startswith("orchestrator")]
+
+    jump, (nat,) = jump_subnet("nat-gateway")
+    assert jump.inputs["defaultOutboundAccess"] is False
+    assert jump.inputs["natGateway"]["id"] == nat.outputs["id"]
+    jump, nats = jump_subnet("default")
+    assert not nats
+    assert jump.inputs["defaultOutboundAccess"] is True and "natGateway" not in jump.inputs
+
+
 def test_every_submitter_and_uploader_gets_reader_and_their_own_login() -> None:
     mine = [r for r in _of(":authorization:RoleAssignment") if r.name.startswith("jump-host-")]
     principals = {r.inputs["principalId"] for r in mine}
