@@ -41,7 +41,6 @@ from fl_jobs.federation_state import (
     FederationState,
     RoundRecord,
     dp_history,
-    suggested_lr,
 )
 from fl_jobs.local.pipes import PipesServer
 from fl_jobs.local.prepare import PreparedJob, prepare_job
@@ -49,7 +48,7 @@ from fl_jobs.local.round_ledger import Notify
 from fl_jobs.local.worker_pool import FederationError, WorkerPool
 from fl_jobs.local_sgd import PlainSGD
 from fl_jobs.model_io import save_weights
-from fl_jobs.round_engine import DIVERGENCE_FACTOR, RoundEngine
+from fl_jobs.round_engine import RoundEngine
 from fl_jobs.secure_aggregation import FixedPointCodec
 from fl_jobs.seeds import derive_seed
 from fl_jobs.silo_dp import SiloDPAggregator, silo_dp_on
@@ -59,13 +58,11 @@ from fl_jobs.torch_threads import single_threaded
 from fl_jobs.training import state_weights
 
 __all__ = [
-    "DIVERGENCE_FACTOR",
     "FederationError",
     "FederationResult",
     "FederationState",
     "RoundRecord",
     "run_federation",
-    "suggested_lr",
 ]
 
 
