@@ -12,7 +12,7 @@ next attempt's session; the trained weights stay. See docs/secure-aggregation.md
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -72,6 +72,9 @@ class RevealRequest:
     survivors: tuple[str, ...]
     dropped: tuple[str, ...]
     signatures: dict[str, bytes] = field(default_factory=dict)
+    #: Each survivor's signature on the global model it trained from, as sent with its
+    #: masked update (silo_guard.model_message).
+    models: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,12 +120,19 @@ class SecureSilo:
         self.guard = guard
         self.weights: dict[str, torch.Tensor] | None = None
         self.n_samples = 0
+        self.round = 0
+        #: Digest of the global model the weights were trained from (signed in round 3).
+        self.model = ""
         self._update = ""
         self._client: SecureAggregationClient | None = None
 
-    def trained(self, weights: dict[str, torch.Tensor], n_samples: int) -> None:
-        """Keep a round's trained model until it is masked (a new round forgets the last)."""
+    def trained(
+        self, weights: dict[str, torch.Tensor], n_samples: int, *, round: int, model: str
+    ) -> None:
+        """Keep round ``round``'s trained model (trained from the global model of digest
+        ``model``) until it is masked; a new round forgets the last."""
         self.weights, self.n_samples, self._client = weights, n_samples, None
+        self.round, self.model = round, model
         self._update = update_digest(weights, n_samples)
 
     def handle(self, request: SecureRequest) -> SecureReply:
@@ -140,7 +150,7 @@ class SecureSilo:
         if isinstance(request, KeysRequest):
             self._client = None
             if self.guard is not None:
-                self.guard.accept(request.session, self._update)
+                self.guard.accept(request.session, self._update, self.round, self.model)
             self._client = SecureAggregationClient(request.session, self.silo)
             keys = self._client.public_keys
             if self.guard is None:
@@ -156,11 +166,16 @@ class SecureSilo:
         if isinstance(request, MaskRequest):
             client.receive_shares(request.bundles)
             try:
-                return client.masked_update(self.weights, self.n_samples)
+                masked = client.masked_update(self.weights, self.n_samples)
             except FLJobError as exc:
                 # The detail names a weight and its value: it stays in the silo's own log.
                 print(f"{self.silo}: refused to mask: {exc}", file=sys.stderr)
                 return Refused(self.silo, UPDATE_NOT_ENCODABLE)
+            if self.guard is None:
+                return masked
+            return replace(
+                masked, model_signature=self.guard.sign_model(client.session, self.model)
+            )
         if isinstance(request, ConsistencyRequest):
             if self.guard is None:
                 return Refused(self.silo, "this silo has no signing key")
@@ -171,5 +186,6 @@ class SecureSilo:
             self.guard.check_signatures(
                 client.session, request.survivors, request.dropped, request.signatures
             )
-            self.guard.revealing(client.session, self._update, request.survivors)
+            self.guard.check_models(client.session, request.survivors, request.models, self.model)
+            self.guard.revealing(client.session, self._update, self.model, request.survivors)
         return client.reveal(request.survivors, request.dropped)

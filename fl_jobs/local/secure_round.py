@@ -176,7 +176,8 @@ class SecureRound:
         if len(signed) < session.threshold:
             return list(signed)
         signatures = {name: reply.signature for name, reply in signed.items()}
-        ask = RevealRequest(total.contributors, total.missing, signatures)
+        models = {name: masked[name].model_signature for name in total.contributors}
+        ask = RevealRequest(total.contributors, total.missing, signatures, models)
         reveals = self._exchange(contributors, lambda _: ask, Reveal, counted=True)
         if len(reveals) < session.threshold:
             return list(reveals)

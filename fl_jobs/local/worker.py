@@ -32,7 +32,9 @@ from fl_jobs.local.secure_messages import SECURE_REQUESTS, SecureSilo
 from fl_jobs.model_io import load_weights, save_weights
 from fl_jobs.secure_aggregation.silo_guard import (
     SIGNING_PUBLIC_RECORD,
+    GuardRefusal,
     SessionGuard,
+    model_digest,
     session_policy,
 )
 from fl_jobs.silo_cache import materialize_silo_folder
@@ -40,6 +42,7 @@ from fl_jobs.silo_data import SiloArrays, read_silo_data
 from fl_jobs.silo_ledger import BudgetExhausted
 from fl_jobs.silo_round import SiloTrainer
 from fl_jobs.silo_store import local_silo_store
+from fl_jobs.strategies.registry import build_strategy
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ def _serve(
         return
     conn.send(Ready(from_cache))
     secure = SecureSilo(silo, session_guard(silo, config))
+    strategy = build_strategy(config) if secure.guard is not None else None
     while True:
         request: Any = conn.recv()
         if request == STOP:
@@ -180,6 +184,9 @@ def _serve(
             continue
         try:
             weights, _ = load_weights(request.global_path)
+            if secure.guard is not None and strategy is not None:  # its own settings only
+                own = strategy.silo_config(request.round, silo)
+                secure.guard.check_train_settings(request.config, own)
             trained = trainer.train(
                 weights,
                 run=str(request.global_path.parent),
@@ -190,7 +197,12 @@ def _serve(
             update = trained.update
             if request.update_path is None:  # the weight, masked: its count, or 1 (equal)
                 equal = config.secure_aggregation_weights == "equal"
-                secure.trained(update.weights, 1 if equal else update.n_samples)
+                secure.trained(
+                    update.weights,
+                    1 if equal else update.n_samples,
+                    round=request.round,
+                    model=model_digest(weights),
+                )
             else:
                 save_weights(
                     request.update_path,
@@ -201,7 +213,7 @@ def _serve(
             reply: object = TrainReply(request.update_path, count, trained.sent)
         except TrainingDivergedError as exc:
             reply = Diverged(silo, request.round, exc.loss, exc.step)
-        except BudgetExhausted as exc:
+        except (BudgetExhausted, GuardRefusal) as exc:
             reply = WorkerFailure(silo, str(exc))
         except Exception:
             reply = WorkerFailure(silo, traceback.format_exc(limit=3))

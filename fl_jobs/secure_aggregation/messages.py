@@ -72,6 +72,9 @@ class MaskedUpdate:
     layout: ModelLayout
     vector: np.ndarray = field(repr=False)
     self_mask_commitment: bytes = field(repr=False)
+    #: The silo's signature on the global model it trained from (empty without a guard; see
+    #: fl_jobs.secure_aggregation.silo_guard.model_message).
+    model_signature: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ The session object comes from the orchestrator; the silo trusts none of it as se
   own configuration: every silo is one it was configured with, the threshold is at least
   the floor (a majority of the cohort its own configuration plans per round), and the
   session has at least that many silos (a round fails rather than shrinks below it);
+* the session is for the run this silo serves (its own configuration names it) and for the
+  round it has just trained;
 * it never joins a session that was unmasked before (its digest is remembered with its
   reveal);
 * it reveals shares for an update (the same bytes) over one survivor set only: unmasking
@@ -14,13 +16,28 @@ The session object comes from the orchestrator; the silo trusts none of it as se
   subtraction. Retraining from the same global model gives the same update (the DP seeds
   are the silo's, see fl_jobs.silo_secret), so this holds across attempts, sessions, run
   ids, restarts and resumes. Revealing the same survivor set again gives nothing new (the
-  same sum), so a rerun of the same job still works.
+  same sum), so a rerun of the same job still works;
+* it reveals one round of one run over one survivor set only, whatever the update: a redo
+  of the round from a slightly perturbed global model (new bytes, nearly the same updates)
+  without silo u would give u's update by subtraction too.
 
 Before it reveals, a silo also runs the consistency check of Bonawitz et al. 2017 (round 3):
 it signs the survivor set it was shown (Ed25519, key in its own store, public key published
 there, where only the silo writes) and reveals only when at least ``threshold`` survivors'
 signatures on that same set verify against the keys they published, so an orchestrator that
 shows different silos different survivor sets (a split view) is caught.
+
+Each silo also signs, with its masked update, the digest of the global model it trained
+from, and reveals only when every survivor's signature is on its own model's digest. An
+orchestrator that sends silo u the real model and the others one whose updates it knows
+(model inconsistency, Pasquini et al., CCS 2022) gets no reveal; with the train settings
+checked against the silo's own strategy (``train-settings-not-own``), every update in a sum
+comes from one model and one set of settings.
+
+Left to DP (docs/secure-aggregation.md, "What the orchestrator learns"): an orchestrator
+that publishes, as the *next* round's model, one that is not the aggregate of this round
+(this round's, perturbed) and leaves u out can difference the two rounds' sums. A silo cannot
+check the aggregate without every masked input; each of its releases is in its DP ledger.
 
 The memory is appended to the silo's own store (fl_jobs.silo_store) before the reply leaves,
 so it survives a restart. Refusals carry a fixed reason code (:data:`REASONS`) and no value.
@@ -62,7 +79,13 @@ REASONS = {
     "session-bound-not-public": "the session's max_samples is not the public bound for its "
     "silos and encoding",
     "session-replayed": "this session was unmasked before",
+    "session-other-run": "the session is for a run this silo does not serve",
+    "session-other-round": "the session is for another round than the one this silo trained",
     "update-already-unmasked": "this update was unmasked before over other survivors",
+    "round-already-unmasked": "this round was unmasked before over other survivors",
+    "train-settings-not-own": "the round's train settings are not those of the silo's own "
+    "configuration",
+    "model-inconsistent": "a survivor did not sign that it trained from this silo's global model",
     "consistency-check-failed": "too few survivors signed the survivor set shown to this silo",
     "split-already-signed": "this silo already signed another split in this session",
     "peer-key-unauthenticated": "a peer's X25519 keys are not signed by the key it published",
@@ -84,11 +107,15 @@ class SessionPolicy:
     silos: frozenset[str]
     #: Smallest threshold, and smallest number of silos in a session.
     floor: int
+    #: The run this silo serves; sessions of any other run are refused (None: any run).
+    run_id: str | None = None
 
     @classmethod
-    def for_cohort(cls, silos: Iterable[str], per_round: int) -> SessionPolicy:
+    def for_cohort(
+        cls, silos: Iterable[str], per_round: int, run_id: str | None = None
+    ) -> SessionPolicy:
         """A majority of the ``per_round`` silos the configuration plans, at least 2."""
-        return cls(frozenset(silos), max(2, majority(per_round)))
+        return cls(frozenset(silos), max(2, majority(per_round)), run_id)
 
 
 def session_policy(config: JobConfig) -> SessionPolicy:
@@ -98,7 +125,14 @@ def session_policy(config: JobConfig) -> SessionPolicy:
     from fl_jobs.strategies.client_fraction import silos_per_round
 
     per_round = silos_per_round(config.fraction, config.silos)
-    return SessionPolicy.for_cohort(silo_names(config.silos), per_round)
+    return SessionPolicy.for_cohort(silo_names(config.silos), per_round, run_identity(config))
+
+
+def run_identity(config: JobConfig) -> str | None:
+    """The run a local job's sessions belong to: its resolved output folder."""
+    from pathlib import Path
+
+    return None if config.output_dir is None else str(Path(config.output_dir).resolve())
 
 
 def update_digest(weights: Mapping[str, torch.Tensor], n_samples: int) -> str:
@@ -109,6 +143,11 @@ def update_digest(weights: Mapping[str, torch.Tensor], n_samples: int) -> str:
         digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(tensor.numpy().tobytes())
     return digest.hexdigest()
+
+
+def model_digest(weights: Mapping[str, torch.Tensor]) -> str:
+    """sha256 of a global model (names, dtypes, shapes, bytes): what a silo trained from."""
+    return update_digest(weights, 0)
 
 
 SIGNING_KEY_RECORD = "signing.key"
@@ -125,6 +164,12 @@ def consistency_message(
     alive = sorted(survivors, key=session.index)
     gone = sorted(dropped, key=session.index)
     return encode_fields("consistency", session.digest, len(alive), *alive, len(gone), *gone)
+
+
+def model_message(session: SecureAggregationSession, silo: str, model: str) -> bytes:
+    """What a silo signs with its masked update: the session digest, its name and the digest
+    of the global model it trained from."""
+    return encode_fields("trained-from", session.digest, silo, model)
 
 
 def keys_message(session: SecureAggregationSession, silo: str, keys: PublicKeys) -> bytes:
@@ -168,6 +213,33 @@ class SessionGuard:
         if self._signed.setdefault(session.digest, message) != message:
             raise GuardRefusal("split-already-signed")
         return self._signing.sign(message)
+
+    def sign_model(self, session: SecureAggregationSession, model: str) -> bytes:
+        """This silo's signature on the global model it trained from, sent with its masked
+        update."""
+        return self._signing.sign(model_message(session, self.silo, model))
+
+    def check_models(
+        self,
+        session: SecureAggregationSession,
+        survivors: Iterable[str],
+        attestations: Mapping[str, bytes],
+        model: str,
+    ) -> None:
+        """Every survivor (every update in the sum) signed that it trained from ``model``,
+        the global model this silo trained from (GuardRefusal ``model-inconsistent`` if
+        not): a sum mixing updates from models the orchestrator chose per silo could
+        single one out."""
+        for peer in survivors:
+            signature, published = attestations.get(peer), self.directory(peer)
+            if signature is None or published is None:
+                raise GuardRefusal("model-inconsistent")
+            try:
+                Ed25519PublicKey.from_public_bytes(published).verify(
+                    signature, model_message(session, peer, model)
+                )
+            except (InvalidSignature, ValueError):
+                raise GuardRefusal("model-inconsistent") from None
 
     def sign_keys(self, session: SecureAggregationSession, keys: PublicKeys) -> bytes:
         """This silo's signature on the X25519 keys it advertises in ``session``."""
@@ -216,12 +288,24 @@ class SessionGuard:
         if valid < session.threshold:
             raise GuardRefusal("consistency-check-failed")
 
+    @staticmethod
+    def check_train_settings(sent: Mapping[str, float], own: Mapping[str, float]) -> None:
+        """The round's per-silo settings are the ones the silo's own strategy gives
+        (GuardRefusal ``train-settings-not-own`` if not): settings chosen per silo, such as
+        a huge proximal term for every silo but u, would make the others' updates known
+        and u's readable in the sum."""
+        if dict(sent) != dict(own):
+            raise GuardRefusal("train-settings-not-own")
+
     def _memory(self) -> list[dict[str, Any]]:
         raw = self.store.read(MEMORY_RECORD) or b""
         return [json.loads(line) for line in raw.splitlines() if line.strip()]
 
-    def accept(self, session: SecureAggregationSession, update: str) -> None:
-        """Join ``session`` for the update of digest ``update``, or raise GuardRefusal."""
+    def accept(
+        self, session: SecureAggregationSession, update: str, round: int, model: str
+    ) -> None:
+        """Join ``session`` for the update of digest ``update``, trained in ``round`` from
+        the global model of digest ``model``, or raise GuardRefusal."""
         try:
             rebuilt = SecureAggregationSession(
                 session.run_id,
@@ -236,6 +320,10 @@ class SessionGuard:
             raise GuardRefusal("session-forged") from None
         if rebuilt.digest != session.digest:
             raise GuardRefusal("session-forged")
+        if self.policy.run_id is not None and rebuilt.run_id != self.policy.run_id:
+            raise GuardRefusal("session-other-run")
+        if rebuilt.round != round:
+            raise GuardRefusal("session-other-round")
         if not set(rebuilt.silos) <= self.policy.silos or self.silo not in rebuilt.silos:
             raise GuardRefusal("session-unknown-silo")
         if len(rebuilt.silos) < self.policy.floor:
@@ -249,21 +337,30 @@ class SessionGuard:
         digest = rebuilt.digest.hex()
         if any(m["event"] == "revealed" and m["session"] == digest for m in self._memory()):
             raise GuardRefusal("session-replayed")
-        self._remember("accepted", rebuilt, update, ())
+        self._remember("accepted", rebuilt, update, model, ())
 
     def revealing(
-        self, session: SecureAggregationSession, update: str, survivors: Iterable[str]
+        self, session: SecureAggregationSession, update: str, model: str, survivors: Iterable[str]
     ) -> None:
-        """Allow a reveal for ``survivors`` (GuardRefusal if this update was revealed over
-        another set) and record it before the reveal leaves."""
+        """Allow a reveal for ``survivors`` (GuardRefusal if this update, or this round of
+        this run, was revealed over another set) and record it before the reveal leaves."""
         alive = sorted(survivors)
         for m in self._memory():
-            if m["event"] == "revealed" and m["update"] == update and m["survivors"] != alive:
+            if m["event"] != "revealed" or m["survivors"] == alive:
+                continue
+            if m["update"] == update:
                 raise GuardRefusal("update-already-unmasked")
-        self._remember("revealed", session, update, alive)
+            if (m["run_id"], m["round"]) == (session.run_id, session.round):
+                raise GuardRefusal("round-already-unmasked")
+        self._remember("revealed", session, update, model, alive)
 
     def _remember(
-        self, event: str, session: SecureAggregationSession, update: str, survivors: Iterable[str]
+        self,
+        event: str,
+        session: SecureAggregationSession,
+        update: str,
+        model: str,
+        survivors: Iterable[str],
     ) -> None:
         line = {
             "event": event,
@@ -272,6 +369,7 @@ class SessionGuard:
             "round": session.round,
             "attempt": session.attempt,
             "update": update,
+            "model": model,
             "survivors": sorted(survivors),
         }
         self.store.append(MEMORY_RECORD, json.dumps(line, sort_keys=True).encode())

@@ -26,20 +26,31 @@ from fl_jobs.secure_aggregation.silo_guard import (
     SIGNING_PUBLIC_RECORD,
     SessionGuard,
     SessionPolicy,
+    model_digest,
 )
 from fl_jobs.silo_store import LocalSiloStore
 
 SILOS = ["silo-0", "silo-1", "silo-2", "silo-3"]
 GLOBAL = {"w": torch.zeros(3)}
+MODEL = model_digest(GLOBAL)
 
 
 def update(i: int) -> dict[str, torch.Tensor]:
     return {"w": torch.tensor([0.5 + i, -0.25 * i, 1.0 / (i + 1)])}
 
 
-def silos(root: Path, names: list[str] = SILOS) -> dict[str, SecureSilo]:
-    """Silos configured for ``SILOS`` with all four per round (floor 3), trained."""
-    policy = SessionPolicy.for_cohort(SILOS, len(SILOS))
+def silos(
+    root: Path,
+    names: list[str] = SILOS,
+    *,
+    round: int = 1,
+    models: dict[str, str] | None = None,
+    updates: Callable[[int], dict[str, torch.Tensor]] = update,
+    run_id: str | None = None,
+) -> dict[str, SecureSilo]:
+    """Silos configured for ``SILOS`` with all four per round (floor 3), trained in
+    ``round`` from ``GLOBAL`` (or the model digests in ``models``)."""
+    policy = SessionPolicy.for_cohort(SILOS, len(SILOS), run_id)
 
     def directory(peer: str) -> bytes | None:  # each silo's key, as it published it
         return LocalSiloStore(root / peer).read(SIGNING_PUBLIC_RECORD)
@@ -48,7 +59,8 @@ def silos(root: Path, names: list[str] = SILOS) -> dict[str, SecureSilo]:
     for i, name in enumerate(names):
         guard = SessionGuard(name, policy, LocalSiloStore(root / name), directory)
         silo = SecureSilo(name, guard)
-        silo.trained(update(i), 10 + i)
+        model = (models or {}).get(name, MODEL)
+        silo.trained(updates(i), 10 + i, round=round, model=model)
         out[name] = silo
     return out
 
@@ -71,6 +83,7 @@ def play(
         for n in members
     }
     masked = {n: s.handle(MaskRequest(inbox[n])) for n, s in members.items()}
+    models = {n: m.model_signature for n, m in masked.items() if isinstance(m, MaskedUpdate)}
     total = MaskedSum(session, public, GLOBAL)
     for m in masked.values():
         assert isinstance(m, MaskedUpdate)
@@ -78,7 +91,7 @@ def play(
     split = ConsistencyRequest(total.contributors, total.missing)
     signed = {n: s.handle(split) for n, s in members.items()}
     signatures = {n: r.signature for n, r in signed.items() if isinstance(r, ConsistencyReply)}
-    ask = RevealRequest(total.contributors, total.missing, signatures)
+    ask = RevealRequest(total.contributors, total.missing, signatures, models)
     reveals = {n: s.handle(ask) for n, s in members.items()}
     refused = {n: r.reason for n, r in reveals.items() if isinstance(r, Refused)}
     if refused:
@@ -179,7 +192,7 @@ def test_a_split_view_is_detected_by_the_signed_survivor_sets(tmp_path: Path) ->
             reply = parties[n].handle(RevealRequest(*view, forged))
             assert isinstance(reply, Refused) and reply.reason == "consistency-check-failed"
     # The honest view, signed by all, still unmasks (the check is not a denial of service).
-    honest = SecureAggregationSession("run", 2, SILOS)
+    honest = SecureAggregationSession("run", 1, SILOS)
     assert "w" in play(silos(tmp_path / "honest"), honest)
 
 
@@ -246,4 +259,63 @@ def test_a_session_with_a_chosen_sample_bound_is_refused(tmp_path: Path) -> None
     parties = silos(tmp_path)
     probe = SecureAggregationSession("run", 1, SILOS, max_samples=100)
     assert play(parties, probe) == {s: "session-bound-not-public" for s in SILOS}
+    assert "w" in play(parties, SecureAggregationSession("run", 1, SILOS))
+
+
+def weighted_sum(mean: dict[str, torch.Tensor] | dict[str, str], names: list[str]) -> torch.Tensor:
+    """The sample-weighted sum behind an unmasked mean of the silos ``names``."""
+    assert "w" in mean, mean
+    return mean["w"] * sum(10 + SILOS.index(n) for n in names)  # type: ignore[operator]
+
+
+def nudged(i: int) -> dict[str, torch.Tensor]:
+    """An update trained from a global model perturbed by 1e-6: new bytes, nearly the same."""
+    return {"w": update(i)["w"] + 1e-6}
+
+
+def test_a_redo_from_a_perturbed_global_model_is_refused(tmp_path: Path) -> None:
+    """Unmask round 1 over all four, then redo it from a slightly perturbed global model
+    (new update digests) without silo-3 and subtract. Against silos that remember only
+    updates (fresh stores for the redo), that gives silo-3's weighted update to within 1e-3;
+    the silos refuse the redo (``round-already-unmasked``), also as restarted processes."""
+    full = SecureAggregationSession("run", 1, SILOS)
+    redo = full.without(["silo-3"], threshold=3)
+    first = play(silos(tmp_path / "a"), full)
+    again = play(silos(tmp_path / "forgetful", SILOS[:3], updates=nudged), redo)
+    leaked = weighted_sum(first, SILOS) - weighted_sum(again, SILOS[:3])
+    assert torch.allclose(leaked, 13 * update(3)["w"], atol=1e-3)  # the threat is real
+
+    assert "w" in play(silos(tmp_path / "b"), full)
+    restarted = silos(tmp_path / "b", SILOS[:3], updates=nudged)
+    assert play(restarted, redo) == {s: "round-already-unmasked" for s in SILOS[:3]}
+    # The same survivors again, from the perturbed model, give nothing new and still unmask.
+    assert "w" in play(silos(tmp_path / "b", updates=nudged), full.without([]))
+
+
+def test_a_model_chosen_per_silo_gets_no_reveal(tmp_path: Path) -> None:
+    """Model inconsistency (Pasquini et al., CCS 2022): silo-0 gets the real global model,
+    the others one whose updates the orchestrator knows, so that the sum gives silo-0's
+    update. Every silo signs the model it trained from with its masked update, and none
+    reveals a sum whose survivors did not all sign its own model."""
+    models = {"silo-0": MODEL, **{s: model_digest({"w": torch.ones(3)}) for s in SILOS[1:]}}
+    parties = silos(tmp_path, models=models)
+    session = SecureAggregationSession("run", 1, SILOS)
+    assert play(parties, session) == {s: "model-inconsistent" for s in SILOS}
+
+
+@pytest.mark.parametrize(
+    ("session", "reason"),
+    [
+        (SecureAggregationSession("run", 2, SILOS), "session-other-round"),
+        (SecureAggregationSession("another-run", 1, SILOS), "session-other-run"),
+    ],
+)
+def test_a_session_for_another_round_or_run_is_refused(
+    tmp_path: Path, session: SecureAggregationSession, reason: str
+) -> None:
+    """A silo joins only sessions of the run its own configuration names, for the round it
+    has just trained: a session relabelled with another round or run (to escape the
+    memory of the one it was unmasked in) is refused."""
+    parties = silos(tmp_path, run_id="run")
+    assert play(parties, session) == {s: reason for s in SILOS}
     assert "w" in play(parties, SecureAggregationSession("run", 1, SILOS))

@@ -356,3 +356,31 @@ def test_a_plain_quorum_loss_says_how_far_min_silos_could_go() -> None:
     with pytest.raises(QuorumLostError) as lost:
         secure.drop("silo-1", "worker died")
     assert lost.value.fix == "or lower --min-silos to at most 3"  # 3 >= the secure floor
+
+
+def test_train_settings_chosen_per_silo_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An orchestrator that sends every silo but silo-0 a huge proximal term (their updates
+    stay at the global model it knows, so the sum gives silo-0's) is refused by the silos,
+    which derive the round's settings from their own strategy; the run stops with the code."""
+    from fl_jobs.strategies.fedprox import FedProx
+
+    honest = FedProx.silo_config
+
+    def rigged(self: FedProx, round: int, silo: str) -> dict[str, float]:
+        if multiprocessing.current_process().name == "MainProcess" and silo != "silo-0":
+            return {"proximal_mu": 1e6}
+        return honest(self, round, silo)
+
+    monkeypatch.setattr(FedProx, "silo_config", rigged)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["run", "--example", "digits", "--silos", "3", "--rounds", "1", "--epochs", "1",
+         "--strategy", "fedprox", "--secure-aggregation", "--no-baselines", "--no-tracking",
+         "--output-dir", str(out)],
+    )  # fmt: skip
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    assert "train-settings-not-own" in result.output
