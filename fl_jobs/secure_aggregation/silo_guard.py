@@ -231,15 +231,21 @@ class SessionGuard:
         not): a sum mixing updates from models the orchestrator chose per silo could
         single one out."""
         for peer in survivors:
-            signature, published = attestations.get(peer), self.directory(peer)
-            if signature is None or published is None:
+            if not self._signed_by(
+                peer, attestations.get(peer), model_message(session, peer, model)
+            ):
                 raise GuardRefusal("model-inconsistent")
-            try:
-                Ed25519PublicKey.from_public_bytes(published).verify(
-                    signature, model_message(session, peer, model)
-                )
-            except (InvalidSignature, ValueError):
-                raise GuardRefusal("model-inconsistent") from None
+
+    def _signed_by(self, peer: str, signature: bytes | None, message: bytes) -> bool:
+        """``signature`` is ``peer``'s on ``message``, by the key ``peer`` published."""
+        published = self.directory(peer)
+        if signature is None or published is None:
+            return False
+        try:
+            Ed25519PublicKey.from_public_bytes(published).verify(signature, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
 
     def sign_keys(self, session: SecureAggregationSession, keys: PublicKeys) -> bytes:
         """This silo's signature on the X25519 keys it advertises in ``session``."""
@@ -255,15 +261,8 @@ class SessionGuard:
         (GuardRefusal ``peer-key-unauthenticated`` otherwise): a key the orchestrator
         substituted gets no mask agreed with it."""
         for peer, keys in public_keys.items():
-            signature, published = signatures.get(peer), self.directory(peer)
-            if signature is None or published is None:
+            if not self._signed_by(peer, signatures.get(peer), keys_message(session, peer, keys)):
                 raise GuardRefusal("peer-key-unauthenticated")
-            try:
-                Ed25519PublicKey.from_public_bytes(published).verify(
-                    signature, keys_message(session, peer, keys)
-                )
-            except (InvalidSignature, ValueError):
-                raise GuardRefusal("peer-key-unauthenticated") from None
 
     def check_signatures(
         self,
@@ -275,16 +274,7 @@ class SessionGuard:
         """At least ``threshold`` survivors signed this very split (GuardRefusal if not)."""
         alive = list(survivors)
         message = consistency_message(session, alive, dropped)
-        valid = 0
-        for peer in alive:
-            signature, published = signatures.get(peer), self.directory(peer)
-            if signature is None or published is None:
-                continue
-            try:
-                Ed25519PublicKey.from_public_bytes(published).verify(signature, message)
-            except (InvalidSignature, ValueError):
-                continue
-            valid += 1
+        valid = sum(self._signed_by(peer, signatures.get(peer), message) for peer in alive)
         if valid < session.threshold:
             raise GuardRefusal("consistency-check-failed")
 
