@@ -265,6 +265,22 @@ def image_builder_rows() -> list[Grant]:
     ]
 
 
+SIGNING_KEY_PATH = "keys/signing.pub"
+"""Where each silo publishes its Ed25519 public key in its own model container
+(fl_jobs.store.layout.SIGNING_KEY_BLOB; a test keeps them equal)."""
+
+
+def signing_key_condition(path: str = SIGNING_KEY_PATH) -> str:
+    """An ABAC condition (version 2.0) allowing blob reads only of ``path``, in any
+    container. Source: Microsoft Learn, "Example Azure role assignment conditions for Blob
+    Storage", *Read blobs in named containers with a path*."""
+    read = (
+        "!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'})"
+    )
+    blob_path = "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path]"
+    return f"(({read}) OR ({blob_path} StringEquals '{path}'))"
+
+
 def _silo_rows(silo: str) -> list[Grant]:
     me = silo_identity(silo)
     return [
@@ -285,6 +301,14 @@ def _silo_rows(silo: str) -> list[Grant]:
             roles.BLOB_DATA_READER,
             GLOBAL_MODELS,
             f"silo {silo} reads the current global model, read-only",
+        ),
+        Grant(
+            me,
+            roles.BLOB_DATA_READER,
+            Target("models-storage"),
+            f"silo {silo} reads its peers' published signing keys for secure aggregation "
+            f"({SIGNING_KEY_PATH} only, by condition)",
+            condition=signing_key_condition(),
         ),
         Grant(
             me,

@@ -311,3 +311,24 @@ def private_azurite(tmp_path: Path) -> Iterator[AzuriteServer]:
         yield server
     finally:
         server.stop()
+
+
+def sas_store(azurite: AzuriteServer, grants: dict[str, str]) -> Any:
+    """A :class:`fl_jobs.store.blobs.Store` whose only credentials are container-scoped SAS
+    tokens (``grants``: container -> permissions): the stand-in for RBAC in the tests."""
+    from azure.storage.blob import ContainerClient
+
+    from fl_jobs.store.blobs import Store
+
+    return Store(
+        {
+            name: ContainerClient(
+                azurite.account_url,
+                name,
+                credential=azurite.container_sas(name, permission),
+                connection_verify=str(azurite.ca_path),
+                retry_total=0,
+            )
+            for name, permission in grants.items()
+        }
+    )

@@ -55,15 +55,19 @@ def store_url(manifest: FederationManifest) -> str:
 
 def check_agents_config(config: JobConfig) -> None:
     """What the agents do not run yet on Azure ML, refused before anything is built."""
-    from fl_jobs.store.orchestrator import unsupported
-
-    problem = unsupported(config)
-    if problem is None and (config.clip_norm is not None or config.dp_level == "silo"):
-        # The silo's secret and privacy ledger must outlive the job and stay in the silo's
-        # own storage; a compute node's disk is gone after the job.
+    problem = None
+    # What a silo keeps must outlive the job and stay in the silo's own storage; a compute
+    # node's disk is gone after the job.
+    if config.clip_norm is not None or config.dp_level == "silo":
         problem = (
             "differential privacy on Azure ML agents needs each silo's secret and privacy "
             "ledger kept in the silo's own storage, which the agents' steps do not mount yet "
+            "(run the agents on the silos' own hosts with --silo-store instead)"
+        )
+    elif config.secure_aggregation:
+        problem = (
+            "secure aggregation on Azure ML agents needs each silo's signing key and session "
+            "memory kept in the silo's own storage, which the agents' steps do not mount yet "
             "(run the agents on the silos' own hosts with --silo-store instead)"
         )
     if problem:

@@ -19,12 +19,13 @@ import torch
 
 from fl_jobs.errors import ModelUpdateError
 from fl_jobs.local.round_ledger import Notify, RoundLedger
-from fl_jobs.local.secure_round import SecureRound
+from fl_jobs.local.secure_round import PoolRelay, SecureRound
 from fl_jobs.local.wait_notice import wait_notice
 from fl_jobs.local.worker import TrainReply, TrainRequest
 from fl_jobs.local.worker_pool import WorkerPool
 from fl_jobs.model_io import read_update, save_weights
 from fl_jobs.secure_aggregation import FixedPointCodec
+from fl_jobs.secure_aggregation.silo_guard import session_policy
 from fl_jobs.store.transport import (
     Diverged,
     Dropped,
@@ -130,11 +131,12 @@ class PipesServer:
         outcome = SecureRound(
             run_id=self.run_id,
             round=round,
-            pool=self.pool,
+            relay=PoolRelay(self.pool, self.by_name),
             ledger=ledger,
             codec=FixedPointCodec(clip=self.config.secure_aggregation_clip),
             timeout=self.config.round_timeout,
-        ).run([self.by_name[s] for s in trained], template)
+            floor=session_policy(self.config).floor,
+        ).run(trained, template)
         return outcome.mean, outcome.to_plain()
 
     def rejoin(self, silo: str) -> str | None:

@@ -1,7 +1,9 @@
-"""The orchestrator's side of secure aggregation in a local round: it relays keys and sealed
-shares between the silo workers, sums their masked updates and unmasks only the sum.
+"""The orchestrator's side of secure aggregation in a round: it relays keys and sealed shares
+between the silos, sums their masked updates and unmasks only the sum.
 
-The workers have trained and hold their weights; this runs the attempts of the round
+The wire is a :class:`SecureRelay`: the local worker pipes (:class:`PoolRelay`) or the model
+store (:class:`fl_jobs.store.secure_relay.StoreRelay`). The silos have trained and hold their
+weights; this runs the attempts of the round
 (docs/secure-aggregation.md, "One round" and "Dropouts"):
 
 * a silo lost before its shares were relayed: nothing secret was exchanged, so the attempt
@@ -18,9 +20,9 @@ Every loss goes to the round's ledger, which stops the job when the quorum is lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -38,8 +40,8 @@ from fl_jobs.local.secure_messages import (
     SharesReply,
     SharesRequest,
 )
-from fl_jobs.local.wait_notice import wait_notice
-from fl_jobs.local.worker_pool import Dropped, FederationError, SiloWorker, WorkerPool
+from fl_jobs.local.wait_notice import WaitNotice, wait_notice
+from fl_jobs.local.worker_pool import Dropped, WorkerPool
 from fl_jobs.secure_aggregation import (
     FixedPointCodec,
     MaskedSum,
@@ -48,8 +50,46 @@ from fl_jobs.secure_aggregation import (
     Reveal,
     SecureAggregationSession,
 )
-from fl_jobs.secure_aggregation.silo_guard import session_policy
 from fl_jobs.strategies.base import WeightedMean
+
+
+class SecureRelay(Protocol):
+    """How the orchestrator reaches the silos for one exchange of the protocol."""
+
+    def exchange(
+        self,
+        requests: Mapping[str, SecureRequest],
+        *,
+        timeout: float | None,
+        on_wait: WaitNotice | None,
+    ) -> Iterator[tuple[str, object]]:
+        """Send each silo its request; yield each silo's reply (or :class:`Dropped`, or a
+        :class:`Refused` for a reply that fails its checks) in the order of ``requests``."""
+
+
+class PoolRelay:
+    """:class:`SecureRelay` over the local worker processes' pipes."""
+
+    def __init__(self, pool: WorkerPool, by_name: Mapping[str, Any]) -> None:
+        self.pool, self.by_name = pool, by_name
+
+    def exchange(
+        self,
+        requests: Mapping[str, SecureRequest],
+        *,
+        timeout: float | None,
+        on_wait: WaitNotice | None,
+    ) -> Iterator[tuple[str, object]]:
+        workers = [self.by_name[name] for name in requests]
+        unreachable: dict[str, Dropped] = {}
+        for worker in workers:
+            failed = self.pool.send(worker, requests[worker.name])
+            if failed is not None:
+                unreachable[worker.name] = failed
+        for worker, reply in self.pool.replies(
+            workers, unreachable, timeout=timeout, on_wait=on_wait
+        ):
+            yield worker.name, reply
 
 
 @dataclass
@@ -87,27 +127,29 @@ class SecureRound:
         *,
         run_id: str,
         round: int,
-        pool: WorkerPool,
+        relay: SecureRelay,
         ledger: RoundLedger,
         codec: FixedPointCodec,
         timeout: float | None,
+        floor: int,
+        first_attempt: int = 0,
     ) -> None:
+        self.first_attempt = first_attempt
         self.run_id = run_id
         self.round = round
-        self.pool = pool
+        self.relay = relay
+        self.floor = floor
         self.ledger = ledger
         self.codec = codec
         self.timeout = timeout
 
-    def run(
-        self, trained: list[SiloWorker], global_weights: Mapping[str, torch.Tensor]
-    ) -> SecureOutcome:
-        """``trained``: each worker holding a trained model, in silo order. Their sample
-        counts stay with them, masked in their vectors; the sessions use the public bound."""
+    def run(self, trained: list[str], global_weights: Mapping[str, torch.Tensor]) -> SecureOutcome:
+        """``trained``: the silos holding a trained model, in silo order. Their sample counts
+        stay with them, masked in their vectors; the sessions use the public bound."""
         silos = list(trained)
         # The silos' own floor (fl_jobs.secure_aggregation.silo_guard): fail, never shrink.
-        floor = session_policy(self.pool.prepared.config).floor
-        attempt = 0
+        floor = self.floor
+        attempt = self.first_attempt
         while True:
             if len(silos) < floor:
                 raise QuorumLostError(
@@ -120,7 +162,7 @@ class SecureRound:
             session = SecureAggregationSession(
                 self.run_id,
                 self.round,
-                [w.name for w in silos],
+                silos,
                 threshold=max(floor, len(silos) // 2 + 1),
                 attempt=attempt,
                 codec=self.codec,
@@ -128,19 +170,20 @@ class SecureRound:
             outcome = self._attempt(session, silos, global_weights)
             if isinstance(outcome, SecureOutcome):
                 return outcome
-            gone = [w.name for w in silos if w.name not in outcome]
-            silos = [w for w in silos if w.name in outcome]
+            gone = [s for s in silos if s not in outcome]
+            silos = [s for s in silos if s in outcome]
             self.ledger.counted -= set(gone)  # a silent revealer's update is no longer in
             attempt += 1
             self.ledger.say(
                 f"round {self.round}: secure aggregation starts over without "
-                f"{', '.join(gone)} (attempt {attempt + 1}; nothing was unmasked)"
+                f"{', '.join(gone)} (attempt {attempt - self.first_attempt + 1}; nothing was "
+                "unmasked)"
             )
 
     def _attempt(
         self,
         session: SecureAggregationSession,
-        silos: list[SiloWorker],
+        silos: list[str],
         global_weights: Mapping[str, torch.Tensor],
     ) -> SecureOutcome | list[str]:
         """The round's outcome, or the silos to start the next attempt with."""
@@ -153,10 +196,9 @@ class SecureRound:
         if len(shares) < len(silos):
             return list(shares)
         inbox = {
-            w.name: tuple(shares[other].bundles[w.name] for other in shares if other != w.name)
-            for w in silos
+            s: tuple(shares[other].bundles[s] for other in shares if other != s) for s in silos
         }
-        masked = self._exchange(silos, lambda w: MaskRequest(inbox[w.name]), MaskedUpdate)
+        masked = self._exchange(silos, lambda s: MaskRequest(inbox[s]), MaskedUpdate)
         total = MaskedSum(session, public, global_weights)
         for name, update in masked.items():
             try:
@@ -170,7 +212,7 @@ class SecureRound:
                 f"round {self.round}: removing the masks of {', '.join(total.missing)} with "
                 "the other silos' shares"
             )
-        contributors = [w for w in silos if w.name in total.contributors]
+        contributors = [s for s in silos if s in total.contributors]
         split = ConsistencyRequest(total.contributors, total.missing)
         signed = self._exchange(contributors, lambda _: split, ConsistencyReply, counted=True)
         if len(signed) < session.threshold:
@@ -184,38 +226,32 @@ class SecureRound:
         weights = total.finish(list(reveals.values()))
         assert total.total_samples is not None
         mean = WeightedMean(weights, float(total.total_samples), len(total.contributors))
-        return SecureOutcome(mean, session.attempt + 1, list(total.missing))
+        attempts = session.attempt - self.first_attempt + 1
+        return SecureOutcome(mean, attempts, list(total.missing))
 
     def _exchange(
         self,
-        silos: list[SiloWorker],
-        request: Callable[[SiloWorker], SecureRequest],
+        silos: list[str],
+        request: Callable[[str], SecureRequest],
         expected: type,
         *,
         counted: bool = False,
     ) -> dict[str, Any]:
         """Send each silo its request and gather the expected replies, in silo order; the
         silos lost on the way go to the ledger (``counted``: their update is already in)."""
-        unreachable: dict[str, Dropped] = {}
-        for worker in silos:
-            failed = self.pool.send(worker, request(worker))
-            if failed is not None:
-                unreachable[worker.name] = failed
         replies: dict[str, Any] = {}
         phase = f"secure aggregation ({PHASES.get(expected.__name__, expected.__name__)})"
         on_wait = wait_notice(self.round, self.ledger.notify, phase)
-        for worker, reply in self.pool.replies(
-            silos, unreachable, timeout=self.timeout, on_wait=on_wait
-        ):
+        requests = {s: request(s) for s in silos}
+        for silo, reply in self.relay.exchange(requests, timeout=self.timeout, on_wait=on_wait):
             if isinstance(reply, Dropped):
-                self.ledger.drop(worker.name, reply.reason, counted=counted)
+                self.ledger.drop(silo, reply.reason, counted=counted)
             elif isinstance(reply, Refused):
-                self.ledger.reject(worker.name, reply.reason)
+                self.ledger.reject(silo, reply.reason)
             elif isinstance(reply, expected):
-                replies[worker.name] = reply
-            else:
-                raise FederationError(
-                    f"silo {worker.name} sent a {type(reply).__name__} during secure "
-                    f"aggregation, expected a {expected.__name__}"
+                replies[silo] = reply
+            else:  # left out, like any message that fails its checks
+                self.ledger.reject(
+                    silo, f"sent a {type(reply).__name__}, expected a {expected.__name__}"
                 )
         return replies

@@ -41,7 +41,6 @@ def _setup(manifest: Path, job_file: Path, job: str, account_url: str) -> tuple[
     from fl_jobs.local.prepare import prepare_job
     from fl_jobs.manifest import FederationManifest, ManifestError
     from fl_jobs.store.layout import check_job_id
-    from fl_jobs.store.orchestrator import unsupported
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # not every HTTP request
@@ -64,9 +63,6 @@ def _setup(manifest: Path, job_file: Path, job: str, account_url: str) -> tuple[
             f"the job has {config.silos} silos but the manifest {len(fed.silos)}",
             f"set silos: {len(fed.silos)} in {job_file}",
         )
-    problem = unsupported(config)
-    if problem:
-        bad_input(problem, "run this job with `fl-sandbox run` or `submit` for now")
     try:
         prepared = prepare_job(config)
     except FLJobError as exc:
@@ -175,10 +171,18 @@ def silo(
     index = [s.name for s in fed.silos].index(silo)
     arrays = silo_data(prepared, index, silo, data or work / "data", given=data is not None)
     credential = _credential(ref.identity_client_id)
-    store = _store(account_url, credential, [GLOBAL_CONTAINER, silo_container(silo)])
+    names = [s.name for s in fed.silos]
+    # Secure aggregation reads each peer's published signing key in the peer's container.
+    peers = (
+        [silo_container(s) for s in names if s != silo]
+        if prepared.config.secure_aggregation
+        else []
+    )
+    store = _store(account_url, credential, [GLOBAL_CONTAINER, silo_container(silo), *peers])
     try:
         own = None if silo_store is None else LocalSiloStore(silo_store)
-        trained = run_silo_agent(prepared, StoreSilo(store, job, silo), arrays, own)
+        transport = StoreSilo(store, job, silo)
+        trained = run_silo_agent(prepared, transport, arrays, own, names)
     except StoreUnavailable as exc:
         _stopped(str(exc))
     typer.echo(f"{silo}: job {job} is over; trained {trained} rounds")

@@ -12,8 +12,11 @@ and the docs cannot disagree).
 ``silo-<S>`` (silo S writes, the orchestrator reads)::
 
     <job>/rounds/r000004/a01/update.safetensors   silo S's update for that attempt
+    <job>/rounds/r000004/a01/secagg/s03.json      S's reply to secure-aggregation step 3
     <job>/heartbeat.json                          silo S's last sign of life
-    <job>/secagg/r000004/a01/<step>.json          reserved for secure-aggregation messages
+    keys/signing.pub                              S's Ed25519 public key (secure aggregation)
+
+and in ``global``, ``<job>/rounds/r000004/a01/secagg/s03/<S>.json`` is step 3's request to S.
 """
 
 from __future__ import annotations
@@ -80,3 +83,29 @@ def attempt_of(task_name: str) -> int | None:
     """The attempt number of a ``.../aNN/task.json`` blob name, else None."""
     match = re.search(r"/a(\d+)/task\.json$", task_name)
     return int(match.group(1)) if match else None
+
+
+def secagg_prefix(job: str, round: int, attempt: int) -> str:
+    """Where an attempt's secure-aggregation requests live, in ``global``."""
+    return f"{round_prefix(job, round)}a{attempt:02d}/secagg/"
+
+
+def secagg_request_blob(job: str, round: int, attempt: int, step: int, silo: str) -> str:
+    """In ``global``: step ``step``'s request to ``silo``."""
+    return f"{secagg_prefix(job, round, attempt)}s{step:02d}/{silo}.json"
+
+
+def secagg_reply_blob(job: str, round: int, attempt: int, step: int) -> str:
+    """In the silo's own container: its reply to step ``step``."""
+    return f"{round_prefix(job, round)}a{attempt:02d}/secagg/s{step:02d}.json"
+
+
+def step_of(request_name: str, silo: str) -> int | None:
+    """The step number of a ``.../secagg/sNN/<silo>.json`` blob name, else None."""
+    match = re.search(r"/secagg/s(\d+)/([^/]+)\.json$", request_name)
+    return int(match.group(1)) if match and match.group(2) == silo else None
+
+
+#: In each silo's own container: its Ed25519 signing key's public half (raw 32 bytes), which
+#: peers check secure-aggregation signatures against. Only the silo writes there.
+SIGNING_KEY_BLOB = "keys/signing.pub"

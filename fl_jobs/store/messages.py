@@ -169,6 +169,16 @@ def read_update(raw: bytes, expect: Expect, template: Mapping[str, torch.Tensor]
     n = head.get("n_samples")
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise MessageRejected(f"n_samples must be a positive integer, got {n!r}")
+    metrics = read_metrics(head)
+    try:
+        validate_update(weights, template, source="update")
+    except ModelUpdateError as exc:
+        raise MessageRejected(str(exc).removeprefix("update: ")) from None
+    return Update(weights, n, metrics)
+
+
+def read_metrics(head: Mapping[str, Any]) -> dict[str, float]:
+    """A reply's ``metrics``: names to finite numbers, or MessageRejected."""
     metrics = head.get("metrics")
     if not isinstance(metrics, dict) or not all(
         isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -177,8 +187,4 @@ def read_update(raw: bytes, expect: Expect, template: Mapping[str, torch.Tensor]
         raise MessageRejected("metrics must map names to numbers")
     if not all(math.isfinite(float(v)) for v in metrics.values()):
         raise MessageRejected("metrics hold a non-finite value")
-    try:
-        validate_update(weights, template, source="update")
-    except ModelUpdateError as exc:
-        raise MessageRejected(str(exc).removeprefix("update: ")) from None
-    return Update(weights, n, {k: float(v) for k, v in metrics.items()})
+    return {k: float(v) for k, v in metrics.items()}

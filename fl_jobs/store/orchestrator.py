@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from fl_jobs.checkpoint import load_checkpoint, save_checkpoint
-from fl_jobs.config import JobConfig
 from fl_jobs.errors import FLJobError
 from fl_jobs.local.federation import (
     FederationState,
@@ -47,13 +46,6 @@ MODEL_FOLDER = "model"
 Notify = Callable[[str], None]
 
 
-def unsupported(config: JobConfig) -> str | None:
-    """What this job asks for that the store engine does not run yet, if anything."""
-    if config.secure_aggregation:
-        return "secure aggregation is not wired to the model-store transport yet"
-    return None
-
-
 class StoreOrchestrator:
     def __init__(
         self,
@@ -68,7 +60,7 @@ class StoreOrchestrator:
         self.prepared, self.config = prepared, prepared.config
         self.job, self.store, self.silos, self.out = job, store, silos, out
         self.notify = notify or (lambda line: log.info("%s", line))
-        self.transport = StoreServer(store, job, silos)
+        self.transport = StoreServer(store, job, silos, self.config)
         silo_dp = SiloDPAggregator(self.config, out) if silo_dp_on(self.config) else None
         self.rounds = RoundEngine(
             prepared, self.transport, silos, notify=self.notify, silo_dp=silo_dp

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,20 +32,35 @@ from fl_jobs.store.transport import (
     Dropped,
     Rejected,
     Reply,
+    Trained,
     TrainResult,
     TrainTask,
 )
+
+if TYPE_CHECKING:
+    from fl_jobs.config import JobConfig
+    from fl_jobs.local.round_ledger import RoundLedger
+    from fl_jobs.local.wait_notice import WaitNotice
+    from fl_jobs.strategies.base import WeightedMean
 
 log = logging.getLogger("fl_jobs.store")
 
 ORCHESTRATOR = "orchestrator"
 
 
+def store_run_id(job: str) -> str:
+    """The run a store job's secure-aggregation sessions belong to (the silo agents name the
+    same run from their own ``--job``)."""
+    return f"store:{job}"
+
+
 class StoreServer:
     """:class:`~fl_jobs.store.transport.ServerTransport` over the model store."""
 
-    def __init__(self, store: Store, job: str, silos: Sequence[str]) -> None:
-        self.store, self.job, self.silos = store, job, list(silos)
+    def __init__(
+        self, store: Store, job: str, silos: Sequence[str], config: JobConfig | None = None
+    ) -> None:
+        self.store, self.job, self.silos, self.config = store, job, list(silos), config
         self.attempt = 0
         self._head_etag: str | None = None
         self._model_sha: dict[int, str] = {}
@@ -125,16 +141,32 @@ class StoreServer:
         timeout: float | None,
         template: Mapping[str, torch.Tensor],
     ) -> Iterator[tuple[str, Reply]]:
+        return self.settle(
+            silos, unreachable, lambda silo: self._poll(round, silo, template), timeout=timeout
+        )
+
+    def settle(
+        self,
+        silos: Sequence[str],
+        unreachable: Mapping[str, Any],
+        poll: Callable[[str], Any],
+        *,
+        timeout: float | None,
+        on_wait: WaitNotice | None = None,
+    ) -> Iterator[tuple[str, Any]]:
+        """Each silo's answer (``poll`` returns it, or None while there is none) in the order
+        of ``silos``, as soon as it and every silo before it are settled; polled with
+        backoff; a silo silent at the deadline is :class:`Dropped` with its heartbeat's age."""
         started = time.monotonic()
         deadline = None if timeout is None else started + timeout
-        settled: dict[str, Reply] = dict(unreachable)
+        settled: dict[str, Any] = dict(unreachable)
         pending = [s for s in silos if s not in settled]
         backoff = Backoff()
         for silo in silos:
             while silo not in settled:
                 news = False
                 for other in list(pending):
-                    reply = self._poll(round, other, template)
+                    reply = poll(other)
                     if reply is not None:
                         settled[other] = reply
                         pending.remove(other)
@@ -149,6 +181,8 @@ class StoreServer:
                     break
                 if news:
                     backoff.reset()
+                if on_wait is not None:
+                    on_wait([s for s in silos if s not in settled], now - started)
                 wait = backoff.next()
                 if deadline is not None:
                     wait = min(wait, max(deadline - now, 0.0))
@@ -176,6 +210,12 @@ class StoreServer:
                 return Diverged(
                     silo, round, float(head.get("loss", "nan")), int(head.get("step", 0))
                 )
+            if head.get("kind") == "trained":  # secure aggregation: the update stays
+                msg.check_header(head, msg.Expect("trained", *_rest(expect)))
+                return Trained(silo, msg.read_metrics(head))
+            if head.get("kind") == "refused":
+                msg.check_header(head, msg.Expect("refused", *_rest(expect)))
+                raise msg.MessageRejected(f"the silo refused the round: {head.get('reason')!r}")
             update = msg.read_update(blob.data, expect, template)
         except msg.MessageRejected as exc:
             reason = f"{container}/{name}: {exc}"
@@ -197,6 +237,34 @@ class StoreServer:
         else:
             reason += " (no heartbeat yet)"
         return reason
+
+    def secure_round(
+        self,
+        round: int,
+        trained: list[str],
+        ledger: RoundLedger,
+        template: Mapping[str, torch.Tensor],
+    ) -> tuple[WeightedMean, dict[str, Any]]:
+        """Secure aggregation among ``trained`` through the store (:mod:`.secure_relay`)."""
+        from fl_jobs.local.secure_round import SecureRound
+        from fl_jobs.secure_aggregation import FixedPointCodec
+        from fl_jobs.store.secure_relay import StoreRelay, session_floor
+
+        if self.config is None:
+            raise RuntimeError("StoreServer needs the job's config for secure aggregation")
+        relay = StoreRelay(self, round, self.attempt, template)
+        outcome = SecureRound(
+            run_id=store_run_id(self.job),
+            round=round,
+            relay=relay,
+            ledger=ledger,
+            codec=FixedPointCodec(clip=self.config.secure_aggregation_clip),
+            timeout=self.config.round_timeout,
+            floor=session_floor(self.config, self.silos),
+            # an orchestrator restarted in this round starts its sessions after the last one's
+            first_attempt=(self.attempt - 1) * (len(self.silos) + 1),
+        ).run(trained, template)
+        return outcome.mean, outcome.to_plain()
 
     def rejoin(self, silo: str) -> str | None:
         """A silo agent is restarted by its own host (Azure ML job, Kubernetes); it picks up

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import torch
 
@@ -168,6 +168,102 @@ class StoreSilo:
             metrics={k: float(v) for k, v in metrics.items()},
         )
         self._send(task, msg.encode_tensors(weights, head))
+
+    def trained(self, task: TrainTask, metrics: Mapping[str, float]) -> None:
+        """Under secure aggregation: say the round is trained; the update stays here."""
+        head = msg.header(
+            "trained",
+            self.job,
+            task.round,
+            task.attempt,
+            self.silo,
+            metrics={k: float(v) for k, v in metrics.items()},
+        )
+        self._send(task, msg.encode_tensors({}, head))
+
+    def refused(self, task: TrainTask, code: str) -> None:
+        """Say that this silo will not train ``task`` (a fixed reason code, no detail)."""
+        head = msg.header("refused", self.job, task.round, task.attempt, self.silo, reason=code)
+        self._send(task, msg.encode_tensors({}, head))
+
+    # -- secure aggregation -------------------------------------------------------------------
+
+    def publish_key(self, public: bytes) -> None:
+        """Publish this silo's signing key in its own container (where only it writes)."""
+        blob = self.store.read(self.container, layout.SIGNING_KEY_BLOB, max_bytes=64)
+        if not (isinstance(blob, Blob) and blob.data == public):
+            self.store.overwrite(self.container, layout.SIGNING_KEY_BLOB, public)
+
+    def peer_key(self, peer: str) -> bytes | None:
+        """``peer``'s published signing key, read from its own container; None if absent or
+        unreadable (the guard then refuses the peer's signatures)."""
+        try:
+            blob = self.store.read(
+                layout.silo_container(peer), layout.SIGNING_KEY_BLOB, max_bytes=64
+            )
+        except Exception as exc:  # no read access, no container: unauthenticated
+            log.warning("%s: cannot read %s's signing key: %s", self.silo, peer, exc)
+            return None
+        return blob.data if isinstance(blob, Blob) and len(blob.data) == 32 else None
+
+    def secure_requests(self, task: TrainTask) -> Iterator[tuple[int, object]]:
+        """The secure-aggregation requests addressed to this silo in ``task``'s attempt, in
+        step order, until the head moves on (another round or attempt, or the job's end). A
+        request that fails its checks is skipped with the reason logged."""
+        from fl_jobs.local.secure_messages import SECURE_REQUESTS
+        from fl_jobs.store.secure_relay import read_document
+
+        prefix = layout.secagg_prefix(self.job, task.round, task.attempt)
+        done = 0
+        backoff = Backoff(most=self.poll_max_s)
+        while True:
+            head = self._read_head()
+            if head is None or head.get("state") != "running":
+                return
+            if (head["round"], head["attempt"]) != (task.round, task.attempt):
+                return
+            names = self.store.list(layout.GLOBAL_CONTAINER, prefix)
+            steps = sorted(
+                (step, name)
+                for name in names
+                if (step := layout.step_of(name, self.silo)) is not None and step > done
+            )
+            if not steps:
+                time.sleep(backoff.next())
+                continue
+            backoff.reset()
+            step, name = steps[0]
+            done = step
+            blob = self.store.read(layout.GLOBAL_CONTAINER, name, max_bytes=msg.MAX_JSON_BYTES)
+            try:
+                if not isinstance(blob, Blob):
+                    raise msg.MessageRejected("missing or too large")
+                request = read_document(
+                    blob.data,
+                    expected=SECURE_REQUESTS,
+                    job=self.job,
+                    round=task.round,
+                    attempt=task.attempt,
+                    writer=ORCHESTRATOR,
+                    step=step,
+                    to=self.silo,
+                )
+            except msg.MessageRejected as exc:
+                log.warning("%s: ignored global/%s: %s", self.silo, name, exc)
+                continue
+            self.state = f"secure aggregation round {task.round}, step {step}"
+            yield step, request
+
+    def secure_reply(self, task: TrainTask, step: int, reply: object) -> None:
+        """This silo's reply to step ``step``, in its own container (create-only)."""
+        from fl_jobs.store.secure_relay import reply_document
+
+        name = layout.secagg_reply_blob(self.job, task.round, task.attempt, step)
+        data = reply_document(self.job, task.round, task.attempt, step, self.silo, reply)
+        try:
+            self.store.create(self.container, name, data)
+        except AlreadyWritten:
+            log.warning("%s: %s/%s already holds a reply; kept it", self.silo, self.container, name)
 
     def diverged(self, task: TrainTask, loss: float, step: int) -> None:
         head = msg.header(

@@ -3,7 +3,9 @@
 A silo identity holds no role on another silo's storage. On the orchestrator's model store it
 may write only its own container (named after the silo, plain or ``silo-<name>``) and read the
 ``global`` container; nothing at account (or wider) scope, so no silo reads another silo's
-updates.
+updates. The one exception is a read-only role whose ABAC condition admits only the path of
+the silos' published signing keys (``components.permissions.signing_key_condition``), which
+secure aggregation checks peers' signatures against.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def _problem(grant: Grant, silo: str, target: StorageTarget) -> str | None:
     if purpose != PURPOSE_MODELS:
         return None
     if target.container is None:
+        if grant.signing_keys_only:
+            return None
         return (
             f"reaches the whole model store '{account}' at {target.level} scope, "
             "including every other silo's updates"

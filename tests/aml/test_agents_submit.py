@@ -159,7 +159,7 @@ def test_the_pipeline_engine_still_refuses_client_fraction(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("setting", "words"),
     [
-        ({"secure_aggregation": True}, "secure aggregation"),
+        ({"secure_aggregation": True}, "signing key and session memory kept in the silo's own"),
         ({"clip_norm": 1.0}, "silo's secret and privacy ledger kept in the silo's own storage"),
     ],
 )

@@ -39,6 +39,7 @@ from components.permissions import (
     attach_rows,
     hbi_aks_rows,
     image_builder_rows,
+    signing_key_condition,
     silo_identity,
 )
 from components.silo_network import COMPUTE_SUBNET
@@ -323,10 +324,15 @@ def test_silo_identities_reach_only_their_own_things(case: tuple[SandboxSpec, Mo
             scopes["container-registry"],
             scopes["orchestrator-storage"],
             scopes["orchestrator-storage-container:azureml"],
+            scopes["models-storage"],
         }
-        # The global model and the workspace storage are read-only for silos.
-        for read_only in ("models-container:global", "orchestrator-storage"):
+        # The global model and the workspace storage are read-only for silos; so is the
+        # model store, and only for the peers' signing keys (by condition).
+        for read_only in ("models-container:global", "orchestrator-storage", "models-storage"):
             assert reached[scopes[read_only]].endswith(BUILTIN_ROLES[BLOB_DATA_READER])
+        (keys,) = [r for r in mine if r.inputs["scope"] == scopes["models-storage"]]
+        assert keys.inputs["condition"] == signing_key_condition()
+        assert keys.inputs["conditionVersion"] == "2.0"
 
 
 def test_only_the_silo_and_its_members_hold_roles_on_its_storage(

@@ -82,8 +82,9 @@ PER_SILO: dict[str, Counter[str]] = {
             CONTAINER: 2,  # its data container + its update container in the model store
             COMPUTE: 1,
             DATASTORE: 2,  # its data + its updates
-            # its identity's six + the orchestrator's read of its updates + its data uploader's
-            ROLE: 7 + 1,
+            # its identity's seven (one: its peers' signing keys, by condition) + the
+            # orchestrator's read of its updates + its data uploader's
+            ROLE: 8 + 1,
         }
     ),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.conventions import TAG_PURPOSE, TAG_ROLE, TAG_SILO
+from components.permissions import signing_key_condition
 from policies import roles
 from policies.graph import ResourceGraph
 from policies.invariants import INVARIANTS, check_all
@@ -350,3 +351,24 @@ def test_invariants_register_like_the_azure_rules() -> None:
         numbers = [entry.number for entry in registry]
         assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     assert [i.number for i in INVARIANTS] == list(range(1, len(INVARIANTS) + 1))
+
+
+@pytest.mark.parametrize(
+    ("condition", "guid", "allowed"),
+    [
+        (signing_key_condition(), roles.STORAGE_BLOB_DATA_READER, True),
+        (signing_key_condition("*"), roles.STORAGE_BLOB_DATA_READER, False),
+        (signing_key_condition(), roles.STORAGE_BLOB_DATA_CONTRIBUTOR, False),
+        (None, roles.STORAGE_BLOB_DATA_READER, False),
+    ],
+)
+def test_model_store_read_narrowed_to_signing_keys_is_the_one_account_grant(
+    condition: str | None, guid: str, allowed: bool
+) -> None:
+    """Secure aggregation's peer-key read: read-only and narrowed by the exact condition that
+    admits only ``keys/signing.pub``; any other account-scope grant still reaches updates."""
+    plain = g.assignment("alpha-keys", g.silo_principal("alpha"), guid, g.storage_id("stmodels"))
+    narrowed = {"condition": condition, "conditionVersion": "2.0"} if condition else {}
+    keys = g._rec(plain.type, plain.name, {**plain.inputs, **narrowed})
+    found = only(check_all([*g.sandbox(), keys], OUTPUTS), "cross-silo-isolation")
+    assert (not found) == allowed, found

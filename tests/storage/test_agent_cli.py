@@ -53,7 +53,6 @@ CASES = [
     ({}, ["--job", "Bad/Job"], "job id 'Bad/Job' must be 1-63 lowercase letters"),
     ({}, ["--account-url", "http://plain"], "--account-url 'http://plain' is not an https"),
     ({"silos": 3}, [], "the job has 3 silos but the manifest 2 - set silos: 2"),
-    ({"secure_aggregation": "true"}, [], "secure aggregation is not wired to the model-store"),
     ({"example": "cifar"}, [], "unknown example 'cifar'"),
 ]
 

@@ -27,7 +27,7 @@ from fl_jobs.store.server import StoreServer
 from fl_jobs.store.silo import StoreSilo
 from fl_jobs.store.silo_agent import run_silo_agent, silo_data
 from fl_jobs.store.transport import Rejected, TrainResult, TrainTask
-from tests.azurite import AzuriteServer
+from tests.azurite import AzuriteServer, sas_store
 
 SILOS = ["silo-0", "silo-1", "silo-2"]
 CONTAINERS = [layout.GLOBAL_CONTAINER, *map(layout.silo_container, SILOS)]
@@ -117,22 +117,6 @@ def test_planted_messages_are_rejected_with_their_reason(
     assert silo == "silo-0" and isinstance(reply, TrainResult) and reply.n_samples == 5
 
 
-def _sas_store(azurite: AzuriteServer, grants: dict[str, str]) -> Store:
-    """A store whose only credentials are container-scoped SAS tokens."""
-    return Store(
-        {
-            name: ContainerClient(
-                azurite.account_url,
-                name,
-                credential=azurite.container_sas(name, permission),
-                connection_verify=str(azurite.ca_path),
-                retry_total=0,
-            )
-            for name, permission in grants.items()
-        }
-    )
-
-
 def test_a_federation_runs_with_container_scoped_access_only(
     azurite: AzuriteServer, tmp_path: Path
 ) -> None:
@@ -141,11 +125,11 @@ def test_a_federation_runs_with_container_scoped_access_only(
     config = JobConfig(example="digits", silos=3, rounds=2, seed=3, round_timeout=120)
     prepared = prepare_job(config)
     # The orchestrator: writes global (lease included), reads the silos' containers.
-    orchestrator_store = _sas_store(
+    orchestrator_store = sas_store(
         azurite, {"global": "racwdl", **{layout.silo_container(s): "r" for s in SILOS}}
     )
     silo_stores = {
-        s: _sas_store(azurite, {"global": "r", layout.silo_container(s): "racw"}) for s in SILOS
+        s: sas_store(azurite, {"global": "r", layout.silo_container(s): "racw"}) for s in SILOS
     }
     errors: list[BaseException] = []
 

@@ -1,0 +1,160 @@
+"""Secure aggregation through the model store over Azurite: the silo agents and the
+orchestrator run the protocol through blobs, the result equals the local engine's secure
+run, no update leaves a silo, and a message that fails its checks is refused by name."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+import torch
+
+from fl_jobs.config import JobConfig
+from fl_jobs.local.federation import run_federation
+from fl_jobs.local.prepare import prepare_job
+from fl_jobs.local.secure_messages import (
+    SECURE_REPLIES,
+    SECURE_REQUESTS,
+    ConsistencyRequest,
+    KeysRequest,
+    Refused,
+)
+from fl_jobs.secure_aggregation import SecureAggregationSession
+from fl_jobs.silo_store import LocalSiloStore
+from fl_jobs.store import layout
+from fl_jobs.store import messages as msg
+from fl_jobs.store.blobs import Blob
+from fl_jobs.store.orchestrator import StoreOrchestrator
+from fl_jobs.store.secure_relay import read_document, reply_document, request_document
+from fl_jobs.store.silo import StoreSilo
+from fl_jobs.store.silo_agent import run_silo_agent, silo_data
+from tests.azurite import AzuriteServer, sas_store
+
+SILOS = ["silo-0", "silo-1", "silo-2"]
+CONTAINERS = [layout.GLOBAL_CONTAINER, *map(layout.silo_container, SILOS)]
+
+
+def test_secure_aggregation_over_the_store_equals_the_local_engine(
+    azurite: AzuriteServer, tmp_path: Path
+) -> None:
+    service = azurite.service_client()
+    for name in CONTAINERS:
+        if not service.get_container_client(name).exists():
+            service.create_container(name)
+    job = f"job-{uuid.uuid4().hex[:10]}"
+    settings = {"example": "digits", "silos": 3, "rounds": 2, "seed": 3, "epochs": 1}
+    config = JobConfig(**settings, secure_aggregation=True, round_timeout=120)
+    prepared = prepare_job(config)
+    orchestrator_store = sas_store(
+        azurite, {"global": "racwdl", **{layout.silo_container(s): "r" for s in SILOS}}
+    )
+    # A silo writes its own container and reads global and its peers' (their signing keys).
+    silo_stores = {
+        s: sas_store(
+            azurite,
+            {
+                "global": "rl",
+                **{layout.silo_container(p): "racw" if p == s else "r" for p in SILOS},
+            },
+        )
+        for s in SILOS
+    }
+    errors: list[BaseException] = []
+
+    def serve(index: int, silo: str) -> None:
+        try:
+            data = silo_data(prepared, index, silo, tmp_path / silo, given=False)
+            own = LocalSiloStore(tmp_path / "silo-stores" / silo)
+            transport = StoreSilo(silo_stores[silo], job, silo, poll_max_s=0.5)
+            run_silo_agent(prepared, transport, data, own, SILOS)
+        except BaseException as exc:  # reported by the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=serve, args=(i, s)) for i, s in enumerate(SILOS)]
+    for thread in threads:
+        thread.start()
+    out = tmp_path / "orchestrator"
+    state = StoreOrchestrator(
+        prepared, job=job, store=orchestrator_store, silos=SILOS, out=out
+    ).run()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert state.round == 2
+    for record in state.history:
+        assert record.secure_aggregation is not None, record
+        assert record.secure_aggregation["contributors"] == 3, record
+        assert not record.rejected
+    local = run_federation(
+        JobConfig(**settings, secure_aggregation=True, output_dir=tmp_path / "local")
+    )
+    assert all(
+        torch.equal(state.global_weights[k], local.final_weights[k]) for k in local.final_weights
+    )
+    # No update left a silo: each silo's round reply is a "trained" note without tensors.
+    admin = sas_store(azurite, {c: "rl" for c in CONTAINERS})
+    for silo in SILOS:
+        blob = admin.read(layout.silo_container(silo), layout.update_blob(job, 1, 1))
+        assert isinstance(blob, Blob)
+        weights, head = msg.decode_tensors(blob.data, limit=1 << 20)
+        assert head["kind"] == "trained" and weights == {}
+    # Every step went through the store: requests in global, replies in each silo's container.
+    requests = admin.list("global", layout.secagg_prefix(job, 1, 1))
+    assert len(requests) == 5 * len(SILOS)  # keys, shares, masks, consistency, reveal
+    assert admin.read("silo-silo-0", layout.SIGNING_KEY_BLOB) is not None
+
+
+def _session() -> SecureAggregationSession:
+    return SecureAggregationSession("store:job-1", 1, SILOS)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (lambda d: {**d, "step": 4}, "step 4, expected 3"),
+        (lambda d: {**d, "writer": "silo-1"}, "writer 'silo-1', expected 'silo-0'"),
+        (lambda d: {**d, "kind": "secagg-Pickle"}, "kind 'secagg-Pickle', expected one of"),
+        (lambda d: {**d, "round": 2}, "round 2, expected 1"),
+        (lambda d: {**d, "body": {**d["body"], "extra": 1}}, "unknown ['extra']"),
+        (lambda d: {**d, "body": {"silo": "silo-0", "reason": 7}}, "reason must be a string"),
+        (lambda d: {**d, "schema": "other"}, "schema 'other'"),
+    ],
+)
+def test_a_secure_reply_that_fails_a_check_is_rejected_with_its_reason(
+    tamper: object, reason: str
+) -> None:
+    raw = reply_document("job-1", 1, 1, 3, "silo-0", Refused("silo-0", "a-code"))
+    assert read_document(
+        raw, expected=SECURE_REPLIES, job="job-1", round=1, attempt=1, writer="silo-0", step=3
+    ) == Refused("silo-0", "a-code")
+    bad = json.dumps(tamper(json.loads(raw))).encode()  # type: ignore[operator]
+    with pytest.raises(msg.MessageRejected, match=reason.replace("[", r"\[").replace("(", r"\(")):
+        read_document(
+            bad, expected=SECURE_REPLIES, job="job-1", round=1, attempt=1, writer="silo-0", step=3
+        )
+
+
+def test_a_request_for_another_silo_or_of_another_kind_is_refused() -> None:
+    raw = request_document("job-1", 1, 1, 1, "silo-1", KeysRequest(_session()))
+    common = {"job": "job-1", "round": 1, "attempt": 1, "writer": "orchestrator", "step": 1}
+    got = read_document(raw, expected=SECURE_REQUESTS, to="silo-1", **common)  # type: ignore[arg-type]
+    assert isinstance(got, KeysRequest) and got.session.digest == _session().digest
+    with pytest.raises(msg.MessageRejected, match="addressed to 'silo-1', not 'silo-0'"):
+        read_document(raw, expected=SECURE_REQUESTS, to="silo-0", **common)  # type: ignore[arg-type]
+    with pytest.raises(msg.MessageRejected, match="expected one of secagg-ConsistencyRequest"):
+        read_document(raw, expected=(ConsistencyRequest,), to="silo-1", **common)  # type: ignore[arg-type]
+    # A session whose fields break the constructor's rules never becomes a session.
+    doc = json.loads(raw)
+    doc["body"]["session"]["threshold"] = 1
+    with pytest.raises(msg.MessageRejected, match="threshold must be a whole number"):
+        read_document(
+            json.dumps(doc).encode(),
+            expected=SECURE_REQUESTS,
+            to="silo-1",
+            **common,  # type: ignore[arg-type]
+        )
+    with pytest.raises(msg.MessageRejected, match="bytes, more than"):
+        read_document(raw, expected=SECURE_REQUESTS, to="silo-1", limit=100, **common)  # type: ignore[arg-type]
