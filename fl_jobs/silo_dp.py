@@ -44,6 +44,7 @@ import torch
 
 if TYPE_CHECKING:
     from fl_jobs.config import JobConfig
+    from fl_jobs.silo_store import SiloStore
     from fl_jobs.strategies.base import WeightedMean
     from fl_jobs.training import LocalUpdate
 
@@ -208,10 +209,12 @@ def delta_norm(weights: Mapping[str, torch.Tensor], base: Mapping[str, torch.Ten
 def gaussian(
     like: Mapping[str, torch.Tensor], std: float, generator: torch.Generator
 ) -> dict[str, torch.Tensor]:
-    """``N(0, std^2)`` noise shaped like the floating tensors of ``like`` (their order)."""
+    """``N(0, std^2)`` noise shaped like the floating tensors of ``like``, drawn in the
+    order of their names: the same draws whatever order a transport delivered them in (a
+    safetensors load does not keep the state dict's)."""
     return {
         k: torch.normal(0.0, std, like[k].shape, generator=generator, dtype=torch.float64)
-        for k in _float_keys(like)
+        for k in sorted(_float_keys(like))
     }
 
 
@@ -229,7 +232,9 @@ class SiloRelease:
     delta: float = DEFAULT_DELTA
 
     @classmethod
-    def for_worker(cls, silo: str, config: JobConfig) -> SiloRelease | None:
+    def for_worker(cls, config: JobConfig, store: SiloStore) -> SiloRelease | None:
+        """The silo's release settings; in distributed mode its noise comes from the secret
+        in ``store``, the silo's own store (the one its agent was given)."""
         if not silo_dp_on(config):
             return None
         assert config.dp_silo_clip is not None
@@ -238,10 +243,9 @@ class SiloRelease:
         if (config.dp_silo_noise or "orchestrator") != "distributed":
             return cls(clip, 0.0, None, sigma, rate, delta_)
         from fl_jobs.silo_secret import silo_secret
-        from fl_jobs.silo_store import local_silo_store
 
         std = sigma * clip / math.sqrt(min_cohort(config))
-        return cls(clip, std, silo_secret(local_silo_store(silo)), sigma, rate, delta_)
+        return cls(clip, std, silo_secret(store), sigma, rate, delta_)
 
     def release(self, run: str, round_: int) -> dict[str, Any]:
         """This round's entry in the silo's privacy ledger (fl_jobs.silo_ledger), appended

@@ -105,7 +105,7 @@ class SiloTrainer:
         self.params = train_params_from_config(config)
         # DP-SGD's noise and sampling come from the silo's own secret, not the request seed.
         self.secret = silo_secret(store) if self.params.clip_norm is not None else None
-        self.silo_dp = SiloRelease.for_worker(silo, config)  # silo-level DP: clip (and noise)
+        self.silo_dp = SiloRelease.for_worker(config, store)  # silo-level DP: clip (and noise)
         self.metrics_policy = silo_metrics_policy(config)
 
     def train(

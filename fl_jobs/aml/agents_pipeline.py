@@ -7,6 +7,8 @@
                                            rounds.jsonl, final model)
     silo_<s> (silo s's compute)         python -m fl_jobs.store silo --silo s ...
                                         <- <prefix>/<s> (s's data datastore, or its volume)
+                                        <-> fl-sandbox/silo-store (s's data datastore: its DP
+                                           secret and ledger, signing key, session memory)
 
 No step depends on another, so Azure ML starts them together; the rounds run between the
 agents through the model store (fl_jobs/store), not between steps. One pipeline rather than
@@ -22,7 +24,7 @@ from typing import Any
 
 from fl_jobs.aml.code_snapshot import JOB_CONFIG_NAME, MANIFEST_NAME, CodeSnapshot
 from fl_jobs.aml.environments import environment_for
-from fl_jobs.aml.layout import check_job_prefix, datastore_uri
+from fl_jobs.aml.layout import SILO_STORE_PATH, check_job_prefix, datastore_uri
 from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.aml.step_identity import step_identity
 from fl_jobs.config import JobConfig
@@ -51,29 +53,6 @@ def store_url(manifest: FederationManifest) -> str:
             "it), or submit with --engine pipeline"
         )
     return url
-
-
-def check_agents_config(config: JobConfig) -> None:
-    """What the agents do not run yet on Azure ML, refused before anything is built."""
-    problem = None
-    # What a silo keeps must outlive the job and stay in the silo's own storage; a compute
-    # node's disk is gone after the job.
-    if config.clip_norm is not None or config.dp_level == "silo":
-        problem = (
-            "differential privacy on Azure ML agents needs each silo's secret and privacy "
-            "ledger kept in the silo's own storage, which the agents' steps do not mount yet "
-            "(run the agents on the silos' own hosts with --silo-store instead)"
-        )
-    elif config.secure_aggregation:
-        problem = (
-            "secure aggregation on Azure ML agents needs each silo's signing key and session "
-            "memory kept in the silo's own storage, which the agents' steps do not mount yet "
-            "(run the agents on the silos' own hosts with --silo-store instead)"
-        )
-    if problem:
-        raise ManifestError(
-            f"{problem} - drop it from the job, or run it locally with `fl-sandbox run`"
-        )
 
 
 def _resources(instance_type: str | None) -> Any:
@@ -112,7 +91,6 @@ def build_agents_pipeline(
 
     check_job_prefix(job_name)
     job = check_job_prefix(store_job or job_name)
-    check_agents_config(config)
     url = store_url(manifest)
     if not (code.path / MANIFEST_NAME).is_file():
         raise ValueError(f"{code.path} was staged without the manifest the agents read")
@@ -155,9 +133,18 @@ def build_agents_pipeline(
             code=str(code.path),
             command=(
                 f"python -m fl_jobs.store silo --silo {silo.name} {args} "
-                f"--work ./agent-work --data {data}"
+                f"--work ./agent-work --data {data} --silo-store ${{{{outputs.silo_store}}}}"
             ),
             inputs=inputs,
+            # What the silo keeps across jobs (DP secret and ledger, secure aggregation's
+            # signing key and session memory): its own datastore, the pipeline engine's path.
+            outputs={
+                "silo_store": Output(
+                    type="uri_folder",
+                    path=datastore_uri(silo.datastore, SILO_STORE_PATH),
+                    mode="rw_mount",
+                )
+            },
             environment=environment_for(silo).sdk(code.path),  # CUDA on a GPU silo
             compute=silo.compute,
             identity=step_identity(silo.compute_type, silo.identity_client_id),

@@ -81,22 +81,19 @@ def check_cloud_manifest(
             f"fraction={config.fraction} samples silos per round, which an unrolled Azure ML "
             "pipeline cannot do at run time; set fraction: 1.0, or submit with --engine agents"
         )
-    if config.dp_level == "silo":  # before the engine: neither AML engine clips nor noises
+    if engine == "pipeline" and config.dp_level == "silo":
         raise ManifestError(
-            "dp_level silo runs in local federations only: its clipping and noise live in "
-            "the local round engine (fl_jobs.silo_dp), not in the Azure ML steps - use "
-            "--dp-level record (--clip-norm) for Azure ML jobs"
+            "dp_level silo needs the round engine (fl_jobs.silo_dp), which the unrolled "
+            "pipeline's aggregate steps do not run - submit with --engine agents, or use "
+            "--dp-level record (--clip-norm)"
         )
-    if engine == "agents":
-        from fl_jobs.aml.agents_pipeline import check_agents_config
-
-        check_agents_config(config)
-    elif config.secure_aggregation:
+    if engine == "pipeline" and config.secure_aggregation:
         raise ManifestError(
-            "secure_aggregation runs in local federations only: each round needs four "
+            "secure_aggregation needs the agents engine: each round needs four "
             "exchanges between silos and orchestrator, with each silo's keys kept between "
             "steps, which an unrolled Azure ML pipeline does not have (docs/secure-aggregation.md"
-            ", 'Azure ML pipelines') - drop secure_aggregation for Azure ML jobs"
+            ", 'Azure ML pipelines') - submit with --engine agents, or drop "
+            "secure_aggregation"
         )
     from fl_jobs.strategies.registry import get_info
 

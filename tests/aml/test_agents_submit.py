@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from fl_jobs.aml.cli import app
 from fl_jobs.aml.dataflow import check_data_flow
-from fl_jobs.aml.layout import parse_datastore_uri
+from fl_jobs.aml.layout import SILO_STORE_PATH, parse_datastore_uri
 from fl_jobs.manifest import FederationManifest
 from tests.aml.conftest import BLUEPRINT_CASES, blueprint_outputs, stack_outputs
 
@@ -86,7 +86,14 @@ def test_agents_dry_run_of_every_blueprint_reads_back_with_load_job(
         args = _args(node.command)
         assert node.command.startswith("python -m fl_jobs.store silo ")
         assert args["--silo"] == silo.name and args["--account-url"] == url
-        assert not node.outputs  # updates go to the silo's container, through the agent
+        # Updates go to the silo's container, through the agent; the one output is what
+        # the silo keeps across jobs, in its own datastore.
+        assert list(node.outputs) == ["silo_store"]
+        store_ref = parse_datastore_uri(str(node.outputs["silo_store"].path))
+        assert store_ref is not None and store_ref.datastore == silo.datastore
+        assert store_ref.path.rstrip("/") == SILO_STORE_PATH
+        assert node.outputs["silo_store"].mode == "rw_mount"
+        assert args["--silo-store"] == "${{outputs.silo_store}}"
         for value in (node.inputs or {}).values():  # only its own data datastore
             ref = parse_datastore_uri(str(value.path))
             assert ref is not None and ref.datastore == silo.datastore
@@ -157,24 +164,34 @@ def test_the_pipeline_engine_still_refuses_client_fraction(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
-    ("setting", "words"),
+    "setting",
     [
-        ({"secure_aggregation": True}, "signing key and session memory kept in the silo's own"),
-        ({"clip_norm": 1.0}, "silo's secret and privacy ledger kept in the silo's own storage"),
+        {"secure_aggregation": True},
+        {"clip_norm": 1.0, "noise_multiplier": 1.0},
+        {"dp_level": "silo", "dp_silo_clip": 1.0, "target_epsilon": 8.0},
     ],
 )
-def test_agents_refuse_secure_aggregation_and_dp_with_the_fix(
-    setting: dict[str, Any], words: str, tmp_path: Path
+def test_agents_run_secure_aggregation_and_dp_with_the_silo_store_mounted(
+    setting: dict[str, Any], tmp_path: Path
 ) -> None:
+    """What a silo keeps across jobs lives in its own datastore, mounted into its agent step;
+    the settings reach the agents through the staged job.yaml and the data flow stays clean."""
     import yaml
+    from azure.ai.ml import load_job
+
+    from fl_jobs.config import load_job_config
 
     config = tmp_path / "job.yaml"
-    config.write_text(yaml.safe_dump({"example": "digits", **setting}))
-    result, out = _submit(tmp_path, blueprint_outputs("eyes-off", 3), "--config", str(config))
-    assert result.exit_code == 2, result.output
-    line = result.output.strip()
-    assert line.startswith("error: ") and words in line and " - " in line
-    assert not (out / "pipeline.yaml").exists()
+    config.write_text(yaml.safe_dump({"example": "digits", "silos": 5, **setting}))
+    outputs = blueprint_outputs("eyes-off", 5)  # silo-level DP needs at least 5
+    result, out = _submit(tmp_path, outputs, "--config", str(config))
+    assert result.exit_code == 0, result.output
+    job = load_job(out / "pipeline.yaml")
+    assert check_data_flow(job, FederationManifest.parse(outputs)) == []
+    staged = load_job_config(out / "code" / "job.yaml")
+    assert all(getattr(staged, key) == value for key, value in setting.items())
+    silo_steps = [name for name in job.jobs if name.startswith("silo_")]
+    assert silo_steps and all("silo_store" in job.jobs[n].outputs for n in silo_steps)
 
 
 def test_a_manifest_without_the_store_endpoint_is_refused_with_the_fix(tmp_path: Path) -> None:

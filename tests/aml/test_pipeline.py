@@ -180,12 +180,14 @@ def test_client_sampling_is_refused(manifest1: FederationManifest, tmp_path: Pat
 
 
 def test_secure_aggregation_is_refused(manifest1: FederationManifest, tmp_path: Path) -> None:
-    with pytest.raises(ManifestError, match="secure_aggregation runs in local federations only"):
+    with pytest.raises(ManifestError, match="secure_aggregation needs the agents engine"):
         _build(manifest1, tmp_path, secure_aggregation=True)
 
 
 def test_silo_level_dp_is_refused(manifest1: FederationManifest, tmp_path: Path) -> None:
-    with pytest.raises(ManifestError, match="dp_level silo runs in local federations only"):
+    with pytest.raises(
+        ManifestError, match=r"dp_level silo needs the round engine.*--engine agents"
+    ):
         _build(manifest1, tmp_path, silos=5, dp_level="silo", dp_silo_clip=1.0)
 
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from fl_jobs.config import JobConfig
+from fl_jobs.federation_state import FederationState
 from fl_jobs.local.federation import run_federation
 from fl_jobs.local.prepare import prepare_job
 from fl_jobs.local.secure_messages import (
@@ -23,7 +24,7 @@ from fl_jobs.local.secure_messages import (
     Refused,
 )
 from fl_jobs.secure_aggregation import SecureAggregationSession
-from fl_jobs.silo_store import LocalSiloStore
+from fl_jobs.silo_store import LocalSiloStore, local_silo_store
 from fl_jobs.store import layout
 from fl_jobs.store import messages as msg
 from fl_jobs.store.blobs import Blob
@@ -37,63 +38,71 @@ SILOS = ["silo-0", "silo-1", "silo-2"]
 CONTAINERS = [layout.GLOBAL_CONTAINER, *map(layout.silo_container, SILOS)]
 
 
-def test_secure_aggregation_over_the_store_equals_the_local_engine(
-    azurite: AzuriteServer, tmp_path: Path
-) -> None:
+def _run_over_store(
+    azurite: AzuriteServer,
+    root: Path,
+    silos: list[str],
+    *,
+    local_stores: bool = False,
+    **settings: object,
+) -> tuple[str, FederationState]:
+    """A job over the store, silo agents as threads with container-scoped SAS only: each
+    silo writes its own container and reads ``global`` and its peers' (their signing keys).
+    ``local_stores``: each silo keeps its secret where the local engine's silo does."""
     service = azurite.service_client()
-    for name in CONTAINERS:
+    for name in [layout.GLOBAL_CONTAINER, *map(layout.silo_container, silos)]:
         if not service.get_container_client(name).exists():
             service.create_container(name)
     job = f"job-{uuid.uuid4().hex[:10]}"
-    settings = {"example": "digits", "silos": 3, "rounds": 2, "seed": 3, "epochs": 1}
-    config = JobConfig(**settings, secure_aggregation=True, round_timeout=120)
-    prepared = prepare_job(config)
-    orchestrator_store = sas_store(
-        azurite, {"global": "racwdl", **{layout.silo_container(s): "r" for s in SILOS}}
-    )
-    # A silo writes its own container and reads global and its peers' (their signing keys).
-    silo_stores = {
-        s: sas_store(
-            azurite,
-            {
-                "global": "rl",
-                **{layout.silo_container(p): "racw" if p == s else "r" for p in SILOS},
-            },
-        )
-        for s in SILOS
-    }
+    prepared = prepare_job(JobConfig(**settings, silos=len(silos), round_timeout=120))  # type: ignore[arg-type]
+    containers = {layout.silo_container(s): s for s in silos}
+    orchestrator_store = sas_store(azurite, {"global": "racwdl", **dict.fromkeys(containers, "r")})
     errors: list[BaseException] = []
 
     def serve(index: int, silo: str) -> None:
         try:
-            data = silo_data(prepared, index, silo, tmp_path / silo, given=False)
-            own = LocalSiloStore(tmp_path / "silo-stores" / silo)
-            transport = StoreSilo(silo_stores[silo], job, silo, poll_max_s=0.5)
-            run_silo_agent(prepared, transport, data, own, SILOS)
-        except BaseException as exc:  # reported by the test below
+            grants = {c: "racw" if owner == silo else "r" for c, owner in containers.items()}
+            store = sas_store(azurite, {"global": "rl", **grants})
+            data = silo_data(prepared, index, silo, root / silo, given=False)
+            own = local_silo_store(silo) if local_stores else LocalSiloStore(root / "stores" / silo)
+            transport = StoreSilo(store, job, silo, poll_max_s=0.5)
+            run_silo_agent(prepared, transport, data, own, silos)
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=serve, args=(i, s)) for i, s in enumerate(SILOS)]
+    threads = [threading.Thread(target=serve, args=(i, s)) for i, s in enumerate(silos)]
     for thread in threads:
         thread.start()
-    out = tmp_path / "orchestrator"
     state = StoreOrchestrator(
-        prepared, job=job, store=orchestrator_store, silos=SILOS, out=out
+        prepared, job=job, store=orchestrator_store, silos=silos, out=root / "orchestrator"
     ).run()
     for thread in threads:
         thread.join(timeout=60)
     assert not errors, errors
+    return job, state
+
+
+def _equal_to_local(state: FederationState, root: Path, silos: int, **settings: object) -> None:
+    local = run_federation(JobConfig(**settings, silos=silos, output_dir=root / "local"))  # type: ignore[arg-type]
+    assert state.global_weights.keys() == local.final_weights.keys()
+    for key, value in local.final_weights.items():
+        assert torch.equal(state.global_weights[key], value), key
+
+
+COMMON: dict[str, object] = {"example": "digits", "rounds": 2, "seed": 3, "epochs": 1}
+
+
+def test_secure_aggregation_over_the_store_equals_the_local_engine(
+    azurite: AzuriteServer, tmp_path: Path
+) -> None:
+    settings = {**COMMON, "secure_aggregation": True}
+    job, state = _run_over_store(azurite, tmp_path, SILOS, **settings)
     assert state.round == 2
     for record in state.history:
         assert record.secure_aggregation is not None, record
         assert record.secure_aggregation["contributors"] == 3, record
         assert not record.rejected
-    local = run_federation(
-        JobConfig(**settings, secure_aggregation=True, output_dir=tmp_path / "local")
-    )
-    assert all(
-        torch.equal(state.global_weights[k], local.final_weights[k]) for k in local.final_weights
-    )
+    _equal_to_local(state, tmp_path, len(SILOS), **settings)
     # No update left a silo: each silo's round reply is a "trained" note without tensors.
     admin = sas_store(azurite, {c: "rl" for c in CONTAINERS})
     for silo in SILOS:
@@ -105,6 +114,53 @@ def test_secure_aggregation_over_the_store_equals_the_local_engine(
     requests = admin.list("global", layout.secagg_prefix(job, 1, 1))
     assert len(requests) == 5 * len(SILOS)  # keys, shares, masks, consistency, reveal
     assert admin.read("silo-silo-0", layout.SIGNING_KEY_BLOB) is not None
+
+
+@pytest.mark.parametrize(
+    "privacy",
+    [
+        {"dp_level": "silo", "dp_silo_clip": 1.0, "target_epsilon": 8.0},
+        {
+            "dp_level": "silo",
+            "dp_silo_clip": 1.0,
+            "target_epsilon": 8.0,
+            "dp_silo_noise": "distributed",
+            "secure_aggregation": True,
+        },
+    ],
+    ids=["orchestrator-noise", "distributed-noise"],
+)
+def test_silo_level_dp_over_the_store_spends_what_the_local_engine_spends(
+    azurite: AzuriteServer, tmp_path: Path, privacy: dict[str, object]
+) -> None:
+    """DP-FedAvg through the agents: each silo clips (and, distributed, noises from its own
+    secret) its update and records the release in its own ledger before it leaves; the
+    epsilon per round is the local engine's. With distributed noise every draw is the silos'
+    (keyed by their secret, the global model and the round), so with the local silos'
+    secrets the result is the local engine's bit for bit; the orchestrator's noise comes
+    from its own run's secret, so there the weights differ by design."""
+    silos = [f"silo-{i}" for i in range(5)]
+    settings = {**COMMON, **privacy}
+    distributed = privacy.get("dp_silo_noise") == "distributed"
+    _, state = _run_over_store(azurite, tmp_path, silos, local_stores=distributed, **settings)
+    assert state.round == 2
+    local = run_federation(JobConfig(**settings, silos=5, output_dir=tmp_path / "local"))  # type: ignore[arg-type]
+    spent = [r.silo_dp["epsilon"] for r in state.history if r.silo_dp is not None]
+    assert spent == [r.silo_dp["epsilon"] for r in local.history if r.silo_dp is not None]
+    assert len(spent) == 2 and spent[0] > 0
+    same = all(torch.equal(state.global_weights[k], v) for k, v in local.final_weights.items())
+    print(
+        "DEBUG-R",
+        [r.global_metrics for r in state.history],
+        [r.global_metrics for r in local.history],
+        [r.silo_dp for r in state.history],
+        [r.silo_dp for r in local.history],
+    )
+    assert same == distributed
+    if not distributed:  # the silos' ledgers, in their own stores, hold both rounds
+        for silo in silos:
+            ledger = [p for p in (tmp_path / "stores" / silo).iterdir() if "ledger" in p.name]
+            assert ledger and all(p.stat().st_size > 0 for p in ledger), silo
 
 
 def _session() -> SecureAggregationSession:
