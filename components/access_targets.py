@@ -11,7 +11,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from components.conventions import GLOBAL_MODELS_CONTAINER, WORKSPACE_LOGS_CONTAINER
+from components.conventions import (
+    GLOBAL_MODELS_CONTAINER,
+    SIGNING_KEYS_CONTAINER,
+    WORKSPACE_LOGS_CONTAINER,
+)
 from components.naming import silo_container
 
 TargetKind = Literal[
@@ -46,7 +50,7 @@ _FIXED: tuple[TargetKind, ...] = (
 
 TARGET_FORMS = (
     *_FIXED,
-    "models-container:<container> (global or silo-<silo>)",
+    "models-container:<container> (global, signing-keys or silo-<silo>)",
     f"orchestrator-storage-container:{WORKSPACE_LOGS_CONTAINER}",
     "silo:<silo>-storage",
     "silo:<silo>-resource-group",
@@ -95,7 +99,7 @@ class Target:
         covered = self.silo_storage_covered(silos)
         if self.kind == "models-storage":
             covered |= set(silos)  # every silo's update container
-        if self.kind == "models-container" and self.container != GLOBAL_MODELS_CONTAINER:
+        if self.kind == "models-container":
             covered |= {s for s in silos if self.container == silo_container(s)}
         return covered
 
@@ -106,7 +110,11 @@ def parse_target(text: str, silos: Collection[str]) -> Target:
         return Target(kind=text)
     if text.startswith("models-container:"):
         container = text.removeprefix("models-container:")
-        known = [GLOBAL_MODELS_CONTAINER, *(silo_container(s) for s in silos)]
+        known = [
+            GLOBAL_MODELS_CONTAINER,
+            SIGNING_KEYS_CONTAINER,
+            *(silo_container(s) for s in silos),
+        ]
         if container not in known:
             raise ValueError(f"the model store has no container {container!r}; known: {known}")
         return Target(kind="models-container", container=container)

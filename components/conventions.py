@@ -31,6 +31,11 @@ PURPOSE_WORKSPACE = "workspace"
 GLOBAL_MODELS_CONTAINER = "global"
 """Container of the model store that holds the aggregated global models (silos may read)."""
 
+SIGNING_KEYS_CONTAINER = "signing-keys"
+"""Container of the model store where each silo publishes its Ed25519 public key
+(``<silo>.pub``) for secure aggregation: every silo reads all of them and writes only its own
+blob (by condition); no orchestrator identity writes there."""
+
 MEMBER_OF_MARKER = "member-of="
 """In a role assignment's description, ``member-of=<silo>`` marks a person who belongs to
 that silo (e.g. its data custodian) and may therefore hold data roles on its storage."""

@@ -37,6 +37,7 @@ from components.conventions import (
     PURPOSE_JOBS,
     PURPOSE_MODELS,
     PURPOSE_WORKSPACE,
+    SIGNING_KEYS_CONTAINER,
     WORKSPACE_LOGS_CONTAINER,
 )
 from components.dns import ZoneWrites, private_zones
@@ -207,6 +208,13 @@ class Orchestrator(pulumi.ComponentResource):
                 parent=self,
             )
         }
+        containers[SIGNING_KEYS_CONTAINER] = private_container(
+            f"{name}-models-signing-keys",
+            container_name=SIGNING_KEYS_CONTAINER,
+            account=self.models_storage,
+            resource_group_name=rg,
+            parent=self,
+        )
         for silo in args.silos:
             containers[naming.silo_container(silo)] = private_container(
                 f"{name}-models-{silo}",

@@ -36,6 +36,7 @@ from components.access_targets import Target
 from components.conventions import (
     GLOBAL_MODELS_CONTAINER,
     MEMBER_OF_MARKER,
+    SIGNING_KEYS_CONTAINER,
     SUBMITTER_MARKER,
     WORKSPACE_LOGS_CONTAINER,
 )
@@ -265,20 +266,31 @@ def image_builder_rows() -> list[Grant]:
     ]
 
 
-SIGNING_KEY_PATH = "keys/signing.pub"
-"""Where each silo publishes its Ed25519 public key in its own model container
-(fl_jobs.store.layout.SIGNING_KEY_BLOB; a test keeps them equal)."""
+SIGNING_KEYS = Target("models-container", container=SIGNING_KEYS_CONTAINER)
+
+#: Every data action of Storage Blob Data Contributor that changes a blob (Microsoft Learn,
+#: "Azure built-in roles"; "Security considerations for Azure role assignment conditions in
+#: Azure Blob Storage": condition write and add alike, and the rename of ``move``).
+BLOB_CHANGING_ACTIONS = ("write", "add/action", "delete", "move/action")
 
 
-def signing_key_condition(path: str = SIGNING_KEY_PATH) -> str:
-    """An ABAC condition (version 2.0) allowing blob reads only of ``path``, in any
-    container. Source: Microsoft Learn, "Example Azure role assignment conditions for Blob
-    Storage", *Read blobs in named containers with a path*."""
-    read = (
-        "!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'})"
+def signing_key_blob(silo: str) -> str:
+    """Where ``silo`` publishes its Ed25519 public key in the signing-keys container
+    (fl_jobs.store.layout.signing_key_blob; a test keeps them equal)."""
+    return f"{silo}.pub"
+
+
+def signing_key_condition(silo: str) -> str:
+    """An ABAC condition (version 2.0) under which a Storage Blob Data Contributor changes
+    only ``silo``'s own key blob and reads any: every blob-changing action must name that
+    path. Source: Microsoft Learn, "Example Azure role assignment conditions for Blob
+    Storage", *Read, write, or delete blobs in named containers with a path*."""
+    prefix = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+    not_matches = " AND ".join(
+        f"!(ActionMatches{{'{prefix}/{action}'}})" for action in BLOB_CHANGING_ACTIONS
     )
-    blob_path = "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path]"
-    return f"(({read}) OR ({blob_path} StringEquals '{path}'))"
+    blob_path = f"@Resource[{prefix}:path]"
+    return f"(({not_matches}) OR ({blob_path} StringEquals '{signing_key_blob(silo)}'))"
 
 
 def _silo_rows(silo: str) -> list[Grant]:
@@ -304,11 +316,11 @@ def _silo_rows(silo: str) -> list[Grant]:
         ),
         Grant(
             me,
-            roles.BLOB_DATA_READER,
-            Target("models-storage"),
-            f"silo {silo} reads its peers' published signing keys for secure aggregation "
-            f"({SIGNING_KEY_PATH} only, by condition)",
-            condition=signing_key_condition(),
+            roles.BLOB_DATA_CONTRIBUTOR,
+            SIGNING_KEYS,
+            f"silo {silo} publishes its signing key for secure aggregation and reads its "
+            f"peers' (writes {signing_key_blob(silo)} only, by condition)",
+            condition=signing_key_condition(silo),
         ),
         Grant(
             me,

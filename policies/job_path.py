@@ -168,7 +168,7 @@ def _holds(
     """A description of the grant that allows the movement, or None."""
     assert target.node is not None
     for grant in graph.grants_of(principal_id):
-        if roles.role_guid(grant.role_definition_id) not in allowed or grant.signing_keys_only:
+        if roles.role_guid(grant.role_definition_id) not in allowed:
             continue
         if target.node.type == STORAGE_ACCOUNT:
             for reached in grant.targets:

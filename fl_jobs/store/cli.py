@@ -157,7 +157,7 @@ def silo(
     from fl_jobs.manifest import ManifestError
     from fl_jobs.silo_store import LocalSiloStore
     from fl_jobs.store.blobs import StoreUnavailable
-    from fl_jobs.store.layout import GLOBAL_CONTAINER, silo_container
+    from fl_jobs.store.layout import GLOBAL_CONTAINER, SIGNING_KEYS_CONTAINER, silo_container
     from fl_jobs.store.silo import StoreSilo
     from fl_jobs.store.silo_agent import run_silo_agent, silo_data
 
@@ -172,13 +172,9 @@ def silo(
     arrays = silo_data(prepared, index, silo, data or work / "data", given=data is not None)
     credential = _credential(ref.identity_client_id)
     names = [s.name for s in fed.silos]
-    # Secure aggregation reads each peer's published signing key in the peer's container.
-    peers = (
-        [silo_container(s) for s in names if s != silo]
-        if prepared.config.secure_aggregation
-        else []
-    )
-    store = _store(account_url, credential, [GLOBAL_CONTAINER, silo_container(silo), *peers])
+    # Secure aggregation: signing keys are published in, and read from, one container.
+    keys = [SIGNING_KEYS_CONTAINER] if prepared.config.secure_aggregation else []
+    store = _store(account_url, credential, [GLOBAL_CONTAINER, silo_container(silo), *keys])
     try:
         own = None if silo_store is None else LocalSiloStore(silo_store)
         transport = StoreSilo(store, job, silo)

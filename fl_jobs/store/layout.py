@@ -14,9 +14,9 @@ and the docs cannot disagree).
     <job>/rounds/r000004/a01/update.safetensors   silo S's update for that attempt
     <job>/rounds/r000004/a01/secagg/s03.json      S's reply to secure-aggregation step 3
     <job>/heartbeat.json                          silo S's last sign of life
-    keys/signing.pub                              S's Ed25519 public key (secure aggregation)
 
-and in ``global``, ``<job>/rounds/r000004/a01/secagg/s03/<S>.json`` is step 3's request to S.
+in ``global``, ``<job>/rounds/r000004/a01/secagg/s03/<S>.json`` is step 3's request to S, and
+in ``signing-keys`` (each silo writes only its own blob), ``<S>.pub`` is S's Ed25519 public key.
 """
 
 from __future__ import annotations
@@ -106,6 +106,11 @@ def step_of(request_name: str, silo: str) -> int | None:
     return int(match.group(1)) if match and match.group(2) == silo else None
 
 
-#: In each silo's own container: its Ed25519 signing key's public half (raw 32 bytes), which
-#: peers check secure-aggregation signatures against. Only the silo writes there.
-SIGNING_KEY_BLOB = "keys/signing.pub"
+SIGNING_KEYS_CONTAINER = "signing-keys"
+"""Same name as components.conventions.SIGNING_KEYS_CONTAINER (a test keeps them equal)."""
+
+
+def signing_key_blob(silo: str) -> str:
+    """In ``signing-keys``: ``silo``'s Ed25519 public key (raw 32 bytes), which peers check
+    its secure-aggregation signatures against; only ``silo`` may write it."""
+    return f"{silo}.pub"

@@ -7,8 +7,8 @@ silo's reply in that silo's own container (``…/secagg/sNN.json``) with backoff
 round's deadline. Both are JSON documents with the store's envelope (job, round, attempt,
 writer, schema) plus the step, decoded by :mod:`fl_jobs.store.secure_codec`; a reply that
 fails a check is a refusal with its reason, and the round goes on without that silo, as for
-any other message. Signing keys are published in each silo's own container
-(:data:`fl_jobs.store.layout.SIGNING_KEY_BLOB`), where only that silo writes.
+any other message. Signing keys are published in the ``signing-keys`` container, one blob per
+silo that only that silo's identity may write (:func:`fl_jobs.store.layout.signing_key_blob`).
 """
 
 from __future__ import annotations

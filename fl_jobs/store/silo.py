@@ -189,17 +189,19 @@ class StoreSilo:
     # -- secure aggregation -------------------------------------------------------------------
 
     def publish_key(self, public: bytes) -> None:
-        """Publish this silo's signing key in its own container (where only it writes)."""
-        blob = self.store.read(self.container, layout.SIGNING_KEY_BLOB, max_bytes=64)
+        """Publish this silo's signing key as its own blob of ``signing-keys`` (which only its
+        identity may write)."""
+        name = layout.signing_key_blob(self.silo)
+        blob = self.store.read(layout.SIGNING_KEYS_CONTAINER, name, max_bytes=64)
         if not (isinstance(blob, Blob) and blob.data == public):
-            self.store.overwrite(self.container, layout.SIGNING_KEY_BLOB, public)
+            self.store.overwrite(layout.SIGNING_KEYS_CONTAINER, name, public)
 
     def peer_key(self, peer: str) -> bytes | None:
-        """``peer``'s published signing key, read from its own container; None if absent or
-        unreadable (the guard then refuses the peer's signatures)."""
+        """``peer``'s published signing key (its blob of ``signing-keys``, which only the
+        peer writes); None if absent or unreadable (the guard then refuses its signatures)."""
         try:
             blob = self.store.read(
-                layout.silo_container(peer), layout.SIGNING_KEY_BLOB, max_bytes=64
+                layout.SIGNING_KEYS_CONTAINER, layout.signing_key_blob(peer), max_bytes=64
             )
         except Exception as exc:  # no read access, no container: unauthenticated
             log.warning("%s: cannot read %s's signing key: %s", self.silo, peer, exc)

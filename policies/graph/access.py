@@ -89,18 +89,6 @@ class Grant:
     def role(self) -> str:
         return roles.role_name(self.role_definition_id)
 
-    @property
-    def signing_keys_only(self) -> bool:
-        """A read-only role narrowed by condition to the silos' published signing keys
-        (secure aggregation): it reaches only each container's ``keys/signing.pub``, no
-        model, update or data that a movement reads."""
-        from components.permissions import signing_key_condition
-
-        return (
-            roles.is_blob_read_only(self.role_definition_id)
-            and self.assignment.get("condition") == signing_key_condition()
-        )
-
 
 class AccessMixin(GraphCore):
     """Principals, resolved role assignments and scope coverage."""

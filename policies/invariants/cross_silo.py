@@ -3,9 +3,9 @@
 A silo identity holds no role on another silo's storage. On the orchestrator's model store it
 may write only its own container (named after the silo, plain or ``silo-<name>``) and read the
 ``global`` container; nothing at account (or wider) scope, so no silo reads another silo's
-updates. The one exception is a read-only role whose ABAC condition admits only the path of
-the silos' published signing keys (``components.permissions.signing_key_condition``), which
-secure aggregation checks peers' signatures against.
+updates. In the ``signing-keys`` container, where secure aggregation's public keys live, a silo
+may read, and write only under the ABAC condition that names its own key blob
+(``components.permissions.signing_key_condition``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from components.conventions import (
     PURPOSE_MODELS,
     PURPOSE_SILO_DATA,
     ROLE_SILO,
+    SIGNING_KEYS_CONTAINER,
 )
+from components.permissions import signing_key_condition
 from policies import roles
 from policies.graph import Grant, ResourceGraph, StorageTarget, purpose_of, silo_of
 from policies.violation import Violation
@@ -41,14 +43,21 @@ def _problem(grant: Grant, silo: str, target: StorageTarget) -> str | None:
     if purpose != PURPOSE_MODELS:
         return None
     if target.container is None:
-        if grant.signing_keys_only:
-            return None
         return (
             f"reaches the whole model store '{account}' at {target.level} scope, "
             "including every other silo's updates"
         )
     if target.container in own_containers(silo):
         return None
+    if target.container == SIGNING_KEYS_CONTAINER:
+        if roles.is_blob_read_only(grant.role_definition_id):
+            return None
+        if grant.assignment.get("condition") == signing_key_condition(silo):
+            return None
+        return (
+            f"may write other silos' keys in the '{SIGNING_KEYS_CONTAINER}' container of model "
+            f"store '{account}' (a silo writes only its own, by condition)"
+        )
     if target.container == GLOBAL_MODELS_CONTAINER:
         if roles.is_blob_read_only(grant.role_definition_id):
             return None

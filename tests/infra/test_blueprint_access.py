@@ -324,14 +324,14 @@ def test_silo_identities_reach_only_their_own_things(case: tuple[SandboxSpec, Mo
             scopes["container-registry"],
             scopes["orchestrator-storage"],
             scopes["orchestrator-storage-container:azureml"],
-            scopes["models-storage"],
+            scopes["models-container:signing-keys"],
         }
-        # The global model and the workspace storage are read-only for silos; so is the
-        # model store, and only for the peers' signing keys (by condition).
-        for read_only in ("models-container:global", "orchestrator-storage", "models-storage"):
+        # The global model and the workspace storage are read-only for silos.
+        for read_only in ("models-container:global", "orchestrator-storage"):
             assert reached[scopes[read_only]].endswith(BUILTIN_ROLES[BLOB_DATA_READER])
-        (keys,) = [r for r in mine if r.inputs["scope"] == scopes["models-storage"]]
-        assert keys.inputs["condition"] == signing_key_condition()
+        # The signing keys: every silo reads them, and writes only its own (by condition).
+        (keys,) = [r for r in mine if r.inputs["scope"] == scopes["models-container:signing-keys"]]
+        assert keys.inputs["condition"] == signing_key_condition(silo)
         assert keys.inputs["conditionVersion"] == "2.0"
 
 

@@ -114,8 +114,8 @@ def test_container_role_assignments_take_the_containers_id_as_scope() -> None:
         for r in run.of_type("azure-native:authorization:RoleAssignment")
         if r.inputs["scope"] in containers
     ]
-    # silos: own update + global; jobs: global + each update; logs: jobs + each silo;
-    # uploaders: each silo's data container and the test-set paths of global
-    assert len(scoped) == 2 * 2 + (1 + 2) + (1 + 2) + (2 + 1)
+    # silos: own update + global + own signing key; jobs: global + each update; logs: jobs +
+    # each silo; uploaders: each silo's data container and the test-set paths of global
+    assert len(scoped) == 2 * 3 + (1 + 2) + (1 + 2) + (2 + 1)
     for assignment in scoped:
         assert containers[assignment.inputs["scope"]] in _deps(run, assignment)

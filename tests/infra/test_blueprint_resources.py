@@ -82,8 +82,8 @@ PER_SILO: dict[str, Counter[str]] = {
             CONTAINER: 2,  # its data container + its update container in the model store
             COMPUTE: 1,
             DATASTORE: 2,  # its data + its updates
-            # its identity's seven (one: its peers' signing keys, by condition) + the
-            # orchestrator's read of its updates + its data uploader's
+            # its identity's seven (one: its signing key, by condition) + the orchestrator's
+            # read of its updates + its data uploader's
             ROLE: 8 + 1,
         }
     ),
@@ -128,7 +128,7 @@ FIXED: dict[str, Counter[str]] = {
             RG: 1,
             UAI: 2,  # the workspace's identity, the jobs identity
             STORAGE: 2,  # workspace storage + model store
-            CONTAINER: 2,  # global models, the workspace storage's log container
+            CONTAINER: 3,  # global models, signing keys, the workspace storage's log container
             VAULT: 1,
             ACR: 1,
             LOGS: 1,

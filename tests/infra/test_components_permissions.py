@@ -60,24 +60,25 @@ def test_the_jobs_identity_holds_no_role_that_pushes_or_manages() -> None:
 
 
 def test_silo_rows_touch_only_their_own_silo() -> None:
-    """Except the read of the peers' signing keys, narrowed by condition to that one path
-    (the cross-silo invariant accepts exactly that grant)."""
+    """The signing-keys container holds no silo's resources; there a silo writes only its
+    own key (by condition)."""
     for grant in access_table(SILOS):
         for silo in SILOS:
             if grant.grantee != silo_identity(silo):
                 continue
-            if grant.condition == signing_key_condition():
-                assert grant.role == roles.BLOB_DATA_READER and grant.target == Target(
-                    "models-storage"
-                )
-                continue
             assert grant.target.silo_resources_covered(SILOS) <= {silo}, grant
+            if grant.target == Target("models-container", container="signing-keys"):
+                assert grant.condition == signing_key_condition(silo), grant
 
 
 def test_silo_writes_only_its_own_update_container() -> None:
     table = access_table(SILOS)
     model_rows = [g for g in table if g.target.kind == "models-container"]
     for grant in model_rows:
+        if grant.target.container == "signing-keys":
+            # Each silo writes only its own key there (by condition); checked above.
+            assert grant.condition == signing_key_condition(grant.grantee.silo or "")
+            continue
         if grant.target.container == "global":
             # Silos read the global model; only the orchestrator's jobs write it.
             writer = grant.grantee == JOBS_IDENTITY

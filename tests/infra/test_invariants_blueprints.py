@@ -63,7 +63,7 @@ def test_checks_see_the_whole_sandbox(blueprint: str) -> None:
         containers = {
             e.container for e in storage_entries if e.principal == f"silo:{silo} identity"
         }
-        assert containers == {None, f"silo-{silo}", "global", "azureml"}
+        assert containers == {None, f"silo-{silo}", "global", "azureml", "signing-keys"}
     assert all(g.targets or "storageAccounts" not in g.scope for g in graph.grants)
     # Every grant resolves to an identity of the sandbox, except the deployer's as submitter
     # and the data uploaders'; HBI with AKS adds the workspace's system identity's storage

@@ -356,19 +356,22 @@ def test_invariants_register_like_the_azure_rules() -> None:
 @pytest.mark.parametrize(
     ("condition", "guid", "allowed"),
     [
-        (signing_key_condition(), roles.STORAGE_BLOB_DATA_READER, True),
-        (signing_key_condition("*"), roles.STORAGE_BLOB_DATA_READER, False),
-        (signing_key_condition(), roles.STORAGE_BLOB_DATA_CONTRIBUTOR, False),
-        (None, roles.STORAGE_BLOB_DATA_READER, False),
+        (None, roles.STORAGE_BLOB_DATA_READER, True),
+        (signing_key_condition("alpha"), roles.STORAGE_BLOB_DATA_CONTRIBUTOR, True),
+        (signing_key_condition("beta"), roles.STORAGE_BLOB_DATA_CONTRIBUTOR, False),
+        (None, roles.STORAGE_BLOB_DATA_CONTRIBUTOR, False),
     ],
 )
-def test_model_store_read_narrowed_to_signing_keys_is_the_one_account_grant(
+def test_a_silo_writes_only_its_own_signing_key(
     condition: str | None, guid: str, allowed: bool
 ) -> None:
-    """Secure aggregation's peer-key read: read-only and narrowed by the exact condition that
-    admits only ``keys/signing.pub``; any other account-scope grant still reaches updates."""
-    plain = g.assignment("alpha-keys", g.silo_principal("alpha"), guid, g.storage_id("stmodels"))
+    """The signing-keys container: a silo may read every key, and write only under the
+    condition that names its own key blob; another silo's condition, or none, is named."""
+    scope = g.container_scope("stmodels", "signing-keys")
+    plain = g.assignment("alpha-keys", g.silo_principal("alpha"), guid, scope)
     narrowed = {"condition": condition, "conditionVersion": "2.0"} if condition else {}
     keys = g._rec(plain.type, plain.name, {**plain.inputs, **narrowed})
     found = only(check_all([*g.sandbox(), keys], OUTPUTS), "cross-silo-isolation")
     assert (not found) == allowed, found
+    if not allowed:
+        assert "may write other silos' keys" in found[0].problem

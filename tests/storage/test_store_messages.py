@@ -108,9 +108,11 @@ def test_layout_names() -> None:
     from components.naming import silo_container
 
     assert layout.GLOBAL_CONTAINER == GLOBAL_MODELS_CONTAINER
-    from components.permissions import SIGNING_KEY_PATH
+    from components.conventions import SIGNING_KEYS_CONTAINER
+    from components.permissions import signing_key_blob
 
-    assert layout.SIGNING_KEY_BLOB == SIGNING_KEY_PATH  # the silos' peer-key read grant
+    assert layout.SIGNING_KEYS_CONTAINER == SIGNING_KEYS_CONTAINER
+    assert layout.signing_key_blob("north") == signing_key_blob("north")  # its write grant
     assert layout.silo_container("north") == silo_container("north")
     assert layout.task_blob("j", 4, 1) == "j/rounds/r000004/a01/task.json"
     assert layout.attempt_of(layout.task_blob("j", 4, 12)) == 12

@@ -35,7 +35,11 @@ from fl_jobs.store.silo_agent import run_silo_agent, silo_data
 from tests.azurite import AzuriteServer, sas_store
 
 SILOS = ["silo-0", "silo-1", "silo-2"]
-CONTAINERS = [layout.GLOBAL_CONTAINER, *map(layout.silo_container, SILOS)]
+CONTAINERS = [
+    layout.GLOBAL_CONTAINER,
+    layout.SIGNING_KEYS_CONTAINER,
+    *map(layout.silo_container, SILOS),
+]
 
 
 def _run_over_store(
@@ -47,22 +51,24 @@ def _run_over_store(
     **settings: object,
 ) -> tuple[str, FederationState]:
     """A job over the store, silo agents as threads with container-scoped SAS only: each
-    silo writes its own container and reads ``global`` and its peers' (their signing keys).
+    silo writes its own container, reads ``global`` and writes ``signing-keys`` (where Azure
+    narrows the write to its own blob by condition; a SAS cannot).
     ``local_stores``: each silo keeps its secret where the local engine's silo does."""
+    containers = {layout.silo_container(s): s for s in silos}
     service = azurite.service_client()
-    for name in [layout.GLOBAL_CONTAINER, *map(layout.silo_container, silos)]:
+    for name in [layout.GLOBAL_CONTAINER, layout.SIGNING_KEYS_CONTAINER, *containers]:
         if not service.get_container_client(name).exists():
             service.create_container(name)
     job = f"job-{uuid.uuid4().hex[:10]}"
     prepared = prepare_job(JobConfig(**settings, silos=len(silos), round_timeout=120))  # type: ignore[arg-type]
-    containers = {layout.silo_container(s): s for s in silos}
     orchestrator_store = sas_store(azurite, {"global": "racwdl", **dict.fromkeys(containers, "r")})
     errors: list[BaseException] = []
 
     def serve(index: int, silo: str) -> None:
         try:
-            grants = {c: "racw" if owner == silo else "r" for c, owner in containers.items()}
-            store = sas_store(azurite, {"global": "rl", **grants})
+            own_container = layout.silo_container(silo)
+            grants = {"global": "rl", own_container: "racw", layout.SIGNING_KEYS_CONTAINER: "racwl"}
+            store = sas_store(azurite, grants)
             data = silo_data(prepared, index, silo, root / silo, given=False)
             own = local_silo_store(silo) if local_stores else LocalSiloStore(root / "stores" / silo)
             transport = StoreSilo(store, job, silo, poll_max_s=0.5)
@@ -113,7 +119,8 @@ def test_secure_aggregation_over_the_store_equals_the_local_engine(
     # Every step went through the store: requests in global, replies in each silo's container.
     requests = admin.list("global", layout.secagg_prefix(job, 1, 1))
     assert len(requests) == 5 * len(SILOS)  # keys, shares, masks, consistency, reveal
-    assert admin.read("silo-silo-0", layout.SIGNING_KEY_BLOB) is not None
+    keys = admin.list(layout.SIGNING_KEYS_CONTAINER, "")
+    assert sorted(keys) == sorted(layout.signing_key_blob(s) for s in SILOS)
 
 
 @pytest.mark.parametrize(
