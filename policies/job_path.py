@@ -15,10 +15,12 @@ the target over the network (``policies.network_paths``). The round, in order:
    into it is *broken*: no one, subscription Owners included, can write its first data;
 2. image build, on the workspace's image-build compute (or Azure's serverless build):
    read the build context from the workspace storage, push the image to the registry;
-3. each silo's preprocess and train steps, on the silo's compute, as its identity (steps run
-   with ``identity: managed``): pull the image, download the snapshot, talk to the workspace
-   (job control, MLflow metrics), read and write its own data, read the global model, write
-   its update, write logs and MLflow artifacts;
+3. each silo's preprocess and train steps (or its agent), on the silo's compute, as its
+   identity (steps run with ``identity: managed``): pull the image, download the snapshot,
+   talk to the workspace (job control, MLflow metrics), read and write its own data, read the
+   global model (and the agents' round announcements), write its update (and heartbeats and
+   secure-aggregation replies, in the same container), publish its signing key and read its
+   peers' in the model store's ``signing-keys`` container, write logs and MLflow artifacts;
 4. aggregate, on the orchestrator's compute, as its jobs identity: pull, snapshot, workspace,
    read every silo's update, read the test set and write the new global model, write logs.
 
@@ -35,7 +37,7 @@ from typing import Any
 
 from components import builtin_roles as names
 from components.arm_types import BASTION_HOST, VIRTUAL_MACHINE
-from components.conventions import WORKSPACE_LOGS_CONTAINER
+from components.conventions import SIGNING_KEYS_CONTAINER, WORKSPACE_LOGS_CONTAINER
 from components.jump_host import HOST_SUBNET, PURPOSE_JUMP_HOST
 from policies import roles
 from policies.graph import (
@@ -752,8 +754,24 @@ def _silos(
                 _datastore(graph, silo.get("update_datastore")),
                 BLOB_WRITE,
             ),
+            _movement(
+                graph,
+                step,
+                "publish its signing key, read its peers' (secure aggregation)",
+                actor,
+                _signing_keys(_datastore(graph, global_store)),
+                BLOB_WRITE,
+            ),
         ]
     return found
+
+
+def _signing_keys(global_models: Target) -> Target:
+    """The model store's signing-keys container (beside ``global``)."""
+    if global_models.node is None:
+        return replace(global_models, container=SIGNING_KEYS_CONTAINER)
+    label = f"model store '{global_models.node.arm_name}', container '{SIGNING_KEYS_CONTAINER}'"
+    return Target(global_models.node, "blob", SIGNING_KEYS_CONTAINER, label=label)
 
 
 def _aggregate(

@@ -49,12 +49,14 @@ def test_every_blueprint_has_a_clear_job_path(blueprint: str, silos: int) -> Non
     found = moves(run.resources, run.result)
     assert [m.what for m in found if not m.ok] == KNOWN_GAPS.get(blueprint, [])
     # submit: API + upload; seeding: each silo and the test set; image build: outbound,
-    # context, push; each silo: 8; aggregate. Control traffic and the service are counted in
-    # test_job_path_control.
+    # context, push; each silo: 9 (its signing key among them); aggregate. Control traffic and
+    # the service are counted in test_job_path_control.
     data = [m for m in found if not is_control(m)]
     # With the jump host (private, confidential), each person first connects to it.
     jump = silos + 2 if blueprint in ("private", "confidential") else 0
-    assert len(data) == 2 + (silos + 1) + 3 + 8 * silos + (6 + silos) + jump
+    assert len(data) == 2 + (silos + 1) + 3 + 9 * silos + (6 + silos) + jump
+    keys = [m for m in found if "signing key" in m.what]
+    assert len(keys) == silos and all("container 'signing-keys'" in m.target for m in keys)
     silo_steps = {m.step for m in found if m.step.startswith("silo ")}
     assert silo_steps == {f"silo silo{i}: preprocess + train" for i in range(1, silos + 1)}
 
@@ -281,3 +283,25 @@ def test_a_manifest_naming_an_unknown_datastore_is_named() -> None:
         ("aggregate", "read silo silo1's update"),
     }
     assert all("updates_nowhere" in m.problem for m in broken)
+
+
+def test_a_silo_without_its_signing_key_grant_cannot_publish_it() -> None:
+    """Secure aggregation over the model store: the silo writes its key in signing-keys;
+    without that grant the job path names the movement broken."""
+    records, outputs = run_of("minimal")
+    keys = [
+        r
+        for r in records
+        if r.type == "azure-native:authorization:RoleAssignment"
+        and "signing key" in str(r.inputs.get("description"))
+        and "silo1" in r.name
+    ]
+    assert len(keys) == 1
+    found = moves([r for r in records if r is not keys[0]], outputs)
+    broken = [m for m in found if not m.ok]
+    assert [(m.step, m.what) for m in broken] == [
+        (
+            "silo silo1: preprocess + train",
+            "publish its signing key, read its peers' (secure aggregation)",
+        )
+    ]
