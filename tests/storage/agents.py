@@ -56,7 +56,8 @@ class Federation:
         settings = {"example": "digits", "silos": len(self.silos), **self.settings}
         self.job_file.write_text("".join(f"{k}: {v}\n" for k, v in settings.items()))
         service = self.azurite.service_client()
-        for name in [layout.GLOBAL_CONTAINER, *map(layout.silo_container, self.silos)]:
+        containers = [layout.GLOBAL_CONTAINER, layout.SIGNING_KEYS_CONTAINER]
+        for name in [*containers, *map(layout.silo_container, self.silos)]:
             if not service.get_container_client(name).exists():
                 service.create_container(name)
 

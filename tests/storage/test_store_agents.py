@@ -157,6 +157,39 @@ def test_a_killed_orchestrator_resumes_from_the_store_bit_identically(make) -> N
     _assert_equal_to_local(fed)
 
 
+def test_secure_aggregation_agents_survive_a_killed_orchestrator_and_a_killed_silo(
+    make,
+) -> None:
+    """Real agent processes under secure aggregation: the orchestrator is SIGKILLed after
+    round 2 and restarted (its sessions start at a new attempt number, so no silo sees a
+    session twice), silo-2 is SIGKILLed and left out at the deadline while two silos (the
+    floor) carry the round, then it rejoins; the job finishes with every silo's guard intact."""
+    fed = make(rounds=6, round_timeout=10, min_silos=2, secure_aggregation="true")
+    first = fed.orchestrator()
+    silos = {s: fed.silo(s) for s in SILOS}
+    fed.wait_for("round 2", lambda: (fed.head() or {}).get("complete", 0) >= 2)
+    first.kill()
+    first.wait(timeout=10)
+    silos["silo-2"].kill()
+    silos["silo-2"].wait(timeout=10)
+    second = fed.orchestrator()
+    fed.wait_for(
+        "silo-2 left out",
+        lambda: any("silo-2" in r["dropped"] for r in _rounds(fed)),
+    )
+    restarted = fed.silo("silo-2")
+    _finish(fed, second, [silos["silo-0"], silos["silo-1"], restarted])
+    rounds = _rounds(fed)
+    assert [r["round"] for r in rounds][-1] == 6 and (fed.head() or {})["complete"] == 6
+    assert all(r["secure_aggregation"] is not None for r in rounds)
+    left_out = next(r for r in rounds if "silo-2" in r["dropped"])
+    assert left_out["secure_aggregation"]["contributors"] == 2
+    rejoined = [r for r in rounds if r["round"] > left_out["round"] and not r["dropped"]]
+    assert rejoined and rejoined[-1]["secure_aggregation"]["contributors"] == 3
+    assert f"resumed job {fed.job} after round" in fed.log("orchestrator")
+    assert "Traceback" not in fed.logs()
+
+
 def test_a_second_orchestrator_for_the_same_job_is_refused(make) -> None:
     fed = make(rounds=2, round_timeout=60)
     first = fed.orchestrator()
