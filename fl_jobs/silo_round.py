@@ -17,12 +17,16 @@ same at a silo whichever wire brought it:
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from fl_jobs.config import JobConfig
+from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.examples.base import DataShape, Example
 from fl_jobs.secure_aggregation.silo_guard import update_digest
 from fl_jobs.silo_data import SiloArrays
@@ -82,6 +86,15 @@ def planned_release(
     return releases
 
 
+def training_context(
+    weights: dict[str, torch.Tensor], round: int, silo_config: dict[str, float]
+) -> int:
+    """64 bits of what a round trains: the global model, the round and its settings."""
+    settings = json.dumps(silo_config, sort_keys=True).encode()
+    digest = hashlib.sha256(update_digest(weights, round).encode() + settings).hexdigest()
+    return int(digest[:16], 16)
+
+
 class SiloTrainer:
     """Trains rounds at one silo, on its data, with its store (secret, ledger, budget)."""
 
@@ -123,32 +136,47 @@ class SiloTrainer:
         silo, data = self.silo, self.data
         self.model.load_state_dict(weights)
         round_params = with_silo_config(self.params, silo_config)
-        own, releases, model_digest = None, [], 0
+        own, releases = None, []
         noised = self.metrics_policy == "dp"
-        if self.secret is not None:  # keyed by what is trained, not by the orchestrator's seed
-            model_digest = int(update_digest(weights, round)[:16], 16)
-            own = private_seeds(self.secret, model_digest, round)
+        # Keyed by what is trained (model, round and settings), not by the orchestrator's
+        # seed: the same request draws the same noise (resume), any other request fresh noise
+        # (two releases that shared noise would cancel it in their difference).
+        context = training_context(weights, round, silo_config)
+        if self.secret is not None:
+            own = private_seeds(self.secret, context, round)
             releases = planned_release(
                 silo, self.store, round_params, data.n_samples, run, round, metric=noised
             )
         if self.silo_dp is not None:  # silo-level DP: its round is a release too, budgeted
             releases.append(self.silo_dp.release(run, round))
             check_budget(silo, self.store, *releases)
-        update = train_local(
-            self.model,
-            data,
-            round_params,
-            seed=seed,
-            example=self.example,
-            private_seeds=own,
-        )
+        try:
+            update = train_local(
+                self.model,
+                data,
+                round_params,
+                seed=seed,
+                example=self.example,
+                private_seeds=own,
+            )
+        except TrainingDivergedError as exc:
+            # Its report leaves the silo too: booked before it does (with the steps run),
+            # and under DP without the step and loss, which a crafted model could aim at one
+            # record (the detail stays in the silo's own log).
+            if releases and self.secret is not None:
+                releases[0] = {**releases[0], "steps": exc.step}
+            for entry in releases:
+                record_release(self.store, entry)
+            if not releases:
+                raise
+            print(f"{silo}: round {round}: {exc}", file=sys.stderr)
+            raise TrainingDivergedError(float("nan"), 0) from None
         if noised and self.secret is not None:  # on the trained model, from the silo's secret
             X_own, y_own = tensors(data)
-            seed_ = metric_seed(self.secret, model_digest, round)
+            seed_ = metric_seed(self.secret, context, round)
             update.metrics.update(noised_loss(self.model, X_own, y_own, self.example, seed_))
         if self.silo_dp is not None:  # clipped (noised) before it leaves, weight 1
-            digest = int(update_digest(weights, round)[:16], 16)
-            update = self.silo_dp.apply(update, weights, digest, round)
+            update = self.silo_dp.apply(update, weights, context, round)
         if releases:  # in the silo's ledger before the update leaves
             if self.secret is not None:  # DP-SGD's steps, as trained
                 releases[0] = {**releases[0], "steps": update.metrics["dp_steps"]}

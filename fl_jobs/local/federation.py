@@ -45,6 +45,7 @@ from fl_jobs.federation_state import (
 from fl_jobs.local.pipes import PipesServer
 from fl_jobs.local.prepare import PreparedJob, prepare_job
 from fl_jobs.local.round_ledger import Notify
+from fl_jobs.local.run_identity import start_run
 from fl_jobs.local.worker_pool import FederationError, WorkerPool
 from fl_jobs.local_sgd import PlainSGD
 from fl_jobs.model_io import save_weights
@@ -188,8 +189,6 @@ class _Federation:
         self.keep_files = keep_files
         self.cache = cache
         self.out = Path(config.output_dir)
-        #: Binds every secure-aggregation session to this run (keys are fresh per session).
-        self.run_id = str(self.out.resolve())
         self.silo_dp = SiloDPAggregator(config, self.out) if silo_dp_on(config) else None
         self.silos_root = self.out / "silos"
 
@@ -220,8 +219,11 @@ class _Federation:
         rng = np.random.default_rng(derive_seed(config.seed, 0xC11E))
         _restore(model, strategy, rng, state)
 
+        # Binds every secure-aggregation session to this run; recorded before the workers
+        # start, which read it as the run they serve.
+        identity = start_run(self.out, resume=resume is not None)
         pool = WorkerPool(prepared, self.silos_root, self.cache)
-        pipes = PipesServer(pool, self.out, run_id=self.run_id, notify=notify)
+        pipes = PipesServer(pool, self.out, identity=identity, notify=notify)
         engine = RoundEngine(
             prepared, pipes, prepared.silo_names, notify=notify, silo_dp=self.silo_dp
         )

@@ -19,6 +19,7 @@ import torch
 
 from fl_jobs.errors import ModelUpdateError
 from fl_jobs.local.round_ledger import Notify, RoundLedger
+from fl_jobs.local.run_identity import RunIdentity
 from fl_jobs.local.secure_round import PoolRelay, SecureRound
 from fl_jobs.local.wait_notice import wait_notice
 from fl_jobs.local.worker import TrainReply, TrainRequest
@@ -47,7 +48,7 @@ class PipesServer:
         pool: WorkerPool,
         folder: Path,
         *,
-        run_id: str | None = None,
+        identity: RunIdentity | None = None,
         notify: Notify | None = None,
     ) -> None:
         self.pool = pool
@@ -56,7 +57,7 @@ class PipesServer:
         self.config = pool.prepared.config
         self.secure = self.config.secure_aggregation
         #: Binds every secure-aggregation session to this run (keys are fresh per session).
-        self.run_id = run_id or str(folder.resolve())
+        self.identity = identity or RunIdentity(str(folder.resolve()), 1)
         self.notify = notify
 
     def _global_path(self, round: int) -> Path:
@@ -129,13 +130,15 @@ class PipesServer:
         template: Mapping[str, torch.Tensor],
     ) -> tuple[WeightedMean, dict[str, Any]]:
         outcome = SecureRound(
-            run_id=self.run_id,
+            run_id=self.identity.run_id,
             round=round,
             relay=PoolRelay(self.pool, self.by_name),
             ledger=ledger,
             codec=FixedPointCodec(clip=self.config.secure_aggregation_clip),
             timeout=self.config.round_timeout,
             floor=session_policy(self.config).floor,
+            # a resumed run starts its sessions after those the interrupted start offered
+            first_attempt=(self.identity.starts - 1) * (len(self.by_name) + 1),
         ).run(trained, template)
         return outcome.mean, outcome.to_plain()
 

@@ -10,6 +10,9 @@ from fl_jobs.local.worker_pool import Dropped
 Notify = Callable[[str], None]
 #: How an update beyond the secure-aggregation clip is described (fl_jobs.secure_aggregation).
 CLIP_EXCEEDED = "beyond the secure-aggregation clip"
+#: A silo's guard refusing to reveal, over fewer silos, what it revealed before
+#: (fl_jobs.secure_aggregation.silo_guard.REASONS).
+ALREADY_UNMASKED = ("update-already-unmasked", "round-already-unmasked")
 
 
 class RoundLedger:
@@ -58,6 +61,8 @@ class RoundLedger:
         )
 
     def reject(self, silo: str, reason: str) -> None:
+        """``silo``'s update is not in the round, for ``reason`` (a silo's fixed refusal code,
+        or what its message failed)."""
         self.rejected[silo] = reason
         self.say(f"round {self.rnd}: {silo}'s update rejected ({reason})")
 
@@ -84,6 +89,16 @@ class RoundLedger:
                     "start a new run with a larger --secure-aggregation-clip (a resumed run "
                     "keeps its clip)",
                     resumable=False,
+                )
+            unmasked = [s for s, why in self.rejected.items() if why in ALREADY_UNMASKED]
+            if unmasked:  # the silos' guard: never a smaller set for what they revealed
+                raise QuorumLostError(
+                    f"round {self.rnd} lost its quorum: at most {left} of {self.selected} "
+                    f"selected silos can contribute; {', '.join(unmasked)} unmasked this "
+                    "round's update before over more silos and will not reveal it over fewer "
+                    f"({'; '.join(reasons)})",
+                    "bring the missing silos back and resume; or, if an earlier run with the "
+                    "same --seed trained the same updates, start this one with another --seed",
                 )
             if left < self.floor and self.floor > self.min_silos:
                 raise QuorumLostError(

@@ -56,6 +56,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from fl_jobs.errors import SecureAggregationError
+from fl_jobs.secure_aggregation.encoding import FixedPointCodec
 from fl_jobs.secure_aggregation.keys import PublicKeys
 from fl_jobs.secure_aggregation.session import (
     SecureAggregationSession,
@@ -78,6 +79,8 @@ REASONS = {
     "session-cohort-below-minimum": "the session has fewer silos than the silo's minimum",
     "session-bound-not-public": "the session's max_samples is not the public bound for its "
     "silos and encoding",
+    "session-codec-not-own": "the session's encoding (clip, fraction bits) is not the one of "
+    "the silo's own configuration",
     "session-replayed": "this session was unmasked before",
     "session-other-run": "the session is for a run this silo does not serve",
     "session-other-round": "the session is for another round than the one this silo trained",
@@ -109,13 +112,43 @@ class SessionPolicy:
     floor: int
     #: The run this silo serves; sessions of any other run are refused (None: any run).
     run_id: str | None = None
+    #: The encoding the silo's own configuration sets (its clip and fraction bits): another
+    #: one would set another sample bound or clip, and refusals under it would answer the
+    #: orchestrator's questions about the silo's count or weights (None: any).
+    codec: FixedPointCodec | None = None
+    #: Fewest silos in a session beyond the floor: with distributed silo-level DP, the
+    #: cohort its noise share is split over (a smaller sum has too little noise).
+    min_session: int = 0
 
     @classmethod
     def for_cohort(
-        cls, silos: Iterable[str], per_round: int, run_id: str | None = None
+        cls,
+        silos: Iterable[str],
+        per_round: int,
+        run_id: str | None = None,
+        *,
+        codec: FixedPointCodec | None = None,
+        min_session: int = 0,
     ) -> SessionPolicy:
         """A majority of the ``per_round`` silos the configuration plans, at least 2."""
-        return cls(frozenset(silos), max(2, majority(per_round)), run_id)
+        floor = max(2, majority(per_round))
+        return cls(frozenset(silos), floor, run_id, codec, min_session)
+
+    @classmethod
+    def of_config(
+        cls, config: JobConfig, silos: Iterable[str], per_round: int, run_id: str | None
+    ) -> SessionPolicy:
+        """The policy of a silo whose own job configuration is ``config``."""
+        from fl_jobs.silo_dp import min_cohort, silo_dp_on
+
+        distributed = silo_dp_on(config) and config.dp_silo_noise == "distributed"
+        return cls.for_cohort(
+            silos,
+            per_round,
+            run_id,
+            codec=FixedPointCodec(clip=config.secure_aggregation_clip),
+            min_session=min_cohort(config) if distributed else 0,
+        )
 
 
 def session_policy(config: JobConfig) -> SessionPolicy:
@@ -125,14 +158,18 @@ def session_policy(config: JobConfig) -> SessionPolicy:
     from fl_jobs.strategies.client_fraction import silos_per_round
 
     per_round = silos_per_round(config.fraction, config.silos)
-    return SessionPolicy.for_cohort(silo_names(config.silos), per_round, run_identity(config))
+    names = silo_names(config.silos)
+    return SessionPolicy.of_config(config, names, per_round, run_identity(config))
 
 
 def run_identity(config: JobConfig) -> str | None:
-    """The run a local job's sessions belong to: its resolved output folder."""
+    """The run a local job's sessions belong to, as its start recorded it in the run folder
+    (fl_jobs.local.run_identity); None outside a run folder."""
     from pathlib import Path
 
-    return None if config.output_dir is None else str(Path(config.output_dir).resolve())
+    from fl_jobs.local.run_identity import recorded_run_id
+
+    return None if config.output_dir is None else recorded_run_id(Path(config.output_dir))
 
 
 def update_digest(weights: Mapping[str, torch.Tensor], n_samples: int) -> str:
@@ -316,8 +353,10 @@ class SessionGuard:
             raise GuardRefusal("session-other-round")
         if not set(rebuilt.silos) <= self.policy.silos or self.silo not in rebuilt.silos:
             raise GuardRefusal("session-unknown-silo")
-        if len(rebuilt.silos) < self.policy.floor:
+        if len(rebuilt.silos) < max(self.policy.floor, self.policy.min_session):
             raise GuardRefusal("session-cohort-below-minimum")
+        if self.policy.codec is not None and rebuilt.codec != self.policy.codec:
+            raise GuardRefusal("session-codec-not-own")
         if rebuilt.threshold < self.policy.floor:
             raise GuardRefusal("session-threshold-below-floor")
         # A bound chosen per session could probe the silo's count (a refusal says whether it

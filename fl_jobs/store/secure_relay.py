@@ -41,7 +41,7 @@ def store_session_policy(config: JobConfig, silos: Sequence[str], job: str) -> S
     from fl_jobs.strategies.client_fraction import silos_per_round
 
     per_round = silos_per_round(config.fraction, len(silos))
-    return SessionPolicy.for_cohort(silos, per_round, store_run_id(job))
+    return SessionPolicy.of_config(config, silos, per_round, store_run_id(job))
 
 
 def session_floor(config: JobConfig, silos: Sequence[str]) -> int:

@@ -21,7 +21,13 @@ from fl_jobs.local.secure_messages import (
     SharesReply,
     SharesRequest,
 )
-from fl_jobs.secure_aggregation import MaskedSum, MaskedUpdate, Reveal, SecureAggregationSession
+from fl_jobs.secure_aggregation import (
+    FixedPointCodec,
+    MaskedSum,
+    MaskedUpdate,
+    Reveal,
+    SecureAggregationSession,
+)
 from fl_jobs.secure_aggregation.silo_guard import (
     SIGNING_PUBLIC_RECORD,
     SessionGuard,
@@ -47,10 +53,13 @@ def silos(
     models: dict[str, str] | None = None,
     updates: Callable[[int], dict[str, torch.Tensor]] = update,
     run_id: str | None = None,
+    min_session: int = 0,
 ) -> dict[str, SecureSilo]:
     """Silos configured for ``SILOS`` with all four per round (floor 3), trained in
     ``round`` from ``GLOBAL`` (or the model digests in ``models``)."""
-    policy = SessionPolicy.for_cohort(SILOS, len(SILOS), run_id)
+    policy = SessionPolicy.for_cohort(
+        SILOS, len(SILOS), run_id, codec=FixedPointCodec(), min_session=min_session
+    )
 
     def directory(peer: str) -> bytes | None:  # each silo's key, as it published it
         return LocalSiloStore(root / peer).read(SIGNING_PUBLIC_RECORD)
@@ -318,4 +327,47 @@ def test_a_session_for_another_round_or_run_is_refused(
     memory of the one it was unmasked in) is refused."""
     parties = silos(tmp_path, run_id="run")
     assert play(parties, session) == {s: reason for s in SILOS}
+    assert "w" in play(parties, SecureAggregationSession("run", 1, SILOS))
+
+
+@pytest.mark.parametrize(
+    "codec",
+    [FixedPointCodec(clip=1.0), FixedPointCodec(scale_bits=20), FixedPointCodec(clip=4096.0)],
+    ids=["smaller-clip", "fewer-bits", "larger-clip"],
+)
+def test_a_session_with_an_encoding_the_silo_did_not_configure_is_refused(
+    tmp_path: Path, codec: FixedPointCodec
+) -> None:
+    """The encoding sets the public sample bound and the clip: chosen per session, a refusal
+    under it would answer "is your count (or your largest weight) above x?", and a binary
+    search over never-unmasked attempts would recover each silo's count. Silos join only
+    sessions with their own configuration's encoding."""
+    parties = silos(tmp_path)
+    probe = SecureAggregationSession("run", 1, SILOS, codec=codec)
+    assert play(parties, probe) == {s: "session-codec-not-own" for s in SILOS}
+    assert "w" in play(parties, SecureAggregationSession("run", 1, SILOS))
+
+
+def test_distributed_silo_dp_silos_refuse_a_sum_smaller_than_their_noise_assumes(
+    tmp_path: Path,
+) -> None:
+    """With distributed silo-level DP each silo adds 1/sqrt(k) of the noise: a session of
+    fewer than k silos would release a sum with too little noise for the epsilon booked."""
+    from fl_jobs.config import JobConfig
+    from fl_jobs.secure_aggregation.silo_guard import session_policy
+
+    config = JobConfig(
+        example="digits",
+        silos=5,
+        dp_level="silo",
+        dp_silo_clip=1.0,
+        target_epsilon=8.0,
+        dp_silo_noise="distributed",
+        secure_aggregation=True,
+    )
+    assert session_policy(config).min_session == 5
+    parties = silos(tmp_path, min_session=4)
+    assert play(parties, SecureAggregationSession("run", 1, SILOS[:3], threshold=3)) == {
+        s: "session-cohort-below-minimum" for s in SILOS[:3]
+    }
     assert "w" in play(parties, SecureAggregationSession("run", 1, SILOS))

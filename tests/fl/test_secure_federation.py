@@ -384,3 +384,40 @@ def test_train_settings_chosen_per_silo_are_refused(
     assert result.exit_code != 0, result.output
     assert "Traceback" not in result.output
     assert "train-settings-not-own" in result.output
+
+
+def test_a_new_run_in_a_deleted_run_folder_is_a_new_run_for_the_silos(tmp_path: Path) -> None:
+    """The silos remember every session they unmasked; a run started again in the same
+    folder (deleted first) gets a new identity, so its sessions are new, while a resume of
+    one run keeps it (``run-id.json``)."""
+    import shutil
+
+    from fl_jobs.local.run_identity import RUN_ID_FILE
+
+    first = run(tmp_path, "run", silos=3, rounds=1, secure_aggregation=True)
+    identity = (tmp_path / "run" / RUN_ID_FILE).read_text()
+    shutil.rmtree(tmp_path / "run")
+    again = run(tmp_path, "run", silos=3, rounds=1, secure_aggregation=True)
+    assert (tmp_path / "run" / RUN_ID_FILE).read_text() != identity
+    assert all(torch.equal(first.final_weights[k], v) for k, v in again.final_weights.items())
+    assert again.history[0].secure_aggregation is not None
+
+
+def test_a_rerun_that_loses_a_silo_where_an_earlier_run_did_not_says_why_and_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same seed trains the same updates; the silos revealed round 2's over four silos in
+    the first run, so in a rerun that loses silo-3 there they refuse to reveal it over three
+    (what an orchestrator redoing the job to subtract would ask). The stop says so, and that
+    another --seed (or the missing silo back) is the way on."""
+    settings = {"silos": 4, "rounds": 2, "min_silos": 3, "secure_aggregation": True}
+    run(tmp_path, "first", **settings)
+    kill_at_step(monkeypatch, KeysRequest, {"silo-3"}, 2)
+    with pytest.raises(QuorumLostError) as stopped:
+        run(tmp_path, "again", **settings)
+    assert "unmasked this round's update before over more silos" in str(stopped.value)
+    assert "update-already-unmasked" in str(stopped.value)
+    assert "another --seed" in stopped.value.fix
+    monkeypatch.undo()
+    other = run(tmp_path, "other-seed", **settings, seed=1)  # another seed: other updates
+    assert len(other.history) == 2

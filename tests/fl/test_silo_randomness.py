@@ -36,7 +36,12 @@ def _config(tmp_path: Path) -> JobConfig:
 
 
 def _train_in_silo(
-    config: JobConfig, silo_index: int, global_path: Path, out: Path, seed: int | None = None
+    config: JobConfig,
+    silo_index: int,
+    global_path: Path,
+    out: Path,
+    seed: int | None = None,
+    settings: dict[str, float] | None = None,
 ) -> dict:
     """One train request answered by the real worker loop (in a thread, over a pipe)."""
     prepared = prepare_job(config)
@@ -62,7 +67,7 @@ def _train_in_silo(
         assert isinstance(orchestrator.recv(), Ready)
         if seed is None:
             seed = derive_seed(config.seed, 1, silo_index)
-        orchestrator.send(TrainRequest(1, global_path, out, seed))
+        orchestrator.send(TrainRequest(1, global_path, out, seed, settings or {}))
         reply = orchestrator.recv()
         assert isinstance(reply, TrainReply), reply
     finally:
@@ -122,6 +127,22 @@ def test_another_request_seed_gets_no_fresh_noise(tmp_path: Path) -> None:
     assert all(torch.equal(first[k], other[k]) for k in first)
 
 
+def test_other_train_settings_get_fresh_noise(tmp_path: Path) -> None:
+    """Two releases from one model and round that differ only in a setting with no effect
+    worth the name (a proximal term of 1e-12) must not share their noise: their difference
+    would cancel it. The same settings draw the same noise (a resume)."""
+    config = _config(tmp_path)
+    global_path = tmp_path / "global.pt"
+    _global_model(config, global_path)
+    first = _train_in_silo(config, 0, global_path, tmp_path / "u1.pt", settings={})
+    same = _train_in_silo(config, 0, global_path, tmp_path / "u2.pt", settings={})
+    other = _train_in_silo(
+        config, 0, global_path, tmp_path / "u3.pt", settings={"proximal_mu": 1e-12}
+    )
+    assert all(torch.equal(first[k], same[k]) for k in first)
+    assert max(float((first[k] - other[k]).abs().max()) for k in first) > 1e-3
+
+
 def test_a_new_secret_changes_the_update(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = _config(tmp_path)
     global_path = tmp_path / "global.pt"
@@ -175,3 +196,35 @@ def test_a_resumed_private_run_is_bit_identical(tmp_path: Path) -> None:
     )  # fmt: skip
     clean = run_federation(config).final_weights
     assert all(torch.equal(final[k], clean[k]) for k in clean)
+
+
+def test_a_divergence_under_dp_is_booked_and_says_nothing_more(tmp_path: Path) -> None:
+    """A model crafted to make the loss non-finite on some record turns the silo's
+    "diverged" reply into a question about its data; under DP the reply carries no step and
+    no loss, and the training is in the silo's ledger before the reply leaves."""
+    from fl_jobs.local.worker import Diverged
+    from fl_jobs.silo_ledger import read_ledger
+
+    config = _config(tmp_path)
+    global_path = tmp_path / "global.pt"
+    model = _global_model(config, global_path)
+    poisoned = {k: torch.full_like(v, float("inf")) for k, v in model.state_dict().items()}
+    save_weights(global_path, poisoned)
+    prepared = prepare_job(config)
+    ds, rows = prepared.dataset, prepared.partitions[0]
+    orchestrator, silo_end = Pipe()
+    args = (silo_end, "silo-0", tmp_path / "silo-0-data", ds.X[rows], ds.y[rows], config,
+            prepared.example, ds.shape, None)  # fmt: skip
+    thread = threading.Thread(target=_serve, args=args)
+    thread.start()
+    try:
+        assert isinstance(orchestrator.recv(), Ready)
+        booked = len(read_ledger(local_silo_store("silo-0")))
+        orchestrator.send(TrainRequest(1, global_path, tmp_path / "u.pt", 7))
+        reply = orchestrator.recv()
+    finally:
+        orchestrator.send(STOP)
+        thread.join(timeout=60)
+    assert isinstance(reply, Diverged), reply
+    assert reply.step == 0 and np.isnan(reply.loss)
+    assert len(read_ledger(local_silo_store("silo-0"))) == booked + 1
