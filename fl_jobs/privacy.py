@@ -13,6 +13,7 @@ seconds).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -109,6 +110,21 @@ def silo_noise(params: TrainParams, n_samples: int) -> float:
         ) from None
 
 
+def skip_non_finite_records(params: list[nn.Parameter]) -> None:
+    """Zero every per-record gradient (Opacus' ``grad_sample``) of a record whose gradient
+    holds a non-finite value in any parameter."""
+    found = (getattr(p, "grad_sample", None) for p in params)
+    samples: list[torch.Tensor] = [g for g in found if isinstance(g, torch.Tensor)]
+    if not samples:
+        return
+    bad = torch.zeros(samples[0].shape[0], dtype=torch.bool)
+    for grad in samples:
+        bad |= ~torch.isfinite(grad.reshape(grad.shape[0], -1)).all(dim=1)
+    if bad.any():
+        for grad in samples:
+            grad[bad] = 0
+
+
 def train_private(
     model: nn.Module,
     X: torch.Tensor,
@@ -131,7 +147,6 @@ def train_private(
     from torch.utils.data import DataLoader, TensorDataset
 
     from fl_jobs.local_sgd import proximal_gradient
-    from fl_jobs.training import check_finite_loss
 
     delta = silo_delta(params.target_delta, len(X))  # refuses a delta >= 1/n here too
     noise = silo_noise(params, len(X))
@@ -169,11 +184,14 @@ def train_private(
                     steps += 1
                     continue
                 loss = example.loss_fn(private_model(xb), yb)
-                check_finite_loss(float(loss.detach()), steps + 1)
                 with warnings.catch_warnings():
                     # Opacus' hooks see inputs that need no gradient: expected, harmless.
                     warnings.filterwarnings("ignore", message="Full backward hook is firing")
                     loss.backward()
+                # A record whose gradient is not finite adds nothing (a zero gradient is within
+                # the clip, so the noise still covers it) and the step goes on: stopping, or
+                # saying so, would answer a question a crafted model asks about the records.
+                skip_non_finite_records(trainable)
                 if private_opt.pre_step():  # clip, add noise, average: p.grad is private now
                     if anchor is not None:
                         with torch.no_grad():
@@ -182,8 +200,9 @@ def train_private(
                                     p.grad = proximal_gradient(p.grad, p, a, params.proximal_mu)
                     private_opt.original_optimizer.step()
                 steps += 1
-                total += float(loss.detach()) * len(xb)
-                count += len(xb)
+                if math.isfinite(value := float(loss.detach())):
+                    total += value * len(xb)
+                    count += len(xb)
     finally:
         private_model._close()  # remove Opacus' hooks: the plain model goes back to the caller
     return {

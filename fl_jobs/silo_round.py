@@ -160,9 +160,10 @@ class SiloTrainer:
                 private_seeds=own,
             )
         except TrainingDivergedError as exc:
-            # Its report leaves the silo too: booked before it does (with the steps run),
-            # and under DP without the step and loss, which a crafted model could aim at one
-            # record (the detail stays in the silo's own log).
+            # Its report leaves the silo too (under DP-SGD there is none: a non-finite record
+            # adds nothing): booked before it does, with the steps run, and without the step
+            # and loss, which a crafted model could aim at one record (the detail stays in
+            # the silo's own log).
             if releases and self.secret is not None:
                 releases[0] = {**releases[0], "steps": exc.step}
             for entry in releases:
