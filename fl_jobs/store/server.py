@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from fl_jobs.local.worker_pool import WAIT_NOTICE_S
 from fl_jobs.store import layout
 from fl_jobs.store import messages as msg
 from fl_jobs.store.blobs import (
@@ -162,6 +163,7 @@ class StoreServer:
         settled: dict[str, Any] = dict(unreachable)
         pending = [s for s in silos if s not in settled]
         backoff = Backoff()
+        next_notice = started + WAIT_NOTICE_S
         for silo in silos:
             while silo not in settled:
                 news = False
@@ -181,8 +183,10 @@ class StoreServer:
                     break
                 if news:
                     backoff.reset()
-                if on_wait is not None:
+                if on_wait is not None and deadline is None and now >= next_notice:
+                    # without a deadline, say now and then whom the round waits for
                     on_wait([s for s in silos if s not in settled], now - started)
+                    next_notice += WAIT_NOTICE_S
                 wait = backoff.next()
                 if deadline is not None:
                     wait = min(wait, max(deadline - now, 0.0))

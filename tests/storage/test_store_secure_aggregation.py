@@ -79,9 +79,17 @@ def _run_over_store(
     threads = [threading.Thread(target=serve, args=(i, s)) for i, s in enumerate(silos)]
     for thread in threads:
         thread.start()
+    said: list[str] = []
     state = StoreOrchestrator(
-        prepared, job=job, store=orchestrator_store, silos=silos, out=root / "orchestrator"
+        prepared,
+        job=job,
+        store=orchestrator_store,
+        silos=silos,
+        out=root / "orchestrator",
+        notify=said.append,
     ).run()
+    # With a deadline the round says nothing while it polls (no line per poll).
+    assert not [line for line in said if "still waiting" in line], said
     for thread in threads:
         thread.join(timeout=60)
     assert not errors, errors
