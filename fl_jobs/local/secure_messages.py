@@ -25,7 +25,12 @@ from fl_jobs.secure_aggregation import (
     SecureAggregationSession,
     ShareBundle,
 )
-from fl_jobs.secure_aggregation.silo_guard import GuardRefusal, SessionGuard, update_digest
+from fl_jobs.secure_aggregation.silo_guard import (
+    GuardRefusal,
+    SessionGuard,
+    model_digest,
+    update_digest,
+)
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,20 @@ class SecureSilo:
         self.weights, self.n_samples, self._client = weights, n_samples, None
         self.round, self.model = round, model
         self._update = update_digest(weights, n_samples)
+
+    def trained_from(
+        self,
+        weights: dict[str, torch.Tensor],
+        n_samples: int,
+        global_weights: dict[str, torch.Tensor],
+        *,
+        round: int,
+        equal_weights: bool,
+    ) -> None:
+        """:meth:`trained` for round ``round``'s update trained from ``global_weights``; the
+        weight it masks is its sample count, or 1 with equal weights."""
+        weight = 1 if equal_weights else n_samples
+        self.trained(weights, weight, round=round, model=model_digest(global_weights))
 
     def handle(self, request: SecureRequest) -> SecureReply:
         """One step; an input the protocol refuses comes back as :class:`Refused` (with the

@@ -34,7 +34,6 @@ from fl_jobs.secure_aggregation.silo_guard import (
     SIGNING_PUBLIC_RECORD,
     GuardRefusal,
     SessionGuard,
-    model_digest,
     session_policy,
 )
 from fl_jobs.silo_cache import materialize_silo_folder
@@ -196,12 +195,12 @@ def _serve(
             )
             update = trained.update
             if request.update_path is None:  # the weight, masked: its count, or 1 (equal)
-                equal = config.secure_aggregation_weights == "equal"
-                secure.trained(
+                secure.trained_from(
                     update.weights,
-                    1 if equal else update.n_samples,
+                    update.n_samples,
+                    weights,
                     round=request.round,
-                    model=model_digest(weights),
+                    equal_weights=config.secure_aggregation_weights == "equal",
                 )
             else:
                 save_weights(

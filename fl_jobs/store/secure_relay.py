@@ -46,7 +46,9 @@ def store_session_policy(config: JobConfig, silos: Sequence[str], job: str) -> S
 
 def session_floor(config: JobConfig, silos: Sequence[str]) -> int:
     """The floor the silos apply (the orchestrator follows it: fail, never shrink)."""
-    return store_session_policy(config, silos, "job").floor
+    from fl_jobs.strategies.client_fraction import silos_per_round
+
+    return SessionPolicy.for_cohort(silos, silos_per_round(config.fraction, len(silos))).floor
 
 
 def reply_limit(template: Mapping[str, torch.Tensor]) -> int:

@@ -25,7 +25,6 @@ from fl_jobs.secure_aggregation.silo_guard import (
     SIGNING_PUBLIC_RECORD,
     GuardRefusal,
     SessionGuard,
-    model_digest,
 )
 from fl_jobs.silo_cache import materialize_silo_folder
 from fl_jobs.silo_data import SiloArrays, read_silo_data
@@ -112,12 +111,12 @@ def run_silo_agent(
             if secure is None:
                 transport.reply(task, done.update.weights, done.update.n_samples, done.sent)
             else:
-                equal = config.secure_aggregation_weights == "equal"
-                secure.trained(
+                secure.trained_from(
                     done.update.weights,
-                    1 if equal else done.update.n_samples,
+                    done.update.n_samples,
+                    weights,
                     round=task.round,
-                    model=model_digest(weights),
+                    equal_weights=config.secure_aggregation_weights == "equal",
                 )
                 transport.trained(task, done.sent)
                 for step, request in transport.secure_requests(task):
