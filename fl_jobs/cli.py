@@ -266,6 +266,14 @@ def run(
         "--round-timeout",
         help="Seconds a round waits for a silo before leaving it out (default: no limit)",
     ),
+    async_buffer: int = typer.Option(
+        None,
+        "--async-buffer",
+        metavar="M",
+        help="Asynchronous rounds (FedBuff): every silo trains continuously and the "
+        "orchestrator folds every M arriving updates into the model, weighted by staleness; "
+        "--rounds then counts folds (default: synchronous rounds)",
+    ),
     checkpoints: bool = typer.Option(
         None,
         "--checkpoints/--no-checkpoints",
@@ -349,6 +357,7 @@ def run(
         "overwrite": overwrite,
         "min_silos": min_silos,
         "round_timeout": round_timeout,
+        "async_buffer": async_buffer,
         "checkpoints": checkpoints,
         "tracking_uri": tracking_uri,
         "collapse_rounds": collapse_rounds,

@@ -28,6 +28,7 @@ RUN_GROUPS: dict[str, tuple[str, ...]] = {
         "strategy_options",
         "server_lr",
         "server_momentum",
+        "async_buffer",
         "screen_norms",
         "norm_limit",
     ),

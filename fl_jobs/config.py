@@ -236,6 +236,13 @@ class JobConfig(BaseModel):
     round_timeout: float | None = Field(
         default=None, gt=0, description="seconds a round waits for a silo (no limit)"
     )
+    async_buffer: int | None = Field(
+        default=None,
+        ge=1,
+        description="asynchronous rounds (FedBuff): silos train continuously and the "
+        "orchestrator folds every M arriving updates, staleness-weighted; rounds then count "
+        "folds (default: synchronous rounds)",
+    )
     checkpoints: bool = Field(default=True, description="checkpoint every round (resumable)")
     collapse_rounds: int = Field(
         default=3,
@@ -382,6 +389,46 @@ class JobConfig(BaseModel):
                 "an update's norm - drop --screen-norms (silos still refuse non-finite "
                 "weights and weights beyond --secure-aggregation-clip)"
             )
+
+    @model_validator(mode="after")
+    def _check_async(self) -> JobConfig:
+        """What FedBuff's buffer cannot do (fl_jobs.rounds_async): it folds single updates
+        as they arrive, so it needs each one in clear and a mean strategy's server step."""
+        from fl_jobs.strategies.registry import MEAN_FAMILY, get_info
+
+        m = self.async_buffer
+        if m is None:
+            return self
+        if m > self.silos:
+            raise ValueError(
+                f"async_buffer {m} is more than the {self.silos} silos, and each fold takes "
+                f"at most one update per silo - set --async-buffer to {self.silos} or less"
+            )
+        if get_info(self.strategy.name).robust:
+            raise ValueError(
+                f"async_buffer cannot run strategy {self.strategy.name}: a fold applies a mean "
+                f"strategy's server step to the buffered updates - choose one of "
+                f"{', '.join(MEAN_FAMILY)}, or drop --async-buffer"
+            )
+        clash = [
+            flag
+            for flag, on in (
+                ("--secure-aggregation", self.secure_aggregation),
+                ("--dp-level silo", self.dp_level == "silo"),
+                ("--fraction", self.fraction != 1.0),
+                ("--min-silos", self.min_silos is not None),
+                ("--screen-norms", bool(self.screen_norms)),
+            )
+            if on
+        ]
+        if clash:
+            raise ValueError(
+                f"async_buffer cannot be combined with {', '.join(clash)}: secure aggregation "
+                "and silo-level DP need a fixed cohort per round, and every silo trains "
+                "continuously (no client fraction, no quorum) - drop "
+                f"{' and '.join(clash)}, or drop --async-buffer"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_silo_dp(self) -> JobConfig:

@@ -33,6 +33,9 @@ class RoundRecord:
     secure_aggregation: dict[str, Any] | None = None
     #: With silo-level DP: its mode and the epsilon spent after this round (fl_jobs.silo_dp).
     silo_dp: dict[str, Any] | None = None
+    #: With asynchronous rounds (fl_jobs.async_engine): the buffer size, each folded update's
+    #: task, base version and staleness, and the next task number.
+    asynchronous: dict[str, Any] | None = None
 
     def to_plain(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,7 @@ class RoundRecord:
             if self.secure_aggregation is None
             else dict(self.secure_aggregation),
             "silo_dp": None if self.silo_dp is None else dict(self.silo_dp),
+            "asynchronous": None if self.asynchronous is None else dict(self.asynchronous),
         }
 
     @classmethod

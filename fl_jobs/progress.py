@@ -29,6 +29,11 @@ class RoundProgress:
             f"{prepared.config.example}: {len(prepared.partitions)} silos "
             f"({prepared.config.partition}; {sizes}), {count(self.rounds, 'round')}"
         )
+        if prepared.config.async_buffer is not None:
+            self.header += (
+                f", asynchronous (FedBuff: each round folds "
+                f"{count(prepared.config.async_buffer, 'arriving update')})"
+            )
         if completed:
             self.header += f"; resuming after round {completed}"
         self._bar: Progress | None = None

@@ -250,6 +250,7 @@ def _history_row(record: RoundRecord) -> dict[str, Any]:
         **({"secure_aggregation": record.secure_aggregation} if record.secure_aggregation else {}),
         **({"epsilon": epsilons} if epsilons else {}),
         **({"silo_dp": record.silo_dp} if record.silo_dp else {}),
+        **({"asynchronous": record.asynchronous} if record.asynchronous else {}),
     }
 
 

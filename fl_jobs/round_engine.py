@@ -128,16 +128,9 @@ class RoundEngine:
         model.load_state_dict(new_weights)
         ds = self.prepared.dataset
         global_metrics = evaluate(model, ds.test_X, ds.test_y, self.prepared.example)
-        loss = global_metrics.get("loss", 0.0)
-        if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * _scale(state.initial_metrics):
-            raise self._diverged(
-                rnd,
-                None,
-                f"the global model's test loss became {loss:.3g}",
-                list(ledger.silo_metrics.values()),
-            )
+        self.check_global_loss(rnd, global_metrics, state, ledger.silo_metrics)
         if config.clip_norm is not None:
-            _add_epsilon(ledger.silo_metrics, state.history)
+            add_epsilon(ledger.silo_metrics, state.history)
         record = RoundRecord(
             round=rnd,
             selected=list(selected),
@@ -263,39 +256,59 @@ class RoundEngine:
                 ledger.reject(silo, reply.reason)
                 continue
             if isinstance(reply, Diverged):
-                raise self._diverged(
+                raise self.diverged(
                     rnd,
                     silo,
                     f"its training loss became {reply.loss}",
                     _metrics_so_far(state.history, ledger.silo_metrics),
                 )
             metrics = {k: float(v) for k, v in reply.metrics.items()}
-            self._check_train_loss(rnd, silo, metrics, state, ledger)
+            self.check_train_loss(rnd, silo, metrics, state, ledger.silo_metrics)
             counted = {} if reply.n_samples is None else {"samples": float(reply.n_samples)}
             ledger.silo_metrics[silo] = {**metrics, **counted}
             yield silo, reply
 
-    def _check_train_loss(
+    def check_global_loss(
+        self,
+        rnd: int,
+        global_metrics: Mapping[str, float],
+        state: FederationState,
+        silo_metrics: Mapping[str, Mapping[str, float]],
+    ) -> None:
+        """Stop the job (:class:`DivergenceError`) if the new global model's test loss is not
+        finite or exploded against the untrained model's."""
+        loss = global_metrics.get("loss", 0.0)
+        if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * _scale(state.initial_metrics):
+            raise self.diverged(
+                rnd,
+                None,
+                f"the global model's test loss became {loss:.3g}",
+                list(silo_metrics.values()),
+            )
+
+    def check_train_loss(
         self,
         rnd: int,
         silo: str,
         metrics: dict[str, float],
         state: FederationState,
-        ledger: RoundLedger,
+        so_far: dict[str, dict[str, float]],
     ) -> None:
+        """Stop the job (:class:`DivergenceError`) if ``silo``'s training loss exploded;
+        ``so_far``: the round's other silos' metrics, for the knob to blame."""
         loss, initial = metrics.get("train_loss"), state.initial_metrics
         if loss is None:
             return
         if not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * _scale(initial):
-            raise self._diverged(
+            raise self.diverged(
                 rnd,
                 silo,
                 f"its training loss reached {loss:.3g} (the untrained model's test loss is "
                 f"{initial.get('loss', float('nan')):.3g})",
-                _metrics_so_far(state.history, {**ledger.silo_metrics, "": metrics}),
+                _metrics_so_far(state.history, {**so_far, "": metrics}),
             )
 
-    def _diverged(
+    def diverged(
         self,
         rnd: int,
         silo: str | None,
@@ -325,7 +338,7 @@ def _scale(initial_metrics: dict[str, float]) -> float:
     return loss if math.isfinite(loss) and loss > 1e-12 else 1.0
 
 
-def _add_epsilon(silo_metrics: dict[str, dict[str, float]], history: list[RoundRecord]) -> None:
+def add_epsilon(silo_metrics: dict[str, dict[str, float]], history: list[RoundRecord]) -> None:
     """Each silo's epsilon spent so far (this round included, at the silo's own delta), as
     its ``epsilon`` metric."""
     from fl_jobs.privacy import spent

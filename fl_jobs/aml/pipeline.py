@@ -95,6 +95,12 @@ def check_cloud_manifest(
             ", 'Azure ML pipelines') - submit with --engine agents, or drop "
             "secure_aggregation"
         )
+    if engine == "pipeline" and config.async_buffer is not None:
+        raise ManifestError(
+            "async_buffer needs the agents engine: silos train continuously and the "
+            "orchestrator folds updates as they arrive, which an unrolled pipeline of fixed "
+            "rounds cannot do - submit with --engine agents, or drop async_buffer"
+        )
     from fl_jobs.strategies.registry import get_info
 
     need = get_info(config.strategy.name).min_updates(config.strategy.options)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fl_jobs.async_engine import AsyncEngine
 from fl_jobs.config import JobConfig
 from fl_jobs.errors import RunFolderError
 from fl_jobs.evaluation import evaluate
@@ -53,7 +54,7 @@ from fl_jobs.round_engine import RoundEngine
 from fl_jobs.secure_aggregation import FixedPointCodec
 from fl_jobs.seeds import derive_seed
 from fl_jobs.silo_dp import SiloDPAggregator, silo_dp_on
-from fl_jobs.strategies.base import Strategy
+from fl_jobs.strategies.base import MeanStrategy, Strategy
 from fl_jobs.strategies.registry import build_strategy, get_info, strategy_title
 from fl_jobs.torch_threads import single_threaded
 from fl_jobs.training import state_weights
@@ -174,7 +175,8 @@ def result_from_state(
         wall_seconds=wall_seconds,
         initial_metrics=dict(state.initial_metrics),
         strategy=strategy_title(config.strategy.name, config.strategy.options)
-        + (" + secure aggregation" if config.secure_aggregation else ""),
+        + (" + secure aggregation" if config.secure_aggregation else "")
+        + (f" + FedBuff (M={config.async_buffer})" if config.async_buffer else ""),
     )
 
 
@@ -239,6 +241,8 @@ class _Federation:
                 notify(f"{silo} {why}; it is left out and restarted after round {state.round + 1}")
         graceful = False
         try:
+            if config.async_buffer is not None:
+                state = self._run_async(state, model, strategy, engine, pipes, on_state, progress)
             for rnd in range(state.round + 1, config.rounds + 1):
                 pipes.publish_global(rnd - 1, state.global_weights)
                 state = engine.run(rnd, state, model, strategy, rng)
@@ -257,6 +261,30 @@ class _Federation:
             self.out / "global_model.pt", state.global_weights, meta={"rounds": state.round}
         )
         return result_from_state(config, prepared, state, time.perf_counter() - start)
+
+    @staticmethod
+    def _run_async(
+        state: FederationState,
+        model: torch.nn.Module,
+        strategy: Strategy,
+        engine: RoundEngine,
+        pipes: PipesServer,
+        on_state: Callable[[FederationState], None] | None,
+        progress: Progress | None,
+    ) -> FederationState:
+        """Asynchronous rounds (FedBuff): every fold is checkpointed and reported as a round
+        is; the job config admits only mean strategies here."""
+        assert isinstance(strategy, MeanStrategy), strategy.name
+
+        def on_fold(folded: FederationState) -> None:
+            if on_state is not None:
+                on_state(folded)
+            if progress is not None:
+                progress(folded.history[-1])
+            engine.check_collapse(folded)
+
+        pipes.publish_global(state.round, state.global_weights)
+        return AsyncEngine(engine, pipes, on_fold=on_fold).run(state, model, strategy)
 
 
 def _restore(

@@ -102,25 +102,48 @@ class PipesServer:
         for worker, reply in self.pool.replies(
             workers, dict(unreachable), timeout=timeout, on_wait=on_wait
         ):
-            if isinstance(reply, Dropped | Diverged):
-                yield worker.name, reply
-                continue
-            if not isinstance(reply, TrainReply):  # a secure-aggregation message: not here
-                yield worker.name, Rejected(worker.name, f"unexpected {type(reply).__name__}")
-                continue
-            metrics = {k: float(v) for k, v in reply.metrics.items()}
-            if reply.update_path is None:  # secure aggregation: the worker keeps its update
-                yield worker.name, Trained(worker.name, metrics, reply.n_samples)
-                continue
-            try:
-                weights, meta = read_update(reply.update_path, template)
-            except ModelUpdateError as exc:
-                yield (
-                    worker.name,
-                    Rejected(worker.name, str(exc).replace(f"{reply.update_path}: ", "")),
-                )
-                continue
-            yield worker.name, TrainResult(worker.name, weights, int(meta["n_samples"]), metrics)
+            yield worker.name, _checked(worker.name, reply, template)
+
+    # -- asynchronous rounds (fl_jobs.async_engine) -------------------------------------------
+
+    def first_free_task(self) -> int:
+        return 1  # a run's scratch folders are emptied when it starts
+
+    def dispatch(self, task: TrainTask, model_round: int) -> Dropped | None:
+        request = TrainRequest(
+            round=task.round,
+            global_path=self._global_path(model_round),
+            update_path=self._task_update(task),
+            seed=task.seed,
+            config=dict(task.config),
+        )
+        return self.pool.send(self.by_name[task.silo], request)
+
+    def next_arrival(
+        self,
+        busy: Mapping[str, TrainTask],
+        started: Mapping[str, float],
+        *,
+        timeout: float | None,
+        template: Mapping[str, torch.Tensor],
+    ) -> tuple[str, Reply]:
+        worker, reply = self.pool.first_reply(
+            [self.by_name[s] for s in busy],
+            dict(started),
+            timeout=timeout,
+            on_wait=wait_notice(None, self.notify),
+        )
+        return worker.name, _checked(worker.name, reply, template)
+
+    def retire(self, keep_models: set[int], folded: Sequence[TrainTask]) -> None:
+        for task in folded:
+            shutil.rmtree(self._task_update(task).parent, ignore_errors=True)
+        for path in self.models.glob("global_*.pt"):
+            if int(path.stem.split("_")[1]) - 1 not in keep_models:
+                path.unlink(missing_ok=True)
+
+    def _task_update(self, task: TrainTask) -> Path:
+        return self.updates / f"task_{task.round:06d}" / f"{task.silo}.pt"
 
     def secure_round(
         self,
@@ -144,3 +167,20 @@ class PipesServer:
 
     def rejoin(self, silo: str) -> str | None:
         return self.pool.restart(self.by_name[silo])
+
+
+def _checked(silo: str, reply: object, template: Mapping[str, torch.Tensor]) -> Reply:
+    """A worker's answer as the round engines take it: an update file read back and checked
+    against ``template`` (keys, shapes, finite), or why it is refused."""
+    if isinstance(reply, Dropped | Diverged):
+        return reply
+    if not isinstance(reply, TrainReply):  # a secure-aggregation message: not here
+        return Rejected(silo, f"unexpected {type(reply).__name__}")
+    metrics = {k: float(v) for k, v in reply.metrics.items()}
+    if reply.update_path is None:  # secure aggregation: the worker keeps its update
+        return Trained(silo, metrics, reply.n_samples)
+    try:
+        weights, meta = read_update(reply.update_path, template)
+    except ModelUpdateError as exc:
+        return Rejected(silo, str(exc).replace(f"{reply.update_path}: ", ""))
+    return TrainResult(silo, weights, int(meta["n_samples"]), metrics)

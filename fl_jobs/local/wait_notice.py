@@ -15,10 +15,13 @@ from fl_jobs.local.worker_pool import WaitNotice
 FIX = "set --round-timeout SECONDS to leave unresponsive silos out"
 
 
-def wait_notice(rnd: int, notify: Notify | None, phase: str | None = None) -> WaitNotice:
+def wait_notice(rnd: int | None, notify: Notify | None, phase: str | None = None) -> WaitNotice:
     """``round 3: still waiting for silo-1 after 60 s (...)``; with a phase,
-    ``round 3, secure aggregation (key exchange): still waiting for ...``."""
-    where = f"round {rnd}" + (f", {phase}" if phase else "")
+    ``round 3, secure aggregation (key exchange): still waiting for ...``; without a round
+    (asynchronous rounds), ``asynchronous rounds: still waiting for ...``."""
+    where = ("asynchronous rounds" if rnd is None else f"round {rnd}") + (
+        f", {phase}" if phase else ""
+    )
 
     def on_wait(silos: list[str], seconds: float) -> None:
         if notify is not None:

@@ -290,6 +290,45 @@ class WorkerPool:
                     next_notice += WAIT_NOTICE_S
             yield worker, settled[worker.name]
 
+    def first_reply(
+        self,
+        busy: list[SiloWorker],
+        started: dict[str, float],
+        *,
+        timeout: float | None,
+        on_wait: WaitNotice | None = None,
+    ) -> tuple[SiloWorker, Reply | Dropped]:
+        """The first of ``busy`` to settle, in arrival order (asynchronous rounds): its
+        reply, or :class:`Dropped` when it died or ``timeout`` seconds passed since
+        ``started[name]`` (``time.monotonic``)."""
+        waiting_since = time.monotonic()
+        next_notice = waiting_since + WAIT_NOTICE_S
+        while True:
+            now = time.monotonic()
+            for worker in busy:
+                if not worker.up:
+                    return worker, Dropped(worker.name, f"worker is down ({worker.down_reason})")
+                if timeout is not None and now >= started[worker.name] + timeout:
+                    reason = f"no answer within {timeout:g} s"
+                    if _is_stopped(worker.process):
+                        reason += " (process stopped)"
+                    return worker, Dropped(worker.name, reason)
+            limits = [next_notice - now]
+            if timeout is not None:
+                limits += [started[w.name] + timeout - now for w in busy]
+            ready = set(self._wait(busy, max(min(limits), 0.0)))
+            for worker in busy:
+                assert worker.conn is not None and worker.process is not None
+                if worker.conn in ready or worker.process.sentinel in ready:
+                    reply = self._recv(worker)
+                    if isinstance(reply, Ready):
+                        raise FederationError(f"silo {worker.name} sent Ready during a round")
+                    return worker, reply
+            if time.monotonic() >= next_notice:
+                if on_wait is not None and timeout is None:
+                    on_wait([w.name for w in busy], time.monotonic() - waiting_since)
+                next_notice += WAIT_NOTICE_S
+
     @staticmethod
     def _wait(workers: Iterable[SiloWorker], timeout: float) -> list[Any]:
         handles: list[Any] = []

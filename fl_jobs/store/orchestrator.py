@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from fl_jobs.async_engine import AsyncEngine
 from fl_jobs.checkpoint import load_checkpoint, save_checkpoint
 from fl_jobs.errors import FLJobError
 from fl_jobs.local.federation import (
@@ -37,6 +38,7 @@ from fl_jobs.store import layout
 from fl_jobs.store.blobs import Blob, Store
 from fl_jobs.store.lease import JobLease
 from fl_jobs.store.server import StoreServer
+from fl_jobs.strategies.base import MeanStrategy
 from fl_jobs.strategies.registry import build_strategy
 
 log = logging.getLogger("fl_jobs.store")
@@ -88,34 +90,51 @@ class StoreOrchestrator:
         if state.round:
             self.notify(f"resumed job {self.job} after round {state.round} from the store")
         self.transport.publish_global(state.round, state.global_weights)
+        self._before = self.store.cost.copy()
+        if config.async_buffer is not None:
+            assert isinstance(strategy, MeanStrategy), strategy.name  # the config's rule
+
+            def on_fold(folded: FederationState) -> None:
+                lease.check()
+                self._completed(folded)
+
+            state = AsyncEngine(self.rounds, self.transport, on_fold=on_fold).run(
+                state, model, strategy
+            )
         for rnd in range(state.round + 1, config.rounds + 1):
             lease.check()
-            before = self.store.cost.copy()
             state = self.rounds.run(rnd, state, model, strategy, rng)
             self.transport.publish_global(rnd, state.global_weights)
-            self._checkpoint(state)
             lease.check()
+            self._completed(state)
             self.transport.set_head(rnd, self.transport.attempt, complete=rnd, state="running")
-            cost = self.store.cost.since(before)
-            line = {**state.history[-1].to_plain(), "store": cost}
-            with self.rounds_path.open("a") as fh:
-                fh.write(json.dumps(line) + "\n")
-            record = state.history[-1]
-            metric = prepared.example.metric_name
-            self.notify(
-                f"round {rnd}: {metric} {record.global_metrics.get(metric, float('nan')):.4f}, "
-                f"{len(record.silo_metrics)} of {len(record.selected)} silos, "
-                f"{cost['requests']} requests, {cost['bytes_up'] + cost['bytes_down']} bytes"
-            )
             # A dropped silo agent is restarted by its own host and picks up the next
             # round's task by itself: nothing to rejoin from here.
-            self.rounds.check_collapse(state)
         self.transport.finish(state.round)
         save_weights(
             self.out / "global_model.pt", state.global_weights, meta={"rounds": state.round}
         )
         self._save_model()
         return state
+
+    def _completed(self, state: FederationState) -> None:
+        """A round (or fold) is done and its model published: checkpoint it, log its record
+        with its store cost, say so, and stop a collapsed run."""
+        self._checkpoint(state)
+        cost = self.store.cost.since(self._before)
+        self._before = self.store.cost.copy()
+        line = {**state.history[-1].to_plain(), "store": cost}
+        with self.rounds_path.open("a") as fh:
+            fh.write(json.dumps(line) + "\n")
+        record = state.history[-1]
+        metric = self.prepared.example.metric_name
+        self.notify(
+            f"round {record.round}: {metric} "
+            f"{record.global_metrics.get(metric, float('nan')):.4f}, "
+            f"{len(record.silo_metrics)} of {len(record.selected)} silos, "
+            f"{cost['requests']} requests, {cost['bytes_up'] + cost['bytes_down']} bytes"
+        )
+        self.rounds.check_collapse(state)
 
     def _save_model(self) -> None:
         """The final model as an MLflow model (``fl_jobs.serving``), which ``submit``

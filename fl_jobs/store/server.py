@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("fl_jobs.store")
 
 ORCHESTRATOR = "orchestrator"
+#: The one attempt of an asynchronous task (a task that fails is replaced by a new one).
+ASYNC_ATTEMPT = 1
+_ROUND = re.compile(r"r(\d+)/")
 
 
 def store_run_id(job: str) -> str:
@@ -65,6 +69,8 @@ class StoreServer:
         self.attempt = 0
         self._head_etag: str | None = None
         self._model_sha: dict[int, str] = {}
+        #: Asynchronous rounds: each silo's open task number, as the head announces it.
+        self._open: dict[str, int] = {}
         #: Every rejected message: (round, silo, reason), for the run's record and the tests.
         self.rejections: list[tuple[int, str, str]] = []
 
@@ -99,10 +105,12 @@ class StoreServer:
         self.set_head(round, self.attempt, complete=round - 1, state="running")
         return {}
 
-    def set_head(self, round: int, attempt: int, *, complete: int, state: str) -> None:
+    def set_head(
+        self, round: int, attempt: int, *, complete: int, state: str, **extra: object
+    ) -> None:
         """Replace head.json under the ETag last seen (this orchestrator holds the lease)."""
         doc = msg.header(
-            "head", self.job, round, attempt, ORCHESTRATOR, complete=complete, state=state
+            "head", self.job, round, attempt, ORCHESTRATOR, complete=complete, state=state, **extra
         )
         name = layout.head_blob(self.job)
         if self._head_etag is None:
@@ -193,15 +201,22 @@ class StoreServer:
                 time.sleep(wait)
             yield silo, settled[silo]
 
-    def _poll(self, round: int, silo: str, template: Mapping[str, torch.Tensor]) -> Reply | None:
+    def _poll(
+        self,
+        round: int,
+        silo: str,
+        template: Mapping[str, torch.Tensor],
+        attempt: int | None = None,
+    ) -> Reply | None:
         """The silo's reply if it is there (checked), else None."""
+        attempt = self.attempt if attempt is None else attempt
         container = layout.silo_container(silo)
-        name = layout.update_blob(self.job, round, self.attempt)
+        name = layout.update_blob(self.job, round, attempt)
         limit = msg.tensor_limit(template)
         blob = self.store.read(container, name, max_bytes=limit)
         if blob is None or blob is NOT_MODIFIED:
             return None
-        expect = msg.Expect("update", self.job, round, self.attempt, silo)
+        expect = msg.Expect("update", self.job, round, attempt, silo)
         try:
             if isinstance(blob, TooLarge):
                 raise msg.MessageRejected(
@@ -227,6 +242,79 @@ class StoreServer:
             self.rejections.append((round, silo, reason))
             return Rejected(silo, str(exc))
         return TrainResult(silo, update.weights, update.n_samples, update.metrics)
+
+    # -- asynchronous rounds (fl_jobs.async_engine) -------------------------------------------
+    #
+    # Each task is a "round" of its own number with one attempt and one silo: its document in
+    # ``global`` names the model version it trains from, the silo's reply goes where a round's
+    # does, and the head lists each silo's open task (``open``), which the silo agents follow.
+
+    def first_free_task(self) -> int:
+        """After every task number in the store: a restarted orchestrator never announces a
+        task document that already exists (they are create-only)."""
+        prefix = f"{self.job}/rounds/"
+        used = [
+            int(match.group(1))
+            for name in self.store.list(layout.GLOBAL_CONTAINER, prefix)
+            if (match := _ROUND.match(name[len(prefix) :]))
+        ]
+        return max(used, default=0) + 1
+
+    def dispatch(self, task: TrainTask, model_round: int) -> Dropped | None:
+        sha = self._model_sha.get(model_round) or self._model_digest(model_round)
+        doc = msg.header(
+            "task",
+            self.job,
+            task.round,
+            ASYNC_ATTEMPT,
+            ORCHESTRATOR,
+            model=layout.model_blob(self.job, model_round),
+            model_round=model_round,
+            model_sha256=sha,
+            tasks={task.silo: {"seed": task.seed, "config": dict(task.config)}},
+        )
+        self.store.create(
+            layout.GLOBAL_CONTAINER,
+            layout.task_blob(self.job, task.round, ASYNC_ATTEMPT),
+            msg.encode_json(doc),
+        )
+        self._open[task.silo] = task.round
+        self.attempt = ASYNC_ATTEMPT
+        self.set_head(
+            max(self._open.values()),
+            ASYNC_ATTEMPT,
+            complete=model_round,
+            state="running",
+            open=dict(sorted(self._open.items())),
+        )
+        return None
+
+    def next_arrival(
+        self,
+        busy: Mapping[str, TrainTask],
+        started: Mapping[str, float],
+        *,
+        timeout: float | None,
+        template: Mapping[str, torch.Tensor],
+    ) -> tuple[str, Reply]:
+        """The first busy silo whose reply is in its container (polled with backoff), or
+        the first whose task is older than ``timeout``."""
+        backoff = Backoff()
+        while True:
+            now = time.monotonic()
+            for silo, task in busy.items():
+                reply = self._poll(task.round, silo, template, ASYNC_ATTEMPT)
+                if reply is not None:
+                    return silo, reply
+                if timeout is not None and now >= started[silo] + timeout:
+                    return silo, Dropped(silo, self._silence(silo, timeout))
+            wait = backoff.next()
+            if timeout is not None:
+                wait = min(wait, max(min(started[s] + timeout for s in busy) - now, 0.0))
+            time.sleep(wait)
+
+    def retire(self, keep_models: set[int], folded: Sequence[TrainTask]) -> None:
+        """The store keeps every model and update: they are the job's record."""
 
     def _silence(self, silo: str, timeout: float | None) -> str:
         reason = f"no answer within {timeout:g} s"

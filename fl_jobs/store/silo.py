@@ -70,10 +70,10 @@ class StoreSilo:
         while True:
             head = self._read_head()
             if head is not None:
-                key = (head["round"], head["attempt"])
+                key = _open_task(head, self.silo)
                 if head.get("state") != "running":
                     return None
-                if key not in self.handled:
+                if key is not None and key not in self.handled:
                     task = self._task_for(*key)
                     self.handled.add(key)
                     if task is not None:
@@ -145,7 +145,9 @@ class StoreSilo:
         if hashlib.sha256(blob.data).hexdigest() != doc["model_sha256"]:
             raise msg.MessageRejected(f"global/{doc['model']} does not match the task's digest")
         weights, head = msg.decode_tensors(blob.data, limit=MAX_MODEL_BYTES)
-        msg.check_header(head, msg.Expect("model", self.job, task.round - 1, 0, ORCHESTRATOR))
+        # an asynchronous task names the version it trains from; a round's is the last one
+        version = _int(doc, "model_round") if "model_round" in doc else task.round - 1
+        msg.check_header(head, msg.Expect("model", self.job, version, 0, ORCHESTRATOR))
         self.state = f"training round {task.round}"
         return weights
 
@@ -296,6 +298,20 @@ class StoreSilo:
             "heartbeat", self.job, self.round, 0, self.silo, state=self.state, time=time.time()
         )
         self.store.overwrite(self.container, layout.heartbeat_blob(self.job), msg.encode_json(doc))
+
+
+def _open_task(head: Mapping[str, object], silo: str) -> tuple[int, int] | None:
+    """The (round, attempt) the head asks ``silo`` to look at: the round in progress, or with
+    asynchronous rounds the silo's own open task (None: none yet)."""
+    tasks = head.get("open")
+    if tasks is None:
+        return _int(head, "round"), _int(head, "attempt")
+    if not isinstance(tasks, Mapping) or silo not in tasks:
+        return None
+    number = tasks[silo]
+    if isinstance(number, bool) or not isinstance(number, int):
+        return None
+    return number, 1
 
 
 def _int(data: Mapping[str, object], key: str) -> int:

@@ -22,6 +22,7 @@ from fl_jobs.local.worker import Diverged
 from fl_jobs.local.worker_pool import Dropped
 
 __all__ = [
+    "AsyncServerTransport",
     "Diverged",
     "Dropped",
     "Rejected",
@@ -101,6 +102,39 @@ class ServerTransport(Protocol):
 
     def rejoin(self, silo: str) -> str | None:
         """Bring a dropped silo back for the next round; why not, if it cannot be."""
+
+
+class AsyncServerTransport(Protocol):
+    """The orchestrator's side of the wire for asynchronous rounds (FedBuff,
+    :mod:`fl_jobs.async_engine`): one task per silo at a time, each from the global model of
+    its own version, and the replies in the order they arrive."""
+
+    def publish_global(self, round: int, weights: Mapping[str, torch.Tensor]) -> None:
+        """Make version ``round`` of the global model available to the silos."""
+
+    def first_free_task(self) -> int:
+        """The lowest task number this job has not used yet on this wire."""
+
+    def dispatch(self, task: TrainTask, model_round: int) -> Dropped | None:
+        """Ask ``task.silo`` to train task ``task.round`` from version ``model_round``; a
+        :class:`Dropped` if it cannot be reached."""
+
+    def next_arrival(
+        self,
+        busy: Mapping[str, TrainTask],
+        started: Mapping[str, float],
+        *,
+        timeout: float | None,
+        template: Mapping[str, torch.Tensor],
+    ) -> tuple[str, Reply]:
+        """The first busy silo to settle: its checked reply, or :class:`Dropped` when it died
+        or ``timeout`` seconds passed since ``started[silo]`` (``time.monotonic``)."""
+
+    def retire(self, keep_models: set[int], folded: Sequence[TrainTask]) -> None:
+        """Folded tasks' updates and global models no task trains from any more may go."""
+
+    def rejoin(self, silo: str) -> str | None:
+        """Bring a dropped silo back; why not, if it cannot be."""
 
 
 class SiloTransport(Protocol):

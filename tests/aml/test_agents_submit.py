@@ -169,9 +169,10 @@ def test_the_pipeline_engine_still_refuses_client_fraction(tmp_path: Path) -> No
         {"secure_aggregation": True},
         {"clip_norm": 1.0, "noise_multiplier": 1.0},
         {"dp_level": "silo", "dp_silo_clip": 1.0, "target_epsilon": 8.0},
+        {"async_buffer": 3},
     ],
 )
-def test_agents_run_secure_aggregation_and_dp_with_the_silo_store_mounted(
+def test_agents_run_secure_aggregation_dp_and_async_rounds_with_the_silo_store_mounted(
     setting: dict[str, Any], tmp_path: Path
 ) -> None:
     """What a silo keeps across jobs lives in its own datastore, mounted into its agent step;

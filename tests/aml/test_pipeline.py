@@ -184,6 +184,11 @@ def test_secure_aggregation_is_refused(manifest1: FederationManifest, tmp_path: 
         _build(manifest1, tmp_path, secure_aggregation=True)
 
 
+def test_async_rounds_are_refused(manifest1: FederationManifest, tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="async_buffer needs the agents engine"):
+        _build(manifest1, tmp_path, async_buffer=1)
+
+
 def test_silo_level_dp_is_refused(manifest1: FederationManifest, tmp_path: Path) -> None:
     with pytest.raises(
         ManifestError, match=r"dp_level silo needs the round engine.*--engine agents"

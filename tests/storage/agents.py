@@ -100,6 +100,11 @@ class Federation:
             log=silo,
         )
 
+    def rounds(self, out: str = "orchestrator") -> list[dict]:
+        """The orchestrator's round records (``rounds.jsonl``), as far as written."""
+        path = self.root / out / "rounds.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"
         return path.read_text() if path.exists() else ""

@@ -6,7 +6,6 @@ Every agent is a real ``fl-sandbox agent`` process authenticating with
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Iterator
@@ -50,8 +49,7 @@ def make(
 
 
 def _rounds(fed: Federation, out: str = "orchestrator") -> list[dict]:
-    path = fed.root / out / "rounds.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return fed.rounds(out)
 
 
 def _assert_equal_to_local(fed: Federation, out: str = "orchestrator") -> None:
