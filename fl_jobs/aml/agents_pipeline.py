@@ -110,11 +110,10 @@ class _Ports:
             if port.volume_instead and silo is not None and silo.data_mount is not None:
                 continue  # the site's own volume, mounted in its pods
             uri = datastore_uri(_datastore(movement.store, model_store, silo), port.path(paths))
-            mode = {"mode": port.mode} if port.mode is not None else {}
-            if port.direction == "input":
-                self.inputs[port.name] = Input(type=port.type, path=uri, **mode)
+            if port.direction == "input":  # mode None: Azure ML's default
+                self.inputs[port.name] = Input(type=port.type, path=uri, mode=port.mode)
             else:
-                self.outputs[port.name] = Output(type=port.type, path=uri, **mode)
+                self.outputs[port.name] = Output(type=port.type, path=uri, mode=port.mode)
 
     def mounted(self, name: str) -> bool:
         return name in self.inputs or name in self.outputs
