@@ -15,18 +15,23 @@ the target over the network (``policies.network_paths``). The round, in order:
    into it is *broken*: no one, subscription Owners included, can write its first data;
 2. image build, on the workspace's image-build compute (or Azure's serverless build):
    read the build context from the workspace storage, push the image to the registry;
-3. each silo's preprocess and train steps (or its agent), on the silo's compute, as its
-   identity (steps run with ``identity: managed``): pull the image, download the snapshot,
-   talk to the workspace (job control, MLflow metrics), read and write its own data, read the
-   global model (and the agents' round announcements), write its update (and heartbeats and
-   secure-aggregation replies, in the same container), publish its signing key and read its
-   peers' in the model store's ``signing-keys`` container, write logs and MLflow artifacts;
-4. aggregate, on the orchestrator's compute, as its jobs identity: pull, snapshot, workspace,
-   read every silo's update, read the test set and write the new global model, write logs.
+3. each silo's agent (step ``silo <s>: agent``), on the silo's compute, as its identity
+   (steps run with ``identity: managed``): pull the image, download the snapshot, talk to
+   the workspace (job control, MLflow metrics), write logs and MLflow artifacts, then its
+   declared movements: read its data, keep its silo store, read the global model, poll the
+   round announcements and secure-aggregation requests, write its update and its heartbeat
+   and secure-aggregation replies, publish its signing key and read its peers';
+4. the orchestrator's agent (``orchestrator: agent``), on its compute, as its jobs identity:
+   the same common movements, then its declared ones: its run folder, every silo's update,
+   heartbeat and replies, the test set, the global model and the round announcements.
 
-Which compute and datastore each step uses comes from the ``federation`` manifest, exactly as
-the pipeline builder uses it. A broken movement is reported like a violation, naming the
-resource that decides it and the fix; ``plan`` prints the whole table and exits 1.
+The movements of the agents and of seeding are not written here: they come from the one
+declaration the submission builder mounts its ports from (``fl_jobs.aml.round_movements``),
+each store mapped to its resource in the graph and each access to the blob roles that allow
+it, so no step moves data the job path does not check. Which compute and datastore each step
+uses comes from the ``federation`` manifest, exactly as the pipeline builder uses it. A broken
+movement is reported like a violation, naming the resource that decides it and the fix;
+``plan`` prints the whole table and exits 1.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from components import builtin_roles as names
 from components.arm_types import BASTION_HOST, VIRTUAL_MACHINE
 from components.conventions import SIGNING_KEYS_CONTAINER, WORKSPACE_LOGS_CONTAINER
 from components.jump_host import HOST_SUBNET, PURPOSE_JUMP_HOST
+from fl_jobs.aml import round_movements
+from fl_jobs.aml.round_movements import DataMovement, Store
 from policies import roles
 from policies.graph import (
     CONTAINER_REGISTRY,
@@ -506,17 +513,14 @@ def _seeding(graph: ResourceGraph) -> list[Movement]:
     permit a security principal to manage a storage account, but don't provide access to the
     blob data*), and the account admits no shared key."""
     uploaders = [u for u in graph.outputs.get("data_uploaders") or [] if isinstance(u, Mapping)]
-    orchestrator = graph.federation.get("orchestrator") or {}
-    wanted: list[tuple[str, str, Any]] = [
-        (str(s.get("name")), f"upload silo {s.get('name')}'s data", s.get("datastore"))
-        for s in graph.federation.get("silos") or []
-        if isinstance(s, Mapping) and s.get("kind", "internal") != "local"
-    ]
-    wanted.append((GLOBAL_UPLOADS, "upload the test set", orchestrator.get("datastore")))
     found: list[Movement] = []
-    for key, what, datastore in wanted:
+    declared = round_movements.seeding_movements(str(s.get("name")) for s in _cloud_silos(graph))
+    for declared_movement in declared:
+        key = declared_movement.silo or GLOBAL_UPLOADS
         step = "seed " + (f"silo {key}" if key != GLOBAL_UPLOADS else "the test set")
-        target = _datastore(graph, datastore)
+        what = declared_movement.what
+        target = _store_target(graph, declared_movement, _whose(graph, declared_movement))
+        allowed = _blob_role(declared_movement)
         mine = [u for u in uploaders if u.get("target") == key]
         if not mine:
             found.append(_nobody_seeds(graph, step, what, key, target))
@@ -531,7 +535,7 @@ def _seeding(graph: ResourceGraph) -> list[Movement]:
             if route:
                 actor = replace(actor, origin=_on_jump_host(graph, origin))
             found += route
-            found.append(_assume(_movement(graph, step, what, actor, target, BLOB_WRITE), assumed))
+            found.append(_assume(_movement(graph, step, what, actor, target, allowed), assumed))
     return found
 
 
@@ -714,15 +718,55 @@ def _missing_compute(step: str, name: Any, workspace: Node | None) -> Movement:
     )
 
 
+def silo_step(name: object) -> str:
+    """The job path's step of silo ``name``'s agent (its pipeline step ``silo_<name>``)."""
+    return f"silo {name}: agent"
+
+
+ORCHESTRATOR_STEP = "orchestrator: agent"
+
+
+def _cloud_silos(graph: ResourceGraph) -> list[Mapping[str, Any]]:
+    """The manifest's silos that run on Azure (a local silo has no part in a cloud round)."""
+    return [
+        s
+        for s in graph.federation.get("silos") or []
+        if isinstance(s, Mapping) and s.get("kind", "internal") != "local"
+    ]
+
+
+def _store_target(
+    graph: ResourceGraph, movement: DataMovement, silo: Mapping[str, Any] | None
+) -> Target:
+    """The resource behind a declared movement's store: ``silo``'s stores for a silo's
+    (the actor's own, or the one a per-silo movement names), the model store's otherwise."""
+    global_store = _datastore(graph, (graph.federation.get("orchestrator") or {}).get("datastore"))
+    if movement.store is Store.SILO_DATA:
+        return _datastore(graph, (silo or {}).get("datastore"))
+    if movement.store is Store.SILO_UPDATES:
+        return _datastore(graph, (silo or {}).get("update_datastore"))
+    if movement.store is Store.SIGNING_KEYS:
+        return _signing_keys(global_store)
+    return global_store  # the global models and the test set, in ``global``
+
+
+def _blob_role(movement: DataMovement) -> frozenset[str]:
+    return BLOB_WRITE if movement.access.writes else BLOB_READ
+
+
+def _whose(graph: ResourceGraph, movement: DataMovement) -> Mapping[str, Any] | None:
+    """The manifest entry of the silo a per-silo movement names."""
+    return next((s for s in _cloud_silos(graph) if str(s.get("name")) == movement.silo), None)
+
+
 def _silos(
     graph: ResourceGraph, workspace: Node | None, ws_storage: Node | None, registry: Node | None
 ) -> list[Movement]:
+    """Each silo's agent: its compute's common movements, then the declared ones
+    (``fl_jobs.aml.round_movements.silo_movements``)."""
     found: list[Movement] = []
-    global_store = (graph.federation.get("orchestrator") or {}).get("datastore")
-    for silo in graph.federation.get("silos") or []:
-        if not isinstance(silo, Mapping) or silo.get("kind", "internal") == "local":
-            continue
-        step = f"silo {silo.get('name')}: preprocess + train"
+    for silo in _cloud_silos(graph):
+        step = silo_step(silo.get("name"))
         compute = compute_named(graph, str(silo.get("compute")), workspace)
         if compute is None:
             found.append(_missing_compute(step, silo.get("compute"), workspace))
@@ -730,38 +774,8 @@ def _silos(
         actor = _compute_actor(graph, compute, f"silo {silo.get('name')}")
         found += _common(graph, step, actor, workspace, ws_storage, registry)
         found += [
-            _movement(
-                graph,
-                step,
-                "read its data, write preprocessed data",
-                actor,
-                _datastore(graph, silo.get("datastore")),
-                BLOB_WRITE,
-            ),
-            _movement(
-                graph,
-                step,
-                "read the global model",
-                actor,
-                _datastore(graph, global_store),
-                BLOB_READ,
-            ),
-            _movement(
-                graph,
-                step,
-                "write its model update",
-                actor,
-                _datastore(graph, silo.get("update_datastore")),
-                BLOB_WRITE,
-            ),
-            _movement(
-                graph,
-                step,
-                "publish its signing key, read its peers' (secure aggregation)",
-                actor,
-                _signing_keys(_datastore(graph, global_store)),
-                BLOB_WRITE,
-            ),
+            _movement(graph, step, m.what, actor, _store_target(graph, m, silo), _blob_role(m))
+            for m in round_movements.silo_movements()
         ]
     return found
 
@@ -777,35 +791,24 @@ def _signing_keys(global_models: Target) -> Target:
 def _aggregate(
     graph: ResourceGraph, workspace: Node | None, ws_storage: Node | None, registry: Node | None
 ) -> list[Movement]:
+    """The orchestrator's agent: its compute's common movements, then the declared ones
+    (``fl_jobs.aml.round_movements.orchestrator_movements``)."""
     orchestrator = graph.federation.get("orchestrator") or {}
-    step = "aggregate"
+    step = ORCHESTRATOR_STEP
     compute = compute_named(graph, str(orchestrator.get("compute")), workspace)
     if compute is None:
         return [_missing_compute(step, orchestrator.get("compute"), workspace)]
     actor = _compute_actor(graph, compute, "orchestrator")
     found = _common(graph, step, actor, workspace, ws_storage, registry)
-    for silo in graph.federation.get("silos") or []:
-        if isinstance(silo, Mapping) and silo.get("kind", "internal") != "local":
-            found.append(
-                _movement(
-                    graph,
-                    step,
-                    f"read silo {silo.get('name')}'s update",
-                    actor,
-                    _datastore(graph, silo.get("update_datastore")),
-                    BLOB_READ,
-                )
-            )
-    found.append(
-        _movement(
-            graph,
-            step,
-            "read the test set, write the global model",
-            actor,
-            _datastore(graph, orchestrator.get("datastore")),
-            BLOB_WRITE,
-        )
+    declared = round_movements.orchestrator_movements(
+        str(s.get("name")) for s in _cloud_silos(graph)
     )
+    found += [
+        _movement(
+            graph, step, m.what, actor, _store_target(graph, m, _whose(graph, m)), _blob_role(m)
+        )
+        for m in declared
+    ]
     return found
 
 

@@ -10,6 +10,12 @@
                                         <-> fl-sandbox/silo-store (s's data datastore: its DP
                                            secret and ledger, signing key, session memory)
 
+Every port comes from the round's declared movements (``fl_jobs.aml.round_movements``): a
+movement declared with a port is mounted on its actor's step, on the datastore of its store,
+and nothing else is; the same declaration is what the job path checks (``policies.job_path``).
+The agents' blob-SDK movements (polling ``global``, updates, heartbeats, secure-aggregation
+messages, signing keys) are declared there too; they need no port.
+
 No step depends on another, so Azure ML starts them together; the rounds run between the
 agents through the model store (fl_jobs/store), not between steps. One pipeline rather than
 K + 1 separate jobs keeps what a pipeline gives: one job to approve (the approval request and
@@ -20,12 +26,23 @@ also the identity the agent uses for the model store (``DefaultAzureCredential``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from fl_jobs.aml import round_movements
 from fl_jobs.aml.code_snapshot import JOB_CONFIG_NAME, MANIFEST_NAME, CodeSnapshot
 from fl_jobs.aml.environments import environment_for
-from fl_jobs.aml.layout import SILO_STORE_PATH, check_job_prefix, datastore_uri
+from fl_jobs.aml.layout import check_job_prefix, datastore_uri
 from fl_jobs.aml.model_store import ModelStore, model_store_for
+from fl_jobs.aml.round_movements import (
+    RUN_PORT,
+    SILO_DATA_PORT,
+    SILO_STORE_PORT,
+    DataMovement,
+    Port,
+    PortPaths,
+    Store,
+)
 from fl_jobs.aml.step_identity import step_identity
 from fl_jobs.config import JobConfig
 from fl_jobs.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
@@ -36,11 +53,6 @@ ORCHESTRATOR_STEP = "orchestrator"
 
 def silo_step_name(silo: SiloRef) -> str:
     return f"silo_{silo.name.replace('-', '_')}"
-
-
-def orchestrator_out_path(job: str) -> str:
-    """The orchestrator agent's run folder (lease id, per-round records, final model)."""
-    return f"{job}/orchestrator"
 
 
 def store_url(manifest: FederationManifest) -> str:
@@ -61,6 +73,56 @@ def _resources(instance_type: str | None) -> Any:
     from azure.ai.ml.entities import JobResourceConfiguration
 
     return JobResourceConfiguration(instance_type=instance_type)
+
+
+def _datastore(store: Store, model_store: ModelStore, silo: SiloRef | None) -> str:
+    """The datastore behind ``store`` for a step of ``silo`` (None: the orchestrator's)."""
+    if store is Store.SILO_DATA and silo is not None:
+        return silo.datastore
+    if store is Store.SILO_UPDATES and silo is not None:
+        return model_store.update_datastore(silo.name)
+    if store in (Store.GLOBAL_MODELS, Store.TEST_SET):
+        return model_store.global_datastore
+    raise ValueError(f"no datastore holds {store.value!r} for a port of this step")
+
+
+class _Ports:
+    """A step's ports, from its declared movements: ``inputs`` and ``outputs`` as the SDK
+    takes them, and the port of each name to put in the command."""
+
+    def __init__(
+        self,
+        movements: Iterable[DataMovement],
+        paths: PortPaths,
+        model_store: ModelStore,
+        silo: SiloRef | None = None,
+    ) -> None:
+        from azure.ai.ml import Input, Output
+
+        self.inputs: dict[str, Any] = {}
+        self.outputs: dict[str, Any] = {}
+        self.declared: dict[str, Port] = {}
+        for movement in movements:
+            port = movement.port
+            if port is None:
+                continue
+            self.declared[port.name] = port
+            if port.volume_instead and silo is not None and silo.data_mount is not None:
+                continue  # the site's own volume, mounted in its pods
+            uri = datastore_uri(_datastore(movement.store, model_store, silo), port.path(paths))
+            if port.direction == "input":  # mode None: Azure ML's default
+                self.inputs[port.name] = Input(type=port.type, path=uri, mode=port.mode)
+            else:
+                self.outputs[port.name] = Output(type=port.type, path=uri, mode=port.mode)
+
+    def mounted(self, name: str) -> bool:
+        return name in self.inputs or name in self.outputs
+
+    def ref(self, name: str) -> str:
+        """The command's reference to port ``name``, which must be declared and mounted."""
+        if not self.mounted(name):
+            raise ValueError(f"port {name!r} is not a mounted movement of this step")
+        return self.declared[name].ref()
 
 
 def _agent_args(job: str, url: str) -> str:
@@ -84,7 +146,7 @@ def build_agents_pipeline(
     ``store_job`` is the job's folder in the model store (default ``job_name``): a resumed
     job is a new pipeline job over the same store folder.
     """
-    from azure.ai.ml import Input, Output, command
+    from azure.ai.ml import command
     from azure.ai.ml.entities import PipelineJob
 
     from fl_jobs.aml.pipeline import TAG_BLUEPRINT, TAG_CODE_SHA256, default_data_prefix
@@ -98,19 +160,19 @@ def build_agents_pipeline(
     prefix = (data_prefix or default_data_prefix(config)).strip("/")
     args = _agent_args(job, url)
     orchestrator: OrchestratorRef = manifest.orchestrator
+    ports = _Ports(
+        round_movements.orchestrator_movements(s.name for s in manifest.silos),
+        PortPaths(job, prefix, None),
+        store,
+    )
     steps: dict[str, Any] = {
         ORCHESTRATOR_STEP: command(
             name=ORCHESTRATOR_STEP,
             display_name="FL orchestrator agent",
             code=str(code.path),
-            command=f"python -m fl_jobs.store orchestrator {args} --out ${{{{outputs.run}}}}",
-            outputs={
-                "run": Output(
-                    type="uri_folder",
-                    path=datastore_uri(store.global_datastore, orchestrator_out_path(job)),
-                    mode="rw_mount",
-                )
-            },
+            command=f"python -m fl_jobs.store orchestrator {args} --out {ports.ref(RUN_PORT)}",
+            inputs=ports.inputs,
+            outputs=ports.outputs,
             environment=environment_for(None).sdk(code.path),
             compute=orchestrator.compute,
             identity=step_identity(orchestrator.compute_type, orchestrator.identity_client_id),
@@ -118,14 +180,13 @@ def build_agents_pipeline(
         )
     }
     for silo in manifest.silos:
-        inputs: dict[str, Any] = {}
-        if silo.data_mount is not None:  # the site's own volume, mounted in its pods
-            data = f"{silo.data_mount.rstrip('/')}/{prefix}/{silo.name}"
+        paths = PortPaths(job, prefix, silo.name)
+        ports = _Ports(round_movements.silo_movements(), paths, store, silo)
+        if ports.mounted(SILO_DATA_PORT):
+            data = ports.ref(SILO_DATA_PORT)
         else:
-            inputs["silo_data"] = Input(
-                type="uri_folder", path=datastore_uri(silo.datastore, f"{prefix}/{silo.name}")
-            )
-            data = "${{inputs.silo_data}}"
+            assert silo.data_mount is not None  # only a volume replaces the data port
+            data = f"{silo.data_mount.rstrip('/')}/{ports.declared[SILO_DATA_PORT].path(paths)}"
         name = silo_step_name(silo)
         steps[name] = command(
             name=name,
@@ -133,18 +194,13 @@ def build_agents_pipeline(
             code=str(code.path),
             command=(
                 f"python -m fl_jobs.store silo --silo {silo.name} {args} "
-                f"--work ./agent-work --data {data} --silo-store ${{{{outputs.silo_store}}}}"
+                f"--work ./agent-work --data {data} "
+                f"--silo-store {ports.ref(SILO_STORE_PORT)}"
             ),
-            inputs=inputs,
+            inputs=ports.inputs,
             # What the silo keeps across jobs (DP secret and ledger, secure aggregation's
             # signing key and session memory): its own datastore, the pipeline engine's path.
-            outputs={
-                "silo_store": Output(
-                    type="uri_folder",
-                    path=datastore_uri(silo.datastore, SILO_STORE_PATH),
-                    mode="rw_mount",
-                )
-            },
+            outputs=ports.outputs,
             environment=environment_for(silo).sdk(code.path),  # CUDA on a GPU silo
             compute=silo.compute,
             identity=step_identity(silo.compute_type, silo.identity_client_id),

@@ -27,7 +27,7 @@ def model_name(example: str) -> str:
 
 def final_model_path(job_name: str) -> str:
     """Where the orchestrator agent writes the MLflow model, in the ``global`` container."""
-    from fl_jobs.aml.agents_pipeline import orchestrator_out_path
+    from fl_jobs.aml.round_movements import orchestrator_out_path
 
     return f"{orchestrator_out_path(job_name)}/{MODEL_FOLDER}"
 

@@ -64,7 +64,7 @@ def test_an_endpoint_nsg_that_forgets_the_silo_compute_breaks_its_round() -> Non
         drop_compute_rule,
     )
     bad = [m for m in job_path(graph(broken, run.result)) if not m.ok]
-    assert bad and {m.step for m in bad} == {"silo silo1: preprocess + train"}
+    assert bad and {m.step for m in bad} == {"silo silo1: agent"}
     assert all("DenyOtherVnetInbound" in m.problem for m in bad)
     assert all(m.resource is not None and m.resource.name.endswith("endpoints-nsg") for m in bad)
 

@@ -8,6 +8,11 @@ from typing import Any
 import pytest
 
 from blueprints.catalog import BLUEPRINT_NAMES
+from fl_jobs.aml.round_movements import (
+    orchestrator_movements,
+    seeding_movements,
+    silo_movements,
+)
 from policies.job_path import Movement, job_path
 from tests.infra.blueprint_runs import blueprint_run
 from tests.infra.breaks import Records, edited, graph, named, nested_set, run_of, without
@@ -49,16 +54,18 @@ def test_every_blueprint_has_a_clear_job_path(blueprint: str, silos: int) -> Non
     found = moves(run.resources, run.result)
     assert [m.what for m in found if not m.ok] == KNOWN_GAPS.get(blueprint, [])
     # submit: API + upload; seeding: each silo and the test set; image build: outbound,
-    # context, push; each silo: 9 (its signing key among them); aggregate. Control traffic and
-    # the service are counted in test_job_path_control.
+    # context, push; each agent: its compute's 5 common movements and its declared ones.
+    # Control traffic and the service are counted in test_job_path_control.
     data = [m for m in found if not is_control(m)]
     # With the jump host (private, confidential), each person first connects to it.
     jump = silos + 2 if blueprint in ("private", "confidential") else 0
-    assert len(data) == 2 + (silos + 1) + 3 + 9 * silos + (6 + silos) + jump
-    keys = [m for m in found if "signing key" in m.what]
+    names = [f"silo{i}" for i in range(1, silos + 1)]
+    agents = (5 + len(silo_movements())) * silos + 5 + len(orchestrator_movements(names))
+    assert len(data) == 2 + len(seeding_movements(names)) + 3 + agents + jump
+    keys = [m for m in found if m.what.startswith("publish its signing key")]
     assert len(keys) == silos and all("container 'signing-keys'" in m.target for m in keys)
     silo_steps = {m.step for m in found if m.step.startswith("silo ")}
-    assert silo_steps == {f"silo silo{i}: preprocess + train" for i in range(1, silos + 1)}
+    assert silo_steps == {f"silo silo{i}: agent" for i in range(1, silos + 1)}
 
 
 def test_every_compute_movement_runs_as_its_own_identity() -> None:
@@ -66,7 +73,7 @@ def test_every_compute_movement_runs_as_its_own_identity() -> None:
     for movement in moves(run.resources, run.result):
         if movement.step.startswith("silo silo1"):
             assert "identity 'id-flsandbox-silo1'" in movement.actor
-        if movement.step == "aggregate":
+        if movement.step == "orchestrator: agent":
             assert "identity 'id-flsandbox-orchestrator-jobs'" in movement.actor
         if movement.step == "image build":
             assert "identity 'id-flsandbox-orchestrator-image-builder'" in movement.actor
@@ -145,47 +152,57 @@ def test_image_builder_without_outbound_cannot_pull_base_images() -> None:
 
 # ----- a silo's steps ------------------------------------------------------------------------
 
-SILO1 = "silo silo1: preprocess + train"
+SILO1 = "silo silo1: agent"
 SILO1_RA = "ra-silo-silo1-identity-"
 
 
 @pytest.mark.parametrize(
-    ("assignment", "what", "resource"),
+    ("assignment", "whats", "resource"),
     [
-        ("acrpull-container-registry", "pull the job image", "orchestrator-acr"),
+        ("acrpull-container-registry", ["pull the job image"], "orchestrator-acr"),
         (
             "storage-blob-data-reader-orchestrator-storage",
-            "download the code snapshot",
+            ["download the code snapshot"],
             "orchestrator-ws-storage",
         ),
         (
             "storage-blob-data-contributor-orchestrator-storage-container-azureml",
-            "write logs and MLflow artifacts",
+            ["write logs and MLflow artifacts"],
             "orchestrator-ws-storage",
         ),
         (
             "storage-blob-data-contributor-silo-silo1-storage",
-            "read its data, write preprocessed data",
+            [
+                "read its data",
+                "keep its silo store (DP secret and ledger, signing key, session memory)",
+            ],
             "silo-silo1-storage",
         ),
         (
             "storage-blob-data-reader-models-container-global",
-            "read the global model",
+            [
+                "read the global model",
+                "poll the round announcements and secure-aggregation requests",
+            ],
             "orchestrator-models-storage",
         ),
         (
             "storage-blob-data-contributor-models-container-silo-silo1",
-            "write its model update",
+            ["write its model update", "write its heartbeat and secure-aggregation replies"],
             "orchestrator-models-storage",
         ),
     ],
 )
-def test_a_silo_role_removed_breaks_its_movement(assignment: str, what: str, resource: str) -> None:
+def test_a_silo_role_removed_breaks_its_movement(
+    assignment: str, whats: list[str], resource: str
+) -> None:
     records, outputs = run_of("eyes-off")
     records = without(records, named(SILO1_RA + assignment))
-    movement = the_broken(records, outputs, SILO1, what)
-    assert movement.resource is not None and movement.resource.name == resource
-    assert not movement.role_ok and movement.network_ok
+    broken = only_broken(records, outputs)
+    assert [(m.step, m.what) for m in broken] == [(SILO1, what) for what in whats]
+    for movement in broken:
+        assert movement.resource is not None and movement.resource.name == resource
+        assert not movement.role_ok and movement.network_ok
 
 
 def test_silo_storage_without_its_endpoint_is_out_of_reach() -> None:
@@ -194,7 +211,8 @@ def test_silo_storage_without_its_endpoint_is_out_of_reach() -> None:
     broken = only_broken(records, outputs)
     # The silo's compute loses its way in (its uploader comes from its listed addresses).
     assert [(m.step, m.what) for m in broken] == [
-        (SILO1, "read its data, write preprocessed data"),
+        (SILO1, "read its data"),
+        (SILO1, "keep its silo store (DP secret and ledger, signing key, session memory)"),
     ]
     for movement in broken:
         assert movement.role_ok and not movement.network_ok
@@ -219,7 +237,7 @@ def test_a_private_workspace_unlinked_from_a_silo_vnet_is_out_of_reach() -> None
     movement = the_broken(
         records,
         outputs,
-        "silo silo2: preprocess + train",
+        "silo silo2: agent",
         "talk to the workspace (job control, MLflow metrics)",
     )
     assert "refuses public network access" in movement.problem
@@ -233,8 +251,8 @@ def test_a_silo_without_outbound_cannot_reach_entra_id() -> None:
     )
     broken = only_broken(records, outputs)
     assert [(m.step, m.what) for m in broken] == [
-        ("silo silo2: preprocess + train", "reach Microsoft Entra ID and Azure Resource Manager"),
-        ("silo silo2: preprocess + train", "pull the job image"),  # the registry is public
+        ("silo silo2: agent", "reach Microsoft Entra ID and Azure Resource Manager"),
+        ("silo silo2: agent", "pull the job image"),  # the registry is public
     ]
     assert broken[0].resource is not None and broken[0].resource.name == "silo-silo2-compute"
 
@@ -248,9 +266,15 @@ def test_aggregation_without_read_on_an_update_is_named() -> None:
         records,
         named("ra-orchestrator-jobs-identity-storage-blob-data-reader-models-container-silo-silo2"),
     )
-    movement = the_broken(records, outputs, "aggregate", "read silo silo2's update")
-    assert "Storage Blob Data Reader" in movement.problem
-    assert movement.resource is not None and movement.resource.name == "orchestrator-models-storage"
+    broken = only_broken(records, outputs)
+    assert [(m.step, m.what) for m in broken] == [
+        ("orchestrator: agent", "read silo silo2's update"),
+        ("orchestrator: agent", "read silo silo2's heartbeat and secure-aggregation replies"),
+    ]
+    for movement in broken:
+        assert "Storage Blob Data Reader" in movement.problem
+        assert movement.resource is not None
+        assert movement.resource.name == "orchestrator-models-storage"
 
 
 def test_aggregation_without_write_on_the_global_models_is_named() -> None:
@@ -261,16 +285,21 @@ def test_aggregation_without_write_on_the_global_models_is_named() -> None:
             "ra-orchestrator-jobs-identity-storage-blob-data-contributor-models-container-global"
         ),
     )
-    movement = the_broken(
-        records, outputs, "aggregate", "read the test set, write the global model"
-    )
-    assert "Storage Blob Data Contributor" in movement.problem
+    broken = only_broken(records, outputs)
+    # The jobs identity holds no reader of its own on global: the test set goes with it.
+    assert [(m.step, m.what) for m in broken] == [
+        ("orchestrator: agent", "keep its run folder (lease id, round records, final model)"),
+        ("orchestrator: agent", "read the test set"),
+        ("orchestrator: agent", "write the global model"),
+        ("orchestrator: agent", "announce the rounds and send secure-aggregation requests"),
+    ]
+    assert all("Storage Blob Data" in m.problem for m in broken)
 
 
 def test_a_manifest_naming_a_compute_that_is_not_there_is_named() -> None:
     records, outputs = run_of("minimal")
     outputs["federation"]["silos"][1]["compute"] = "c-elsewhere"
-    movement = the_broken(records, outputs, "silo silo2: preprocess + train", "run on its compute")
+    movement = the_broken(records, outputs, "silo silo2: agent", "run on its compute")
     assert "c-elsewhere" in movement.problem and "stack output" in movement.fix
 
 
@@ -280,7 +309,9 @@ def test_a_manifest_naming_an_unknown_datastore_is_named() -> None:
     broken = only_broken(records, outputs)
     assert {(m.step, m.what) for m in broken} == {
         (SILO1, "write its model update"),
-        ("aggregate", "read silo silo1's update"),
+        (SILO1, "write its heartbeat and secure-aggregation replies"),
+        ("orchestrator: agent", "read silo silo1's update"),
+        ("orchestrator: agent", "read silo silo1's heartbeat and secure-aggregation replies"),
     }
     assert all("updates_nowhere" in m.problem for m in broken)
 
@@ -301,7 +332,7 @@ def test_a_silo_without_its_signing_key_grant_cannot_publish_it() -> None:
     broken = [m for m in found if not m.ok]
     assert [(m.step, m.what) for m in broken] == [
         (
-            "silo silo1: preprocess + train",
+            "silo silo1: agent",
             "publish its signing key, read its peers' (secure aggregation)",
         )
     ]

@@ -21,7 +21,7 @@ from tests.infra.kubernetes_runs import stack_run
 from tests.infra.test_job_path import KNOWN_GAPS, moves, only_broken
 
 SERVICE = "Azure ML service"
-SILO1 = "silo silo1: preprocess + train"
+SILO1 = "silo silo1: agent"
 CONTROL = "control traffic (service tags)"
 
 
@@ -118,7 +118,7 @@ def test_control_traffic_names_the_workspace_region_and_every_port_for_a_remote_
     AzureActiveDirectory on TCP 80 (the outbound table as of its 2026-03-19 revision)."""
     records, outputs = run_of("eyes-off")
     workspace = "westeurope"
-    movement = found(records, outputs, "silo silo2: preprocess + train", CONTROL)
+    movement = found(records, outputs, "silo silo2: agent", CONTROL)
     own = next(
         r.inputs["location"]
         for r in records

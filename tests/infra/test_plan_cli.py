@@ -56,8 +56,8 @@ def test_eyes_off_three_silos_json_holds_resources_access_and_invariants() -> No
         "submit",
         "image build",
         "Azure ML service",
-        "aggregate",
-        *(f"silo silo{i}: preprocess + train" for i in (1, 2, 3)),
+        "orchestrator: agent",
+        *(f"silo silo{i}: agent" for i in (1, 2, 3)),
         *(f"seed silo silo{i}" for i in (1, 2, 3)),
         "seed the test set",
     }
