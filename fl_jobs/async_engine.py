@@ -16,9 +16,12 @@ Choices, and why:
   same bits (the oracle test reproduces a fold exactly).
 - Which updates land in which fold depends on timing, so two runs of one seed differ; a resumed
   run restarts the tasks that were in flight from the checkpointed model.
-- A silo that dies or misses ``round_timeout`` (counted per task) is left out, restarted and
-  given a new task; the job stops (quorum lost) when fewer than ``M`` silos can still
-  contribute, keeping every fold done.
+- A silo that dies or misses ``round_timeout`` (counted per task, from its dispatch; a reply
+  already in counts however late the orchestrator reads it) is left out, restarted and given
+  a new task. A silo left out :data:`MAX_STRIKES` times in a row without an update is set
+  aside until the next fold (then tried once more), so a silo that cannot answer never spins;
+  the job stops (quorum lost) when fewer than ``M`` silos can still contribute, keeping every
+  fold done.
 - Secure aggregation, silo-level DP, client fraction and robust strategies are refused by the
   job config: each needs a fixed cohort per round, or every update of a round at once.
 
@@ -52,6 +55,8 @@ from fl_jobs.store.transport import (
 from fl_jobs.strategies.base import MeanStrategy
 
 #: Called with the state after every fold, before its model is published: checkpoint here.
+#: Times in a row a silo may be left out (dropped or rejected) before it waits for a fold.
+MAX_STRIKES = 3
 OnFold = Callable[[FederationState], None]
 
 
@@ -102,7 +107,10 @@ class AsyncEngine:
         self._down: dict[str, str] = {}
         self._dropped: dict[str, str] = {}
         self._rejected: dict[str, str] = {}
+        self._strikes: dict[str, int] = {}
         self._t0 = time.perf_counter()
+        if self._version >= self.config.rounds:
+            return state  # a finished run: nothing to train
         for silo in self.silos:
             self._dispatch(silo)
         while self._version < self.config.rounds:
@@ -116,10 +124,12 @@ class AsyncEngine:
             pending = self._busy.pop(silo)
             if isinstance(reply, Dropped):
                 self._left_out(silo, reply.reason, self._dropped)
-                self._restart(silo)
+                if not self._struck_out(silo, reply.reason):
+                    self._restart(silo)
             elif isinstance(reply, Rejected):
                 self._left_out(silo, reply.reason, self._rejected)
-                self._dispatch(silo)
+                if not self._struck_out(silo, reply.reason):
+                    self._dispatch(silo)
             elif isinstance(reply, Diverged):
                 raise self.rounds.diverged(
                     self._version + 1, silo, f"its training loss became {reply.loss}"
@@ -128,6 +138,7 @@ class AsyncEngine:
                 metrics = {k: float(v) for k, v in reply.metrics.items()}
                 so_far = {s: r.metrics for s, (r, _) in self._buffer.items()}
                 self.rounds.check_train_loss(self._version + 1, silo, metrics, self._state, so_far)
+                self._strikes.pop(silo, None)
                 self._buffer[silo] = (reply, pending)
                 if len(self._buffer) >= self.buffer_size:
                     self._fold()
@@ -152,6 +163,16 @@ class AsyncEngine:
             self._down[silo] = failed.reason
             return
         self._busy[silo] = _Pending(task, self._version, time.monotonic())
+
+    def _struck_out(self, silo: str, reason: str) -> bool:
+        """Count a time ``silo`` was left out; at :data:`MAX_STRIKES` in a row it waits for
+        the next fold (True)."""
+        self._strikes[silo] = self._strikes.get(silo, 0) + 1
+        if self._strikes[silo] < MAX_STRIKES:
+            return False
+        self._down[silo] = f"left out {self._strikes[silo]} times in a row, last: {reason}"
+        self._say(f"{silo} waits for the next fold before it is tried again")
+        return True
 
     def _restart(self, silo: str) -> None:
         failure = self.transport.rejoin(silo)
@@ -234,7 +255,6 @@ class AsyncEngine:
         )
         self._version = rnd
         self._models[rnd] = new
-        folded = [p.task for _, (_, p) in items]
         self._buffer.clear()
         self._dropped, self._rejected = {}, {}
         self._t0 = time.perf_counter()
@@ -254,4 +274,4 @@ class AsyncEngine:
         keep = {self._version} | {p.base for p in self._busy.values()}
         for version in [v for v in self._models if v not in keep]:
             del self._models[version]
-        self.transport.retire(keep, folded)
+        self.transport.retire(keep, {p.task.round for p in self._busy.values()})

@@ -348,12 +348,22 @@ class JobConfig(BaseModel):
                 f"but {per_round} silos train each round ({self.silos} silos x fraction "
                 f"{self.fraction}) - use more silos, or lower its options"
             )
-        if self.secure_aggregation and info.robust:
+        if self.secure_aggregation and info.name not in MEAN_FAMILY:
+            needs = (
+                "a robust aggregator needs each silo's own update"
+                if info.robust
+                else "it sums each silo's control-variate change apart from the model's mean"
+            )
             raise ValueError(
-                f"secure_aggregation cannot be combined with strategy {info.name}: a robust "
-                "aggregator needs each silo's own update, which secure aggregation hides from "
-                f"the orchestrator - choose one of {', '.join(MEAN_FAMILY)}, or drop "
-                "secure_aggregation"
+                f"secure_aggregation cannot be combined with strategy {info.name}: {needs}, "
+                f"which secure aggregation hides from the orchestrator - choose one of "
+                f"{', '.join(MEAN_FAMILY)}, or drop secure_aggregation"
+            )
+        if info.silo_state and self.screen_norms:
+            raise ValueError(
+                f"screen_norms cannot run with strategy {info.name}: its updates carry "
+                "control-variate changes, whose norms screening does not know - drop "
+                "--screen-norms"
             )
         if self.secure_aggregation:
             self._check_secure_aggregation(per_round)
@@ -392,9 +402,9 @@ class JobConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_async(self) -> JobConfig:
-        """What FedBuff's buffer cannot do (fl_jobs.rounds_async): it folds single updates
+        """What FedBuff's buffer cannot do (fl_jobs.async_engine): it folds single updates
         as they arrive, so it needs each one in clear and a mean strategy's server step."""
-        from fl_jobs.strategies.registry import MEAN_FAMILY, get_info
+        from fl_jobs.strategies.registry import MEAN_FAMILY
 
         m = self.async_buffer
         if m is None:
@@ -404,7 +414,7 @@ class JobConfig(BaseModel):
                 f"async_buffer {m} is more than the {self.silos} silos, and each fold takes "
                 f"at most one update per silo - set --async-buffer to {self.silos} or less"
             )
-        if get_info(self.strategy.name).robust:
+        if self.strategy.name not in MEAN_FAMILY:
             raise ValueError(
                 f"async_buffer cannot run strategy {self.strategy.name}: a fold applies a mean "
                 f"strategy's server step to the buffered updates - choose one of "

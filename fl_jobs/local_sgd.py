@@ -1,11 +1,12 @@
 """A plain in-place SGD step for local training without differential privacy.
 
 The same update as ``torch.optim.SGD`` (momentum without dampening or Nesterov, L2 weight
-decay added to the gradient), plus FedProx's proximal term: ``mu * (w - w_global)`` added to
-the gradient, the gradient of ``mu / 2 * ||w - w_global||^2``. Per parameter ``p`` with
-gradient ``g``::
+decay added to the gradient), plus the terms a strategy's silo hook adds to the gradient
+(:mod:`fl_jobs.silo_hook`: FedProx's proximal term, SCAFFOLD's control-variate correction).
+Per parameter ``p`` (index ``i``) with gradient ``g``::
 
-    g = g + weight_decay * p + mu * (p - anchor)
+    g = g + weight_decay * p
+    g = term(i, g, p) for each term, in order
     buf = g (first step) or momentum * buf + g
     p = p - lr * buf (or g without momentum)
 
@@ -16,15 +17,16 @@ step that is a few tensor operations here. Deterministic: the same inputs give t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 
+from fl_jobs.silo_hook import GradientTerm, apply_terms
+
 
 class PlainSGD:
-    """SGD over ``params`` with ``lr``, ``momentum``, ``weight_decay`` and a proximal term of
-    weight ``mu`` pulling towards ``anchor`` (the round's global parameters, in ``params``
-    order; needed when ``mu > 0``)."""
+    """SGD over ``params`` with ``lr``, ``momentum``, ``weight_decay`` and the gradient
+    ``terms`` of a strategy's silo hook (indexed in ``params`` order)."""
 
     def __init__(
         self,
@@ -33,17 +35,13 @@ class PlainSGD:
         lr: float,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
-        mu: float = 0.0,
-        anchor: list[torch.Tensor] | None = None,
+        terms: Sequence[GradientTerm] = (),
     ) -> None:
         self.params = [p for p in params if p.requires_grad]
-        if mu > 0 and (anchor is None or len(anchor) != len(self.params)):
-            raise ValueError("a proximal term (mu > 0) needs one anchor tensor per parameter")
         self.lr = lr
         self.momentum = momentum
         self.weight_decay = weight_decay
-        self.mu = mu
-        self.anchor = anchor if mu > 0 else None
+        self.terms = list(terms)
         self._buffers: list[torch.Tensor | None] = [None] * len(self.params)
 
     def zero_grad(self) -> None:
@@ -58,8 +56,8 @@ class PlainSGD:
                 continue
             if self.weight_decay:
                 grad = grad.add(p, alpha=self.weight_decay)
-            if self.anchor is not None:
-                grad = proximal_gradient(grad, p, self.anchor[i], self.mu)
+            if self.terms:
+                grad = apply_terms(self.terms, i, grad, p)
             if self.momentum:
                 buf = self._buffers[i]
                 if buf is None:
@@ -68,10 +66,3 @@ class PlainSGD:
                     buf.mul_(self.momentum).add_(grad)
                 grad = buf
             p.add_(grad, alpha=-self.lr)
-
-
-def proximal_gradient(
-    grad: torch.Tensor, param: torch.Tensor, anchor: torch.Tensor, mu: float
-) -> torch.Tensor:
-    """``grad + mu * (param - anchor)`` as a new tensor: FedProx's term."""
-    return grad.add(param - anchor, alpha=mu)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+from fl_jobs.silo_hook import GradientTerm, apply_terms
 
 if TYPE_CHECKING:
     from fl_jobs.examples.base import Example
@@ -133,20 +135,19 @@ def train_private(
     *,
     seeds: tuple[int, int],
     example: Example,
-    anchor: list[torch.Tensor] | None = None,
+    terms: Sequence[GradientTerm] = (),
 ) -> dict[str, float]:
     """DP-SGD epochs on ``(X, y)``, training ``model`` in place; returns the train loss and
     what the accounting needs (``dp_sample_rate``, ``dp_steps``, ``dp_noise_multiplier``).
 
-    With ``anchor`` (FedProx), ``proximal_mu * (w - anchor)`` joins the gradient after
-    clipping and noise: it does not depend on the data, so it costs no privacy. ``seeds``
+    A strategy's gradient ``terms`` (:mod:`fl_jobs.silo_hook`: FedProx's proximal term,
+    SCAFFOLD's correction) join the gradient after clipping and noise: they do not read the
+    data, so they cost no privacy. ``seeds``
     are the Poisson sampling's and the noise's (the silo's own, see fl_jobs.silo_secret)."""
     import warnings
 
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, TensorDataset
-
-    from fl_jobs.local_sgd import proximal_gradient
 
     delta = silo_delta(params.target_delta, len(X))  # refuses a delta >= 1/n here too
     noise = silo_noise(params, len(X))
@@ -193,11 +194,11 @@ def train_private(
                 # saying so, would answer a question a crafted model asks about the records.
                 skip_non_finite_records(trainable)
                 if private_opt.pre_step():  # clip, add noise, average: p.grad is private now
-                    if anchor is not None:
+                    if terms:
                         with torch.no_grad():
-                            for p, a in zip(trainable, anchor, strict=True):
+                            for i, p in enumerate(trainable):
                                 if p.grad is not None:
-                                    p.grad = proximal_gradient(p.grad, p, a, params.proximal_mu)
+                                    p.grad = apply_terms(terms, i, p.grad, p)
                     private_opt.original_optimizer.step()
                 steps += 1
                 if math.isfinite(value := float(loss.detach())):

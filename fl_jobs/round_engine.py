@@ -35,6 +35,7 @@ from fl_jobs.screening import screen_norms
 from fl_jobs.secure_aggregation.silo_guard import session_policy
 from fl_jobs.seeds import derive_seed
 from fl_jobs.silo_dp import SiloDPAggregator
+from fl_jobs.silo_hook import with_extras
 from fl_jobs.store.transport import (
     Diverged,
     Dropped,
@@ -119,12 +120,14 @@ class RoundEngine:
         ]
         ledger.unreachable.update(self.transport.send_round(rnd, tasks))
         secure_info: dict[str, Any] | None = None
+        # what each reply is checked against: the model, and the strategy's tensors if any
+        template = with_extras(state.global_weights, strategy.reply_template(state.global_weights))
         if config.secure_aggregation:
             new_weights, secure_info = self._aggregate_secure(
-                rnd, state, strategy, selected, ledger
+                rnd, state, strategy, selected, ledger, template
             )
         else:
-            new_weights = self._aggregate(rnd, state, strategy, selected, ledger)
+            new_weights = self._aggregate(rnd, state, strategy, selected, ledger, template)
         model.load_state_dict(new_weights)
         ds = self.prepared.dataset
         global_metrics = evaluate(model, ds.test_X, ds.test_y, self.prepared.example)
@@ -151,6 +154,12 @@ class RoundEngine:
             history=[*state.history, record],
             initial_metrics=state.initial_metrics,
         )
+
+    def publish(self, version: int, state: FederationState, strategy: Strategy) -> None:
+        """Publish ``state``'s global model as version ``version``, with the tensors the
+        strategy sends the silos for the next round (:mod:`fl_jobs.silo_hook`)."""
+        extras = strategy.to_silos(version + 1, state.global_weights)
+        self.transport.publish_global(version, with_extras(state.global_weights, extras))
 
     def rejoin(self, record: RoundRecord) -> None:
         """Bring the silos that dropped out of ``record``'s round back for the next one."""
@@ -200,6 +209,7 @@ class RoundEngine:
         strategy: Strategy,
         selected: list[str],
         ledger: RoundLedger,
+        template: Mapping[str, torch.Tensor],
     ) -> dict[str, torch.Tensor]:
         """The new global weights from the checked updates, streamed in silo order."""
         weights = state.global_weights
@@ -207,7 +217,7 @@ class RoundEngine:
             LocalUpdate(
                 weights=reply.weights, n_samples=reply.n_samples, metrics=reply.metrics, silo=silo
             )
-            for silo, reply in self._replies(rnd, state, selected, ledger)
+            for silo, reply in self._replies(rnd, state, selected, ledger, template)
             if isinstance(reply, TrainResult)
         )
         if self.silo_dp is not None:  # clipped deltas, summed, noised, over the fixed cohort
@@ -225,19 +235,25 @@ class RoundEngine:
         strategy: Strategy,
         selected: list[str],
         ledger: RoundLedger,
+        template: Mapping[str, torch.Tensor],
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The new global weights from the masked sum of the trained silos' updates (no
         update is ever read). Mean strategies only: the job config refuses robust ones."""
         assert isinstance(strategy, MeanStrategy), strategy.name
         assert isinstance(self.transport, SecureTransport)
-        trained = [silo for silo, _ in self._replies(rnd, state, selected, ledger)]
+        trained = [silo for silo, _ in self._replies(rnd, state, selected, ledger, template)]
         mean, info = self.transport.secure_round(rnd, trained, ledger, state.global_weights)
         if self.silo_dp is not None:  # the silos' noise shares are in the unmasked sum
             mean = self.silo_dp.mean_of_secure(rnd, state.global_weights, mean)
         return strategy.server_step(rnd, state.global_weights, mean), info
 
     def _replies(
-        self, rnd: int, state: FederationState, selected: list[str], ledger: RoundLedger
+        self,
+        rnd: int,
+        state: FederationState,
+        selected: list[str],
+        ledger: RoundLedger,
+        template: Mapping[str, torch.Tensor],
     ) -> Iterator[tuple[str, TrainResult | Trained]]:
         """The selected silos' training replies, in silo order, as they settle: dead, silent
         or refused silos go to the ledger (which stops the round when the quorum is lost), a
@@ -247,7 +263,7 @@ class RoundEngine:
             selected,
             ledger.unreachable,
             timeout=self.config.round_timeout,
-            template=state.global_weights,
+            template=template,
         ):
             if isinstance(reply, Dropped):
                 ledger.drop(silo, reply.reason)

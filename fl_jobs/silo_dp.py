@@ -126,7 +126,7 @@ def epsilon(sigma: float, rate: float, rounds: int, delta_: float) -> float:
 
 def check_config(config: JobConfig) -> None:
     """ValueError ``<what> - <fix>`` for a silo-level DP setting that cannot hold."""
-    from fl_jobs.strategies.registry import MEAN_FAMILY, get_info
+    from fl_jobs.strategies.registry import MEAN_FAMILY
 
     if not silo_dp_on(config):
         if config.dp_silo_clip is not None or config.dp_silo_noise is not None:
@@ -156,10 +156,10 @@ def check_config(config: JobConfig) -> None:
             f"silo-level DP needs at least 2 silos a round, but {cohort(config)} trains - "
             "raise --fraction"
         )
-    if get_info(config.strategy.name).robust:
+    if config.strategy.name not in MEAN_FAMILY:
         raise ValueError(
             f"silo-level DP cannot use strategy {config.strategy.name}: its sensitivity "
-            f"bound is for a mean - choose one of {', '.join(MEAN_FAMILY)}"
+            f"bound is for a mean of model updates - choose one of {', '.join(MEAN_FAMILY)}"
         )
     if config.screen_norms:
         raise ValueError(

@@ -12,7 +12,9 @@ same at a silo whichever wire brought it:
   the silo's own budget before training and written to its ledger before the update leaves
   (:mod:`fl_jobs.silo_ledger`);
 * silo-level DP clips (and noises) the update before it leaves (:mod:`fl_jobs.silo_dp`);
-* per-silo metrics leave only as the job's metrics policy allows (:mod:`fl_jobs.silo_metrics`).
+* per-silo metrics leave only as the job's metrics policy allows (:mod:`fl_jobs.silo_metrics`);
+* the strategy's silo hook (:mod:`fl_jobs.silo_hook`) checks the round's settings, adds its
+  gradient terms, keeps its state in the silo's store and adds its tensors to the update.
 """
 
 from __future__ import annotations
@@ -31,18 +33,19 @@ from fl_jobs.examples.base import DataShape, Example
 from fl_jobs.secure_aggregation.silo_guard import update_digest
 from fl_jobs.silo_data import SiloArrays
 from fl_jobs.silo_dp import SiloRelease
+from fl_jobs.silo_hook import HookState, round_inputs, split_extras, with_extras
 from fl_jobs.silo_ledger import check_budget
 from fl_jobs.silo_ledger import record as record_release
 from fl_jobs.silo_metrics import metric_release, noised_loss, released, silo_metrics_policy
 from fl_jobs.silo_secret import metric_seed, private_seeds, silo_secret
 from fl_jobs.silo_store import SiloStore
+from fl_jobs.strategies.registry import build_strategy
 from fl_jobs.training import (
     LocalUpdate,
     TrainParams,
     tensors,
     train_local,
     train_params_from_config,
-    with_silo_config,
 )
 
 
@@ -120,6 +123,7 @@ class SiloTrainer:
         self.secret = silo_secret(store) if self.params.clip_norm is not None else None
         self.silo_dp = SiloRelease.for_worker(config, store)  # silo-level DP: clip (and noise)
         self.metrics_policy = silo_metrics_policy(config)
+        self.hook = build_strategy(config).silo_hook()
 
     def train(
         self,
@@ -129,13 +133,23 @@ class SiloTrainer:
         round: int,
         seed: int,
         silo_config: dict[str, float],
+        state_run: str | None = None,
     ) -> SiloRound:
-        """Round ``round`` of run ``run`` from the global ``weights``. Raises
-        TrainingDivergedError, or BudgetExhausted before training when the silo's budget
-        would be passed."""
+        """Round ``round`` of run ``run`` from the global ``weights`` (with the strategy's
+        tensors, if it sends any). Raises TrainingDivergedError, BudgetExhausted before
+        training when the silo's budget would be passed, or ValueError for settings or
+        tensors the silo's own strategy does not take. ``state_run``: what the hook's state
+        is keyed by (default ``run``; the local engine gives its run's identity)."""
         silo, data = self.silo, self.data
-        self.model.load_state_dict(weights)
-        round_params = with_silo_config(self.params, silo_config)
+        model_weights, received = split_extras(weights)
+        self.model.load_state_dict(model_weights)
+        round_params = self.params
+        settings = self.hook.check_settings(silo_config)
+        hook_state = None
+        if self.hook.state_name is not None:
+            hook_state = HookState(self.store, state_run or run, self.hook.state_name)
+        inputs = round_inputs(self.model, received, settings, round=round, state=hook_state)
+        self.hook.check_received(received, inputs.names, inputs.start)
         own, releases = None, []
         noised = self.metrics_policy == "dp"
         # Keyed by what is trained (model, round and settings), not by the orchestrator's
@@ -158,6 +172,7 @@ class SiloTrainer:
                 seed=seed,
                 example=self.example,
                 private_seeds=own,
+                terms=self.hook.terms(inputs),
             )
         except TrainingDivergedError as exc:
             # Its report leaves the silo too (under DP-SGD there is none: a non-finite record
@@ -172,6 +187,10 @@ class SiloTrainer:
                 raise
             print(f"{silo}: round {round}: {exc}", file=sys.stderr)
             raise TrainingDivergedError(float("nan"), 0) from None
+        trained = [p.detach() for p in self.model.parameters() if p.requires_grad]
+        extras = self.hook.reply(inputs, trained, round_params.lr)
+        if extras:  # the strategy's tensors travel with the update
+            update.weights = with_extras(update.weights, extras)
         if noised and self.secret is not None:  # on the trained model, from the silo's secret
             X_own, y_own = tensors(data)
             seed_ = metric_seed(self.secret, context, round)

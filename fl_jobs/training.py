@@ -5,11 +5,10 @@ Same function in the local federation's workers and in the Azure ML train step.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ from fl_jobs.device import resolve_device
 from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.local_sgd import PlainSGD
 from fl_jobs.silo_data import SiloArrays
+from fl_jobs.silo_hook import GradientTerm
 
 if TYPE_CHECKING:
     from fl_jobs.config import JobConfig
@@ -44,9 +44,6 @@ class TrainParams:
     #: ``None``: ``0.1 / n`` for a silo of n samples (:func:`fl_jobs.privacy.silo_delta`).
     target_delta: float | None = None
     planned_rounds: int = 1
-    #: FedProx: weight of the proximal term ``mu / 2 * ||w - w_global||^2`` (a per-round
-    #: silo setting, see :func:`with_silo_config`).
-    proximal_mu: float = 0.0
     #: torch device of the local training, resolved on the silo (fl_jobs.device).
     device: str = "cpu"
 
@@ -64,28 +61,6 @@ class TrainParams:
             self.clip_norm is None or not self.target_epsilon > 0 or self.noise_multiplier
         ):
             raise ValueError("target_epsilon must be > 0, needs clip_norm, excludes noise")
-        if not self.proximal_mu >= 0 or not math.isfinite(self.proximal_mu):
-            raise ValueError(f"proximal_mu must be a finite number >= 0, got {self.proximal_mu}")
-
-
-#: The settings a strategy may set per silo and round (:data:`fl_jobs.strategies.base.
-#: SiloConfig`); anything else in a train request is refused.
-SILO_CONFIG_KEYS = frozenset({"proximal_mu"})
-
-
-def with_silo_config(params: TrainParams, config: Mapping[str, float]) -> TrainParams:
-    """``params`` with a round's per-silo settings applied; ValueError for unknown keys or
-    values that are not numbers."""
-    unknown = sorted(set(config) - SILO_CONFIG_KEYS)
-    if unknown:
-        known = ", ".join(sorted(SILO_CONFIG_KEYS))
-        raise ValueError(f"unknown per-round silo setting {unknown[0]!r} (known: {known})")
-    values: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"per-round silo setting {key!r} must be a number, got {value!r}")
-        values[key] = float(value)
-    return dataclasses.replace(params, **values) if values else params
 
 
 def train_params_from_config(config: JobConfig) -> TrainParams:
@@ -157,13 +132,15 @@ def train_local(
     seed: int,
     example: Example | None = None,
     private_seeds: tuple[int, int] | None = None,
+    terms: Sequence[GradientTerm] = (),
 ) -> LocalUpdate:
     """Run ``params.epochs`` epochs of minibatch SGD on ``data``; deterministic given ``seed``.
 
     The model is trained in place; the returned weights are a copy. ``example`` (its loss)
     defaults to the one named in the silo's metadata. With DP-SGD, ``private_seeds``
     (sampling, noise) are the silo's own (:func:`fl_jobs.silo_secret.private_seeds`); without
-    them both derive from ``seed``, which whoever chose ``seed`` can replay.
+    them both derive from ``seed``, which whoever chose ``seed`` can replay. ``terms`` are
+    the strategy's additions to the gradient (:mod:`fl_jobs.silo_hook`).
     """
     if example is None:
         example = example_of(data)
@@ -171,9 +148,6 @@ def train_local(
     if params.device != "cpu":  # the CPU path stays exactly as it was (bit-identical)
         model.to(params.device)
         X, y = X.to(params.device), y.to(params.device)
-    anchor = None
-    if params.proximal_mu > 0:  # the round's global parameters, for the proximal term
-        anchor = [p.detach().clone() for p in model.parameters() if p.requires_grad]
     if params.clip_norm is not None:
         from fl_jobs.privacy import train_private
 
@@ -184,7 +158,7 @@ def train_local(
             params,
             seeds=private_seeds or (seed, seed ^ 0x5EED),
             example=example,
-            anchor=anchor,
+            terms=terms,
         )
         return LocalUpdate(weights=_cpu_weights(model), n_samples=len(X), metrics=metrics)
     generator = torch.Generator().manual_seed(seed)
@@ -193,8 +167,7 @@ def train_local(
         lr=params.lr,
         momentum=params.momentum,
         weight_decay=params.weight_decay,
-        mu=params.proximal_mu,
-        anchor=anchor,
+        terms=terms,
     )
     model.train()
     total, count, step = 0.0, 0, 0

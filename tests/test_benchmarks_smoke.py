@@ -61,6 +61,8 @@ def _smoke(module: str, out: Path, *args: str) -> BenchmarkReport:
         "fedavg_paper",
         "strategies",
         "silo_dp",
+        "scaffold",
+        "async_rounds",
         "infra_scale",
         "results",
         "run_quick",
@@ -128,6 +130,19 @@ def test_strategies_smoke(tmp_path: Path) -> None:
     assert ("no attacker", "FedAvg") in groups
     assert all(0 <= row[3] <= 100 for row in attack.rows)
     assert [t.met is not None for t in report.targets] == [True] * 3  # judged, even if missed
+
+
+def test_scaffold_smoke(tmp_path: Path) -> None:
+    report = _smoke("scaffold", tmp_path / "scaffold.json")
+    (table,) = report.tables
+    assert [row[1] for row in table.rows] == [
+        "FedAvg",
+        "FedProx, mu 0.01",
+        "FedProx, mu 0.1",
+        "SCAFFOLD",
+    ]
+    assert all(row[0] == "digits" and 0 <= row[2] <= 100 for row in table.rows)
+    assert report.targets[0].met is not None  # judged, even if missed at 2 rounds
 
 
 def test_silo_dp_smoke(tmp_path: Path) -> None:

@@ -103,6 +103,12 @@ def check_cloud_manifest(
         )
     from fl_jobs.strategies.registry import get_info
 
+    if engine == "pipeline" and get_info(config.strategy.name).silo_state:
+        raise ManifestError(
+            f"strategy {config.strategy.name} keeps state at each silo and sends tensors with "
+            "the model both ways, which the unrolled pipeline's steps do not carry - submit "
+            "with --engine agents"
+        )
     need = get_info(config.strategy.name).min_updates(config.strategy.options)
     if len(manifest.silos) < need:
         raise ManifestError(

@@ -225,7 +225,9 @@ class _Federation:
         # start, which read it as the run they serve.
         identity = start_run(self.out, resume=resume is not None)
         pool = WorkerPool(prepared, self.silos_root, self.cache)
-        pipes = PipesServer(pool, self.out, identity=identity, notify=notify)
+        pipes = PipesServer(
+            pool, self.out, identity=identity, notify=notify, keep_files=self.keep_files
+        )
         engine = RoundEngine(
             prepared, pipes, prepared.silo_names, notify=notify, silo_dp=self.silo_dp
         )
@@ -233,7 +235,7 @@ class _Federation:
         # left out and restarted after the first round, as after a death mid-run.
         n = len(pool.workers)
         needed = max(
-            config.min_silos or n,
+            config.async_buffer or config.min_silos or n,
             get_info(config.strategy.name).min_updates(config.strategy.options),
         )
         for silo, why in pool.start(tolerate=max(n - needed, 0)).items():
@@ -244,7 +246,7 @@ class _Federation:
             if config.async_buffer is not None:
                 state = self._run_async(state, model, strategy, engine, pipes, on_state, progress)
             for rnd in range(state.round + 1, config.rounds + 1):
-                pipes.publish_global(rnd - 1, state.global_weights)
+                engine.publish(rnd - 1, state, strategy)
                 state = engine.run(rnd, state, model, strategy, rng)
                 if not self.keep_files:
                     pipes.forget(rnd)

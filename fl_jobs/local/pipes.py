@@ -50,6 +50,7 @@ class PipesServer:
         *,
         identity: RunIdentity | None = None,
         notify: Notify | None = None,
+        keep_files: bool = False,
     ) -> None:
         self.pool = pool
         self.models, self.updates = folder / "models", folder / "updates"
@@ -59,6 +60,8 @@ class PipesServer:
         #: Binds every secure-aggregation session to this run (keys are fresh per session).
         self.identity = identity or RunIdentity(str(folder.resolve()), 1)
         self.notify = notify
+        #: Keep every global model and update file (``run_federation(keep_files=True)``).
+        self.keep_files = keep_files
 
     def _global_path(self, round: int) -> Path:
         return self.models / f"global_{round + 1:04d}.pt"
@@ -82,6 +85,7 @@ class PipesServer:
                 else self.updates / f"round_{round:04d}" / f"{task.silo}.pt",
                 seed=task.seed,
                 config=dict(task.config),
+                run_id=self.identity.run_id,
             )
             failed = self.pool.send(self.by_name[task.silo], request)
             if failed is not None:
@@ -135,9 +139,12 @@ class PipesServer:
         )
         return worker.name, _checked(worker.name, reply, template)
 
-    def retire(self, keep_models: set[int], folded: Sequence[TrainTask]) -> None:
-        for task in folded:
-            shutil.rmtree(self._task_update(task).parent, ignore_errors=True)
+    def retire(self, keep_models: set[int], keep_tasks: set[int]) -> None:
+        if self.keep_files:
+            return
+        for folder in self.updates.glob("task_*"):
+            if int(folder.name.split("_")[1]) not in keep_tasks:
+                shutil.rmtree(folder, ignore_errors=True)
         for path in self.models.glob("global_*.pt"):
             if int(path.stem.split("_")[1]) - 1 not in keep_models:
                 path.unlink(missing_ok=True)

@@ -55,6 +55,8 @@ class TrainRequest:
     update_path: Path | None
     seed: int
     config: dict[str, float] = field(default_factory=dict)
+    #: The run's identity (fl_jobs.local.run_identity), which keys the strategy's silo state.
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ def _serve(
                 round=request.round,
                 seed=request.seed,
                 silo_config=request.config,
+                state_run=request.run_id,
             )
             update = trained.update
             if request.update_path is None:  # the weight, masked: its count, or 1 (equal)

@@ -298,16 +298,22 @@ class WorkerPool:
         timeout: float | None,
         on_wait: WaitNotice | None = None,
     ) -> tuple[SiloWorker, Reply | Dropped]:
-        """The first of ``busy`` to settle, in arrival order (asynchronous rounds): its
-        reply, or :class:`Dropped` when it died or ``timeout`` seconds passed since
-        ``started[name]`` (``time.monotonic``)."""
+        """The first of ``busy`` to settle (asynchronous rounds; among replies already in,
+        the first in ``busy``'s order): its reply, or :class:`Dropped` when it died or
+        ``timeout`` seconds passed since ``started[name]`` (``time.monotonic``) without one."""
         waiting_since = time.monotonic()
         next_notice = waiting_since + WAIT_NOTICE_S
         while True:
-            now = time.monotonic()
             for worker in busy:
                 if not worker.up:
                     return worker, Dropped(worker.name, f"worker is down ({worker.down_reason})")
+            # A reply already in its pipe counts, however long the orchestrator took to look
+            # (folding, evaluating, restarting a worker): read before judging deadlines.
+            arrived = self._first_ready(busy, 0.0)
+            if arrived is not None:
+                return arrived
+            now = time.monotonic()
+            for worker in busy:
                 if timeout is not None and now >= started[worker.name] + timeout:
                     reason = f"no answer within {timeout:g} s"
                     if _is_stopped(worker.process):
@@ -316,18 +322,28 @@ class WorkerPool:
             limits = [next_notice - now]
             if timeout is not None:
                 limits += [started[w.name] + timeout - now for w in busy]
-            ready = set(self._wait(busy, max(min(limits), 0.0)))
-            for worker in busy:
-                assert worker.conn is not None and worker.process is not None
-                if worker.conn in ready or worker.process.sentinel in ready:
-                    reply = self._recv(worker)
-                    if isinstance(reply, Ready):
-                        raise FederationError(f"silo {worker.name} sent Ready during a round")
-                    return worker, reply
+            arrived = self._first_ready(busy, max(min(limits), 0.0))
+            if arrived is not None:
+                return arrived
             if time.monotonic() >= next_notice:
                 if on_wait is not None and timeout is None:
                     on_wait([w.name for w in busy], time.monotonic() - waiting_since)
                 next_notice += WAIT_NOTICE_S
+
+    def _first_ready(
+        self, busy: list[SiloWorker], timeout: float
+    ) -> tuple[SiloWorker, Reply | Dropped] | None:
+        """The first of ``busy`` (in their order) with a reply or an exit within
+        ``timeout``, and what it is; None if none."""
+        ready = set(self._wait(busy, timeout))
+        for worker in busy:
+            assert worker.conn is not None and worker.process is not None
+            if worker.conn in ready or worker.process.sentinel in ready:
+                reply = self._recv(worker)
+                if isinstance(reply, Ready):
+                    raise FederationError(f"silo {worker.name} sent Ready during a round")
+                return worker, reply
+        return None
 
     @staticmethod
     def _wait(workers: Iterable[SiloWorker], timeout: float) -> list[Any]:

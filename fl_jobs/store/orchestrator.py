@@ -89,7 +89,7 @@ class StoreOrchestrator:
         rng.bit_generator.state = state.rng_state
         if state.round:
             self.notify(f"resumed job {self.job} after round {state.round} from the store")
-        self.transport.publish_global(state.round, state.global_weights)
+        self.rounds.publish(state.round, state, strategy)
         self._before = self.store.cost.copy()
         if config.async_buffer is not None:
             assert isinstance(strategy, MeanStrategy), strategy.name  # the config's rule
@@ -104,7 +104,7 @@ class StoreOrchestrator:
         for rnd in range(state.round + 1, config.rounds + 1):
             lease.check()
             state = self.rounds.run(rnd, state, model, strategy, rng)
-            self.transport.publish_global(rnd, state.global_weights)
+            self.rounds.publish(rnd, state, strategy)
             lease.check()
             self._completed(state)
             self.transport.set_head(rnd, self.transport.attempt, complete=rnd, state="running")

@@ -313,7 +313,7 @@ class StoreServer:
                 wait = min(wait, max(min(started[s] + timeout for s in busy) - now, 0.0))
             time.sleep(wait)
 
-    def retire(self, keep_models: set[int], folded: Sequence[TrainTask]) -> None:
+    def retire(self, keep_models: set[int], keep_tasks: set[int]) -> None:
         """The store keeps every model and update: they are the job's record."""
 
     def _silence(self, silo: str, timeout: float | None) -> str:

@@ -130,8 +130,9 @@ class AsyncServerTransport(Protocol):
         """The first busy silo to settle: its checked reply, or :class:`Dropped` when it died
         or ``timeout`` seconds passed since ``started[silo]`` (``time.monotonic``)."""
 
-    def retire(self, keep_models: set[int], folded: Sequence[TrainTask]) -> None:
-        """Folded tasks' updates and global models no task trains from any more may go."""
+    def retire(self, keep_models: set[int], keep_tasks: set[int]) -> None:
+        """Global models no task trains from any more, and the replies of every task but
+        ``keep_tasks`` (those in flight), may go."""
 
     def rejoin(self, silo: str) -> str | None:
         """Bring a dropped silo back; why not, if it cannot be."""

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from fl_jobs.aggregation import StreamingWeightedMean
+from fl_jobs.silo_hook import SiloHook
 from fl_jobs.strategies.client_fraction import select_silos
 from fl_jobs.training import LocalUpdate
 
@@ -75,6 +76,22 @@ class Strategy:
         A function of the round and the silo only, never of aggregated state: the Azure ML
         pipeline computes it for every round when it unrolls them.
         """
+        return {}
+
+    def silo_hook(self) -> SiloHook:
+        """What runs at each silo (:mod:`fl_jobs.silo_hook`): by default nothing."""
+        return SiloHook()
+
+    def to_silos(
+        self, round: int, global_weights: Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Tensors sent to every silo with the global model for ``round`` (SCAFFOLD's
+        control variate); they travel under :data:`fl_jobs.silo_hook.EXTRA` keys."""
+        return {}
+
+    def reply_template(self, global_weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The tensors each update must carry besides the model's (keys without the prefix,
+        and their shapes and dtypes): what a silo's reply is checked against."""
         return {}
 
     def aggregate(

@@ -75,6 +75,10 @@ class StrategyInfo:
     #: Keeps state between rounds (checkpointed, carried between Azure ML steps); FedAvg and
     #: FedProx only with server momentum.
     stateful: bool = False
+    #: Keeps state at each silo and sends tensors both ways with the model (SCAFFOLD): needs
+    #: each update in clear, every round's silos (no silo-level DP or async rounds) and the
+    #: round engine (no unrolled pipeline).
+    silo_state: bool = False
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)
@@ -161,6 +165,18 @@ STRATEGIES: dict[str, StrategyInfo] = {
             stateful=True,
         ),
         StrategyInfo(
+            "scaffold",
+            "SCAFFOLD",
+            "fl_jobs.strategies.scaffold",
+            "Scaffold",
+            "Karimireddy et al., SCAFFOLD: Stochastic Controlled Averaging for Federated "
+            "Learning, ICML 2020",
+            "control variates correct each silo's local steps for its drift (label skew)",
+            options=(Option("eta_g", float, 1.0, "server learning rate", "> 0"),),
+            stateful=True,
+            silo_state=True,
+        ),
+        StrategyInfo(
             "median",
             "median",
             "fl_jobs.strategies.median",
@@ -199,7 +215,11 @@ STRATEGIES: dict[str, StrategyInfo] = {
 }
 DEFAULT = "fedavg"
 NAMES = tuple(STRATEGIES)
-MEAN_FAMILY = tuple(name for name, info in STRATEGIES.items() if not info.robust)
+#: Strategies whose aggregation is a mean and a server step, which secure aggregation,
+#: silo-level DP and asynchronous rounds can drive.
+MEAN_FAMILY = tuple(
+    name for name, info in STRATEGIES.items() if not info.robust and not info.silo_state
+)
 ROBUST = tuple(name for name, info in STRATEGIES.items() if info.robust)
 
 

@@ -189,6 +189,13 @@ def test_async_rounds_are_refused(manifest1: FederationManifest, tmp_path: Path)
         _build(manifest1, tmp_path, async_buffer=1)
 
 
+def test_a_strategy_with_silo_state_is_refused(
+    manifest1: FederationManifest, tmp_path: Path
+) -> None:
+    with pytest.raises(ManifestError, match="strategy scaffold keeps state at each silo"):
+        _build(manifest1, tmp_path, strategy={"name": "scaffold"})
+
+
 def test_silo_level_dp_is_refused(manifest1: FederationManifest, tmp_path: Path) -> None:
     with pytest.raises(
         ManifestError, match=r"dp_level silo needs the round engine.*--engine agents"

@@ -152,3 +152,81 @@ def test_a_killed_worker_is_left_out_restarted_and_folded_again(tmp_path: Path) 
     assert f"{silo} left out (worker died (killed by SIGKILL))" in result.stdout
     assert any(silo in r["selected"] for r in history if r["round"] > faulty[0]["round"])
     assert history[-1]["round"] == 10
+
+
+def test_silos_that_never_answer_stop_the_job_instead_of_spinning(tmp_path: Path) -> None:
+    """Every task misses a deadline too short to train in: each silo is set aside after
+    three tries, and the job stops with quorum lost (exit 3) instead of restarting workers
+    forever."""
+    args = ["--example", "digits", "--silos", "3", "--rounds", "5", "--async-buffer", "2"]
+    process = start_run(tmp_path, *args, "--round-timeout", "0.001", "--no-baselines")
+    result = finish(process, timeout=120)
+    assert result.code == 3, result.stderr
+    assert_no_traceback(result)
+    assert "only 1 silos can still contribute" in result.stderr or "only 0 silos" in result.stderr
+    assert "left out 3 times in a row" in result.stderr
+    assert "waits for the next fold before it is tried again" in result.stdout
+
+
+def test_a_reply_that_arrived_while_the_orchestrator_folded_is_not_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The orchestrator's evaluation takes longer than the deadline: replies already in
+    their pipes still count."""
+    import time as clock
+
+    import fl_jobs.async_engine as engine
+
+    real = engine.evaluate
+
+    def slow(*args: object, **kwargs: object) -> dict[str, float]:
+        clock.sleep(1.5)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "evaluate", slow)
+    config = JobConfig(
+        example="digits",
+        silos=3,
+        rounds=3,
+        epochs=1,
+        async_buffer=2,
+        round_timeout=1.0,
+        tracking=False,
+        baselines=False,
+        output_dir=tmp_path / "run",
+    )
+    result = run_federation(config)
+    assert [r.dropped for r in result.history] == [{}, {}, {}]
+    assert {s for r in result.history for s in r.selected} == {"silo-0", "silo-1", "silo-2"}
+
+
+def test_a_worker_that_fails_to_start_is_left_out_while_m_others_carry_the_folds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fl_jobs.local.worker_pool as pool
+
+    real = pool.WorkerPool._await_ready
+    failed: list[str] = []
+
+    def flaky(self: pool.WorkerPool, worker: pool.SiloWorker) -> None:
+        if worker.name == "silo-1" and not failed:
+            failed.append(worker.name)
+            raise pool.WorkerLost(worker.name, "did not get ready (injected)")
+        real(self, worker)
+
+    monkeypatch.setattr(pool.WorkerPool, "_await_ready", flaky)
+    lines: list[str] = []
+    config = JobConfig(
+        example="digits",
+        silos=4,
+        rounds=4,
+        epochs=1,
+        async_buffer=2,
+        tracking=False,
+        baselines=False,
+        output_dir=tmp_path / "run",
+    )
+    result = run_federation(config, notify=lines.append)
+    assert failed == ["silo-1"] and len(result.history) == 4
+    assert any("silo-1 did not get ready (injected)" in line for line in lines), lines
+    assert any("silo-1" in r.selected for r in result.history[1:])  # restarted after a fold

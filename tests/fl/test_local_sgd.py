@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from fl_jobs.local_sgd import PlainSGD
-from fl_jobs.training import TrainParams, with_silo_config
+from fl_jobs.strategies.fedprox import FedProxHook, ProximalTerm
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,7 +65,7 @@ def test_proximal_term_is_the_gradient_of_mu_half_squared_distance() -> None:
     ours, batches = model_and_batches()
     theirs, _ = model_and_batches()
     anchor = [p.detach().clone() for p in ours.parameters()]
-    opt = PlainSGD(ours.parameters(), lr=0.1, momentum=0.9, mu=0.5, anchor=anchor)
+    opt = PlainSGD(ours.parameters(), lr=0.1, momentum=0.9, terms=[ProximalTerm(0.5, anchor)])
     train(ours, batches, opt)
     reference = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
     train(theirs, batches, reference, prox=(0.5, [a.clone() for a in anchor]))
@@ -93,16 +93,18 @@ def test_same_seed_same_bits() -> None:
     assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
 
 
-def test_silo_settings_apply_and_unknown_ones_are_refused() -> None:
-    params = TrainParams(epochs=1, batch_size=4, lr=0.1)
-    assert with_silo_config(params, {"proximal_mu": 0.25}).proximal_mu == 0.25
-    assert with_silo_config(params, {}) is params
+def test_silo_settings_are_the_strategy_hooks_and_unknown_ones_are_refused() -> None:
+    hook = FedProxHook()
+    assert hook.check_settings({"proximal_mu": 0.25}) == {"proximal_mu": 0.25}
+    assert hook.check_settings({}) == {}
     with pytest.raises(ValueError, match="unknown per-round silo setting 'lr'"):
-        with_silo_config(params, {"lr": 1.0})
+        hook.check_settings({"lr": 1.0})
     with pytest.raises(ValueError, match="must be a number"):
-        with_silo_config(params, {"proximal_mu": True})
-    with pytest.raises(ValueError, match="proximal_mu must be a finite number >= 0"):
-        with_silo_config(params, {"proximal_mu": -1.0})
+        hook.check_settings({"proximal_mu": True})
+    with pytest.raises(ValueError, match="must be finite"):
+        hook.check_settings({"proximal_mu": float("nan")})
+    with pytest.raises(ValueError, match="proximal_mu must be >= 0"):
+        hook.check_settings({"proximal_mu": -1.0})
 
 
 def test_local_training_never_imports_torch_dynamo() -> None:
@@ -114,13 +116,16 @@ def test_local_training_never_imports_torch_dynamo() -> None:
         "from fl_jobs.local.prepare import prepare_job\n"
         "from fl_jobs.local.federation import initial_model, warm_up_torch\n"
         "from fl_jobs.silo_data import SiloArrays\n"
-        "from fl_jobs.training import train_local, train_params_from_config, with_silo_config\n"
+        "from fl_jobs.training import train_local, train_params_from_config\n"
+        "from fl_jobs.strategies.fedprox import ProximalTerm\n"
         "p = prepare_job(JobConfig(example='digits', silos=2, momentum=0.9))\n"
         "m = initial_model(p); warm_up_torch(m, p)\n"
         "ds = p.dataset; rows = p.partitions[0]\n"
         "data = SiloArrays(X=ds.X[rows], y=ds.y[rows], task='classification')\n"
-        "params = with_silo_config(train_params_from_config(p.config), {'proximal_mu': 0.1})\n"
-        "train_local(m, data, params, seed=1, example=p.example)\n"
+        "params = train_params_from_config(p.config)\n"
+        "anchor = [q.detach().clone() for q in m.parameters()]\n"
+        "train_local(m, data, params, seed=1, example=p.example,\n"
+        "            terms=[ProximalTerm(0.1, anchor)])\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
     done = subprocess.run(

@@ -22,9 +22,10 @@ from fl_jobs.silo_store import LocalSiloStore, local_silo_store
 from fl_jobs.training import train_local, train_params_from_config
 
 
-def _config(tmp_path: Path) -> JobConfig:
+def _config(tmp_path: Path, strategy: str = "fedavg") -> JobConfig:
     return JobConfig(
         example="digits",
+        strategy=strategy,
         silos=2,
         rounds=1,
         epochs=1,
@@ -131,7 +132,8 @@ def test_other_train_settings_get_fresh_noise(tmp_path: Path) -> None:
     """Two releases from one model and round that differ only in a setting with no effect
     worth the name (a proximal term of 1e-12) must not share their noise: their difference
     would cancel it. The same settings draw the same noise (a resume)."""
-    config = _config(tmp_path)
+    # FedProx's silos take the proximal term (a silo refuses settings its strategy lacks)
+    config = _config(tmp_path, strategy="fedprox")
     global_path = tmp_path / "global.pt"
     _global_model(config, global_path)
     first = _train_in_silo(config, 0, global_path, tmp_path / "u1.pt", settings={})

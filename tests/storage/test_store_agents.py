@@ -66,7 +66,7 @@ def _finish(fed: Federation, orchestrator, silos) -> None:
         assert proc.wait(timeout=60) == 0, fed.logs()
 
 
-@pytest.mark.parametrize("strategy", ["fedavg", "fedadam"])
+@pytest.mark.parametrize("strategy", ["fedavg", "fedadam", "scaffold"])
 def test_federation_over_the_store_equals_the_local_engine(make, strategy: str) -> None:
     fed = make(rounds=3, round_timeout=60, strategy=strategy)
     _finish(fed, fed.orchestrator(), [fed.silo(s) for s in SILOS])

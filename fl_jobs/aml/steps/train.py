@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         from fl_jobs.model_io import save_weights
         from fl_jobs.seeds import derive_seed
         from fl_jobs.silo_data import read_silo_data
-        from fl_jobs.training import train_local, train_params_from_config, with_silo_config
+        from fl_jobs.silo_hook import round_inputs
+        from fl_jobs.strategies.registry import build_strategy
+        from fl_jobs.training import train_local, train_params_from_config
 
         # One intra-op thread, as in the local federation's workers: matmul blocking depends on
         # the thread count, so this makes the update bit-identical on any node size.
@@ -82,10 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         data = read_silo_data(args.silo_data)
         model = module_for(config, meta, weights)
         params = train_params_from_config(config)  # momentum and DP settings included
+        hook = build_strategy(config).silo_hook()  # the strategy's silo side (FedProx's term)
         try:
-            params = with_silo_config(params, silo_config)
+            settings = hook.check_settings(silo_config)
         except ValueError as exc:
             parser.error(f"--train-config: {exc}")
+        inputs = round_inputs(model, {}, settings, round=args.round, state=None)
         example = example_for(config, meta["task"])
         policy = silo_metrics_policy(config)
         own: SiloPrivacy | None = None
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=derive_seed(config.seed, args.round, args.silo_index),  # as the local run
             example=example,
             private_seeds=None if own is None else own.seeds,
+            terms=hook.terms(inputs),
         )
         if own is not None:  # in the silo's ledger before the update is written
             update.metrics.update(own.record(update.metrics, model, data, example, policy))
