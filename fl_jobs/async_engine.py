@@ -263,7 +263,7 @@ class AsyncEngine:
         # (create-only in the model store); a restart publishes the checkpointed one.
         if self.on_fold is not None:
             self.on_fold(self._state)
-        self.transport.publish_global(rnd, new)
+        self.rounds.publish(rnd, self._state, self._strategy)
         if rnd >= self.config.rounds:
             return
         for silo, _ in items:

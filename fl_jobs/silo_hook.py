@@ -111,8 +111,8 @@ class HookState:
 @dataclass
 class SiloRoundInputs:
     """What a hook sees of a round: the global model's trainable parameters (in
-    ``model.parameters()`` order, with their state-dict names), what the strategy sent, the
-    round's settings, and the silo's state for this run."""
+    ``model.parameters()`` order, with their state-dict names; ``start`` only for a hook that
+    ``keeps_start``), what the strategy sent, the round's settings, and the silo's state."""
 
     round: int
     names: list[str]
@@ -144,6 +144,9 @@ class SiloHook:
     settings_keys: ClassVar[frozenset[str]] = frozenset()
     #: The name of its state in the silo's store (None: the hook keeps none).
     state_name: ClassVar[str | None] = None
+    #: Whether it needs the round's starting parameters (``SiloRoundInputs.start``): a copy
+    #: of the model each round, made only for hooks that read it.
+    keeps_start: ClassVar[bool] = False
 
     def check_settings(self, settings: Mapping[str, object]) -> dict[str, float]:
         """The round's settings as numbers; ValueError for an unknown key or a value that is
@@ -189,13 +192,15 @@ def round_inputs(
     *,
     round: int,
     state: HookState | None,
+    keep_start: bool = True,
 ) -> SiloRoundInputs:
-    """The hook's view of a round, from the model loaded with the global weights."""
+    """The hook's view of a round, from the model loaded with the global weights (the
+    starting parameters copied if ``keep_start``, else left empty)."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     return SiloRoundInputs(
         round=round,
         names=[n for n, _ in named],
-        start=[p.detach().clone() for _, p in named],
+        start=[p.detach().clone() for _, p in named] if keep_start else [],
         received=received,
         settings=settings,
         state=state,

@@ -148,7 +148,14 @@ class SiloTrainer:
         hook_state = None
         if self.hook.state_name is not None:
             hook_state = HookState(self.store, state_run or run, self.hook.state_name)
-        inputs = round_inputs(self.model, received, settings, round=round, state=hook_state)
+        inputs = round_inputs(
+            self.model,
+            received,
+            settings,
+            round=round,
+            state=hook_state,
+            keep_start=self.hook.keeps_start,
+        )
         self.hook.check_received(received, inputs.names, inputs.start)
         own, releases = None, []
         noised = self.metrics_policy == "dp"

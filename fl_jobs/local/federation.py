@@ -285,7 +285,7 @@ class _Federation:
                 progress(folded.history[-1])
             engine.check_collapse(folded)
 
-        pipes.publish_global(state.round, state.global_weights)
+        engine.publish(state.round, state, strategy)
         return AsyncEngine(engine, pipes, on_fold=on_fold).run(state, model, strategy)
 
 

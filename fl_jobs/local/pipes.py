@@ -120,6 +120,7 @@ class PipesServer:
             update_path=self._task_update(task),
             seed=task.seed,
             config=dict(task.config),
+            run_id=self.identity.run_id,
         )
         return self.pool.send(self.by_name[task.silo], request)
 

@@ -33,6 +33,7 @@ class FedProxHook(SiloHook):
     """The silo side: the proximal term towards the round's global parameters."""
 
     settings_keys = frozenset({"proximal_mu"})
+    keeps_start = True  # the proximal term's anchor
 
     def check_settings(self, settings: dict[str, object]) -> dict[str, float]:  # type: ignore[override]
         values = super().check_settings(settings)

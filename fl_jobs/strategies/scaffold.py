@@ -91,6 +91,7 @@ class ScaffoldHook(SiloHook):
     """The silo side: the corrected steps, ``c_i`` in the silo's store, ``dc`` sent back."""
 
     state_name = "scaffold"
+    keeps_start = True  # the control variates' shapes
 
     def check_received(
         self,
@@ -130,7 +131,6 @@ class ScaffoldHook(SiloHook):
         own: Mapping[str, torch.Tensor] = inputs.notes.get("c_i") or {}  # type: ignore[assignment]
         term = inputs.notes["term"]
         assert isinstance(term, ScaffoldTerm)
-        inputs.steps = term.steps
         means = term.mean_gradients(inputs.start)
         new_ci: dict[str, torch.Tensor] = {}
         dc: dict[str, torch.Tensor] = {}

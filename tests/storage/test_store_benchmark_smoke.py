@@ -41,6 +41,6 @@ def test_async_rounds_benchmark_smoke(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     report = load_report(out)
     [table] = report.tables
-    assert [row[0] for row in table.rows] == ["synchronous", "asynchronous (M=2)"]
-    assert [row[1] for row in table.rows] == [2, 3]  # rounds run in each mode
+    assert [row[0] for row in table.rows] == ["synchronous", "asynchronous (M=1)"]
+    assert [row[1] for row in table.rows] == [1, 2]  # rounds run in each mode
     assert table.rows[0][6] == 1.0  # a synchronous round always waits for the slow silo

@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             settings = hook.check_settings(silo_config)
         except ValueError as exc:
             parser.error(f"--train-config: {exc}")
-        inputs = round_inputs(model, {}, settings, round=args.round, state=None)
+        inputs = round_inputs(
+            model, {}, settings, round=args.round, state=None, keep_start=hook.keeps_start
+        )
         example = example_for(config, meta["task"])
         policy = silo_metrics_policy(config)
         own: SiloPrivacy | None = None
