@@ -39,8 +39,13 @@ class LeaseLost(JobStopped):
 class JobLease:
     """Acquire on enter, renew in the background, release on exit."""
 
-    def __init__(self, store: Store, job: str, id_file: Path) -> None:
+    def __init__(
+        self, store: Store, job: str, id_file: Path, *, seconds: int = LEASE_SECONDS
+    ) -> None:
+        if not 15 <= seconds <= 60:
+            raise ValueError(f"a blob lease lasts 15 to 60 s (Azure's range), not {seconds}")
         self.store, self.job, self.id_file = store, job, id_file
+        self.seconds = seconds
         self.name = layout.lease_blob(job)
         self.client: BlobLeaseClient | None = None
         self.lost = threading.Event()
@@ -64,7 +69,7 @@ class JobLease:
         if self.client is None:
             client = BlobLeaseClient(blob, lease_id=str(uuid.uuid4()))
             try:
-                self.store._call("lease", lambda: client.acquire(lease_duration=LEASE_SECONDS))
+                self.store._call("lease", lambda: client.acquire(lease_duration=self.seconds))
             except (ResourceExistsError, HttpResponseError) as exc:
                 if getattr(exc, "status_code", None) != 409:
                     raise
@@ -72,7 +77,7 @@ class JobLease:
                     f"job {self.job} is already driven by another orchestrator (the lease on "
                     f"global/{self.name} is held)",
                     "stop that orchestrator first; if it died, start again after "
-                    f"{LEASE_SECONDS} s, when its lease has expired",
+                    f"{self.seconds} s, when its lease has expired",
                 ) from None
             self.client = client
         self.id_file.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +87,7 @@ class JobLease:
 
     def _renew(self) -> None:
         assert self.client is not None
-        while not self._stop.wait(LEASE_SECONDS / 3):
+        while not self._stop.wait(self.seconds / 3):
             try:
                 self.store._call("lease", self.client.renew)
             except Exception as exc:

@@ -214,18 +214,20 @@ def test_the_job_lease_refuses_a_second_holder_until_the_first_one_dies(
 ) -> None:
     store = _admin_store(azurite)
     job = _job()
-    first = JobLease(store, job, tmp_path / "first" / "lease-id")
+    shortest = 15  # Azure's shortest lease; the agents hold LEASE_SECONDS
+    first = JobLease(store, job, tmp_path / "first" / "lease-id", seconds=shortest)
     first.acquire()
     with pytest.raises(JobLocked, match=f"job {job} is already driven by another orchestrator"):
         JobLease(store, job, tmp_path / "second" / "lease-id").acquire()
     # The same orchestrator restarted (its lease id in its folder) takes over at once.
     first._stop.set()  # it "dies": no more renewals, no release
-    again = JobLease(store, job, tmp_path / "first" / "lease-id")
+    again = JobLease(store, job, tmp_path / "first" / "lease-id", seconds=shortest)
     again.acquire()
     again._stop.set()
-    # Another one gets the job once the lease has expired (LEASE_SECONDS, not renewed).
+    # Another one gets the job once the lease has expired (not renewed).
     second = JobLease(store, job, tmp_path / "second" / "lease-id")
-    deadline = time.monotonic() + LEASE_SECONDS * 3
+    started = time.monotonic()
+    deadline = started + shortest * 3
     while True:
         try:
             second.acquire()
@@ -235,3 +237,7 @@ def test_the_job_lease_refuses_a_second_holder_until_the_first_one_dies(
             time.sleep(1)
     second.release()
     assert not (tmp_path / "second" / "lease-id").exists()
+    assert time.monotonic() - started >= shortest - 2  # it waited for the expiry, not less
+    with pytest.raises(ValueError, match="15 to 60 s"):
+        JobLease(store, job, tmp_path / "x", seconds=10)
+    assert LEASE_SECONDS == 30
