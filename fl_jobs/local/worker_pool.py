@@ -109,6 +109,14 @@ def _is_stopped(process: BaseProcess | None) -> bool:
         return False
 
 
+def _too_late(worker: SiloWorker, timeout: float) -> Dropped:
+    """``worker`` left out at its deadline, saying if its process is stopped."""
+    reason = f"no answer within {timeout:g} s"
+    if _is_stopped(worker.process):
+        reason += " (process stopped)"
+    return Dropped(worker.name, reason)
+
+
 class WorkerPool:
     """One long-lived worker process per silo, forked from this (warmed-up) process."""
 
@@ -263,11 +271,9 @@ class WorkerPool:
             while worker.name not in settled:
                 now = time.monotonic()
                 if deadline is not None and now >= deadline:
+                    assert timeout is not None  # the deadline comes from it
                     for late in pending.values():
-                        reason = f"no answer within {timeout:g} s"
-                        if _is_stopped(late.process):
-                            reason += " (process stopped)"
-                        settled[late.name] = Dropped(late.name, reason)
+                        settled[late.name] = _too_late(late, timeout)
                     pending.clear()
                     break
                 limit = (deadline if deadline is not None else next_notice) - now
@@ -315,10 +321,7 @@ class WorkerPool:
             now = time.monotonic()
             for worker in busy:
                 if timeout is not None and now >= started[worker.name] + timeout:
-                    reason = f"no answer within {timeout:g} s"
-                    if _is_stopped(worker.process):
-                        reason += " (process stopped)"
-                    return worker, Dropped(worker.name, reason)
+                    return worker, _too_late(worker, timeout)
             limits = [next_notice - now]
             if timeout is not None:
                 limits += [started[w.name] + timeout - now for w in busy]
