@@ -120,7 +120,7 @@ def run_setting(
             raise _TargetReached
 
     with tempfile.TemporaryDirectory(prefix="bench-fedavg-") as scratch:
-        config = JobConfig(
+        config = JobConfig.of(
             example="mnist",
             model=setting.model,
             silos=clients,

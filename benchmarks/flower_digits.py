@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     from fl_jobs.silo_data import SiloArrays
     from fl_jobs.training import state_weights, train_local, train_params_from_config
 
-    config = JobConfig(
+    config = JobConfig.of(
         example="digits",
         silos=args.silos,
         rounds=args.rounds,
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             rows = prepared.partitions[index]
             self.index = index
             self.data = SiloArrays(X=example.prepare(ds.X[rows]), y=ds.y[rows], task=example.task)
-            self.net = example.build_model(config, ds.shape)
+            self.net = example.build_model(config.example, ds.shape)
 
         def fit(self, parameters: list[np.ndarray], config: dict) -> tuple:
             torch.set_num_threads(1)
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         return SiloClient(int(context.node_config["partition-id"])).to_client()
 
     def evaluate_fn(server_round: int, arrays: list[np.ndarray], _: dict) -> tuple:
-        net = example.build_model(config, ds.shape)
+        net = example.build_model(config.example, ds.shape)
         set_weights(net, arrays)
         metrics = evaluate(net, ds.test_X, ds.test_y, example)
         history.append(

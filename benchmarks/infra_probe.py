@@ -141,7 +141,7 @@ def pipeline(silos: int, rounds: int) -> dict[str, Any]:
     imported = time.perf_counter()
     after_imports = rss_bytes()
     manifest = _manifest(silos)
-    config = JobConfig(example="digits", silos=silos, rounds=rounds)
+    config = JobConfig.of(example="digits", silos=silos, rounds=rounds)
     with tempfile.TemporaryDirectory(prefix="bench-aml-") as scratch:
         code = stage_code(Path(scratch) / "code", config)
         t0 = time.perf_counter()

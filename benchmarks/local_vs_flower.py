@@ -134,7 +134,7 @@ def our_partition_digest(task: Task) -> str:
     from fl_jobs.config import JobConfig
     from fl_jobs.local.prepare import prepare_job
 
-    config = JobConfig(
+    config = JobConfig.of(
         example="digits",
         silos=task.silos,
         rounds=task.rounds,

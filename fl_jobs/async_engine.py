@@ -89,14 +89,14 @@ class AsyncEngine:
         self.rounds, self.transport, self.on_fold = rounds, transport, on_fold
         self.config, self.prepared = rounds.config, rounds.prepared
         self.silos, self.index, self.notify = rounds.silos, rounds.index, rounds.notify
-        if self.config.async_buffer is None:
-            raise ValueError("AsyncEngine needs config.async_buffer")
-        self.buffer_size = self.config.async_buffer
+        if self.config.federation.async_buffer is None:
+            raise ValueError("AsyncEngine needs config.federation.async_buffer")
+        self.buffer_size = self.config.federation.async_buffer
 
     def run(
         self, state: FederationState, model: torch.nn.Module, strategy: MeanStrategy
     ) -> FederationState:
-        """Folds ``state.round + 1 .. config.rounds``, from ``state`` (published by the
+        """Folds ``state.round + 1 .. config.federation.rounds``, from ``state`` (published by the
         caller as version ``state.round``)."""
         self._state, self._model, self._strategy = state, model, strategy
         self._version = state.round
@@ -109,16 +109,16 @@ class AsyncEngine:
         self._rejected: dict[str, str] = {}
         self._strikes: dict[str, int] = {}
         self._t0 = time.perf_counter()
-        if self._version >= self.config.rounds:
+        if self._version >= self.config.federation.rounds:
             return state  # a finished run: nothing to train
         for silo in self.silos:
             self._dispatch(silo)
-        while self._version < self.config.rounds:
+        while self._version < self.config.federation.rounds:
             self._check_quorum()
             silo, reply = self.transport.next_arrival(
                 {s: p.task for s, p in self._busy.items()},
                 {s: p.started for s, p in self._busy.items()},
-                timeout=self.config.round_timeout,
+                timeout=self.config.federation.round_timeout,
                 template=self._state.global_weights,
             )
             pending = self._busy.pop(silo)
@@ -154,7 +154,7 @@ class AsyncEngine:
         task = TrainTask(
             silo=silo,
             round=number,
-            seed=derive_seed(self.config.seed, number, self.index[silo]),
+            seed=derive_seed(self.config.federation.seed, number, self.index[silo]),
             config=self._strategy.silo_config(number, silo),
         )
         failed = self.transport.dispatch(task, self._version)
@@ -225,7 +225,7 @@ class AsyncEngine:
             for s, (r, _) in items
         }
         self.rounds.check_global_loss(rnd, metrics, self._state, silo_metrics)
-        if self.config.clip_norm is not None:
+        if self.config.privacy.clip_norm is not None:
             add_epsilon(silo_metrics, self._state.history)
         record = RoundRecord(
             round=rnd,
@@ -264,7 +264,7 @@ class AsyncEngine:
         if self.on_fold is not None:
             self.on_fold(self._state)
         self.rounds.publish(rnd, self._state, self._strategy)
-        if rnd >= self.config.rounds:
+        if rnd >= self.config.federation.rounds:
             return
         for silo, _ in items:
             self._dispatch(silo)

@@ -62,8 +62,10 @@ def _curve(prepared: PreparedJob, data: SiloArrays, stream: int) -> BaselineCurv
     params = train_params_from_config(config)
     per_round: list[float] = []
     metrics: dict[str, float] = {}
-    for rnd in range(1, config.rounds + 1):
-        train_local(model, data, params, seed=derive_seed(config.seed, stream, rnd), example=ex)
+    for rnd in range(1, config.federation.rounds + 1):
+        train_local(
+            model, data, params, seed=derive_seed(config.federation.seed, stream, rnd), example=ex
+        )
         metrics = evaluate(model, ds.test_X, ds.test_y, ex)
         per_round.append(metrics[ex.metric_name])
     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}

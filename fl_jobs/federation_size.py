@@ -18,21 +18,21 @@ from fl_jobs.manifest import FederationManifest, ManifestError
 
 def silo_count(config: JobConfig, manifest: FederationManifest | None = None) -> int:
     """The federation's size: the manifest's silos when there is one, else the job's."""
-    return len(manifest.silos) if manifest is not None else config.silos
+    return len(manifest.silos) if manifest is not None else config.federation.silos
 
 
 def sized_for(config: JobConfig, manifest: FederationManifest) -> JobConfig:
     """``config`` with the manifest's silo count; ManifestError if the job disagrees."""
     n = silo_count(config, manifest)
     names = ", ".join(s.name for s in manifest.silos)
-    if "silos" in config.model_fields_set and config.silos != n:
+    if "silos" in config.federation.model_fields_set and config.federation.silos != n:
         raise ManifestError(
-            f"the job sets silos: {config.silos} but the manifest of blueprint "
+            f"the job sets silos: {config.federation.silos} but the manifest of blueprint "
             f"{manifest.blueprint!r} has {n} silos ({names}) - set silos: {n} in the job "
             "file, or drop silos (the manifest decides)"
         )
     data = config.model_dump(mode="python", exclude_unset=True)
-    data["silos"] = n
+    data.setdefault("federation", {})["silos"] = n
     try:
         return JobConfig.model_validate(data)
     except ValidationError as exc:

@@ -75,7 +75,7 @@ def suggested_lr(config: JobConfig, prepared: PreparedJob, round: int) -> float:
     """A learning rate to try after divergence: the example's default if the job used more;
     else a hundredth of the job's when it diverged in round 1 (far too large: a tenth, e.g.
     on diabetes' raw targets, diverged again a round later), a tenth after that."""
-    lr = float(config.lr or 0.01)
+    lr = float(config.training.lr or 0.01)
     default = prepared.example.defaults.get("lr")
     if default is not None and lr > float(default):
         return float(default)

@@ -4,12 +4,17 @@ example reads ``--data``), instead of refusing ``--data`` for the default exampl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
 def imply_example(data: dict[str, Any], given: dict[str, Any]) -> None:
-    """``example: tabular`` when a CSV is given and no example is named anywhere."""
-    if "example" in given or "example" in data:
+    """``example: tabular`` when a CSV is given and no example is named anywhere (flat, or
+    in the job file's ``example`` section)."""
+    section = data.get("example")
+    named = "name" in section if isinstance(section, Mapping) else section is not None
+    if "example" in given or named:
         return
-    if given.get("data") is not None or data.get("data") is not None:
+    in_section = section.get("data") if isinstance(section, Mapping) else None
+    if given.get("data") is not None or data.get("data") is not None or in_section is not None:
         given["example"] = "tabular"

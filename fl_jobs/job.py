@@ -105,7 +105,9 @@ def run_job(
     plan = plan or plan_new_run(config)
     run = open_run(plan, config)
     try:
-        config = config.model_copy(update={"output_dir": run.path})
+        config = config.model_copy(
+            update={"run": config.run.model_copy(update={"output_dir": run.path})}
+        )
         prepared.config = config
         for note in run.notes:
             console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
@@ -138,7 +140,7 @@ class _Job:
     def run(self) -> JobResult:
         start = time.perf_counter()
         config = self.config
-        if config.checkpoints:
+        if config.run.checkpoints:
             self.checkpoints = CheckpointWriter(
                 self.out / CHECKPOINT_FILE, lambda: checkpoint_settings(config, self.prepared)
             )
@@ -172,7 +174,7 @@ class _Job:
                         notify=progress.note,
                         cache=cache_root(),
                     )
-                    if config.baselines:
+                    if config.run.baselines:
                         from fl_jobs.baselines import run_baselines
 
                         progress.note("training baselines (centralized, local-only)")
@@ -236,7 +238,7 @@ class _Job:
         return 2 * size + 64_000
 
     def _start_tracker(self) -> RunTracker | None:
-        if not self.config.tracking:
+        if not self.config.run.tracking:
             return None
         from fl_jobs.run_tracker import RunTracker, read_tracking_file
 
@@ -299,14 +301,16 @@ class _Job:
             self._write(lambda: save_weights(out / MODEL_FILE, weights, meta={"rounds": rounds}))
         done = len(result.history)
         plot = out / PLOT_FILE
-        self._write(lambda: write_plot(plot, result, baselines, partition=config.partition))
+        self._write(
+            lambda: write_plot(plot, result, baselines, partition=config.federation.partition)
+        )
         if self._storage is not None and (stop is None or stop.status == "failed"):
             stop = self._storage
         status = "finished" if stop is None else stop.status
-        summary_path = Path(config.summary) if config.summary else out / "summary.json"
+        summary_path = Path(config.run.summary) if config.run.summary else out / "summary.json"
         comparison = compare(result, baselines)
         if stop is None:
-            print_comparison(self.console, comparison, config.rounds)
+            print_comparison(self.console, comparison, config.federation.rounds)
             self._print_privacy(result)
         maintenance = None
         if stop is None and baselines is not None and self.prepared.example.name == "turbofan":
@@ -329,7 +333,11 @@ class _Job:
         if stop is not None:
             kept = f"{rounds_kept(done)} in {out}" if done else f"no round finished ({out})"
             if stop.status == "interrupted":
-                when = f"after round {done} of {config.rounds}" if done else "before round 1"
+                when = (
+                    f"after round {done} of {config.federation.rounds}"
+                    if done
+                    else "before round 1"
+                )
                 line = f"{stop.what} {when}; {kept} - resume with: {resume_command}"
             elif stop.status == STORAGE_STATUS:
                 line = error_line(f"{stop.what}; {kept}", f"{stop.fix}, then resume with: ")
@@ -355,7 +363,7 @@ class _Job:
                     artifacts["mlflow_model_uri"] = model_uri(str(run_id))
         if maintenance is not None:
             artifacts["maintenance_plot"] = str(maintenance.plot)
-        if config.checkpoints and (out / CHECKPOINT_FILE).exists():
+        if config.run.checkpoints and (out / CHECKPOINT_FILE).exists():
             artifacts["checkpoint"] = str(out / CHECKPOINT_FILE)
         if tracking_uri:
             artifacts["mlflow_tracking_uri"] = tracking_uri
@@ -435,9 +443,9 @@ class _Job:
         if not result.epsilon_per_silo:
             return
         worst = max(result.epsilon_per_silo.values())
-        delta = f"{config.target_delta:g}" if config.target_delta else "0.1/n"
-        noise = f"noise x{config.noise_multiplier}"
-        if config.target_epsilon is not None:
+        delta = f"{config.privacy.target_delta:g}" if config.privacy.target_delta else "0.1/n"
+        noise = f"noise x{config.privacy.noise_multiplier}"
+        if config.privacy.target_epsilon is not None:
             used = [
                 m["dp_noise_multiplier"]
                 for r in result.history
@@ -446,9 +454,9 @@ class _Job:
             ]
             low, high = (min(used), max(used)) if used else (0.0, 0.0)
             span = f"x{low:.3g}" if low == high else f"x{low:.3g}-{high:.3g} by silo"
-            noise = f"noise {span} for epsilon {config.target_epsilon:g}"
+            noise = f"noise {span} for epsilon {config.privacy.target_epsilon:g}"
         self.console.print(
-            f"privacy: DP-SGD (clip {config.clip_norm}, {noise}); each silo's data is "
+            f"privacy: DP-SGD (clip {config.privacy.clip_norm}, {noise}); each silo's data is "
             f"({worst:.2f}, {delta})-DP at worst (replace-one adjacency, n public)",
             soft_wrap=True,
         )

@@ -30,7 +30,7 @@ class Blame:
 
 
 def lr_fix(config: JobConfig, suggested: float) -> str:
-    lr = float(config.lr or 0.01)
+    lr = float(config.training.lr or 0.01)
     return f"lower the learning rate, e.g. --lr {suggested:g} (this run used {lr:g})"
 
 
@@ -48,18 +48,18 @@ def likely_knob(
     from fl_jobs.strategies.registry import get_info
 
     candidates: list[Blame] = []
-    lr = float(config.lr or 0.01)
+    lr = float(config.training.lr or 0.01)
     usual = float(example_lr) if example_lr else lr
     candidates.append(Blame("--lr", lr / usual, lr_fix(config, suggested_lr)))
     if server_side:
         info = get_info(config.strategy.name)
-        if info.server_sgd and config.server_lr > 1.0:
+        if info.server_sgd and config.server.lr > 1.0:
             candidates.append(
                 Blame(
                     "--server-lr",
-                    config.server_lr,
+                    config.server.lr,
                     f"lower the server learning rate, e.g. --server-lr 1 (this run used "
-                    f"{config.server_lr:g})",
+                    f"{config.server.lr:g})",
                 )
             )
         option = info.option("eta")
@@ -74,13 +74,13 @@ def likely_knob(
                     f"used {float(eta):g})",
                 )
             )
-    if config.clip_norm is not None:
+    if config.privacy.clip_norm is not None:
         noises = [m["dp_noise_multiplier"] for m in silo_metrics if "dp_noise_multiplier" in m]
-        noise = max(noises, default=config.noise_multiplier or 0.0)
+        noise = max(noises, default=config.privacy.noise_multiplier or 0.0)
         if noise >= NOISE_BLAME:
             fix = (
                 f"raise --target-epsilon or lower --rounds (the noise was x{noise:.3g})"
-                if config.target_epsilon is not None
+                if config.privacy.target_epsilon is not None
                 else f"lower --noise-multiplier (this run used {noise:g})"
             )
             fix += ", or raise --clip-norm"

@@ -53,8 +53,9 @@ def test_fleet(prepared: PreparedJob) -> Fleet:
     from fl_jobs.examples.data_paths import resolve_data_dir
     from fl_jobs.examples.data_sources import TURBOFAN
 
-    config = prepared.config
-    folder = resolve_data_dir(config.data_dir, TURBOFAN.folder, tf.FILES, dataset=TURBOFAN.name)
+    settings = prepared.config.example
+    assert isinstance(settings, tf.TurbofanSettings), "a maintenance report is turbofan's"
+    folder = resolve_data_dir(settings.data_dir, TURBOFAN.folder, tf.FILES, dataset=TURBOFAN.name)
     train = tf.read_table(folder, tf.FILES[0])
     test = tf.read_table(folder, tf.FILES[1])
     true_rul = tf.read_table_column(folder, tf.FILES[2])

@@ -17,22 +17,22 @@ class RoundProgress:
 
     def __init__(self, console: Console, prepared: PreparedJob, *, completed: int = 0) -> None:
         self.console = console
-        self.rounds = prepared.config.rounds
+        self.rounds = prepared.config.federation.rounds
         self.completed = completed
         self.metric = prepared.example.metric_name
         sizes = (
             f"{sum(prepared.silo_sizes())} samples in all, per silo masked by secure aggregation"
-            if prepared.config.secure_aggregation
+            if prepared.config.secure_aggregation.enabled
             else "samples " + ", ".join(str(n) for n in prepared.silo_sizes())
         )
         self.header = (
-            f"{prepared.config.example}: {len(prepared.partitions)} silos "
-            f"({prepared.config.partition}; {sizes}), {count(self.rounds, 'round')}"
+            f"{prepared.config.example.name}: {len(prepared.partitions)} silos "
+            f"({prepared.config.federation.partition}; {sizes}), {count(self.rounds, 'round')}"
         )
-        if prepared.config.async_buffer is not None:
+        if prepared.config.federation.async_buffer is not None:
             self.header += (
                 f", asynchronous (FedBuff: each round folds "
-                f"{count(prepared.config.async_buffer, 'arriving update')})"
+                f"{count(prepared.config.federation.async_buffer, 'arriving update')})"
             )
         if completed:
             self.header += f"; resuming after round {completed}"

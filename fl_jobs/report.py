@@ -197,17 +197,19 @@ def summary_dict(
     comparison = compare(result, baselines)
     return {
         **(outcome or {}),
-        "example": config.example,
+        "example": config.example.name,
         "metric": result.metric_name,
         "higher_is_better": result.higher_is_better,
-        "rounds": config.rounds,
+        "rounds": config.federation.rounds,
         "strategy": config.strategy.model_dump(),
         # Under secure aggregation each silo's count travels masked: the summary keeps the
         # names, not the counts (only a round's total is ever unmasked).
         "silos": dict(
             zip(
                 result.silo_names,
-                [None] * len(result.silo_names) if config.secure_aggregation else result.silo_sizes,
+                [None] * len(result.silo_names)
+                if config.secure_aggregation.enabled
+                else result.silo_sizes,
                 strict=True,
             )
         ),
@@ -227,11 +229,11 @@ def summary_dict(
         "completed_rounds": len(result.history),
         "history": [_history_row(r) for r in result.history],
         "privacy": None if result.epsilon_per_silo is None else _privacy(config, result),
-        **({"silo_dp": _silo_dp(config, result)} if config.dp_level == "silo" else {}),
+        **({"silo_dp": _silo_dp(config, result)} if config.privacy.dp_level == "silo" else {}),
         "silo_metrics": silo_metrics_policy(config),
         "wall_seconds": round(wall_seconds, 3),
         "federation_seconds": round(result.wall_seconds, 3),
-        "config": config.model_dump(mode="json"),
+        "config": config.flat(),
         "artifacts": artifacts,
     }
 
@@ -276,10 +278,10 @@ def _privacy(config: JobConfig, result: FederationResult) -> dict[str, Any]:
                 deltas[silo] = metrics["dp_delta"]
     return {
         "adjacency": ADJACENCY,
-        "clip_norm": config.clip_norm,
-        "noise_multiplier": config.noise_multiplier,
-        "target_epsilon": config.target_epsilon,
-        "delta": config.target_delta,
+        "clip_norm": config.privacy.clip_norm,
+        "noise_multiplier": config.privacy.noise_multiplier,
+        "target_epsilon": config.privacy.target_epsilon,
+        "delta": config.privacy.target_delta,
         "delta_per_silo": deltas,
         "noise_multiplier_per_silo": noise,
         "epsilon_per_silo": spent,

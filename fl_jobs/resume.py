@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from fl_jobs.cache_dir import check_cache_dir
 from fl_jobs.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from fl_jobs.config import JobConfig, _describe, strategy_overrides
+from fl_jobs.config import JobConfig, describe, overlay, strategy_overrides
 from fl_jobs.errors import RunFolderError
 from fl_jobs.local.federation import FederationState
 from fl_jobs.local.prepare import PreparedJob
@@ -61,8 +61,8 @@ class ResumePlan:
 
 def weight_settings(config: JobConfig) -> dict[str, Any]:
     """The settings that shape the weights (what a checkpoint records)."""
-    data = config.model_dump(mode="json", exclude={"approval"})
-    return {k: v for k, v in data.items() if k not in OPERATIONAL}
+    data = config.flat()  # flat keys: checkpoints written before the sections compare equal
+    return {k: v for k, v in data.items() if k not in OPERATIONAL and k != "approval"}
 
 
 def data_fingerprint(prepared: PreparedJob) -> str:
@@ -96,14 +96,15 @@ def resume_config(folder: Path, overrides: dict[str, Any]) -> JobConfig:
             )
     try:
         original = JobConfig.model_validate(stored)
-        merged = JobConfig.model_validate({**stored, **given, "output_dir": str(folder)})
+        merged = JobConfig.model_validate(overlay(stored, {**given, "output_dir": str(folder)}))
     except ValidationError as exc:
         raise RunFolderError(
-            f"cannot resume {folder}: {_describe(exc, folder / JOB_FILE, given)}", FIX
+            f"cannot resume {folder}: {describe(exc, folder / JOB_FILE, given)}", FIX
         ) from None
+    now_flat, then_flat = merged.flat(), original.flat()
     for key in given:
-        if key not in RESUMABLE and getattr(merged, key) != getattr(original, key):
-            now, then = given[key], getattr(original, key)
+        if key not in RESUMABLE and now_flat.get(key) != then_flat.get(key):
+            now, then = given[key], then_flat.get(key)
             if key == "strategy":
                 now, then = merged.strategy.describe(), original.strategy.describe()
             raise RunFolderError(
@@ -111,18 +112,21 @@ def resume_config(folder: Path, overrides: dict[str, Any]) -> JobConfig:
                 f"{then} ({folder / JOB_FILE})",
                 f"a resumed run keeps the settings of its finished rounds; {FIX}",
             )
-    if merged.target_epsilon is not None and merged.rounds != original.rounds:
+    if (
+        merged.privacy.target_epsilon is not None
+        and merged.federation.rounds != original.federation.rounds
+    ):
         raise RunFolderError(
-            f"--rounds {merged.rounds} cannot change a run with target_epsilon "
-            f"{original.target_epsilon:g}: each silo's noise was computed to spend it over "
-            f"{count(original.rounds, 'round')}",
-            f"start a new run with --rounds {merged.rounds}",
+            f"--rounds {merged.federation.rounds} cannot change a run with target_epsilon "
+            f"{original.privacy.target_epsilon:g}: each silo's noise was computed to spend it over "
+            f"{count(original.federation.rounds, 'round')}",
+            f"start a new run with --rounds {merged.federation.rounds}",
         )
     return merged
 
 
 def _finished(config: JobConfig, folder: Path) -> bool:
-    summary = Path(config.summary) if config.summary else folder / "summary.json"
+    summary = Path(config.run.summary) if config.run.summary else folder / "summary.json"
     try:
         return json.loads(summary.read_text()).get("status") == "finished"
     except (OSError, ValueError, AttributeError):
@@ -140,7 +144,7 @@ def plan_resume(folder: Path, overrides: dict[str, Any]) -> ResumePlan:
         relative = os.path.relpath(target)
         folder = Path(relative) if not relative.startswith("..") else target
     config = resume_config(folder, overrides)
-    check_summary_path(config.summary)
+    check_summary_path(config.run.summary)
     check_cache_dir()
     state: FederationState | None = None
     settings: dict[str, Any] = {}
@@ -158,13 +162,14 @@ def plan_resume(folder: Path, overrides: dict[str, Any]) -> ResumePlan:
                 f"({', '.join(changed)} changed)",
                 "restore the file, or start a new run",
             )
-        if state.round > config.rounds:
+        if state.round > config.federation.rounds:
             raise RunFolderError(
-                f"--rounds {config.rounds} is fewer than the {count(state.round, 'round')} "
+                f"--rounds {config.federation.rounds} is fewer than the "
+                f"{count(state.round, 'round')} "
                 f"{folder} already finished",
                 f"pass --rounds {state.round} or more",
             )
-        if state.round == config.rounds and _finished(config, folder):
+        if state.round == config.federation.rounds and _finished(config, folder):
             raise RunFolderError(
                 f"{folder} already finished all {count(state.round, 'round')}",
                 f"pass --rounds N (more than {state.round}) with --resume to train further",

@@ -84,7 +84,7 @@ class RoundEngine:
         self.transport, self.silos, self.notify = transport, silos, notify
         self.index = {name: i for i, name in enumerate(silos)}
         self.silo_dp = silo_dp
-        if self.config.secure_aggregation and not isinstance(transport, SecureTransport):
+        if self.config.secure_aggregation.enabled and not isinstance(transport, SecureTransport):
             raise TypeError(f"{type(transport).__name__} cannot run secure aggregation")
 
     def run(
@@ -103,17 +103,17 @@ class RoundEngine:
         ledger = RoundLedger(
             rnd,
             len(selected),
-            config.min_silos,
+            config.federation.min_silos,
             self.notify,
             floor=info.min_updates(config.strategy.options),
             strategy=config.strategy.describe(),
-            secure_floor=session_policy(config).floor if config.secure_aggregation else 0,
+            secure_floor=session_policy(config).floor if config.secure_aggregation.enabled else 0,
         )
         tasks = [
             TrainTask(
                 silo=s,
                 round=rnd,
-                seed=derive_seed(config.seed, rnd, self.index[s]),
+                seed=derive_seed(config.federation.seed, rnd, self.index[s]),
                 config=strategy.silo_config(rnd, s),
             )
             for s in selected
@@ -122,7 +122,7 @@ class RoundEngine:
         secure_info: dict[str, Any] | None = None
         # what each reply is checked against: the model, and the strategy's tensors if any
         template = with_extras(state.global_weights, strategy.reply_template(state.global_weights))
-        if config.secure_aggregation:
+        if config.secure_aggregation.enabled:
             new_weights, secure_info = self._aggregate_secure(
                 rnd, state, strategy, selected, ledger, template
             )
@@ -132,7 +132,7 @@ class RoundEngine:
         ds = self.prepared.dataset
         global_metrics = evaluate(model, ds.test_X, ds.test_y, self.prepared.example)
         self.check_global_loss(rnd, global_metrics, state, ledger.silo_metrics)
-        if config.clip_norm is not None:
+        if config.privacy.clip_norm is not None:
             add_epsilon(ledger.silo_metrics, state.history)
         record = RoundRecord(
             round=rnd,
@@ -183,7 +183,7 @@ class RoundEngine:
         reason = collapse_reason(
             state.history,
             state.initial_metrics,
-            rounds=self.config.collapse_rounds,
+            rounds=self.config.run.collapse_rounds,
             n_classes=classes,
         )
         if reason is None:
@@ -225,7 +225,7 @@ class RoundEngine:
             mean = self.silo_dp.mean_of_updates(rnd, weights, updates, ledger.reject)
             return strategy.server_step(rnd, weights, mean)
         if self.config.screens_norms():
-            updates = screen_norms(updates, weights, self.config.norm_limit, ledger.reject)
+            updates = screen_norms(updates, weights, self.config.server.norm_limit, ledger.reject)
         return strategy.aggregate(rnd, weights, updates)
 
     def _aggregate_secure(
@@ -262,7 +262,7 @@ class RoundEngine:
             rnd,
             selected,
             ledger.unreachable,
-            timeout=self.config.round_timeout,
+            timeout=self.config.federation.round_timeout,
             template=template,
         ):
             if isinstance(reply, Dropped):

@@ -108,23 +108,23 @@ def check_summary_path(summary: Path | None) -> None:
 
 def plan_new_run(config: JobConfig) -> RunPlan:
     """Check where a new run of ``config`` goes (nothing is written)."""
-    check_summary_path(config.summary)
+    check_summary_path(config.run.summary)
     check_cache_dir()
-    if config.tracking and config.tracking_uri is None:
+    if config.run.tracking and config.run.tracking_uri is None:
         from fl_jobs.tracking import env_tracking_uri
 
         env_tracking_uri()  # a bad $MLFLOW_TRACKING_URI is bad input, before anything is made
-    if config.output_dir is None:
-        root = RUNS_ROOT / (config.name or config.example)
+    if config.run.output_dir is None:
+        root = RUNS_ROOT / (config.run.name or config.example.name)
         _check_writable_location(root, "runs folder")
         return RunPlan(_fresh_folder(root), link_latest=True, overwrite=False, resume=False)
-    out = Path(config.output_dir)
+    out = Path(config.run.output_dir)
     if out.exists() and not out.is_dir():
         raise RunFolderError(
             f"--output-dir {out} is a file", "give a folder path (it is created if missing)"
         )
     _check_writable_location(out, "--output-dir")
-    if holds_run(out) and not config.overwrite:
+    if holds_run(out) and not config.run.overwrite:
         raise RunFolderError(
             f"--output-dir {out} already holds a run",
             f"continue it with --resume {out}, replace it with --overwrite, or choose "
@@ -135,7 +135,7 @@ def plan_new_run(config: JobConfig) -> RunPlan:
             f"--output-dir {out} is not empty and holds no fl-sandbox run",
             "choose an empty or new folder (nothing in it was touched)",
         )
-    return RunPlan(out, link_latest=False, overwrite=config.overwrite, resume=False)
+    return RunPlan(out, link_latest=False, overwrite=config.run.overwrite, resume=False)
 
 
 def _fresh_folder(root: Path) -> Path:
@@ -230,8 +230,10 @@ def open_run(plan: RunPlan, config: JobConfig) -> OpenRun:
         if not plan.resume:
             # Not where it ran nor --overwrite: `run --config <run>/job.yaml` must start a new
             # run, never delete this one (--resume puts a resumed run back in its folder).
-            job = config.model_dump(mode="json", exclude={"approval", "output_dir", "overwrite"})
-            (path / JOB_FILE).write_text(yaml.safe_dump(job, sort_keys=True))
+            job = config.model_dump(
+                mode="json", exclude={"run": {"approval", "output_dir", "overwrite"}}
+            )
+            (path / JOB_FILE).write_text(yaml.safe_dump(job, sort_keys=False))
     except BaseException:
         os.close(fd)
         raise

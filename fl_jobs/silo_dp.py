@@ -29,7 +29,6 @@ the paper's analysis): with ``q = 1`` (every silo every round) the two coincide 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import math
@@ -42,6 +41,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
+from fl_jobs.config import silo_dp_budget as budget
+from fl_jobs.config.silo_dp_budget import DEFAULT_DELTA
+
 if TYPE_CHECKING:
     from fl_jobs.config import JobConfig
     from fl_jobs.silo_store import SiloStore
@@ -52,68 +54,36 @@ NoiseSite = Literal["orchestrator", "distributed"]
 
 #: What every reported silo-level epsilon is for (summary.json and docs/fl-jobs.md).
 ADJACENCY = "add/remove one silo"
-#: Fewest silos silo-level DP runs with: below this a mean of so few clipped updates is
-#: swamped by the noise any useful epsilon needs, and "one silo" is a third of the data.
-MIN_SILOS = 5
-#: Default delta when ``target_delta`` is not given.
-DEFAULT_DELTA = 1e-5
 #: Run-folder file holding the orchestrator's noise secret (trusted-aggregator mode).
 ORCHESTRATOR_SECRET = "silo_dp.key"
 _SECRET_BYTES = 32
 
 
 def silo_dp_on(config: JobConfig) -> bool:
-    return config.dp_level == "silo"
+    return config.privacy.dp_level == "silo"
 
 
 def cohort(config: JobConfig) -> int:
     """``m``: the silos selected each round, the fixed denominator of the mean."""
-    from fl_jobs.strategies.client_fraction import silos_per_round
-
-    return silos_per_round(config.fraction, config.silos)
+    return budget.cohort(config.federation)
 
 
 def min_cohort(config: JobConfig) -> int:
-    """``k``: the fewest silos a round may sum (the quorum), over which distributed noise is
-    split."""
-    return config.min_silos or cohort(config)
+    """``k``: the fewest silos a round may sum, over which distributed noise is split."""
+    return budget.min_cohort(config.federation)
 
 
 def sample_rate(config: JobConfig) -> float:
-    return cohort(config) / config.silos
+    return budget.sample_rate(config.federation)
 
 
 def delta(config: JobConfig) -> float:
-    return DEFAULT_DELTA if config.target_delta is None else float(config.target_delta)
+    return budget.delta(config.privacy)
 
 
 def noise_multiplier(config: JobConfig) -> float:
-    """``sigma``: the given one, or the smallest (Opacus ``get_noise_multiplier``, RDP) whose
-    ``rounds`` steps at the client fraction spend at most ``target_epsilon``."""
-    if config.target_epsilon is None:
-        return float(config.noise_multiplier if config.noise_multiplier is not None else 1.0)
-    return _noise_for_target(
-        float(config.target_epsilon), delta(config), sample_rate(config), config.rounds
-    )
-
-
-@functools.lru_cache(maxsize=64)
-def _noise_for_target(target: float, delta_: float, rate: float, rounds: int) -> float:
-    import warnings
-
-    from opacus.accountants.utils import get_noise_multiplier
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "optimal order is the largest alpha" on the way
-        return float(
-            get_noise_multiplier(
-                target_epsilon=target,
-                target_delta=delta_,
-                sample_rate=rate,
-                steps=rounds,
-                accountant="rdp",
-            )
-        )
+    """``sigma`` (fl_jobs.config.silo_dp_budget)."""
+    return budget.noise_multiplier(config.privacy, config.federation)
 
 
 def epsilon(sigma: float, rate: float, rounds: int, delta_: float) -> float:
@@ -122,70 +92,6 @@ def epsilon(sigma: float, rate: float, rounds: int, delta_: float) -> float:
     from fl_jobs.privacy import add_remove_spent
 
     return add_remove_spent([(sigma, rate, rounds)], delta_)
-
-
-def check_config(config: JobConfig) -> None:
-    """ValueError ``<what> - <fix>`` for a silo-level DP setting that cannot hold."""
-    from fl_jobs.strategies.registry import MEAN_FAMILY
-
-    if not silo_dp_on(config):
-        if config.dp_silo_clip is not None or config.dp_silo_noise is not None:
-            raise ValueError(
-                "dp_silo_clip and dp_silo_noise are settings of silo-level DP - add "
-                "--dp-level silo, or drop them"
-            )
-        return
-    if config.dp_silo_clip is None:
-        raise ValueError(
-            "silo-level DP needs dp_silo_clip, the L2 norm each silo's update is clipped to "
-            "- add --dp-silo-clip C (e.g. 1.0)"
-        )
-    if config.clip_norm is not None:
-        raise ValueError(
-            "clip_norm is record-level DP-SGD and dp_level silo is silo-level DP-FedAvg: "
-            "one mode at a time - drop --clip-norm or --dp-level silo"
-        )
-    if config.silos < MIN_SILOS:
-        raise ValueError(
-            f"silo-level DP with {config.silos} silos: one silo is too large a share for "
-            f"noise that hides it to leave a useful mean - use at least {MIN_SILOS} silos, "
-            "or record-level DP (--clip-norm)"
-        )
-    if cohort(config) < 2:
-        raise ValueError(
-            f"silo-level DP needs at least 2 silos a round, but {cohort(config)} trains - "
-            "raise --fraction"
-        )
-    if config.strategy.name not in MEAN_FAMILY:
-        raise ValueError(
-            f"silo-level DP cannot use strategy {config.strategy.name}: its sensitivity "
-            f"bound is for a mean of model updates - choose one of {', '.join(MEAN_FAMILY)}"
-        )
-    if config.screen_norms:
-        raise ValueError(
-            "screen_norms cannot run with silo-level DP: rejecting an update by its norm "
-            "depends on the other silos' data - drop --screen-norms (updates are clipped)"
-        )
-    site = config.dp_silo_noise or "orchestrator"
-    if site == "distributed" and not config.secure_aggregation:
-        raise ValueError(
-            "dp_silo_noise distributed splits the noise across silos and needs the "
-            "orchestrator to see only their sum - add --secure-aggregation, or use "
-            "--dp-silo-noise orchestrator"
-        )
-    if delta(config) * config.silos >= 1:
-        raise ValueError(
-            f"target_delta {delta(config):g} is >= 1/{config.silos} silos (leaking one silo "
-            f"at random would meet it) - use --target-delta {0.1 / config.silos:.2g} or less"
-        )
-    if config.target_epsilon is not None:
-        try:
-            noise_multiplier(config)
-        except ValueError as exc:
-            raise ValueError(
-                f"target_epsilon {config.target_epsilon:g} cannot be met ({exc}) - raise "
-                "--target-epsilon or train fewer --rounds"
-            ) from None
 
 
 def _seed(secret: bytes, label: bytes, context: int, round_: int) -> int:
@@ -237,10 +143,10 @@ class SiloRelease:
         in ``store``, the silo's own store (the one its agent was given)."""
         if not silo_dp_on(config):
             return None
-        assert config.dp_silo_clip is not None
-        clip = float(config.dp_silo_clip)
+        assert config.privacy.dp_silo_clip is not None
+        clip = float(config.privacy.dp_silo_clip)
         sigma, rate, delta_ = noise_multiplier(config), sample_rate(config), delta(config)
-        if (config.dp_silo_noise or "orchestrator") != "distributed":
+        if (config.privacy.dp_silo_noise or "orchestrator") != "distributed":
             return cls(clip, 0.0, None, sigma, rate, delta_)
         from fl_jobs.silo_secret import silo_secret
 
@@ -322,9 +228,9 @@ class SiloDPAggregator:
     divide by the planned cohort ``m``, and account."""
 
     def __init__(self, config: JobConfig, run_dir: Path) -> None:
-        assert config.dp_silo_clip is not None
-        self.clip = float(config.dp_silo_clip)
-        self.site: NoiseSite = config.dp_silo_noise or "orchestrator"
+        assert config.privacy.dp_silo_clip is not None
+        self.clip = float(config.privacy.dp_silo_clip)
+        self.site: NoiseSite = config.privacy.dp_silo_noise or "orchestrator"
         self.sigma = noise_multiplier(config)
         self.m = cohort(config)
         self.k = min_cohort(config)
@@ -401,11 +307,11 @@ def summary(config: JobConfig, rounds_done: int) -> dict[str, Any]:
     sigma = noise_multiplier(config)
     return {
         "level": "silo",
-        "mode": config.dp_silo_noise or "orchestrator",
+        "mode": config.privacy.dp_silo_noise or "orchestrator",
         "adjacency": ADJACENCY,
-        "clip": config.dp_silo_clip,
+        "clip": config.privacy.dp_silo_clip,
         "noise_multiplier": sigma,
-        "target_epsilon": config.target_epsilon,
+        "target_epsilon": config.privacy.target_epsilon,
         "delta": delta(config),
         "sample_rate": sample_rate(config),
         "cohort": cohort(config),

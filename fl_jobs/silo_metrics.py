@@ -39,10 +39,10 @@ METRIC_NOISE_KEY = "dp_metric_noise_multiplier"
 def silo_metrics_policy(config: JobConfig) -> str:
     """``clear``, ``dp`` or ``none``: the job's setting, else ``none`` with DP or secure
     aggregation."""
-    if config.silo_metrics is not None:
-        return config.silo_metrics
-    dp = config.clip_norm is not None or config.dp_level == "silo"
-    private = dp or config.secure_aggregation
+    if config.privacy.silo_metrics is not None:
+        return config.privacy.silo_metrics
+    dp = config.privacy.clip_norm is not None or config.privacy.dp_level == "silo"
+    private = dp or config.secure_aggregation.enabled
     return "none" if private else "clear"
 
 

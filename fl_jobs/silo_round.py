@@ -117,7 +117,7 @@ class SiloTrainer:
             data,
             store,
         )
-        self.model = example.build_model(config, shape)
+        self.model = example.build_model(config.example, shape)
         self.params = train_params_from_config(config)
         # DP-SGD's noise and sampling come from the silo's own secret, not the request seed.
         self.secret = silo_secret(store) if self.params.clip_norm is not None else None

@@ -67,34 +67,34 @@ def env_tracking_uri() -> str | None:
 def tracking_uri_for(config: JobConfig, recorded: str | None = None) -> str:
     """Where a run logs: ``recorded`` (the store a resumed run started in), else the job's
     ``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the shared ``runs/mlflow.db``."""
-    return recorded or config.tracking_uri or env_tracking_uri() or default_tracking_uri()
+    return recorded or config.run.tracking_uri or env_tracking_uri() or default_tracking_uri()
 
 
 def run_name(config: JobConfig, started: datetime | None = None) -> str:
     """What ran, as MLflow lists it: ``mnist-fedavg-5silos-20261204-230102`` (with ``--name``
     first when given)."""
     stamp = (started or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    parts = [config.name] if config.name and config.name != config.example else []
-    parts += [config.example, config.strategy.name, f"{config.silos}silos", stamp]
-    if config.secure_aggregation:
+    parts = [config.run.name] if config.run.name and config.run.name != config.example.name else []
+    parts += [config.example.name, config.strategy.name, f"{config.federation.silos}silos", stamp]
+    if config.secure_aggregation.enabled:
         parts.insert(-1, "secagg")
-    if config.clip_norm is not None:
+    if config.privacy.clip_norm is not None:
         parts.insert(-1, "dp")
     return "-".join(parts)
 
 
 def run_tags(config: JobConfig, run_dir: Path) -> dict[str, str]:
     """Tags to filter and group runs by in ``mlflow ui``, and the whole job file."""
-    job = config.model_dump(mode="json", exclude={"approval", "tracking_uri"})
+    job = config.model_dump(mode="json", exclude={"run": {"approval", "tracking_uri"}})
     return {
         "fl_sandbox.run_dir": str(Path(run_dir).resolve()),
-        "fl_sandbox.example": config.example,
+        "fl_sandbox.example": config.example.name,
         "fl_sandbox.strategy": config.strategy.name,
-        "fl_sandbox.silos": str(config.silos),
-        "fl_sandbox.rounds": str(config.rounds),
-        "fl_sandbox.partition": config.partition,
-        "fl_sandbox.secure_aggregation": str(bool(config.secure_aggregation)).lower(),
-        "fl_sandbox.dp": str(config.clip_norm is not None).lower(),
+        "fl_sandbox.silos": str(config.federation.silos),
+        "fl_sandbox.rounds": str(config.federation.rounds),
+        "fl_sandbox.partition": config.federation.partition,
+        "fl_sandbox.secure_aggregation": str(bool(config.secure_aggregation.enabled)).lower(),
+        "fl_sandbox.dp": str(config.privacy.clip_norm is not None).lower(),
         "fl_sandbox.config": yaml.safe_dump(job, sort_keys=True)[:7900],
     }
 
@@ -107,7 +107,8 @@ def ui_command(tracking_uri: str) -> str:
 def flat_params(config: JobConfig) -> dict[str, Any]:
     """The config as MLflow params (strings; the strategy section as ``strategy`` (its
     name) and ``strategy.<option>``)."""
-    data = config.model_dump(mode="json", exclude={"approval", "tracking_uri"})
+    data = config.flat()
+    del data["approval"], data["tracking_uri"]
     strategy = dict(data.pop("strategy"))
     params = {k: ("" if v is None else str(v)) for k, v in data.items()}
     params["strategy"] = str(strategy.pop("name"))

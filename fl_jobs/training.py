@@ -66,17 +66,19 @@ class TrainParams:
 def train_params_from_config(config: JobConfig) -> TrainParams:
     """The local training settings of a job (after the example's defaults were applied)."""
     return TrainParams(
-        epochs=int(config.epochs or 1),
-        batch_size=int(config.batch_size or 32),
-        lr=float(config.lr or 0.01),
-        momentum=float(config.momentum or 0.0),
-        clip_norm=config.clip_norm,
+        epochs=int(config.training.epochs or 1),
+        batch_size=int(config.training.batch_size or 32),
+        lr=float(config.training.lr or 0.01),
+        momentum=float(config.training.momentum or 0.0),
+        clip_norm=config.privacy.clip_norm,
         # record-level DP-SGD's noise only (silo-level DP's is fl_jobs.silo_dp's)
-        noise_multiplier=float(config.noise_multiplier or 0.0) if config.clip_norm else 0.0,
-        target_epsilon=config.target_epsilon if config.clip_norm else None,
-        target_delta=config.target_delta,
-        planned_rounds=config.rounds,
-        device=resolve_device(config.device),
+        noise_multiplier=float(config.privacy.noise_multiplier or 0.0)
+        if config.privacy.clip_norm
+        else 0.0,
+        target_epsilon=config.privacy.target_epsilon if config.privacy.clip_norm else None,
+        target_delta=config.privacy.target_delta,
+        planned_rounds=config.federation.rounds,
+        device=resolve_device(config.training.device),
     )
 
 

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             raise FLJobError(f"--out {args.out} is a file", "choose a new --out folder")
         if args.out.is_dir() and any(args.out.iterdir()):
             raise FLJobError(f"{args.out} is not empty", "choose a new --out folder")
-        prefix = args.data_prefix or f"fl-sandbox/{config.example}"
+        prefix = args.data_prefix or f"fl-sandbox/{config.example.name}"
         destinations = _upload_plan(args, manifest)
         uploads = prepare_silo_data(manifest, config, args.out, data_prefix=prefix)
     except (FLJobError, ManifestError) as exc:

@@ -129,7 +129,7 @@ def closed_port() -> int:
 @functools.cache
 def shared_turbofan(shared_data: Path) -> Dataset:
     return get_example("turbofan").load(
-        JobConfig(example="turbofan", data_dir=shared_data / "cmapss")
+        JobConfig(example="turbofan", data_dir=shared_data / "cmapss").example, 0
     )
 
 
@@ -177,7 +177,7 @@ def test_mnist_download_verifies_keeps_and_loads(
     assert main(["mnist", "--to", str(folder), "--mirror", mirror]) == 0
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{f.name}.gz" for f in MNIST.files)
     assert "done: 4 files verified" in capsys.readouterr().out
-    dataset = get_example("mnist").load(JobConfig(example="mnist", data_dir=folder))
+    dataset = get_example("mnist").load(JobConfig(example="mnist", data_dir=folder).example, 0)
     assert dataset.X.shape == (60000, 784) and dataset.test_X.shape == (10000, 784)
 
     hits = len(server.hits)
@@ -246,7 +246,9 @@ def test_a_bad_existing_copy_is_replaced_only_by_a_verified_one(
     out = capsys.readouterr().out
     assert "t10k-labels-idx1-ubyte: present but its checksum differs" in out
     assert not stale.exists() and (folder / "t10k-labels-idx1-ubyte.gz").is_file()
-    labels = get_example("mnist").load(JobConfig(example="mnist", data_dir=folder)).test_y
+    labels = (
+        get_example("mnist").load(JobConfig(example="mnist", data_dir=folder).example, 0).test_y
+    )
     assert len(labels) == 10000
     assert "train-images-idx3-ubyte.gz: present, checksum matches" in out
 
@@ -266,7 +268,9 @@ def test_turbofan_archive_is_extracted_verified_and_loads(
     folder = tmp_path / "cmapss"
     assert main(["turbofan", "--to", str(folder), "--mirror", f"{server.url}/CMAPSSData.zip"]) == 0
     assert sorted(p.name for p in folder.iterdir()) == sorted(f.name for f in TURBOFAN.files)
-    fetched = get_example("turbofan").load(JobConfig(example="turbofan", data_dir=folder))
+    fetched = get_example("turbofan").load(
+        JobConfig(example="turbofan", data_dir=folder).example, 0
+    )
     shared = shared_turbofan(shared_data)
     assert np.array_equal(fetched.X, shared.X) and np.array_equal(fetched.test_y, shared.test_y)
 

@@ -209,13 +209,13 @@ def build_agents_pipeline(
     pipeline = PipelineJob(
         jobs=steps,
         display_name=(
-            f"{config.strategy.describe()} {config.example} (agents): "
-            f"{len(manifest.silos)} silos x {count(config.rounds, 'round')}"
+            f"{config.strategy.describe()} {config.example.name} (agents): "
+            f"{len(manifest.silos)} silos x {count(config.federation.rounds, 'round')}"
         ),
         description=f"fl-sandbox model-store agents over blueprint {manifest.blueprint!r}",
     )
     pipeline.name = job_name
-    pipeline.experiment_name = experiment_name or f"fl-sandbox-{config.example}"
+    pipeline.experiment_name = experiment_name or f"fl-sandbox-{config.example.name}"
     assert pipeline.settings is not None  # a dsl pipeline always carries its settings
     pipeline.settings.continue_on_step_failure = False
     pipeline.tags = {

@@ -202,7 +202,9 @@ def _submit(
     except (FLJobError, ManifestError) as exc:
         raise _fail(errors, str(exc), 2) from None
     name = job_name or (
-        f"{resume[:50]}-r{secrets.token_hex(2)}" if resume else default_job_name(job_config.example)
+        f"{resume[:50]}-r{secrets.token_hex(2)}"
+        if resume
+        else default_job_name(job_config.example.name)
     )
     if dry_run and out is None:
         out = Path("runs") / "aml" / name

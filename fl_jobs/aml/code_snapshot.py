@@ -45,11 +45,12 @@ def cloud_config(config: JobConfig, *, agents: bool = False) -> dict[str, object
     folders, the local tracking store, the approval hook, the local federation's timeouts and
     checkpoints). ``min_silos`` stays: the aggregate step applies it to rejected updates.
     With ``agents`` the round deadline stays too: the orchestrator agent enforces it."""
-    data = config.model_dump(mode="json", exclude_none=True)
-    local_settings = ("name", "checkpoints", "overwrite", *(() if agents else ("round_timeout",)))
-    for local_only in ("output_dir", "summary", "tracking_uri", "approval", *local_settings):
-        data.pop(local_only, None)
-    data["baselines"] = False
+    local_run = {"output_dir", "summary", "tracking_uri", "approval", "name", "checkpoints"}
+    exclude: dict[str, set[str]] = {"run": local_run | {"overwrite"}}
+    if not agents:
+        exclude["federation"] = {"round_timeout"}
+    data = config.model_dump(mode="json", exclude_none=True, exclude=exclude)
+    data["run"]["baselines"] = False
     return data
 
 

@@ -40,19 +40,20 @@ def model_entity(prepared: Any) -> Any:
 
     config = prepared.config
     return Model(
-        name=model_name(config.example),
+        name=model_name(config.example.name),
         path=datastore_uri(
             prepared.model_store.global_datastore, final_model_path(prepared.job_name)
         ),
         type=AssetTypes.MLFLOW_MODEL,
         description=(
             f"Final global model of fl-sandbox job {prepared.job_name}: "
-            f"{config.strategy.describe()} on {config.example}, {config.rounds} rounds"
+            f"{config.strategy.describe()} on {config.example.name}, "
+            f"{config.federation.rounds} rounds"
         ),
         tags={
             "fl-sandbox.job": prepared.job_name,
             "fl-sandbox.blueprint": prepared.manifest.blueprint,
             "fl-sandbox.strategy": config.strategy.describe(),
-            "fl-sandbox.rounds": str(config.rounds),
+            "fl-sandbox.rounds": str(config.federation.rounds),
         },
     )

@@ -46,7 +46,7 @@ TAG_CODE_SHA256 = "fl-sandbox-code-sha256"
 
 def default_data_prefix(config: JobConfig) -> str:
     """Where ``scripts/prepare_silo_data.py`` puts an example's data in every datastore."""
-    return f"fl-sandbox/{config.example}"
+    return f"fl-sandbox/{config.example.name}"
 
 
 def step_name(kind: str, silo: SiloRef | None = None, round_index: int | None = None) -> str:
@@ -76,18 +76,19 @@ def check_cloud_manifest(
             f"silos {local} are local folders and cannot run in an Azure ML pipeline; "
             "use the manifest exported by the deployed stack"
         )
-    if engine == "pipeline" and config.fraction < 1.0:
+    if engine == "pipeline" and config.federation.fraction < 1.0:
         raise ManifestError(
-            f"fraction={config.fraction} samples silos per round, which an unrolled Azure ML "
-            "pipeline cannot do at run time; set fraction: 1.0, or submit with --engine agents"
+            f"fraction={config.federation.fraction} samples silos per round, which an unrolled "
+            "Azure ML pipeline cannot do at run time; set fraction: 1.0, or submit with --engine "
+            "agents"
         )
-    if engine == "pipeline" and config.dp_level == "silo":
+    if engine == "pipeline" and config.privacy.dp_level == "silo":
         raise ManifestError(
             "dp_level silo needs the round engine (fl_jobs.silo_dp), which the unrolled "
             "pipeline's aggregate steps do not run - submit with --engine agents, or use "
             "--dp-level record (--clip-norm)"
         )
-    if engine == "pipeline" and config.secure_aggregation:
+    if engine == "pipeline" and config.secure_aggregation.enabled:
         raise ManifestError(
             "secure_aggregation needs the agents engine: each round needs four "
             "exchanges between silos and orchestrator, with each silo's keys kept between "
@@ -95,7 +96,7 @@ def check_cloud_manifest(
             ", 'Azure ML pipelines') - submit with --engine agents, or drop "
             "secure_aggregation"
         )
-    if engine == "pipeline" and config.async_buffer is not None:
+    if engine == "pipeline" and config.federation.async_buffer is not None:
         raise ManifestError(
             "async_buffer needs the agents engine: silos train continuously and the "
             "orchestrator folds updates as they arrive, which an unrolled pipeline of fixed "
@@ -147,7 +148,7 @@ def build_pipeline(
     experiment_name: str | None = None,
     model_store: ModelStore | None = None,
 ) -> Any:
-    """The ``PipelineJob`` running ``config.rounds`` rounds of the job's strategy over
+    """The ``PipelineJob`` running ``config.federation.rounds`` rounds of the job's strategy over
     ``manifest``'s silos.
 
     ``code`` is the staged snapshot every step runs (see ``code_snapshot.stage_code``);
@@ -183,8 +184,8 @@ def build_pipeline(
     @dsl.pipeline(  # type: ignore[call-overload]  # its overloads want func=None passed
         name=job_name,
         display_name=(
-            f"{title} {config.example}: {len(manifest.silos)} silos x "
-            f"{count(config.rounds, 'round')}"
+            f"{title} {config.example.name}: {len(manifest.silos)} silos x "
+            f"{count(config.federation.rounds, 'round')}"
         ),
         description=f"fl-sandbox federated job over blueprint {manifest.blueprint!r}",
     )
@@ -210,7 +211,7 @@ def build_pipeline(
             step.outputs.processed_data = out_folder(silo.datastore, processed_data_path(job_name))
             processed[silo.name] = step.outputs.processed_data
 
-        for round_index in range(1, config.rounds + 1):
+        for round_index in range(1, config.federation.rounds + 1):
             updates = {}
             for index, silo in enumerate(manifest.silos):
                 _, train_step = components.silo_steps(silo.gpus)
@@ -241,7 +242,7 @@ def build_pipeline(
 
     job = federated_job()
     job.name = job_name
-    job.experiment_name = experiment_name or f"fl-sandbox-{config.example}"
+    job.experiment_name = experiment_name or f"fl-sandbox-{config.example.name}"
     job.settings.continue_on_step_failure = False
     job.tags = {TAG_BLUEPRINT: manifest.blueprint, TAG_CODE_SHA256: code.sha256}
     return job

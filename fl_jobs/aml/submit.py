@@ -114,7 +114,7 @@ def prepare_job(
         raise ManifestError("only the agents engine resumes a job - drop --engine pipeline")
     check_cloud_manifest(manifest, config, engine=engine)
     store = model_store or model_store_for(manifest)
-    name = check_job_prefix(job_name) if job_name else default_job_name(config.example)
+    name = check_job_prefix(job_name) if job_name else default_job_name(config.example.name)
     if engine == "agents":
         from fl_jobs.aml.agents_pipeline import build_agents_pipeline, store_url
 
@@ -148,7 +148,7 @@ def prepare_job(
         )
     steps = describe_steps(job)
     violations = check_steps(steps, manifest, store) + check_environments(
-        job, manifest, config.device
+        job, manifest, config.training.device
     )
     if violations:
         raise DataFlowError(violations)
@@ -265,12 +265,12 @@ def submit_job(
     """
     violations = check_steps(
         describe_steps(prepared.job), prepared.manifest, prepared.model_store
-    ) + check_environments(prepared.job, prepared.manifest, prepared.config.device)
+    ) + check_environments(prepared.job, prepared.manifest, prepared.config.training.device)
     if violations:  # the job object may have been changed since it was prepared
         raise DataFlowError(violations)
     decision = None
-    if prepared.config.approval is not None:
-        decision = require_approval(prepared.config.approval, prepared.approval_request())
+    if prepared.config.run.approval is not None:
+        decision = require_approval(prepared.config.run.approval, prepared.approval_request())
     workspace = prepared.manifest.workspace
     assert workspace is not None  # check_cloud_manifest ran in prepare_job
     try:

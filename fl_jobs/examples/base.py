@@ -13,18 +13,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 from fl_jobs.errors import DataError
+from fl_jobs.examples.settings import ExampleSettings
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from fl_jobs.config import JobConfig
-
 Task = Literal["classification", "regression"]
-
-#: Job settings that only some examples read; each example lists its own in ``own_settings``,
-#: and the job config refuses the others rather than ignore them.
-EXAMPLE_SETTINGS = ("data_dir", "data", "target", "task", "test_fraction")
 
 
 @dataclass(frozen=True)
@@ -68,12 +63,11 @@ class Example(ABC):
     metric_name: ClassVar[str]
     higher_is_better: ClassVar[bool]
     description: ClassVar[str]
-    #: Training settings used when the job config leaves them unset.
+    #: Local training settings used when the job config leaves them unset.
     defaults: ClassVar[dict[str, Any]]
-    #: The settings of ``EXAMPLE_SETTINGS`` this example reads.
-    own_settings: ClassVar[frozenset[str]] = frozenset()
-    #: Model variants selectable with ``--model``; empty if there is only one model.
-    models: ClassVar[tuple[str, ...]] = ()
+    #: The example's own settings (the job's ``example`` section); its ``name`` is a
+    #: ``Literal`` of the example's name.
+    settings: ClassVar[type[ExampleSettings]]
     #: Standardise features with the statistics of each party's own data.
     standardize: ClassVar[bool] = False
     #: A last minibatch under half the batch size joins the one before (training.batch_bounds).
@@ -89,11 +83,12 @@ class Example(ABC):
         return self
 
     @abstractmethod
-    def load(self, config: JobConfig) -> Dataset:
-        """Read the data (never downloads); raise DataError naming the expected files."""
+    def load(self, settings: Any, seed: int) -> Dataset:
+        """Read the data (never downloads) as ``settings`` (an instance of ``self.settings``)
+        say, splitting off a test set with ``seed``; raise DataError naming the files."""
 
     @abstractmethod
-    def build_model(self, config: JobConfig, shape: DataShape) -> nn.Module:
+    def build_model(self, settings: Any, shape: DataShape) -> nn.Module:
         """A fresh model; deterministic under ``torch.manual_seed``."""
 
     def prepare(self, X: np.ndarray) -> np.ndarray:

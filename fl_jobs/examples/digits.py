@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
 from fl_jobs.errors import DataError
 from fl_jobs.examples.base import Dataset, DataShape, Example
+from fl_jobs.examples.settings import HeldOutSettings
 from fl_jobs.examples.split import train_test_indices
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from fl_jobs.config import JobConfig
+
+class DigitsSettings(HeldOutSettings):
+    name: Literal["digits"] = "digits"
 
 
 def bundled_digits_csv() -> Path:
@@ -36,15 +39,15 @@ class DigitsExample(Example):
     higher_is_better = True
     description = "sklearn 8x8 digits (bundled, 1,797 images), MLP 64-64-10"
     defaults: ClassVar[dict[str, Any]] = {"epochs": 5, "batch_size": 16, "lr": 0.1, "momentum": 0.0}
-    own_settings = frozenset({"test_fraction"})
+    settings = DigitsSettings
 
-    def load(self, config: JobConfig) -> Dataset:
+    def load(self, settings: DigitsSettings, seed: int) -> Dataset:
         table = np.loadtxt(bundled_digits_csv(), delimiter=",", dtype=np.float32)
         if table.ndim != 2 or table.shape[1] != 65:
             raise DataError(f"{bundled_digits_csv()}: expected 65 columns (64 pixels + label)")
         X = table[:, :64] / 16.0
         y = table[:, 64].astype(np.int64)
-        train, test = train_test_indices(len(y), config.test_fraction, config.seed, stratify=y)
+        train, test = train_test_indices(len(y), settings.test_fraction, seed, stratify=y)
         return Dataset(
             X=X[train],
             y=y[train],
@@ -54,7 +57,7 @@ class DigitsExample(Example):
             shape=DataShape(n_features=64, n_outputs=10),
         )
 
-    def build_model(self, config: JobConfig, shape: DataShape) -> nn.Module:
+    def build_model(self, settings: DigitsSettings, shape: DataShape) -> nn.Module:
         from torch import nn
 
         return nn.Sequential(

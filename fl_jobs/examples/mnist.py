@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import field_validator
 
 from fl_jobs.errors import DataError
 from fl_jobs.examples.base import Dataset, DataShape, Example
 from fl_jobs.examples.data_paths import fetch_command, read_bytes, resolve_data_dir
 from fl_jobs.examples.data_sources import MNIST
+from fl_jobs.examples.settings import FolderSettings
+from fl_jobs.strict_model import setting
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from fl_jobs.config import JobConfig
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -71,6 +73,24 @@ def read_idx_labels(folder: Path, name: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=8).astype(np.int64)
 
 
+class MnistSettings(FolderSettings):
+    """MNIST's official test set is used: no test_fraction."""
+
+    name: Literal["mnist"] = "mnist"
+    model: Literal["2nn", "cnn"] = setting(
+        "2nn", help="Model variant (mnist: 2nn | cnn)", default_text="(default: 2nn for mnist)"
+    )
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _known_model(cls, value: object) -> object:
+        if value not in typing.get_args(cls.model_fields["model"].annotation):
+            raise ValueError(
+                f"model {value!r} is not available for example 'mnist' - choose one of 2nn, cnn"
+            )
+        return value
+
+
 class MnistExample(Example):
     name = "mnist"
     task = "classification"
@@ -81,15 +101,13 @@ class MnistExample(Example):
         "epochs": 1,
         "batch_size": 32,
         "lr": 0.05,
-        "model": "2nn",
         "momentum": 0.9,
     }
-    models = ("2nn", "cnn")
-    own_settings = frozenset({"data_dir"})  # the official test set: no test_fraction
+    settings = MnistSettings
 
-    def load(self, config: JobConfig) -> Dataset:
+    def load(self, settings: MnistSettings, seed: int) -> Dataset:
         folder = resolve_data_dir(
-            config.data_dir, MNIST.folder, list(FILES.values()), dataset=MNIST.name
+            settings.data_dir, MNIST.folder, list(FILES.values()), dataset=MNIST.name
         )
         train_x = read_idx_images(folder, FILES["train_images"])
         train_y = read_idx_labels(folder, FILES["train_labels"])
@@ -115,10 +133,10 @@ class MnistExample(Example):
             shape=DataShape(n_features=784, n_outputs=10),
         )
 
-    def build_model(self, config: JobConfig, shape: DataShape) -> nn.Module:
+    def build_model(self, settings: MnistSettings, shape: DataShape) -> nn.Module:
         from torch import nn
 
-        if config.model == "cnn":
+        if settings.model == "cnn":
             return nn.Sequential(
                 nn.Unflatten(1, (1, 28, 28)),
                 nn.Conv2d(1, 32, kernel_size=5, padding=2),

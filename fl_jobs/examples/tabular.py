@@ -7,9 +7,11 @@ target (non-numeric or few integer values: classification) unless given.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import model_validator
 
 from fl_jobs.errors import DataError
 from fl_jobs.examples.base import (
@@ -26,16 +28,45 @@ from fl_jobs.examples.csv_format import (
     check_missing,
     read_csv_table,
 )
+from fl_jobs.examples.settings import HeldOutSettings
 from fl_jobs.examples.split import train_test_indices
+from fl_jobs.strict_model import setting
 
 if TYPE_CHECKING:
     import pandas as pd
     from torch import nn
 
-    from fl_jobs.config import JobConfig
-
 #: An integer target with at most this many distinct values is taken as class labels.
 MAX_INFERRED_CLASSES = 20
+
+
+class TabularSettings(HeldOutSettings):
+    """Your CSV, the column to predict and (optionally) the task."""
+
+    name: Literal["tabular"] = "tabular"
+    data: Path | None = setting(
+        None, help="CSV file for the tabular example", default_text="(required by tabular)"
+    )
+    target: str | None = setting(
+        None, help="Target column of the CSV (tabular)", default_text="(required by tabular)"
+    )
+    task: Task | None = setting(
+        None,
+        help="classification | regression, tabular",
+        default_text="(default: inferred from the target)",
+    )
+
+    def rows_file(self) -> Path | None:
+        return self.data
+
+    @model_validator(mode="after")
+    def _needs_data_and_target(self) -> TabularSettings:
+        if self.data is None or self.target is None:
+            raise ValueError(
+                "the tabular example needs 'data' (a CSV path) and 'target' - pass --data PATH "
+                "--target COLUMN"
+            )
+        return self
 
 
 class TabularExample(Example):
@@ -51,7 +82,7 @@ class TabularExample(Example):
         "momentum": 0.0,
     }
     standardize = True
-    own_settings = frozenset({"data", "target", "task", "test_fraction"})
+    settings = TabularSettings
 
     def __init__(self, task: Task = "classification") -> None:
         self.task = task  # type: ignore[misc]
@@ -61,16 +92,16 @@ class TabularExample(Example):
     def specialize(self, task: Task) -> Example:
         return self if task == self.task else TabularExample(task)
 
-    def load(self, config: JobConfig) -> Dataset:
-        frame = read_csv(config)
-        target = str(config.target)
+    def load(self, settings: TabularSettings, seed: int) -> Dataset:
+        frame = read_csv(settings)
+        target = str(settings.target)
         if len(frame) == 0:
-            raise DataError(f"{config.data}: no data rows, only the header - add data rows")
-        task = config.task or infer_task(frame[target])
+            raise DataError(f"{settings.data}: no data rows, only the header - add data rows")
+        task = settings.task or infer_task(frame[target])
         features = frame.drop(columns=[target])
         if features.shape[1] == 0:
             raise DataError(
-                f"{config.data}: no feature columns besides the target {target!r} - add the "
+                f"{settings.data}: no feature columns besides the target {target!r} - add the "
                 "columns the model should learn from"
             )
         encoded = encode_features_frame(features)
@@ -79,12 +110,12 @@ class TabularExample(Example):
             classes, y = np.unique(frame[target].astype(str).to_numpy(), return_inverse=True)
             if len(classes) < 2:
                 raise DataError(
-                    f"{config.data}: target {target!r} has a single class - classification "
+                    f"{settings.data}: target {target!r} has a single class - classification "
                     "needs at least two; check --target"
                 )
             if len(classes) > len(frame) // 2:
                 raise DataError(
-                    f"{config.data}: target {target!r} has {len(classes)} classes in "
+                    f"{settings.data}: target {target!r} has {len(classes)} classes in "
                     f"{len(frame)} rows, too few rows per class to learn and test them - check "
                     "--target (an id column?), or use --task regression for a numeric target"
                 )
@@ -95,18 +126,20 @@ class TabularExample(Example):
                 y = frame[target].to_numpy(dtype=np.float32)
             except (TypeError, ValueError):
                 raise DataError(
-                    f"{config.data}: target {target!r} is not numeric - use --task "
+                    f"{settings.data}: target {target!r} is not numeric - use --task "
                     "classification, or a numeric target for regression"
                 ) from None
             n_outputs, stratify = 1, None
         if len(X) < 2:
-            raise DataError(f"{config.data}: needs at least 2 data rows, found {len(X)} - add rows")
-        train, test = train_test_indices(len(X), config.test_fraction, config.seed, stratify)
+            raise DataError(
+                f"{settings.data}: needs at least 2 data rows, found {len(X)} - add rows"
+            )
+        train, test = train_test_indices(len(X), settings.test_fraction, seed, stratify)
         if len(test) == 0 or len(train) == 0:
             raise DataError(
-                f"{config.data}: {len(X)} rows leave an empty "
+                f"{settings.data}: {len(X)} rows leave an empty "
                 f"{'test' if len(test) == 0 else 'training'} set at test_fraction "
-                f"{config.test_fraction:g} - add rows, or change --test-fraction"
+                f"{settings.test_fraction:g} - add rows, or change --test-fraction"
             )
         X_train, X_test, y_train, y_test = X[train], X[test], y[train], y[test]
         mean, std = own_statistics(X_test)
@@ -130,7 +163,7 @@ class TabularExample(Example):
             input_layout=layout,
         )
 
-    def build_model(self, config: JobConfig, shape: DataShape) -> nn.Module:
+    def build_model(self, settings: TabularSettings, shape: DataShape) -> nn.Module:
         from torch import nn
 
         hidden = 64
@@ -139,25 +172,25 @@ class TabularExample(Example):
         )
 
 
-def read_csv(config: JobConfig) -> pd.DataFrame:
+def read_csv(settings: TabularSettings) -> pd.DataFrame:
     """The CSV as a frame, after checking the file, its format (``csv_format``), the target
     and the values."""
-    path = config.data
+    path = settings.data
     if path is None or not path.is_file():
         raise DataError(
             f"CSV file {path} does not exist - pass --data PATH to an existing CSV file"
         )
     table = read_csv_table(path)
     frame = table.frame
-    if config.target not in frame.columns:
+    if settings.target not in frame.columns:
         columns = ", ".join(map(str, frame.columns))
         if all(_is_number(name) for name in frame.columns):
             raise DataError(
-                f"{path} has no column {config.target!r}: its first line looks like data, not "
+                f"{path} has no column {settings.target!r}: its first line looks like data, not "
                 f"a header ({columns}) - add a header row naming the columns"
             )
         raise DataError(
-            f"{path} has no column {config.target!r} - pass --target with one of its columns: "
+            f"{path} has no column {settings.target!r} - pass --target with one of its columns: "
             f"{columns}"
         )
     check_decimal_marks(table)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -24,11 +24,10 @@ from fl_jobs.errors import DataError
 from fl_jobs.examples.base import Dataset, DataShape, Example
 from fl_jobs.examples.data_paths import fetch_command, find_file, read_bytes, resolve_data_dir
 from fl_jobs.examples.data_sources import TURBOFAN
+from fl_jobs.examples.settings import FolderSettings
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from fl_jobs.config import JobConfig
 
 FILES = ["train_FD001.txt", "test_FD001.txt", "RUL_FD001.txt"]
 RUL_CAP = 125.0
@@ -137,6 +136,12 @@ def windows(table: np.ndarray, *, last_only: bool) -> tuple[np.ndarray, np.ndarr
     return np.asarray(feats, np.float32), np.asarray(ruls, np.float32), np.asarray(units)
 
 
+class TurbofanSettings(FolderSettings):
+    """The official test engines are used: no test_fraction."""
+
+    name: Literal["turbofan"] = "turbofan"
+
+
 class TurbofanExample(Example):
     name = "turbofan"
     task = "regression"
@@ -149,14 +154,14 @@ class TurbofanExample(Example):
         "lr": 0.01,
         "momentum": 0.0,
     }
-    own_settings = frozenset({"data_dir"})  # the official test set: no test_fraction
+    settings = TurbofanSettings
     target_scale = RUL_CAP
     #: The pooled baseline's epoch (17,731 windows) ended with a 3-window batch whose full-lr
     #: step spiked the test RMSE from 17 to 30-53 in some rounds (34 in the last of 30).
     merge_short_last_batch = True
 
-    def load(self, config: JobConfig) -> Dataset:
-        folder = resolve_data_dir(config.data_dir, TURBOFAN.folder, FILES, dataset=TURBOFAN.name)
+    def load(self, settings: TurbofanSettings, seed: int) -> Dataset:
+        folder = resolve_data_dir(settings.data_dir, TURBOFAN.folder, FILES, dataset=TURBOFAN.name)
         train = read_table(folder, FILES[0])
         test = read_table(folder, FILES[1])
         true_rul = read_table_column(folder, FILES[2])
@@ -178,7 +183,7 @@ class TurbofanExample(Example):
             groups=units,
         )
 
-    def build_model(self, config: JobConfig, shape: DataShape) -> nn.Module:
+    def build_model(self, settings: TurbofanSettings, shape: DataShape) -> nn.Module:
         from torch import nn
 
         return nn.Sequential(

@@ -80,7 +80,7 @@ class FederationResult:
     final_weights: dict[str, torch.Tensor]
     wall_seconds: float
     initial_metrics: dict[str, float] = field(default_factory=dict)
-    #: With DP-SGD: epsilon spent by each silo over the run (at ``config.target_delta``).
+    #: With DP-SGD: epsilon spent by each silo over the run (at ``config.privacy.target_delta``).
     epsilon_per_silo: dict[str, float] | None = None
     #: How tables and plots name the strategy (e.g. FedAdam, Multi-Krum).
     strategy: str = "FedAvg"
@@ -96,9 +96,9 @@ def warm_up_torch(model: torch.nn.Module, prepared: PreparedJob) -> None:
     With DP-SGD the workers train through Opacus and ``torch.optim``: both are imported here
     too (``torch.optim``'s first optimizer imports ``torch._dynamo``), once for every worker."""
     ds = prepared.dataset
-    scratch = prepared.example.build_model(prepared.config, ds.shape)
+    scratch = prepared.example.build_model(prepared.config.example, ds.shape)
     scratch.load_state_dict(model.state_dict())
-    if prepared.config.clip_norm is not None:
+    if prepared.config.privacy.clip_norm is not None:
         import opacus  # noqa: F401
 
         torch.optim.SGD(scratch.parameters(), lr=1e-3)
@@ -112,8 +112,8 @@ def warm_up_torch(model: torch.nn.Module, prepared: PreparedJob) -> None:
 
 def initial_model(prepared: PreparedJob) -> torch.nn.Module:
     """The seeded initial global model (the baselines start from the same weights)."""
-    torch.manual_seed(prepared.config.seed)
-    return prepared.example.build_model(prepared.config, prepared.dataset.shape)
+    torch.manual_seed(prepared.config.federation.seed)
+    return prepared.example.build_model(prepared.config.example, prepared.dataset.shape)
 
 
 def run_federation(
@@ -127,8 +127,8 @@ def run_federation(
     notify: Notify | None = None,
     cache: Path | None = None,
 ) -> FederationResult:
-    """Run rounds ``resume.round + 1 .. config.rounds`` (all of them without ``resume``)
-    across ``config.silos`` local workers.
+    """Run rounds ``resume.round + 1 .. config.federation.rounds`` (all of them without ``resume``)
+    across ``config.federation.silos`` local workers.
 
     ``on_state`` gets the state after every complete round (to checkpoint it), ``notify`` a
     line for each fault event, ``cache`` is the silo data cache (None: write silo folders
@@ -144,7 +144,7 @@ def initial_state(prepared: PreparedJob) -> FederationState:
     config = prepared.config
     model = initial_model(prepared)
     strategy = build_strategy(config)
-    rng = np.random.default_rng(derive_seed(config.seed, 0xC11E))
+    rng = np.random.default_rng(derive_seed(config.federation.seed, 0xC11E))
     ds = prepared.dataset
     return FederationState(
         round=0,
@@ -163,7 +163,7 @@ def result_from_state(
     """The result of the rounds in ``state`` (a finished run, or one that stopped early)."""
     final = state.history[-1].global_metrics if state.history else state.initial_metrics
     return FederationResult(
-        example=config.example,
+        example=config.example.name,
         metric_name=prepared.example.metric_name,
         higher_is_better=prepared.example.higher_is_better,
         silo_names=prepared.silo_names,
@@ -175,8 +175,12 @@ def result_from_state(
         wall_seconds=wall_seconds,
         initial_metrics=dict(state.initial_metrics),
         strategy=strategy_title(config.strategy.name, config.strategy.options)
-        + (" + secure aggregation" if config.secure_aggregation else "")
-        + (f" + FedBuff (M={config.async_buffer})" if config.async_buffer else ""),
+        + (" + secure aggregation" if config.secure_aggregation.enabled else "")
+        + (
+            f" + FedBuff (M={config.federation.async_buffer})"
+            if config.federation.async_buffer
+            else ""
+        ),
     )
 
 
@@ -184,13 +188,13 @@ class _Federation:
     def __init__(
         self, config: JobConfig, prepared: PreparedJob, keep_files: bool, cache: Path | None
     ) -> None:
-        if config.output_dir is None:
-            raise ValueError("run_federation needs config.output_dir (the run folder)")
+        if config.run.output_dir is None:
+            raise ValueError("run_federation needs config.run.output_dir (the run folder)")
         self.config = config
         self.prepared = prepared
         self.keep_files = keep_files
         self.cache = cache
-        self.out = Path(config.output_dir)
+        self.out = Path(config.run.output_dir)
         self.silo_dp = SiloDPAggregator(config, self.out) if silo_dp_on(config) else None
         self.silos_root = self.out / "silos"
 
@@ -204,8 +208,8 @@ class _Federation:
     ) -> FederationResult:
         start = time.perf_counter()
         config, prepared = self.config, self.prepared
-        if config.secure_aggregation:  # before any training: the sum must fit its ring
-            FixedPointCodec(clip=config.secure_aggregation_clip).check_capacity(
+        if config.secure_aggregation.enabled:  # before any training: the sum must fit its ring
+            FixedPointCodec(clip=config.secure_aggregation.clip).check_capacity(
                 len(prepared.silo_names), max(prepared.silo_sizes())
             )
         for folder in (self.out / "models", self.out / "updates"):  # per-round scratch only
@@ -218,7 +222,7 @@ class _Federation:
         model = initial_model(prepared)
         warm_up_torch(model, prepared)
         strategy = build_strategy(config)
-        rng = np.random.default_rng(derive_seed(config.seed, 0xC11E))
+        rng = np.random.default_rng(derive_seed(config.federation.seed, 0xC11E))
         _restore(model, strategy, rng, state)
 
         # Binds every secure-aggregation session to this run; recorded before the workers
@@ -235,7 +239,7 @@ class _Federation:
         # left out and restarted after the first round, as after a death mid-run.
         n = len(pool.workers)
         needed = max(
-            config.async_buffer or config.min_silos or n,
+            config.federation.async_buffer or config.federation.min_silos or n,
             get_info(config.strategy.name).min_updates(config.strategy.options),
         )
         for silo, why in pool.start(tolerate=max(n - needed, 0)).items():
@@ -243,9 +247,9 @@ class _Federation:
                 notify(f"{silo} {why}; it is left out and restarted after round {state.round + 1}")
         graceful = False
         try:
-            if config.async_buffer is not None:
+            if config.federation.async_buffer is not None:
                 state = self._run_async(state, model, strategy, engine, pipes, on_state, progress)
-            for rnd in range(state.round + 1, config.rounds + 1):
+            for rnd in range(state.round + 1, config.federation.rounds + 1):
                 engine.publish(rnd - 1, state, strategy)
                 state = engine.run(rnd, state, model, strategy, rng)
                 if not self.keep_files:
@@ -313,7 +317,7 @@ def _restore(
 
 def _privacy_spent(config: JobConfig, history: list[RoundRecord]) -> dict[str, float] | None:
     """Epsilon each silo spent over the run (client sampling is not credited)."""
-    if config.clip_norm is None:
+    if config.privacy.clip_norm is None:
         return None
     from fl_jobs.privacy import spent
 

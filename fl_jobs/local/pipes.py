@@ -56,7 +56,7 @@ class PipesServer:
         self.models, self.updates = folder / "models", folder / "updates"
         self.by_name = {w.name: w for w in pool.workers}
         self.config = pool.prepared.config
-        self.secure = self.config.secure_aggregation
+        self.secure = self.config.secure_aggregation.enabled
         #: Binds every secure-aggregation session to this run (keys are fresh per session).
         self.identity = identity or RunIdentity(str(folder.resolve()), 1)
         self.notify = notify
@@ -165,8 +165,8 @@ class PipesServer:
             round=round,
             relay=PoolRelay(self.pool, self.by_name),
             ledger=ledger,
-            codec=FixedPointCodec(clip=self.config.secure_aggregation_clip),
-            timeout=self.config.round_timeout,
+            codec=FixedPointCodec(clip=self.config.secure_aggregation.clip),
+            timeout=self.config.federation.round_timeout,
             floor=session_policy(self.config).floor,
             # a resumed run starts its sessions after those the interrupted start offered
             first_attempt=(self.identity.starts - 1) * (len(self.by_name) + 1),

@@ -54,42 +54,53 @@ def prepare_job(config: JobConfig) -> PreparedJob:
     """Load and partition the data of ``config``; raise an FLJobError subclass if unusable."""
     from fl_jobs.device import resolve_device
 
-    resolve_device(config.device)  # --device cuda without a GPU stops here, before any output
-    example = get_example(config.example)
-    dataset = example.load(config)
+    resolve_device(
+        config.training.device
+    )  # --device cuda without a GPU stops here, before any output
+    example = get_example(config.example.name)
+    dataset = example.load(config.example, config.federation.seed)
     example = example.specialize(dataset.task)
-    if config.max_train_samples is not None and config.max_train_samples > dataset.n_train:
+    if (
+        config.example.max_train_samples is not None
+        and config.example.max_train_samples > dataset.n_train
+    ):
         raise DataError(
-            f"max_train_samples {config.max_train_samples} is more than the {dataset.n_train} "
-            f"training samples of {config.example} - drop it to train on all of them, or pass "
+            f"max_train_samples {config.example.max_train_samples} is more than the "
+            f"{dataset.n_train} "
+            f"training samples of {config.example.name} - drop it to train on all of them, or pass "
             f"at most {dataset.n_train}"
         )
-    if config.max_train_samples is not None and config.max_train_samples < dataset.n_train:
+    if (
+        config.example.max_train_samples is not None
+        and config.example.max_train_samples < dataset.n_train
+    ):
         keep = np.sort(
-            np.random.default_rng(config.seed).choice(
-                dataset.n_train, size=config.max_train_samples, replace=False
+            np.random.default_rng(config.federation.seed).choice(
+                dataset.n_train, size=config.example.max_train_samples, replace=False
             )
         )
         dataset.X, dataset.y = dataset.X[keep], dataset.y[keep]
         if dataset.groups is not None:
             dataset.groups = dataset.groups[keep]
     check_silo_count(config, dataset.n_train)
-    spec = parse_partition(config.partition)
+    spec = parse_partition(config.federation.partition)
     if dataset.groups is not None:
-        parts = partition_groups(dataset.groups, config.silos, spec, config.seed)
+        parts = partition_groups(
+            dataset.groups, config.federation.silos, spec, config.federation.seed
+        )
     else:
         if spec.scheme in ("dirichlet", "shards") and dataset.task != "classification":
             raise DataError(
-                f"partition {spec} skews class labels but {config.example} is a regression "
+                f"partition {spec} skews class labels but {config.example.name} is a regression "
                 "task; use iid or quantity:ALPHA"
             )
-        parts = partition_indices(dataset.y, config.silos, spec, config.seed)
-    check_silo_sizes(parts, spec, config.seed)
-    if config.clip_norm is not None and config.target_delta is not None:
-        check_privacy_delta(config.target_delta, parts)
-    if config.target_epsilon is not None:
+        parts = partition_indices(dataset.y, config.federation.silos, spec, config.federation.seed)
+    check_silo_sizes(parts, spec, config.federation.seed)
+    if config.privacy.clip_norm is not None and config.privacy.target_delta is not None:
+        check_privacy_delta(config.privacy.target_delta, parts)
+    if config.privacy.target_epsilon is not None:
         check_privacy_target(config, parts)
-    if config.secure_aggregation:
+    if config.secure_aggregation.enabled:
         check_secure_capacity(config, [len(p) for p in parts])
     return PreparedJob(config=config, example=example, dataset=dataset, partitions=parts)
 
@@ -126,14 +137,14 @@ def check_secure_capacity(config: JobConfig, sizes: list[int]) -> None:
     from fl_jobs.errors import JobConfigError, SecureAggregationError
     from fl_jobs.secure_aggregation import FixedPointCodec
 
-    codec = FixedPointCodec(clip=config.secure_aggregation_clip)
+    codec = FixedPointCodec(clip=config.secure_aggregation.clip)
     try:
         codec.check_capacity(len(sizes), max(sizes))
     except SecureAggregationError as exc:
         ring = 2**63 - len(sizes)
         largest = ring / (len(sizes) * max(sizes) * codec.scale)
         raise JobConfigError(
-            f"--secure-aggregation-clip {config.secure_aggregation_clip:g} is too large: "
+            f"--secure-aggregation-clip {config.secure_aggregation.clip:g} is too large: "
             f"{exc.what}",
             f"use --secure-aggregation-clip {largest:.3g} or less (the default is 256)",
         ) from None
@@ -141,7 +152,7 @@ def check_secure_capacity(config: JobConfig, sizes: list[int]) -> None:
 
 def check_silo_count(config: JobConfig, n_train: int) -> None:
     """Enough training samples for ``MIN_SAMPLES_PER_SILO`` in every silo of an even split."""
-    if config.silos * MIN_SAMPLES_PER_SILO <= n_train:
+    if config.federation.silos * MIN_SAMPLES_PER_SILO <= n_train:
         return
     most = n_train // MIN_SAMPLES_PER_SILO
     fix = (
@@ -150,8 +161,9 @@ def check_silo_count(config: JobConfig, n_train: int) -> None:
         else "use a larger data set (or a larger --max-train-samples)"
     )
     raise DataError(
-        f"{config.silos} silos but only {n_train} training samples in {config.example}: about "
-        f"{n_train / config.silos:.3g} per silo, and a silo needs at least "
+        f"{config.federation.silos} silos but only {n_train} training samples in "
+        f"{config.example.name}: about "
+        f"{n_train / config.federation.silos:.3g} per silo, and a silo needs at least "
         f"{MIN_SAMPLES_PER_SILO} - {fix}"
     )
 

@@ -99,7 +99,7 @@ def session_guard(silo: str, config: JobConfig) -> SessionGuard | None:
     """The silo's secure-aggregation guard, from its own configuration (the silo set and
     the cohort per round), with its memory in the silo's store; None without secure
     aggregation."""
-    if not config.secure_aggregation:
+    if not config.secure_aggregation.enabled:
         return None
     published = SIGNING_PUBLIC_RECORD  # each peer's key, read from that peer's own store
     return SessionGuard(
@@ -203,7 +203,7 @@ def _serve(
                     update.n_samples,
                     weights,
                     round=request.round,
-                    equal_weights=config.secure_aggregation_weights == "equal",
+                    equal_weights=config.secure_aggregation.weights == "equal",
                 )
             else:
                 save_weights(

@@ -141,12 +141,12 @@ class SessionPolicy:
         """The policy of a silo whose own job configuration is ``config``."""
         from fl_jobs.silo_dp import min_cohort, silo_dp_on
 
-        distributed = silo_dp_on(config) and config.dp_silo_noise == "distributed"
+        distributed = silo_dp_on(config) and config.privacy.dp_silo_noise == "distributed"
         return cls.for_cohort(
             silos,
             per_round,
             run_id,
-            codec=FixedPointCodec(clip=config.secure_aggregation_clip),
+            codec=FixedPointCodec(clip=config.secure_aggregation.clip),
             min_session=min_cohort(config) if distributed else 0,
         )
 
@@ -157,8 +157,8 @@ def session_policy(config: JobConfig) -> SessionPolicy:
     from fl_jobs.local.prepare import silo_names
     from fl_jobs.strategies.client_fraction import silos_per_round
 
-    per_round = silos_per_round(config.fraction, config.silos)
-    names = silo_names(config.silos)
+    per_round = silos_per_round(config.federation.fraction, config.federation.silos)
+    names = silo_names(config.federation.silos)
     return SessionPolicy.of_config(config, names, per_round, run_identity(config))
 
 
@@ -169,7 +169,7 @@ def run_identity(config: JobConfig) -> str | None:
 
     from fl_jobs.local.run_identity import recorded_run_id
 
-    return None if config.output_dir is None else recorded_run_id(Path(config.output_dir))
+    return None if config.run.output_dir is None else recorded_run_id(Path(config.run.output_dir))
 
 
 def update_digest(weights: Mapping[str, torch.Tensor], n_samples: int) -> str:

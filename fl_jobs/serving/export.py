@@ -61,11 +61,11 @@ def input_example(prepared: PreparedJob, rows: int = 5) -> Any:
     import pandas as pd
 
     layout = layout_of(prepared)
-    config = prepared.config
-    if prepared.dataset.input_layout and config.data is not None:
+    rows_file = prepared.config.example.rows_file()
+    if prepared.dataset.input_layout and rows_file is not None:
         from fl_jobs.examples.csv_format import read_csv_table
 
-        frame = read_csv_table(Path(config.data)).frame
+        frame = read_csv_table(Path(rows_file)).frame
         return frame[layout["input_columns"]].head(rows)
     X = prepared.dataset.test_X[:rows]
     return pd.DataFrame(X.astype(np.float64), columns=layout["input_columns"])

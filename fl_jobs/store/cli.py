@@ -58,9 +58,9 @@ def _setup(manifest: Path, job_file: Path, job: str, account_url: str) -> tuple[
         config = load_job_config(job_file)
     except (ManifestError, FLJobError) as exc:
         bad_input(str(exc))
-    if config.silos != len(fed.silos):
+    if config.federation.silos != len(fed.silos):
         bad_input(
-            f"the job has {config.silos} silos but the manifest {len(fed.silos)}",
+            f"the job has {config.federation.silos} silos but the manifest {len(fed.silos)}",
             f"set silos: {len(fed.silos)} in {job_file}",
         )
     try:
@@ -173,7 +173,7 @@ def silo(
     credential = _credential(ref.identity_client_id)
     names = [s.name for s in fed.silos]
     # Secure aggregation: signing keys are published in, and read from, one container.
-    keys = [SIGNING_KEYS_CONTAINER] if prepared.config.secure_aggregation else []
+    keys = [SIGNING_KEYS_CONTAINER] if prepared.config.secure_aggregation.enabled else []
     store = _store(account_url, credential, [GLOBAL_CONTAINER, silo_container(silo), *keys])
     try:
         own = None if silo_store is None else LocalSiloStore(silo_store)

@@ -83,7 +83,7 @@ class StoreOrchestrator:
         state = self._resume() or initial_state(prepared)
         model = initial_model(prepared)
         strategy = build_strategy(config)
-        rng = np.random.default_rng(derive_seed(config.seed, 0xC11E))
+        rng = np.random.default_rng(derive_seed(config.federation.seed, 0xC11E))
         model.load_state_dict(state.global_weights)
         strategy.load_state_dict(state.strategy_state)
         rng.bit_generator.state = state.rng_state
@@ -91,7 +91,7 @@ class StoreOrchestrator:
             self.notify(f"resumed job {self.job} after round {state.round} from the store")
         self.rounds.publish(state.round, state, strategy)
         self._before = self.store.cost.copy()
-        if config.async_buffer is not None:
+        if config.federation.async_buffer is not None:
             assert isinstance(strategy, MeanStrategy), strategy.name  # the config's rule
 
             def on_fold(folded: FederationState) -> None:
@@ -101,7 +101,7 @@ class StoreOrchestrator:
             state = AsyncEngine(self.rounds, self.transport, on_fold=on_fold).run(
                 state, model, strategy
             )
-        for rnd in range(state.round + 1, config.rounds + 1):
+        for rnd in range(state.round + 1, config.federation.rounds + 1):
             lease.check()
             state = self.rounds.run(rnd, state, model, strategy, rng)
             self.rounds.publish(rnd, state, strategy)

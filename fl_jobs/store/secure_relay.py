@@ -40,7 +40,7 @@ def store_session_policy(config: JobConfig, silos: Sequence[str], job: str) -> S
     from fl_jobs.store.server import store_run_id
     from fl_jobs.strategies.client_fraction import silos_per_round
 
-    per_round = silos_per_round(config.fraction, len(silos))
+    per_round = silos_per_round(config.federation.fraction, len(silos))
     return SessionPolicy.of_config(config, silos, per_round, store_run_id(job))
 
 
@@ -48,7 +48,9 @@ def session_floor(config: JobConfig, silos: Sequence[str]) -> int:
     """The floor the silos apply (the orchestrator follows it: fail, never shrink)."""
     from fl_jobs.strategies.client_fraction import silos_per_round
 
-    return SessionPolicy.for_cohort(silos, silos_per_round(config.fraction, len(silos))).floor
+    return SessionPolicy.for_cohort(
+        silos, silos_per_round(config.federation.fraction, len(silos))
+    ).floor
 
 
 def reply_limit(template: Mapping[str, torch.Tensor]) -> int:

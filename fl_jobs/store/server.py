@@ -350,8 +350,8 @@ class StoreServer:
             round=round,
             relay=relay,
             ledger=ledger,
-            codec=FixedPointCodec(clip=self.config.secure_aggregation_clip),
-            timeout=self.config.round_timeout,
+            codec=FixedPointCodec(clip=self.config.secure_aggregation.clip),
+            timeout=self.config.federation.round_timeout,
             floor=session_floor(self.config, self.silos),
             # an orchestrator restarted in this round starts its sessions after the last one's
             first_attempt=(self.attempt - 1) * (len(self.silos) + 1),

@@ -76,7 +76,9 @@ def run_silo_agent(
     silo = transport.silo
     own = store if store is not None else local_silo_store(silo)
     trainer = SiloTrainer(silo, config, example, prepared.dataset.shape, data, own)
-    secure = _secure_silo(prepared, transport, own, silos) if config.secure_aggregation else None
+    secure = (
+        _secure_silo(prepared, transport, own, silos) if config.secure_aggregation.enabled else None
+    )
     strategy = build_strategy(config) if secure is not None else None
     trained = 0
     transport.start()
@@ -116,7 +118,7 @@ def run_silo_agent(
                     done.update.n_samples,
                     weights,
                     round=task.round,
-                    equal_weights=config.secure_aggregation_weights == "equal",
+                    equal_weights=config.secure_aggregation.weights == "equal",
                 )
                 transport.trained(task, done.sent)
                 for step, request in transport.secure_requests(task):

@@ -34,7 +34,9 @@ def expand_aliases(data: dict[str, Any], given: dict[str, Any]) -> None:
                 "set the server momentum with --server-momentum (server_momentum: in YAML)",
             )
         source["strategy"] = "fedavg"
-        momentum = given.get("server_momentum", data.get("server_momentum"))
+        server = data.get("server")
+        in_section = server.get("momentum") if isinstance(server, Mapping) else None
+        momentum = given.get("server_momentum", data.get("server_momentum", in_section))
         if momentum is None:
             given["server_momentum"] = FEDAVGM_MOMENTUM
         elif not 0 < float(momentum) < 1:

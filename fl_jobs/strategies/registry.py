@@ -313,8 +313,8 @@ def build_strategy(config: JobConfig) -> Strategy:
     kwargs: dict[str, Any] = dict(config.strategy.options)
     if info.server_sgd:
         strategy: Strategy = cls(
-            config.fraction, config.server_lr, config.server_momentum, **kwargs
+            config.federation.fraction, config.server.lr, config.server.momentum, **kwargs
         )
     else:
-        strategy = cls(config.fraction, **kwargs)
+        strategy = cls(config.federation.fraction, **kwargs)
     return strategy

@@ -147,7 +147,8 @@ def test_client_fraction_min_silos_and_round_timeout_reach_the_orchestrator_agen
     result, out = _submit(tmp_path, blueprint_outputs("eyes-off", 3), "--config", str(config))
     assert result.exit_code == 0, result.output
     staged = load_job_config(out / "code" / "job.yaml")  # what the agents read (--config)
-    assert (staged.fraction, staged.min_silos, staged.round_timeout) == (0.67, 2, 600)
+    federation = staged.federation
+    assert (federation.fraction, federation.min_silos, federation.round_timeout) == (0.67, 2, 600)
     staged_manifest = FederationManifest.load(out / "code" / "manifest.json")
     assert staged_manifest == FederationManifest.parse(blueprint_outputs("eyes-off", 3))
 
@@ -190,7 +191,7 @@ def test_agents_run_secure_aggregation_dp_and_async_rounds_with_the_silo_store_m
     job = load_job(out / "pipeline.yaml")
     assert check_data_flow(job, FederationManifest.parse(outputs)) == []
     staged = load_job_config(out / "code" / "job.yaml")
-    assert all(getattr(staged, key) == value for key, value in setting.items())
+    assert all(staged.flat()[key] == value for key, value in setting.items())
     silo_steps = [name for name in job.jobs if name.startswith("silo_")]
     assert silo_steps and all("silo_store" in job.jobs[n].outputs for n in silo_steps)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from fl_jobs.aml.code_snapshot import JOB_CONFIG_NAME, directory_sha256, stage_code
+from fl_jobs.config import load_job_config
 from tests.aml.conftest import job_config
 
 
@@ -17,9 +18,12 @@ def test_snapshot_holds_the_package_and_the_cloud_config(tmp_path: Path) -> None
     assert (snapshot.path / "fl_jobs" / "training.py").is_file()
     assert not list(snapshot.path.rglob("__pycache__"))
     staged = yaml.safe_load((snapshot.path / JOB_CONFIG_NAME).read_text())
-    assert staged["seed"] == 4 and staged["rounds"] == 2 and staged["example"] == "digits"
+    assert staged["federation"]["seed"] == 4 and staged["federation"]["rounds"] == 2
+    assert staged["example"]["name"] == "digits" and staged["run"]["baselines"] is False
     for local_only in ("output_dir", "tracking_uri", "approval", "summary"):
-        assert local_only not in staged
+        assert local_only not in staged["run"]
+    assert "round_timeout" not in staged["federation"]
+    assert load_job_config(snapshot.path / JOB_CONFIG_NAME).federation.seed == 4
     assert snapshot.sha256 == directory_sha256(snapshot.path)
 
 

@@ -32,7 +32,7 @@ def _names(manifest: FederationManifest) -> str:
 
 def test_the_manifest_sizes_a_job_that_does_not_set_silos(manifest3: FederationManifest) -> None:
     config = sized_for(job_config(), manifest3)
-    assert config.silos == silo_count(config, manifest3) == 3
+    assert config.federation.silos == silo_count(config, manifest3) == 3
 
 
 def test_min_silos_above_the_manifest_is_refused(manifest3: FederationManifest) -> None:

@@ -49,7 +49,7 @@ class RecordingFactory:
 def _with_approval(prepared: Any, spec: ApprovalSpec) -> Any:
     from dataclasses import replace
 
-    return replace(prepared, config=prepared.config.model_copy(update={"approval": spec}))
+    return replace(prepared, config=prepared.config.with_settings(approval=spec))
 
 
 def test_submission_sends_the_checked_pipeline(prepared3: Any) -> None:
@@ -67,7 +67,7 @@ def test_submission_sends_the_checked_pipeline(prepared3: Any) -> None:
     for silo in manifest.silos:
         key = silo.name.replace("-", "_")
         silo_steps = {n for n in computes if n.endswith(f"_{key}")}
-        assert len(silo_steps) == 1 + prepared3.config.rounds
+        assert len(silo_steps) == 1 + prepared3.config.federation.rounds
         assert {computes[n] for n in silo_steps} == {silo.compute}
     others = {n for n in computes if n == "init" or n.startswith("aggregate_")}
     assert {computes[n] for n in others} == {manifest.orchestrator.compute}

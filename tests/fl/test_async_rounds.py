@@ -128,7 +128,7 @@ def test_a_local_async_run_records_each_fold_and_resumes(tmp_path: Path) -> None
     # Only the current model and those in-flight tasks train from are kept while running.
     assert len(list((out / "models").glob("global_*.pt"))) <= 1 + 4
 
-    resumed = run_federation(config.model_copy(update={"rounds": 6}), resume=states[-1])
+    resumed = run_federation(config.with_settings(rounds=6), resume=states[-1])
     assert [r.round for r in resumed.history] == [1, 2, 3, 4, 5, 6]
     after = [u["task"] for r in resumed.history[4:] for u in r.asynchronous["updates"].values()]
     assert min(after) >= result.history[-1].asynchronous["next_task"]

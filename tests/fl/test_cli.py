@@ -133,14 +133,16 @@ def test_typer_parse_errors_are_one_line_too(args: list[str], fragment: str) -> 
 
 def test_help_shows_every_default() -> None:
     """Defaults written in [brackets] were eaten by rich markup: each must be visible."""
-    from fl_jobs.config import JobConfig
+    from fl_jobs.config.flat_keys import SETTINGS
 
     result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
     text = " ".join(result.output.split())
-    for name, field in JobConfig.model_fields.items():
-        if field.default is not None and not isinstance(field.default, bool) and name != "approval":
-            assert f"(default: {field.default})" in text, name
+    for key, setting in SETTINGS.items():
+        default = setting.info.default
+        if default is not None and not isinstance(default, bool) and key != "approval":
+            shown = setting.extra.get("default_text") or f"(default: {default})"
+            assert shown in text, key
     for shown in ("(default: the example's)", "(default: on)", "(default: all selected)"):
         assert shown in text
     assert "(default: no limit)" in text and "(default: runs/<name>/<date-time>/" in text
@@ -246,12 +248,12 @@ def test_root_help_lists_commands() -> None:
 def test_every_option_has_help_and_every_setting_an_option() -> None:
     import typer.main
 
-    from fl_jobs.config import JobConfig
+    from fl_jobs.config.flat_keys import SETTINGS
 
     command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
     options = {p.name: p for p in command.params}
     assert all(p.help for p in options.values()), [n for n, p in options.items() if not p.help]
-    missing = set(JobConfig.model_fields) - set(options) - {"approval"}
+    missing = set(SETTINGS) - set(options) - {"approval"}
     assert missing == set(), f"job settings without a CLI option: {missing}"
     from fl_jobs.strategies.registry import STRATEGIES
 

@@ -43,9 +43,9 @@ def test_version_and_bare_command(tmp_path: Path) -> None:
 
 def test_fedavgm_is_fedavg_with_server_momentum() -> None:
     config = load_job_config(None, {"strategy": "fedavgm"})
-    assert (config.strategy.name, config.server_momentum) == ("fedavg", 0.9)
+    assert (config.strategy.name, config.server.momentum) == ("fedavg", 0.9)
     config = load_job_config(None, {"strategy": "fedavgm", "server_momentum": 0.5})
-    assert config.server_momentum == 0.5
+    assert config.server.momentum == 0.5
     with pytest.raises(JobConfigError, match="FedAvgM needs --server-momentum in"):
         load_job_config(None, {"strategy": "fedavgm", "server_momentum": 0.0})
 
@@ -54,7 +54,7 @@ def test_fedavgm_in_a_job_file(tmp_path: Path) -> None:
     job = tmp_path / "job.yaml"
     job.write_text("example: digits\nstrategy: fedavgm\n")
     config = load_job_config(job, {})
-    assert (config.strategy.name, config.server_momentum) == ("fedavg", 0.9)
+    assert (config.strategy.name, config.server.momentum) == ("fedavg", 0.9)
     job.write_text("strategy: {name: fedavgm, eta: 0.1}\n")
     with pytest.raises(JobConfigError, match="takes no strategy options"):
         load_job_config(job, {})
@@ -64,7 +64,7 @@ def test_data_implies_the_tabular_example(tmp_path: Path) -> None:
     csv = tmp_path / "data.csv"
     csv.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
     config = load_job_config(None, {"data": csv, "target": "label"})
-    assert config.example == "tabular"
+    assert config.example.name == "tabular"
     # a named example still wins, and is refused with --data as before
     with pytest.raises(JobConfigError, match="digits example does not read data"):
         load_job_config(None, {"example": "digits", "data": csv, "target": "label"})
@@ -102,10 +102,10 @@ def test_help_groups_every_option_and_keeps_long_names_whole(tmp_path: Path) -> 
     import inspect
 
     from fl_jobs.cli import run
-    from fl_jobs.cli_help_groups import RUN_GROUPS
+    from fl_jobs.cli_settings import PANELS
 
-    grouped = {name for names in RUN_GROUPS.values() for name in names}
-    assert set(inspect.signature(run).parameters) == grouped  # a new option needs a panel
+    panels = {p.name: p.default.rich_help_panel for p in inspect.signature(run).parameters.values()}
+    assert set(panels.values()) == set(PANELS.values())  # every option sits in a panel
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
     shown = subprocess.run(
         [sys.executable, "-m", "fl_jobs", "run", "--help"],
@@ -116,7 +116,7 @@ def test_help_groups_every_option_and_keeps_long_names_whole(tmp_path: Path) -> 
         timeout=120,
     )
     assert shown.returncode == 0
-    for panel in RUN_GROUPS:
+    for panel in PANELS.values():
         assert f"─ {panel} ─" in shown.stdout
     assert "…" not in shown.stdout  # piped help used to cut --secure-aggregation-clip
     assert "--secure-aggregation-clip" in shown.stdout and "--max-train-samples" in shown.stdout

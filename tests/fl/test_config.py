@@ -14,20 +14,29 @@ def test_yaml_and_overrides(tmp_path: Path) -> None:
     path = tmp_path / "job.yaml"
     path.write_text("example: mnist\nsilos: 3\nrounds: 7\nmodel: cnn\npartition: shards:2\n")
     config = load_job_config(path, {"rounds": 9, "seed": None})
-    assert (config.example, config.silos, config.rounds, config.model) == ("mnist", 3, 9, "cnn")
-    assert config.partition == "shards:2"
-    assert config.epochs == 1 and config.lr == 0.05  # the example's defaults
+    assert (
+        config.example.name,
+        config.federation.silos,
+        config.federation.rounds,
+        config.example.model,
+    ) == ("mnist", 3, 9, "cnn")
+    assert config.federation.partition == "shards:2"
+    assert config.training.epochs == 1 and config.training.lr == 0.05  # the example's defaults
 
 
 def test_example_defaults_fill_only_unset_values() -> None:
     config = JobConfig(example="digits", lr=0.3)
-    assert config.lr == 0.3 and config.epochs == 5 and config.batch_size == 16
+    assert (
+        config.training.lr == 0.3
+        and config.training.epochs == 5
+        and config.training.batch_size == 16
+    )
 
 
 def test_approval_section_is_validated(tmp_path: Path) -> None:
     path = tmp_path / "job.yaml"
     path.write_text("approval:\n  command: [./approve.sh]\n")
-    assert load_job_config(path, {}).approval is not None
+    assert load_job_config(path, {}).run.approval is not None
     path.write_text("approval:\n  url: ftp://x\n")
     with pytest.raises(JobConfigError, match="must start with http"):
         load_job_config(path, {})

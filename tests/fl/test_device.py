@@ -42,7 +42,7 @@ def test_this_machine_resolves_to_the_cpu() -> None:
     assert not torch.cuda.is_available()  # CUDA cannot be exercised here
     assert resolve_device("auto") == "cpu"
     config = load_job_config(None, {"example": "digits"})
-    assert config.device == "auto"
+    assert config.training.device == "auto"
     assert train_params_from_config(config).device == "cpu"
 
 

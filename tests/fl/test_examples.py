@@ -38,7 +38,10 @@ def test_registry_lists_every_example() -> None:
 
 def test_digits_split_is_stratified_and_seeded() -> None:
     config = JobConfig(example="digits")
-    a, b = get_example("digits").load(config), get_example("digits").load(config)
+    a, b = (
+        get_example("digits").load(config.example, 0),
+        get_example("digits").load(config.example, 0),
+    )
     assert len(a.X) + len(a.test_X) == 1797 and abs(len(a.test_X) - 360) <= 5
     assert np.array_equal(a.test_y, b.test_y)
     assert np.bincount(a.test_y).min() >= 35  # every class in the test set
@@ -50,9 +53,9 @@ def test_models_are_deterministic_under_seed() -> None:
         example = get_example(name)
         shape = DataShape(64 if name == "digits" else 784, 10)
         torch.manual_seed(3)
-        m1 = example.build_model(config, shape)
+        m1 = example.build_model(config.example, shape)
         torch.manual_seed(3)
-        m2 = example.build_model(config, shape)
+        m2 = example.build_model(config.example, shape)
         assert all(
             torch.equal(a, b)
             for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True)
@@ -62,7 +65,7 @@ def test_models_are_deterministic_under_seed() -> None:
 
 def test_mnist_cnn_is_the_papers(shared_data: Path) -> None:
     model = get_example("mnist").build_model(
-        JobConfig(example="mnist", model="cnn"),
+        JobConfig(example="mnist", model="cnn").example,
         DataShape(784, 10),
     )
     n_params = sum(p.numel() for p in model.parameters())
@@ -83,10 +86,10 @@ def test_mnist_reads_gz_and_plain_idx(shared_data: Path, tmp_path: Path) -> None
 
 def test_mnist_missing_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist - download the data with"):
-        get_example("mnist").load(JobConfig(example="mnist", data_dir=tmp_path / "none"))
+        get_example("mnist").load(JobConfig(example="mnist", data_dir=tmp_path / "none").example, 0)
     (tmp_path / "train-images-idx3-ubyte").write_bytes(b"")
     with pytest.raises(DataError, match="lacks train-labels-idx1-ubyte, t10k-images"):
-        get_example("mnist").load(JobConfig(example="mnist", data_dir=tmp_path))
+        get_example("mnist").load(JobConfig(example="mnist", data_dir=tmp_path).example, 0)
 
 
 def test_mnist_env_variable_locates_data(
@@ -94,7 +97,7 @@ def test_mnist_env_variable_locates_data(
 ) -> None:
     monkeypatch.setenv("FL_SANDBOX_DATA", str(tmp_path))
     with pytest.raises(DataError, match=str(tmp_path / "mnist")):
-        get_example("mnist").load(JobConfig(example="mnist"))
+        get_example("mnist").load(JobConfig(example="mnist").example, 0)
 
 
 def corrupt_copy(shared_data: Path, tmp_path: Path, name: str, data: bytes) -> Path:
@@ -112,14 +115,14 @@ def test_mnist_bad_magic_and_truncation(shared_data: Path, tmp_path: Path) -> No
         shared_data, tmp_path, "t10k-labels-idx1-ubyte", b"\0\0\x08\x03" + labels[4:]
     )
     with pytest.raises(DataError, match="magic number 2051, expected 2049"):
-        get_example("mnist").load(JobConfig(example="mnist", data_dir=folder))
+        get_example("mnist").load(JobConfig(example="mnist", data_dir=folder).example, 0)
     (folder / "t10k-labels-idx1-ubyte").write_bytes(labels[:-10])
     with pytest.raises(DataError, match="header says 10000 labels, file holds 9990"):
-        get_example("mnist").load(JobConfig(example="mnist", data_dir=folder))
+        get_example("mnist").load(JobConfig(example="mnist", data_dir=folder).example, 0)
 
 
 def test_turbofan_windows_and_groups(shared_data: Path) -> None:
-    ds = get_example("turbofan").load(JobConfig(example="turbofan"))
+    ds = get_example("turbofan").load(JobConfig(example="turbofan").example, 0)
     assert ds.test_X.shape == (100, ds.X.shape[1]) and ds.X.shape[1] == WINDOW * 14
     assert len(np.unique(ds.groups)) == 100 and len(ds.groups) == len(ds.X)
     assert ds.y.max() == RUL_CAP and ds.y.min() == 0 and ds.test_y.max() <= RUL_CAP
@@ -184,14 +187,14 @@ def test_tabular_errors(tmp_path: Path) -> None:
 
 
 def test_train_local_is_deterministic_and_learns() -> None:
-    ds = get_example("digits").load(JobConfig(example="digits"))
+    ds = get_example("digits").load(JobConfig(example="digits").example, 0)
     example = get_example("digits")
     data = SiloArrays(X=ds.X, y=ds.y, task="classification", meta={"example": "digits"})
     params = TrainParams(epochs=5, batch_size=16, lr=0.1)
     runs, models = [], []
     for _ in range(2):
         torch.manual_seed(0)
-        model = example.build_model(JobConfig(), ds.shape)
+        model = example.build_model(JobConfig().example, ds.shape)
         runs.append(train_local(model, data, params, seed=5))  # example from the silo meta
         models.append(model)
     assert all(torch.equal(runs[0].weights[k], runs[1].weights[k]) for k in runs[0].weights)

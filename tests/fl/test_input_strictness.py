@@ -284,7 +284,12 @@ def test_numbers_that_yaml_and_the_cli_agree_on_still_load(tmp_path: Path) -> No
     job = tmp_path / "job.yaml"
     job.write_text("silos: '4'\nlr: 1e-3\nserver_lr: 1\nfraction: 1\ntracking: no\n")
     config = load_job_config(job)
-    assert (config.silos, config.lr, config.server_lr, config.tracking) == (4, 0.001, 1.0, False)
+    assert (config.federation.silos, config.training.lr, config.server.lr, config.run.tracking) == (
+        4,
+        0.001,
+        1.0,
+        False,
+    )
     with pytest.raises(JobConfigError, match="noise_multiplier: expected a number, got true"):
         load_job_config(None, {"clip_norm": 1.0, "noise_multiplier": True})
 

@@ -58,7 +58,9 @@ def tabular_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.Data
     # The held-out rows: the run's own seeded, stratified split.
     labels = np.unique(frame["species"].astype(str).to_numpy(), return_inverse=True)[1]
     config = JobConfig()
-    _, test = train_test_indices(len(frame), config.test_fraction, config.seed, labels)
+    _, test = train_test_indices(
+        len(frame), config.example.test_fraction, config.federation.seed, labels
+    )
     frame.iloc[test].to_csv(folder / "heldout.csv", index=False)
     summary = json.loads((folder / "out" / "summary.json").read_text())
     return folder, frame.iloc[test], summary

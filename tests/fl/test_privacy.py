@@ -19,7 +19,7 @@ from fl_jobs.training import TrainParams, train_local
 
 def digits_silo() -> tuple[SiloArrays, object]:
     example = get_example("digits")
-    ds = example.load(JobConfig(example="digits"))
+    ds = example.load(JobConfig(example="digits").example, 0)
     return SiloArrays(X=ds.X[:300], y=ds.y[:300], task="classification"), ds.shape
 
 
@@ -27,7 +27,7 @@ def test_clipping_bounds_every_step_without_noise() -> None:
     data, shape = digits_silo()
     example = get_example("digits")
     torch.manual_seed(0)
-    model = example.build_model(JobConfig(), shape)  # type: ignore[arg-type]
+    model = example.build_model(JobConfig().example, shape)  # type: ignore[arg-type]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     params = TrainParams(epochs=1, batch_size=30, lr=0.5, clip_norm=1e-3, noise_multiplier=0.0)
     update = train_local(model, data, params, seed=1, example=example)
@@ -45,7 +45,7 @@ def test_private_training_is_reproducible_and_noisy() -> None:
     runs = []
     for noise in (1.0, 1.0, 0.0):
         torch.manual_seed(0)
-        model = example.build_model(JobConfig(), shape)  # type: ignore[arg-type]
+        model = example.build_model(JobConfig().example, shape)  # type: ignore[arg-type]
         params = TrainParams(epochs=1, batch_size=30, lr=0.1, clip_norm=1.0, noise_multiplier=noise)
         runs.append(train_local(model, data, params, seed=7, example=example).weights)
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])

@@ -207,9 +207,7 @@ def test_scaffold_under_dp_sgd_corrects_after_the_noise_and_books_every_round(
 ) -> None:
     """The correction joins the gradient after clipping and noise (it reads no data): the
     rounds train, the silos' epsilon grows as with FedAvg, and the silo state is kept."""
-    config = _config(tmp_path / "dp", 2).model_copy(
-        update={"clip_norm": 1.0, "noise_multiplier": 1.0}
-    )
+    config = _config(tmp_path / "dp", 2).with_settings(clip_norm=1.0, noise_multiplier=1.0)
     result = run_federation(JobConfig.model_validate(config.model_dump()))
     assert len(result.history) == 2
     spent = [r.silo_metrics["silo-0"]["epsilon"] for r in result.history]

@@ -36,7 +36,7 @@ COUNTS = dict(zip(SILOS, [1, 13, 250, 999, 37, 4_096, 60_000], strict=True))
 
 def model_weights(example: str, n_features: int) -> Weights:
     config = JobConfig(example=example)
-    model = get_example(example).build_model(config, DataShape(n_features, 10))
+    model = get_example(example).build_model(config.example, DataShape(n_features, 10))
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 

@@ -32,7 +32,7 @@ ALPHA = 1e-6
 
 
 def _mnist_update(seed: int) -> dict[str, torch.Tensor]:
-    model = get_example("mnist").build_model(JobConfig(example="mnist"), DataShape(784, 10))
+    model = get_example("mnist").build_model(JobConfig(example="mnist").example, DataShape(784, 10))
     g = torch.Generator().manual_seed(seed)
     return {
         k: v.detach() + 0.1 * torch.randn(v.shape, generator=g)

@@ -51,7 +51,7 @@ def test_four_jobs_started_at_once_share_one_new_store_and_get_their_own_folders
         assert Path(run.data.tags["fl_sandbox.run_dir"]) == run_dir
         assert run.data.tags["fl_sandbox.strategy"] == "fedavg"
         assert (
-            yaml.safe_load(run.data.tags["fl_sandbox.config"])["seed"]
+            yaml.safe_load(run.data.tags["fl_sandbox.config"])["federation"]["seed"]
             == (summary["config"]["seed"])
         )
         assert run.data.params["seed"] == str(summary["config"]["seed"])

@@ -67,7 +67,7 @@ def _train_in_silo(
     try:
         assert isinstance(orchestrator.recv(), Ready)
         if seed is None:
-            seed = derive_seed(config.seed, 1, silo_index)
+            seed = derive_seed(config.federation.seed, 1, silo_index)
         orchestrator.send(TrainRequest(1, global_path, out, seed, settings or {}))
         reply = orchestrator.recv()
         assert isinstance(reply, TrainReply), reply
@@ -80,8 +80,8 @@ def _train_in_silo(
 
 def _global_model(config: JobConfig, path: Path) -> torch.nn.Module:
     prepared = prepare_job(config)
-    torch.manual_seed(config.seed)
-    model = prepared.example.build_model(config, prepared.dataset.shape)
+    torch.manual_seed(config.federation.seed)
+    model = prepared.example.build_model(config.example, prepared.dataset.shape)
     save_weights(path, {k: v.detach().clone() for k, v in model.state_dict().items()})
     return model
 
@@ -107,7 +107,7 @@ def test_the_orchestrator_cannot_replay_a_silos_private_training(tmp_path: Path)
         model,
         data,
         train_params_from_config(config),
-        seed=derive_seed(config.seed, 1, 0),
+        seed=derive_seed(config.federation.seed, 1, 0),
         example=prepared.example,
     )
     assert any(not torch.equal(first[k], replay.weights[k]) for k in first)

@@ -28,21 +28,21 @@ def test_the_round_engine_driven_by_hand_equals_the_local_engine(
     config = JobConfig(
         example="digits", silos=3, rounds=3, seed=11, fraction=0.67, strategy=strategy
     )
-    local = run_federation(config.model_copy(update={"output_dir": str(tmp_path / "local")}))
+    local = run_federation(config.with_settings(output_dir=str(tmp_path / "local")))
 
     prepared = prepare_job(config)
     with single_threaded():
         state = initial_state(prepared)
         model = initial_model(prepared)
         strategy_ = build_strategy(config)
-        rng = np.random.default_rng(derive_seed(config.seed, 0xC11E))
+        rng = np.random.default_rng(derive_seed(config.federation.seed, 0xC11E))
         pool = WorkerPool(prepared, tmp_path / "pipes" / "silos", None)
         pool.start()
         try:
             transport = PipesServer(pool, tmp_path / "pipes")
             driver = RoundEngine(prepared, transport, prepared.silo_names)
             transport.publish_global(0, state.global_weights)
-            for rnd in range(1, config.rounds + 1):
+            for rnd in range(1, config.federation.rounds + 1):
                 state = driver.run(rnd, state, model, strategy_, rng)
                 transport.publish_global(rnd, state.global_weights)
         finally:

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         ledger = RoundLedger(
             args.round,
             len(args.update),
-            config.min_silos,
+            config.federation.min_silos,
             lambda line: print(line, file=sys.stderr),
             floor=get_info(config.strategy.name).min_updates(config.strategy.options),
             strategy=config.strategy.describe(),
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
         stream: Iterator[LocalUpdate] = updates()
         if config.screens_norms():
-            stream = screen_norms(stream, weights, config.norm_limit, reject)
+            stream = screen_norms(stream, weights, config.server.norm_limit, reject)
         new_weights = strategy.aggregate(args.round, weights, counted(stream))
         test = read_silo_data(args.test_data)
         model = module_for(config, meta, new_weights)

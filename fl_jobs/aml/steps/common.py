@@ -87,7 +87,7 @@ def load_config(path: Path) -> JobConfig:
 
 def example_for(config: JobConfig, task: str) -> Example:
     """The job's example, specialised to the data's task (tabular picks it from the data)."""
-    return get_example(config.example).specialize(task)  # type: ignore[arg-type]
+    return get_example(config.example.name).specialize(task)  # type: ignore[arg-type]
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:

@@ -1,10 +1,10 @@
 """Azure ML step (orchestrator, once): the initial global model (round 0) and the strategy's
 initial state.
 
-Built under ``torch.manual_seed(config.seed)`` like the local federation's, so both runs start
-from the same weights. The input and output widths come from the orchestrator's prepared test
-set (its meta records ``n_outputs``, the number of classes for classification). The job's
-strategy is built (``fl_jobs.strategies.registry``) and its fresh state written beside the
+Built under ``torch.manual_seed(config.federation.seed)`` like the local federation's, so both
+runs start from the same weights. The input and output widths come from the orchestrator's
+prepared test set (its meta records ``n_outputs``, the number of classes for classification).
+The job's strategy is built (``fl_jobs.strategies.registry``) and its fresh state written beside the
 model, which the first aggregate step continues from.
 """
 
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         test = read_silo_data(args.test_data)
         shape = shape_of(test, args.test_data)
-        torch.manual_seed(config.seed)
-        model = example_for(config, test.task).build_model(config, shape)
+        torch.manual_seed(config.federation.seed)
+        model = example_for(config, test.task).build_model(config.example, shape)
         meta = model_meta(config, test.task, shape, round_index=0)
         save_weights(args.out / MODEL_FILE, state_weights(model), meta=meta)
         save_strategy_state(args.out / SERVER_STATE_FILE, build_strategy(config), 0)

@@ -22,7 +22,7 @@ from fl_jobs.silo_data import SiloArrays
 
 def model_meta(config: JobConfig, task: str, shape: DataShape, round_index: int) -> dict[str, Any]:
     return {
-        "example": config.example,
+        "example": config.example.name,
         "task": task,
         "n_features": shape.n_features,
         "n_outputs": shape.n_outputs,
@@ -35,10 +35,10 @@ def read_global(folder: Path, config: JobConfig) -> tuple[dict[str, torch.Tensor
     from fl_jobs.model_io import load_weights
 
     weights, meta = load_weights(folder / MODEL_FILE)
-    if meta.get("example") != config.example:
+    if meta.get("example") != config.example.name:
         raise ModelUpdateError(
             f"{folder / MODEL_FILE} holds a model of example {meta.get('example')!r}, but the "
-            f"job runs {config.example!r}"
+            f"job runs {config.example.name!r}"
         )
     for key in ("task", "n_features", "n_outputs", "round"):
         if key not in meta:
@@ -51,7 +51,9 @@ def module_for(
 ) -> nn.Module:
     """The example's module with ``weights`` loaded (shape from the global model's meta)."""
     example = example_for(config, meta["task"])
-    model = example.build_model(config, DataShape(int(meta["n_features"]), int(meta["n_outputs"])))
+    model = example.build_model(
+        config.example, DataShape(int(meta["n_features"]), int(meta["n_outputs"]))
+    )
     model.load_state_dict(weights)
     return model
 

@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             model,
             data,
             params,
-            seed=derive_seed(config.seed, args.round, args.silo_index),  # as the local run
+            seed=derive_seed(
+                config.federation.seed, args.round, args.silo_index
+            ),  # as the local run
             example=example,
             private_seeds=None if own is None else own.seeds,
             terms=hook.terms(inputs),
