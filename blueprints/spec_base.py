@@ -1,7 +1,7 @@
 """What every part of the stack spec shares: the error type, the model base, and the checks of
 regions, VM sizes, node counts, address ranges and public addresses.
 
-Kept apart from ``blueprints.spec`` so that the silo kinds (``blueprints.silo_specs``) use the
+Kept apart from ``blueprints.spec`` so that the silo kinds (``blueprints.silo_kinds``) use the
 same checks without importing the whole spec.
 """
 

@@ -69,7 +69,7 @@ def storage_route(spec: SandboxSpec, target: str) -> Route | Literal["private"]:
     """How the target's storage is reached from outside: ``private`` means no route unless
     uploaders bring addresses (eyes-off)."""
     posture = spec.posture
-    if target != GLOBAL and spec.silo(target).on_premises:
+    if target != GLOBAL and spec.silo(target).silo_kind.on_premises:
         return "selected-networks"
     if not posture.storage_private:
         return "public"

@@ -102,7 +102,7 @@ class OrchestratorArgs:
     submitter_ip_ranges: Sequence[str] = ()
     """Where submitters upload code from, admitted by the workspace storage's IP rules."""
     aggregation_pool: Any = None
-    """An AKS pool spec (``blueprints.silo_specs.AksPool``): aggregation then runs on an AKS
+    """An AKS pool spec (``blueprints.silo_kinds.aks.AksPool``): aggregation then runs on an AKS
     cluster in the hub (confidential nodes), attached as the ``orchestrator`` compute."""
     cluster_grants: Sequence[Grant] = ()
     """Permissions-table rows the aggregation cluster needs before it exists."""

@@ -31,8 +31,6 @@ from components.vm_sizes import vm_size
 class AksClusterSilo(KubernetesSilo):
     """A silo on an AKS cluster of its own."""
 
-    kind = "aks"
-
     def _compute(self) -> machinelearningservices.Compute:
         spec, args = self.args.spec, self.args
         assert self.network is not None  # the spec refuses AKS silos without VNets

@@ -19,8 +19,6 @@ from components.vm_sizes import vm_size
 class AmlClusterSilo(SiloComponent):
     """A silo whose compute is an Azure ML compute cluster."""
 
-    kind = "aml"
-
     def _compute(self) -> machinelearningservices.Compute:
         args, spec = self.args, self.args.spec
         return aml_cluster(

@@ -54,7 +54,7 @@ class SiloArgs:
     base_name: str
     suffix: pulumi.Input[str]
     spec: Any
-    """The silo's spec model (``blueprints.silo_specs``): its kind's settings."""
+    """The silo's spec model (``blueprints.silo_kinds``): its kind's settings."""
     tags: Mapping[str, str]
     workspace: machinelearningservices.Workspace
     workspace_resource_group: pulumi.Input[str]
@@ -85,7 +85,6 @@ class SiloArgs:
 class SiloComponent(pulumi.ComponentResource):
     """A silo of any kind: identity, storage, datastore, (VNet), and a compute from the kind."""
 
-    kind: ClassVar[str]
     manifest_kind: ClassVar[str] = "internal"
     """``internal`` (runs in Azure) or ``external`` (the site's own cluster), in the manifest."""
     in_vnet: ClassVar[bool] = True
