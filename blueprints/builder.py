@@ -24,9 +24,6 @@ from blueprints.uploaders import (
     uploader_ip_ranges,
     uploader_network,
 )
-from components import naming
-from components.access_targets import Target, parse_target
-from components.conventions import GLOBAL_MODELS_CONTAINER
 from components.data_uploaders import uploader_grants
 from components.jump_host import JumpHost, JumpHostArgs, JumpHostUser
 from components.orchestrator import (
@@ -54,6 +51,9 @@ from components.permissions import (
 )
 from components.silo_network import HubRef
 from components.silos.base import SiloArgs, SiloComponent, silo_datastore
+from components.vocabulary import naming
+from components.vocabulary.access_targets import Target, parse_target
+from components.vocabulary.conventions import GLOBAL_MODELS_CONTAINER
 from fl_jobs.manifest import FederationManifest
 
 SUFFIX_RESOURCE = "name-suffix"

@@ -48,10 +48,10 @@ from blueprints.spec_base import (
 )
 from blueprints.uploaders import GLOBAL as UPLOADERS_GLOBAL
 from blueprints.uploaders import DataUploader, check_data_uploaders
-from components import naming
-from components.access_targets import TARGET_FORMS, Target, parse_target
-from components.builtin_roles import BUILTIN_ROLES, touches_data
-from components.posture import NetworkPosture
+from components.vocabulary import naming
+from components.vocabulary.access_targets import TARGET_FORMS, Target, parse_target
+from components.vocabulary.builtin_roles import BUILTIN_ROLES, touches_data
+from components.vocabulary.posture import NetworkPosture
 from fl_jobs.unique_key_yaml import DuplicateKeyError, load_unique_keys
 
 DEPLOYER = "deployer"

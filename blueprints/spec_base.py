@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from blueprints.regions import AZURE_REGIONS
-from components.vm_sizes import UnknownSize, VmSize, vm_size
+from components.vocabulary.vm_sizes import UnknownSize, VmSize, vm_size
 
 NAMESPACE = "fl-sandbox"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")

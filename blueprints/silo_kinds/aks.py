@@ -9,9 +9,9 @@ from pydantic import Field
 from blueprints.silo_kinds.base import SiloKind
 from blueprints.silo_kinds.kubernetes import KubernetesSiloSpec
 from blueprints.spec_base import ConfigError, SpecModel, check_sku
-from components.posture import NetworkPosture
 from components.silos.aks_cluster import AksClusterSilo
-from components.vm_sizes import confidential_families
+from components.vocabulary.posture import NetworkPosture
+from components.vocabulary.vm_sizes import confidential_families
 
 
 class AksPool(SpecModel):
@@ -59,7 +59,8 @@ class AksSiloSpec(KubernetesSiloSpec):
             key,
             size.gpus,
             f"pool {self.pool.vm_size}",
-            "lower the GPU request, or give the pool a GPU size (see components/vm_sizes.py)",
+            "lower the GPU request, or give the pool a GPU size (see "
+            "components/vocabulary/vm_sizes.py)",
         )
 
 

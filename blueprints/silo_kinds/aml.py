@@ -8,9 +8,9 @@ from pydantic import Field
 
 from blueprints.silo_kinds.base import DEFAULT_SKU, SiloKind, SiloSpecBase
 from blueprints.spec_base import ConfigError, check_nodes, check_sku
-from components.posture import NetworkPosture
 from components.silos.aml_cluster import AmlClusterSilo
-from components.vm_sizes import confidential_families
+from components.vocabulary.posture import NetworkPosture
+from components.vocabulary.vm_sizes import confidential_families
 
 
 class AmlSiloSpec(SiloSpecBase):

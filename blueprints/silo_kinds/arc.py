@@ -18,8 +18,8 @@ from blueprints.spec_base import (
     check_ip_range,
     secret_value,
 )
-from components.posture import NetworkPosture
 from components.silos.arc_cluster import ArcClusterSilo
+from components.vocabulary.posture import NetworkPosture
 
 _CONNECTED_CLUSTER_ID = re.compile(
     r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w.()]{1,90}/providers/"

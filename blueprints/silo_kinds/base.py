@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from blueprints.spec_base import ConfigError, SpecModel, check_region
-from components.posture import NetworkPosture
 from components.silos.base import SiloComponent
 from components.silos.kubernetes_silo import KubernetesSilo
+from components.vocabulary.posture import NetworkPosture
 
 DEFAULT_SKU = "Standard_DS3_v2"
 _STORAGE_ID = re.compile(

@@ -13,8 +13,8 @@ from pydantic import Field
 
 from blueprints.silo_kinds import SiloKind, SiloSpecBase
 from blueprints.spec_base import ConfigError
-from components.posture import NetworkPosture
 from components.silos.aml_cluster import AmlClusterSilo
+from components.vocabulary.posture import NetworkPosture
 
 SIZES = {"small": "Standard_DS3_v2", "large": "Standard_D4s_v5"}
 
