@@ -24,9 +24,6 @@ from blueprints.uploaders import (
     uploader_ip_ranges,
     uploader_network,
 )
-from components import naming
-from components.access_targets import Target, parse_target
-from components.conventions import GLOBAL_MODELS_CONTAINER
 from components.data_uploaders import uploader_grants
 from components.jump_host import JumpHost, JumpHostArgs, JumpHostUser
 from components.orchestrator import (
@@ -54,7 +51,9 @@ from components.permissions import (
 )
 from components.silo_network import HubRef
 from components.silos.base import SiloArgs, SiloComponent, silo_datastore
-from components.silos.registry import SILO_KINDS
+from components.vocabulary import naming
+from components.vocabulary.access_targets import Target, parse_target
+from components.vocabulary.conventions import GLOBAL_MODELS_CONTAINER
 from fl_jobs.manifest import FederationManifest
 
 SUFFIX_RESOURCE = "name-suffix"
@@ -96,7 +95,7 @@ def sandbox_access_table(spec: SandboxSpec) -> list[Grant]:
         )
     ]
     attached: list[tuple[str | None, bool]] = [
-        (s.name, s.on_premises) for s in spec.silos if s.kubernetes
+        (s.name, s.silo_kind.on_premises) for s in spec.silos if s.silo_kind.kubernetes
     ]
     if spec.aggregation_pool is not None:
         attached.append((None, False))
@@ -169,7 +168,7 @@ def build_sandbox(spec: SandboxSpec) -> dict[str, Any]:
     )
     silos: list[SiloComponent] = []
     for s in spec.silos:
-        silo = SILO_KINDS[s.kind](
+        silo = s.silo_kind.component(
             f"silo-{s.name}",
             SiloArgs(
                 base_name=spec.base_name,
@@ -384,10 +383,7 @@ def _outputs(
             },
         },
         "image_build_compute": naming.IMAGE_BUILD_COMPUTE if bp.posture.image_build_compute else "",
-        "on_premises": {
-            s.name: {"egress_ip_ranges": list(s.egress_ip_ranges), "cluster": s.cluster_name}
-            for s in spec.on_premises_silos
-        },
+        "on_premises": {s.name: s.on_premises_output() for s in spec.on_premises_silos},
         "existing_storage": {
             s.name: s.storage.account_id for s in spec.silos if s.storage is not None
         },

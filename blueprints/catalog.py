@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from components.posture import BLUEPRINT_POSTURES, NetworkPosture
+from components.vocabulary.posture import BLUEPRINT_POSTURES, NetworkPosture
 
 
 @dataclass(frozen=True)

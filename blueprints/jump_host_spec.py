@@ -22,7 +22,7 @@ import re
 from pydantic import Field
 
 from blueprints.spec_base import ConfigError, SpecModel, check_sku
-from components.posture import NetworkPosture
+from components.vocabulary.posture import NetworkPosture
 
 DEFAULT_JUMP_HOST_ADDRESS_SPACE = "10.255.0.0/25"
 DEFAULT_JUMP_HOST_SIZE = "Standard_B2s"

@@ -22,7 +22,7 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
-from components.arm_types import (
+from components.vocabulary.arm_types import (
     CONNECTED_CLUSTER,
     MANAGED_CLUSTER,
     RESOURCE_GROUP,

@@ -25,14 +25,16 @@ from blueprints.catalog import BLUEPRINT_NAMES, BLUEPRINTS
 from blueprints.deployer import check_deployer_principal
 from blueprints.jump_host_spec import JumpHostSpec, check_jump_host
 from blueprints.regions import DEFAULT_SILO_REGIONS
-from blueprints.silo_specs import (
+from blueprints.silo_kinds import (
+    DEFAULT_KIND,
     DEFAULT_SKU,
+    SILO_KINDS,
     SILO_MODELS,
-    AksPool,
-    AmlSiloSpec,
-    ArcSiloSpec,
     SiloSpec,
+    SiloSpecBase,
+    kind_names,
 )
+from blueprints.silo_kinds.aks import AksPool
 from blueprints.spec_base import (
     GUID,
     NAMESPACE,
@@ -46,10 +48,10 @@ from blueprints.spec_base import (
 )
 from blueprints.uploaders import GLOBAL as UPLOADERS_GLOBAL
 from blueprints.uploaders import DataUploader, check_data_uploaders
-from components import naming
-from components.access_targets import TARGET_FORMS, Target, parse_target
-from components.builtin_roles import BUILTIN_ROLES, touches_data
-from components.posture import NetworkPosture
+from components.vocabulary import naming
+from components.vocabulary.access_targets import TARGET_FORMS, Target, parse_target
+from components.vocabulary.builtin_roles import BUILTIN_ROLES, touches_data
+from components.vocabulary.posture import NetworkPosture
 from fl_jobs.unique_key_yaml import DuplicateKeyError, load_unique_keys
 
 DEPLOYER = "deployer"
@@ -163,7 +165,7 @@ class SandboxSpec(SpecModel):
     @property
     def aks_clusters(self) -> list[str | None]:
         """The silos that run on AKS clusters, and None for the orchestrator's when it does."""
-        silos: list[str | None] = [s.name for s in self.silos if s.managed_cluster]
+        silos: list[str | None] = [s.name for s in self.silos if s.silo_kind.managed_cluster]
         return silos if self.aggregation_pool is None else [*silos, None]
 
     @property
@@ -175,9 +177,9 @@ class SandboxSpec(SpecModel):
         return ranges
 
     @property
-    def on_premises_silos(self) -> list[ArcSiloSpec]:
+    def on_premises_silos(self) -> list[SiloSpecBase]:
         """The silos on the sites' own clusters (Azure Arc), in order."""
-        return [s for s in self.silos if isinstance(s, ArcSiloSpec)]
+        return [s for s in self.silos if s.silo_kind.on_premises]
 
     def silo(self, name: str) -> SiloSpec:
         for silo in self.silos:
@@ -280,9 +282,11 @@ def default_spec(
         )
     silo_defaults = BLUEPRINTS[blueprint].silo_defaults if blueprint in BLUEPRINTS else {}
     # AKS silos stay in the region of a workspace with a private endpoint (Azure's rule 22).
+    default_kind = SILO_KINDS.get(str(silo_defaults.get("kind", DEFAULT_KIND)))
     one_region = (
         blueprint in BLUEPRINTS
-        and silo_defaults.get("kind") == "aks"
+        and default_kind is not None
+        and default_kind.managed_cluster
         and BLUEPRINTS[blueprint].posture.workspace_endpoint
     )
     regions = DEFAULT_SILO_REGIONS[:1] if one_region else DEFAULT_SILO_REGIONS
@@ -383,8 +387,8 @@ def _model_at(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> type[BaseMo
     names = [p for p in loc if isinstance(p, str)]
     if names[:1] == ["silos"]:
         silo = _lookup(raw, loc[:2])
-        kind = silo.get("kind", "aml") if isinstance(silo, Mapping) else "aml"
-        model: type[BaseModel] = SILO_MODELS.get(str(kind), AmlSiloSpec)
+        kind = silo.get("kind", DEFAULT_KIND) if isinstance(silo, Mapping) else DEFAULT_KIND
+        model: type[BaseModel] = SILO_MODELS.get(str(kind), SILO_MODELS[DEFAULT_KIND])
         for name in loc[2:]:  # nested settings (arc, pool, instanceTypes[i], storage...)
             if not isinstance(name, str):
                 continue
@@ -448,7 +452,7 @@ def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any], source: str) ->
             f"{key}.kind",
             given,
             "unknown silo kind",
-            f"use one of: {', '.join(SILO_MODELS)} (aml when unset)",
+            f"use one of: {kind_names()}",
             source=source,
         )
     return ConfigError(key, value, err["msg"], "give a value of the expected type", source=source)
@@ -552,7 +556,11 @@ def _check_silos(spec: SandboxSpec) -> None:
             )
         seen[silo.name] = i
         silo.check(key, spec.blueprint, posture, posture.confidential)
-        if silo.managed_cluster and posture.workspace_endpoint and silo.region != spec.region:
+        if (
+            silo.silo_kind.managed_cluster
+            and posture.workspace_endpoint
+            and silo.region != spec.region
+        ):
             # Azure's rule 22 (how-to-secure-kubernetes-inferencing-environment, Limitations).
             raise ConfigError(
                 f"{key}.region",
@@ -605,17 +613,12 @@ def _given_networks(spec: SandboxSpec) -> Iterator[tuple[str, ipaddress.IPv4Netw
         check_network("orchestratorAddressSpace", spec.orchestrator_address_space),
     )
     for i, silo in enumerate(spec.silos):
-        address_space = getattr(silo, "address_space", None)
+        address_space = silo.network_range
         if address_space is not None:
             key = f"silos[{i}].addressSpace"
             yield key, check_network(key, address_space)
     if spec.jump_host is not None:  # added to the hub VNet, so it must not overlap either
         yield "jumpHost.addressSpace", ipaddress.IPv4Network(spec.jump_host.address_space)
-
-
-def _in_vnet(silo: SiloSpec) -> bool:
-    """Silo kinds that run in a VNet of the sandbox (an on-premises cluster does not)."""
-    return "address_space" in type(silo).model_fields
 
 
 def _check_networks(spec: SandboxSpec) -> None:
@@ -638,7 +641,7 @@ def _assign_address_spaces(spec: SandboxSpec) -> SandboxSpec:
     candidates = (ipaddress.IPv4Network(f"10.{n}.0.0/16") for n in range(256))
     silos: list[SiloSpec] = []
     for silo in spec.silos:
-        if _in_vnet(silo) and getattr(silo, "address_space", None) is None:
+        if silo.silo_kind.in_vnet and silo.network_range is None:
             net = next(c for c in candidates if not any(c.overlaps(t) for t in taken))
             taken.append(net)
             silo = silo.model_copy(update={"address_space": str(net)})

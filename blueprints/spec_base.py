@@ -1,7 +1,7 @@
 """What every part of the stack spec shares: the error type, the model base, and the checks of
 regions, VM sizes, node counts, address ranges and public addresses.
 
-Kept apart from ``blueprints.spec`` so that the silo kinds (``blueprints.silo_specs``) use the
+Kept apart from ``blueprints.spec`` so that the silo kinds (``blueprints.silo_kinds``) use the
 same checks without importing the whole spec.
 """
 
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from blueprints.regions import AZURE_REGIONS
-from components.vm_sizes import UnknownSize, VmSize, vm_size
+from components.vocabulary.vm_sizes import UnknownSize, VmSize, vm_size
 
 NAMESPACE = "fl-sandbox"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")

@@ -69,7 +69,7 @@ def storage_route(spec: SandboxSpec, target: str) -> Route | Literal["private"]:
     """How the target's storage is reached from outside: ``private`` means no route unless
     uploaders bring addresses (eyes-off)."""
     posture = spec.posture
-    if target != GLOBAL and spec.silo(target).on_premises:
+    if target != GLOBAL and spec.silo(target).silo_kind.on_premises:
         return "selected-networks"
     if not posture.storage_private:
         return "public"
@@ -201,7 +201,7 @@ def _check_route(spec: SandboxSpec, key: str, target: str, uploader: DataUploade
 
 def _check_other_roles(spec: SandboxSpec, key: str, silo: str, uploader: DataUploader) -> None:
     """An uploader of ``silo`` gets nothing on another silo through extraRoleAssignments."""
-    from components.access_targets import parse_target
+    from components.vocabulary.access_targets import parse_target
 
     pid = uploader.principal_id.lower()
     for i, grant in enumerate(spec.extra_role_assignments):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from components import builtin_roles as roles
-from components.access_targets import Target
-from components.conventions import GLOBAL_MODELS_CONTAINER
 from components.permissions import Grant, PrincipalType, person
+from components.vocabulary import builtin_roles as roles
+from components.vocabulary.access_targets import Target
+from components.vocabulary.conventions import GLOBAL_MODELS_CONTAINER
 
 
 def uploader_grants(

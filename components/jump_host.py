@@ -33,9 +33,9 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import authorization, compute, network
 
-from components import builtin_roles as roles
-from components import naming
-from components.tags import orchestrator_tags, with_purpose
+from components.vocabulary import builtin_roles as roles
+from components.vocabulary import naming
+from components.vocabulary.tags import orchestrator_tags, with_purpose
 
 BASTION_SUBNET = "AzureBastionSubnet"
 """The only name Azure Bastion accepts for its subnet."""

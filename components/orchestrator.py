@@ -27,19 +27,7 @@ from pulumi_azure_native import (
     resources,
 )
 
-from components import naming
-from components.access_targets import Target
 from components.aml import aml_cluster, identity_datastore
-from components.conventions import (
-    GLOBAL_MODELS_CONTAINER,
-    PURPOSE_AKS_CONTROL_PLANE,
-    PURPOSE_IMAGE_BUILD,
-    PURPOSE_JOBS,
-    PURPOSE_MODELS,
-    PURPOSE_WORKSPACE,
-    SIGNING_KEYS_CONTAINER,
-    WORKSPACE_LOGS_CONTAINER,
-)
 from components.dns import ZoneWrites, private_zones
 from components.kubernetes.aks import (
     POOL_SELECTOR,
@@ -56,7 +44,6 @@ from components.permissions import (
     aks_identity,
     assign,
 )
-from components.posture import NetworkPosture
 from components.silo_network import Outbound, PrivateEndpointSpec, SiloNetwork, SiloNetworkArgs
 from components.storage import (
     PRIVATE,
@@ -66,7 +53,20 @@ from components.storage import (
     uploaders_network,
 )
 from components.storage import secure_storage_account as storage_account
-from components.tags import orchestrator_tags, with_purpose
+from components.vocabulary import naming
+from components.vocabulary.access_targets import Target
+from components.vocabulary.conventions import (
+    GLOBAL_MODELS_CONTAINER,
+    PURPOSE_AKS_CONTROL_PLANE,
+    PURPOSE_IMAGE_BUILD,
+    PURPOSE_JOBS,
+    PURPOSE_MODELS,
+    PURPOSE_WORKSPACE,
+    SIGNING_KEYS_CONTAINER,
+    WORKSPACE_LOGS_CONTAINER,
+)
+from components.vocabulary.posture import NetworkPosture
+from components.vocabulary.tags import orchestrator_tags, with_purpose
 
 AGGREGATION_NAMESPACE = "fl-aggregation"
 """Kubernetes namespace of aggregation jobs (blueprint 'confidential')."""
@@ -102,7 +102,7 @@ class OrchestratorArgs:
     submitter_ip_ranges: Sequence[str] = ()
     """Where submitters upload code from, admitted by the workspace storage's IP rules."""
     aggregation_pool: Any = None
-    """An AKS pool spec (``blueprints.silo_specs.AksPool``): aggregation then runs on an AKS
+    """An AKS pool spec (``blueprints.silo_kinds.aks.AksPool``): aggregation then runs on an AKS
     cluster in the hub (confidential nodes), attached as the ``orchestrator`` compute."""
     cluster_grants: Sequence[Grant] = ()
     """Permissions-table rows the aggregation cluster needs before it exists."""

@@ -31,16 +31,16 @@ from typing import Literal
 import pulumi
 from pulumi_azure_native import authorization
 
-from components import builtin_roles as roles
-from components.access_targets import Target
-from components.conventions import (
+from components.vocabulary import builtin_roles as roles
+from components.vocabulary.access_targets import Target
+from components.vocabulary.conventions import (
     GLOBAL_MODELS_CONTAINER,
     MEMBER_OF_MARKER,
     SIGNING_KEYS_CONTAINER,
     SUBMITTER_MARKER,
     WORKSPACE_LOGS_CONTAINER,
 )
-from components.naming import silo_container
+from components.vocabulary.naming import silo_container
 
 PrincipalType = Literal["User", "Group", "ServicePrincipal"]
 GranteeKind = Literal[

@@ -26,9 +26,9 @@ from typing import Literal
 import pulumi
 from pulumi_azure_native import network, privatedns
 
-from components import naming
 from components.dns import ZoneWrites, zone_label
-from components.posture import ZONES_BY_GROUP
+from components.vocabulary import naming
+from components.vocabulary.posture import ZONES_BY_GROUP
 
 COMPUTE_SUBNET = "compute"
 ENDPOINTS_SUBNET = "endpoints"

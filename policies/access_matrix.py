@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from components.conventions import (
+from components.vocabulary.conventions import (
     PURPOSE_JOBS,
     PURPOSE_MODELS,
     PURPOSE_SILO_DATA,

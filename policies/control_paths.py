@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from components.arm_types import MANAGED_CLUSTER, WORKSPACE
+from components.vocabulary.arm_types import MANAGED_CLUSTER, WORKSPACE
 from policies.graph import Node, ResourceGraph, SubnetInfo, silo_of
 from policies.job_path import Actor, Movement
 from policies.nsg_egress import INTERNET, Egress, egress, route_to, subnet_nsg

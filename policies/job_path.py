@@ -40,10 +40,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from components import builtin_roles as names
-from components.arm_types import BASTION_HOST, VIRTUAL_MACHINE
-from components.conventions import SIGNING_KEYS_CONTAINER, WORKSPACE_LOGS_CONTAINER
 from components.jump_host import HOST_SUBNET, PURPOSE_JUMP_HOST
+from components.vocabulary import builtin_roles as names
+from components.vocabulary.arm_types import BASTION_HOST, VIRTUAL_MACHINE
+from components.vocabulary.conventions import SIGNING_KEYS_CONTAINER, WORKSPACE_LOGS_CONTAINER
 from fl_jobs.aml import round_movements
 from fl_jobs.aml.round_movements import DataMovement, Store
 from policies import roles

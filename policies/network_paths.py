@@ -18,15 +18,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from components.arm_types import (
+from components.vocabulary.arm_types import (
     CONTAINER_REGISTRY,
     KEY_VAULT,
     MANAGED_CLUSTER,
     STORAGE_ACCOUNT,
     WORKSPACE,
 )
-from components.conventions import ROLE_ORCHESTRATOR
-from components.posture import ZONES_BY_GROUP
+from components.vocabulary.conventions import ROLE_ORCHESTRATOR
+from components.vocabulary.posture import ZONES_BY_GROUP
 from policies.graph import (
     COMPUTE,
     VIRTUAL_NETWORK,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from components import builtin_roles as builtin
+from components.vocabulary import builtin_roles as builtin
 
 _GUID = builtin.BUILTIN_ROLES
 

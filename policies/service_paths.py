@@ -39,8 +39,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from components import builtin_roles as names
-from components.arm_types import CONTAINER_REGISTRY, KEY_VAULT, STORAGE_ACCOUNT
+from components.vocabulary import builtin_roles as names
+from components.vocabulary.arm_types import CONTAINER_REGISTRY, KEY_VAULT, STORAGE_ACCOUNT
 from policies.graph import COMPUTE, Node, ResourceGraph
 from policies.job_path import (
     ACR_PULL,

@@ -1,11 +1,12 @@
-"""The packages form layers without cycles: components (vocabulary and Pulumi components) <-
-policies (checks over a recorded graph) <- blueprints (the builder and the plan), with fl_jobs
-used by blueprints only for the manifest. Imports anywhere in a module count, function-local
-ones included, so no cycle hides behind a late import."""
+"""The packages form layers without cycles: components (its ``vocabulary`` of pure data, then
+the Pulumi components) <- policies (checks over a recorded graph) <- blueprints (the builder and
+the plan), with fl_jobs used by blueprints only for the manifest. Imports anywhere in a module
+count, function-local ones included, so no cycle hides behind a late import."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -54,15 +55,44 @@ def test_the_checks_need_nothing_from_the_blueprints() -> None:
     assert not edges["components"]["policies"] and not edges["components"]["blueprints"]
 
 
+def _imports(path: Path) -> list[str]:
+    """Every module ``path`` imports, anywhere in it, relative imports resolved."""
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            module = node.module or ""
+            found.append(module if node.level == 0 else f"{base}.{module}".rstrip("."))
+    return found
+
+
+def test_the_vocabulary_imports_nothing_outside_itself() -> None:
+    """The vocabulary is what the checks share with the components: pure data and rules. It
+    imports no Pulumi (the checks then need none through it) and no other part of the
+    repository, only the standard library, pydantic and its own modules."""
+    allowed = {*sys.stdlib_module_names, "pydantic", "pydantic_core"}
+    found = [
+        f"{path.relative_to(REPO)}: {module}"
+        for path in sorted((REPO / "components" / "vocabulary").rglob("*.py"))
+        for module in _imports(path)
+        if module.split(".")[0] not in allowed
+        and not (module + ".").startswith("components.vocabulary.")
+    ]
+    assert found == [], found
+
+
 def test_every_blueprint_has_its_posture_in_the_vocabulary() -> None:
     from blueprints.catalog import BLUEPRINTS
-    from components.posture import BLUEPRINT_POSTURES
+    from components.vocabulary.posture import BLUEPRINT_POSTURES
 
     assert {name: bp.posture for name, bp in BLUEPRINTS.items()} == dict(BLUEPRINT_POSTURES)
 
 
 def test_the_graph_reads_the_posture_the_stack_exported() -> None:
-    from components.posture import BLUEPRINT_POSTURES
+    from components.vocabulary.posture import BLUEPRINT_POSTURES
     from policies.graph import ResourceGraph
 
     private = BLUEPRINT_POSTURES["private"]

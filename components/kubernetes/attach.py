@@ -15,11 +15,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import kubernetesconfiguration, machinelearningservices
 
-from components.access_targets import Target
 from components.kubernetes.aml_extension import ClusterRp, aml_extension
 from components.kubernetes.attached_compute import kubernetes_compute
 from components.kubernetes.instance_types import InstanceType, instance_type_resources
 from components.permissions import WORKSPACE_IDENTITY, Grant, assign
+from components.vocabulary.access_targets import Target
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import machinelearningservices, managedidentity
 
-from components import naming
-from components.conventions import PURPOSE_AKS_CONTROL_PLANE
 from components.kubernetes.aks import (
     POOL_SELECTOR,
     AksArgs,
@@ -24,14 +22,14 @@ from components.kubernetes.aks import (
 )
 from components.permissions import aks_identity
 from components.silos.kubernetes_silo import KubernetesSilo
-from components.tags import with_purpose
-from components.vm_sizes import vm_size
+from components.vocabulary import naming
+from components.vocabulary.conventions import PURPOSE_AKS_CONTROL_PLANE
+from components.vocabulary.tags import with_purpose
+from components.vocabulary.vm_sizes import vm_size
 
 
 class AksClusterSilo(KubernetesSilo):
     """A silo on an AKS cluster of its own."""
-
-    kind = "aks"
 
     def _compute(self) -> machinelearningservices.Compute:
         spec, args = self.args.spec, self.args

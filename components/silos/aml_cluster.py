@@ -10,16 +10,14 @@ from typing import Any
 
 from pulumi_azure_native import machinelearningservices
 
-from components import naming
 from components.aml import aml_cluster
 from components.silos.base import SiloComponent
-from components.vm_sizes import vm_size
+from components.vocabulary import naming
+from components.vocabulary.vm_sizes import vm_size
 
 
 class AmlClusterSilo(SiloComponent):
     """A silo whose compute is an Azure ML compute cluster."""
-
-    kind = "aml"
 
     def _compute(self) -> machinelearningservices.Compute:
         args, spec = self.args, self.args.spec

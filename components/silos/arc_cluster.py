@@ -37,7 +37,6 @@ def _secret(value: Any) -> pulumi.Output[str]:
 class ArcClusterSilo(KubernetesSilo):
     """A silo on an on-premises cluster attached through Azure Arc."""
 
-    kind = "arc"
     manifest_kind = "external"
     in_vnet = False
 

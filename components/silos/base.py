@@ -17,13 +17,9 @@ from typing import Any, ClassVar
 import pulumi
 from pulumi_azure_native import machinelearningservices, managedidentity, resources, storage
 
-from components import naming
-from components.access_targets import Target
 from components.aml import identity_datastore
-from components.conventions import PURPOSE_SILO_DATA
 from components.dns import ZoneWrites
 from components.permissions import Grant, Grantee, assign, silo_identity
-from components.posture import NetworkPosture
 from components.silo_network import (
     HubRef,
     Outbound,
@@ -39,7 +35,11 @@ from components.storage import (
     secure_storage_account,
     uploaders_network,
 )
-from components.tags import silo_tags, with_purpose
+from components.vocabulary import naming
+from components.vocabulary.access_targets import Target
+from components.vocabulary.conventions import PURPOSE_SILO_DATA
+from components.vocabulary.posture import NetworkPosture
+from components.vocabulary.tags import silo_tags, with_purpose
 
 DATA_CONTAINER = "data"
 
@@ -54,7 +54,7 @@ class SiloArgs:
     base_name: str
     suffix: pulumi.Input[str]
     spec: Any
-    """The silo's spec model (``blueprints.silo_specs``): its kind's settings."""
+    """The silo's spec model (``blueprints.silo_kinds``): its kind's settings."""
     tags: Mapping[str, str]
     workspace: machinelearningservices.Workspace
     workspace_resource_group: pulumi.Input[str]
@@ -85,7 +85,6 @@ class SiloArgs:
 class SiloComponent(pulumi.ComponentResource):
     """A silo of any kind: identity, storage, datastore, (VNet), and a compute from the kind."""
 
-    kind: ClassVar[str]
     manifest_kind: ClassVar[str] = "internal"
     """``internal`` (runs in Azure) or ``external`` (the site's own cluster), in the manifest."""
     in_vnet: ClassVar[bool] = True

@@ -11,11 +11,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import machinelearningservices
 
-from components import naming
 from components.kubernetes.aml_extension import ClusterRp
 from components.kubernetes.attach import AttachArgs, Attached, attach_cluster
 from components.kubernetes.instance_types import InstanceType
 from components.silos.base import SiloComponent
+from components.vocabulary import naming
 
 
 def instance_types(specs: Sequence[Any], selector: Mapping[str, str]) -> list[InstanceType]:

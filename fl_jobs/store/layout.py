@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 
 GLOBAL_CONTAINER = "global"
-"""Same name as components.conventions.GLOBAL_MODELS_CONTAINER (a test keeps them equal)."""
+"""Same name as components.vocabulary.conventions.GLOBAL_MODELS_CONTAINER (a test keeps them
+equal)."""
 
 _JOB = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -40,7 +41,8 @@ def check_job_id(job: str) -> str:
 
 
 def silo_container(silo: str) -> str:
-    """The model-store container of ``silo`` (components.naming.silo_container's rule)."""
+    """The model-store container of ``silo`` (the rule of
+    components.vocabulary.naming.silo_container)."""
     return f"silo-{silo}"
 
 
@@ -107,7 +109,8 @@ def step_of(request_name: str, silo: str) -> int | None:
 
 
 SIGNING_KEYS_CONTAINER = "signing-keys"
-"""Same name as components.conventions.SIGNING_KEYS_CONTAINER (a test keeps them equal)."""
+"""Same name as components.vocabulary.conventions.SIGNING_KEYS_CONTAINER (a test keeps them
+equal)."""
 
 
 def signing_key_blob(silo: str) -> str:

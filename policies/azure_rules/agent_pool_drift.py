@@ -10,7 +10,7 @@ first ``up`` is unaffected, so the failure is *unverified* here.
 
 from __future__ import annotations
 
-from components.arm_types import AGENT_POOL, MANAGED_CLUSTER
+from components.vocabulary.arm_types import AGENT_POOL, MANAGED_CLUSTER
 from policies.graph import ResourceGraph
 from policies.violation import Violation
 

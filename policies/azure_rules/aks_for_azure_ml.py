@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from components.arm_types import MANAGED_CLUSTER
+from components.vocabulary.arm_types import MANAGED_CLUSTER
 from policies.graph import COMPUTE, ResourceGraph
 from policies.violation import Violation
 

@@ -12,7 +12,7 @@ unused public IP on nodes that should leave through the gateway.
 
 from __future__ import annotations
 
-from components.arm_types import MANAGED_CLUSTER
+from components.vocabulary.arm_types import MANAGED_CLUSTER
 from policies.graph import ResourceGraph
 from policies.violation import Violation
 

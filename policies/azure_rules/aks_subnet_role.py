@@ -9,8 +9,8 @@ hold the role before the cluster exists, so the cluster waits for it.
 
 from __future__ import annotations
 
-from components import builtin_roles as names
-from components.arm_types import MANAGED_CLUSTER
+from components.vocabulary import builtin_roles as names
+from components.vocabulary.arm_types import MANAGED_CLUSTER
 from policies import roles
 from policies.graph import ResourceGraph
 from policies.violation import Violation

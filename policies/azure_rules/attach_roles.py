@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from components import builtin_roles as names
-from components.arm_types import CONNECTED_CLUSTER
+from components.vocabulary import builtin_roles as names
+from components.vocabulary.arm_types import CONNECTED_CLUSTER
 from policies import roles
 from policies.graph import COMPUTE, Node, ResourceGraph
 from policies.violation import Violation

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from components.arm_types import BASTION_HOST, PUBLIC_IP, SUBNET
+from components.vocabulary.arm_types import BASTION_HOST, PUBLIC_IP, SUBNET
 from policies.graph import Node, ResourceGraph
 from policies.violation import Violation
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from components import builtin_roles as names
+from components.vocabulary import builtin_roles as names
 from policies import roles
 from policies.graph import COMPUTE, Node, ResourceGraph
 from policies.violation import Violation

@@ -10,8 +10,8 @@ container, never the account.
 
 from __future__ import annotations
 
-from components import builtin_roles as names
-from components.conventions import WORKSPACE_LOGS_CONTAINER
+from components.vocabulary import builtin_roles as names
+from components.vocabulary.conventions import WORKSPACE_LOGS_CONTAINER
 from policies import roles
 from policies.graph import COMPUTE, ResourceGraph
 from policies.invariants.least_privilege import runs_fl_code

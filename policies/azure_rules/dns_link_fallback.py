@@ -12,7 +12,7 @@ a linked privatelink zone without their record would answer NXDOMAIN. The failur
 
 from __future__ import annotations
 
-from components.arm_types import PRIVATE_DNS_LINK
+from components.vocabulary.arm_types import PRIVATE_DNS_LINK
 from policies.graph import ResourceGraph
 from policies.violation import Violation
 

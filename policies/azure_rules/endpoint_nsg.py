@@ -20,7 +20,7 @@ rests on it is refused (the spec accepts only public-cloud regions, so the list 
 
 from __future__ import annotations
 
-from components.arm_types import PRIVATE_ENDPOINT
+from components.vocabulary.arm_types import PRIVATE_ENDPOINT
 from policies.graph import ResourceGraph
 from policies.nsg_egress import subnet_nsg
 from policies.violation import Violation

@@ -14,7 +14,12 @@ connected cluster (read by id) is the site's to keep connected, and is not check
 
 from __future__ import annotations
 
-from components.arm_types import AGENT_POOL, CONNECTED_CLUSTER, K8S_EXTENSION, MANAGED_CLUSTER
+from components.vocabulary.arm_types import (
+    AGENT_POOL,
+    CONNECTED_CLUSTER,
+    K8S_EXTENSION,
+    MANAGED_CLUSTER,
+)
 from policies.graph import Node, ResourceGraph, silo_of
 from policies.violation import Violation
 

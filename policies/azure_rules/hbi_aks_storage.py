@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from components import builtin_roles as names
-from components.arm_types import MANAGED_CLUSTER
+from components.vocabulary import builtin_roles as names
+from components.vocabulary.arm_types import MANAGED_CLUSTER
 from policies import roles
 from policies.graph import COMPUTE, ResourceGraph
 from policies.violation import Violation

@@ -11,14 +11,14 @@ The replacement must not reuse the name: Azure ML docs, "Workspace soft deletion
 name of a workspace that has been soft deleted until the retention period has passed or the
 workspace is permanently deleted" (ARM: "Soft-deleted workspace exists. Please purge or
 recover it.", Azure/ResourceModules#3596). So the name follows the flag (``-hbi-`` in an HBI
-workspace's name, ``components.naming.workspace``) and Pulumi creates the new workspace before
-deleting the old one. The old one's run history is soft-deleted with it; to reuse the old name
-sooner, purge it: ``az ml workspace delete --permanently-delete``.
+workspace's name, ``components.vocabulary.naming.workspace``) and Pulumi creates the new
+workspace before deleting the old one. The old one's run history is soft-deleted with it; to
+reuse the old name sooner, purge it: ``az ml workspace delete --permanently-delete``.
 """
 
 from __future__ import annotations
 
-from components.naming import HBI_MARK
+from components.vocabulary.naming import HBI_MARK
 from policies.graph import WORKSPACE, ResourceGraph
 from policies.violation import Violation
 
@@ -53,7 +53,7 @@ def check(graph: ResourceGraph) -> list[Violation]:
                     "replaces it under the same name, which soft delete blocks for 14 days "
                     "('Soft-deleted workspace exists').",
                     f"Name it with '{HBI_MARK}' exactly when hbiWorkspace is true "
-                    "(components.naming.workspace), or purge the old one first with "
+                    "(components.vocabulary.naming.workspace), or purge the old one first with "
                     "az ml workspace delete --permanently-delete.",
                 )
             )

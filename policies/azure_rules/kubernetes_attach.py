@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from components.arm_types import K8S_INSTANCE_TYPE, K8S_NAMESPACE
+from components.vocabulary.arm_types import K8S_INSTANCE_TYPE, K8S_NAMESPACE
 from policies.graph import COMPUTE, Node, ResourceGraph
 from policies.violation import Violation
 

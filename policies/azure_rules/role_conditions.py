@@ -11,7 +11,7 @@ the role would be granted in full). fl-sandbox uses one for the test-set uploade
 
 from __future__ import annotations
 
-from components import builtin_roles as names
+from components.vocabulary import builtin_roles as names
 from policies import roles
 from policies.graph import ROLE_ASSIGNMENT, ResourceGraph
 from policies.violation import Violation

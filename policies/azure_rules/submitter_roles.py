@@ -9,7 +9,7 @@ has no data actions, so it is not enough.
 
 from __future__ import annotations
 
-from components import builtin_roles as names
+from components.vocabulary import builtin_roles as names
 from policies import roles
 from policies.graph import ResourceGraph
 from policies.violation import Violation

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 
-from components.arm_types import PRIVATE_ENDPOINT, SUBNET, VNET_PEERING
+from components.vocabulary.arm_types import PRIVATE_ENDPOINT, SUBNET, VNET_PEERING
 from policies.graph import VIRTUAL_NETWORK, Node, ResourceGraph
 from policies.violation import Violation
 

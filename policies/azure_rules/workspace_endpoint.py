@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from components.posture import ZONES_BY_GROUP
+from components.vocabulary.posture import ZONES_BY_GROUP
 from policies.graph import COMPUTE, Node, ResourceGraph
 from policies.violation import Violation
 

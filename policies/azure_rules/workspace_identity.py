@@ -11,7 +11,7 @@ workspace is created, so the workspace waits for them.
 
 from __future__ import annotations
 
-from components import builtin_roles as names
+from components.vocabulary import builtin_roles as names
 from policies import roles
 from policies.graph import Node, ResourceGraph
 from policies.violation import Violation

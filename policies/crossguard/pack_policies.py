@@ -7,9 +7,9 @@ before it is created. All reuse the functions of ``policies.invariants``,
 ``policies.azure_rules`` and ``policies.job_path``, so the pack, the offline plan and the
 tests agree by construction.
 
-Optional policy config ``blueprint`` (a name of ``components.posture.BLUEPRINT_POSTURES``)
-states the blueprint when the stack's outputs (``posture``, ``federation``) are not available,
-e.g. on the first preview.
+Optional policy config ``blueprint`` (a name of
+``components.vocabulary.posture.BLUEPRINT_POSTURES``) states the blueprint when the stack's
+outputs (``posture``, ``federation``) are not available, e.g. on the first preview.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from components.posture import BLUEPRINT_POSTURES
+from components.vocabulary.posture import BLUEPRINT_POSTURES
 from policies.azure_rules import RULES
 from policies.crossguard.deployed_graph import DeployedResource, graph_from_stack, plain
 from policies.graph import COMPUTE, STORAGE_ACCOUNT, Node, ResourceGraph

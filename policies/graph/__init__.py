@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.arm_types import (
+from components.vocabulary.arm_types import (
     BLOB_CONTAINER,
     COMPUTE,
     CONTAINER_REGISTRY,

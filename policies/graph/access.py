@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from components.arm_types import (
+from components.vocabulary.arm_types import (
     BLOB_CONTAINER,
     COMPUTE,
     ROLE_ASSIGNMENT,
     USER_ASSIGNED_IDENTITY,
     WORKSPACE,
 )
-from components.conventions import ROLE_ORCHESTRATOR, ROLE_SILO
+from components.vocabulary.conventions import ROLE_ORCHESTRATOR, ROLE_SILO
 from policies import roles
 from policies.graph.core import (
     GraphCore,

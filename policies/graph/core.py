@@ -4,8 +4,8 @@ The graph is built from what a Pulumi program registered: offline from ``run_und
 records, at deployment time from CrossGuard's ``PolicyResource`` list. Both give a type, a
 logical name, a parent, a property bag and dependencies; neither promises a resource id in the
 same form (the mocks make one up, CrossGuard gives none), so resources are matched on
-*derived* ARM ids built from their names (``components.arm_types``) as well as on any id they
-carry. Matching is case-insensitive and ignores the subscription, like ARM.
+*derived* ARM ids built from their names (``components.vocabulary.arm_types``) as well as on
+any id they carry. Matching is case-insensitive and ignores the subscription, like ARM.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
-from components.arm_types import RESOURCE_GROUP, STORAGE_ACCOUNT, arm_name, arm_path
-from components.conventions import (
+from components.vocabulary.arm_types import RESOURCE_GROUP, STORAGE_ACCOUNT, arm_name, arm_path
+from components.vocabulary.conventions import (
     MEMBER_OF_MARKER,
     PURPOSE_MODELS,
     PURPOSE_SILO_DATA,
@@ -28,7 +28,7 @@ from components.conventions import (
     TAG_ROLE,
     TAG_SILO,
 )
-from components.posture import NetworkPosture, posture_of
+from components.vocabulary.posture import NetworkPosture, posture_of
 
 BLUEPRINT_TAG = "fl-sandbox-blueprint"
 """Optional tag naming the blueprint, read when the stack outputs are not at hand."""
@@ -367,7 +367,7 @@ class GraphCore:
     @cached_property
     def posture(self) -> NetworkPosture | None:
         """The network posture the stack exported (output ``posture``), else the named
-        blueprint's (``components.posture``), else None."""
+        blueprint's (``components.vocabulary.posture``), else None."""
         return NetworkPosture.from_output(self.outputs.get("posture")) or posture_of(self.blueprint)
 
     @property

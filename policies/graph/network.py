@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from components.arm_types import (
+from components.vocabulary.arm_types import (
     AGENT_POOL,
     CONNECTED_CLUSTER,
     DYNAMIC_RESOURCE,

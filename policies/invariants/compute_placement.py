@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.arm_types import MANAGED_CLUSTER
-from components.conventions import ROLE_SILO, TAG_ROLE, TAG_SILO
+from components.vocabulary.arm_types import MANAGED_CLUSTER
+from components.vocabulary.conventions import ROLE_SILO, TAG_ROLE, TAG_SILO
 from policies.graph import (
     COMPUTE,
     USER_ASSIGNED_IDENTITY,

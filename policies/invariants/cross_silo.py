@@ -10,14 +10,14 @@ may read, and write only under the ABAC condition that names its own key blob
 
 from __future__ import annotations
 
-from components.conventions import (
+from components.permissions import signing_key_condition
+from components.vocabulary.conventions import (
     GLOBAL_MODELS_CONTAINER,
     PURPOSE_MODELS,
     PURPOSE_SILO_DATA,
     ROLE_SILO,
     SIGNING_KEYS_CONTAINER,
 )
-from components.permissions import signing_key_condition
 from policies import roles
 from policies.graph import Grant, ResourceGraph, StorageTarget, purpose_of, silo_of
 from policies.violation import Violation

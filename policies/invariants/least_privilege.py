@@ -11,8 +11,8 @@ image-build``), where no FL step runs, may.
 
 from __future__ import annotations
 
-from components import builtin_roles
-from components.conventions import PURPOSE_IMAGE_BUILD
+from components.vocabulary import builtin_roles
+from components.vocabulary.conventions import PURPOSE_IMAGE_BUILD
 from policies import roles
 from policies.graph import COMPUTE, WORKSPACE, Node, ResourceGraph, purpose_of
 from policies.violation import Violation

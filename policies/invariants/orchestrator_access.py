@@ -11,8 +11,8 @@ group: Azure's rule 20).
 
 from __future__ import annotations
 
-from components.builtin_roles import NO_STORAGE_ACTIONS
-from components.conventions import PURPOSE_SILO_DATA, ROLE_ORCHESTRATOR
+from components.vocabulary.builtin_roles import NO_STORAGE_ACTIONS
+from components.vocabulary.conventions import PURPOSE_SILO_DATA, ROLE_ORCHESTRATOR
 from policies.graph import WORKSPACE, Grant, Principal, ResourceGraph, purpose_of, silo_of
 from policies.violation import Violation
 

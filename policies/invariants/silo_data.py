@@ -7,7 +7,12 @@ subscription scope reaches every storage account inside it, so it counts here as
 
 from __future__ import annotations
 
-from components.conventions import MEMBER_OF_MARKER, PURPOSE_SILO_DATA, ROLE_SILO, TAG_PURPOSE
+from components.vocabulary.conventions import (
+    MEMBER_OF_MARKER,
+    PURPOSE_SILO_DATA,
+    ROLE_SILO,
+    TAG_PURPOSE,
+)
 from policies import roles
 from policies.graph import Grant, ResourceGraph, purpose_of, silo_of
 from policies.violation import Violation

@@ -10,7 +10,7 @@ listed addresses only), a blob private endpoint, and copies limited to private l
 
 from __future__ import annotations
 
-from components.conventions import PURPOSE_MODELS, PURPOSE_SILO_DATA
+from components.vocabulary.conventions import PURPOSE_MODELS, PURPOSE_SILO_DATA
 from policies.graph import Node, ResourceGraph, purpose_of, silo_of
 from policies.violation import Violation
 

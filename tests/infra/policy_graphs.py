@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from blueprints.mock_runtime import RecordedResource
-from components.conventions import (
+from components.vocabulary.conventions import (
     PURPOSE_MODELS,
     PURPOSE_SILO_DATA,
     PURPOSE_WORKSPACE,

@@ -4,7 +4,7 @@ userAssignedNATGateway) where the subnet has one, and never claims one it lacks.
 from __future__ import annotations
 
 from blueprints.plan import _plain
-from components.arm_types import MANAGED_CLUSTER
+from components.vocabulary.arm_types import MANAGED_CLUSTER
 from policies.azure_rules import aks_outbound as rule
 from tests.infra.breaks import edited, graph, nested_set, typed
 from tests.infra.kubernetes_runs import stack_run

@@ -11,18 +11,6 @@ import pytest
 from blueprints.builder import sandbox_access_table
 from blueprints.mock_runtime import MOCK_SUBSCRIPTION, MockRun, RecordedResource, deployer_object_id
 from blueprints.spec import SandboxSpec, load_stack_file
-from components.builtin_roles import BLOB_DATA_CONTRIBUTOR, BLOB_DATA_READER, BUILTIN_ROLES
-from components.conventions import (
-    MEMBER_OF_MARKER,
-    PURPOSE_AKS_CONTROL_PLANE,
-    PURPOSE_IMAGE_BUILD,
-    PURPOSE_JOBS,
-    PURPOSE_MODELS,
-    PURPOSE_WORKSPACE,
-    SUBMITTER_MARKER,
-    TAG_PURPOSE,
-    TAG_SILO,
-)
 from components.permissions import (
     ATTACH_ROLES,
     DEPLOYER,
@@ -43,6 +31,22 @@ from components.permissions import (
     silo_identity,
 )
 from components.silo_network import COMPUTE_SUBNET
+from components.vocabulary.builtin_roles import (
+    BLOB_DATA_CONTRIBUTOR,
+    BLOB_DATA_READER,
+    BUILTIN_ROLES,
+)
+from components.vocabulary.conventions import (
+    MEMBER_OF_MARKER,
+    PURPOSE_AKS_CONTROL_PLANE,
+    PURPOSE_IMAGE_BUILD,
+    PURPOSE_JOBS,
+    PURPOSE_MODELS,
+    PURPOSE_WORKSPACE,
+    SUBMITTER_MARKER,
+    TAG_PURPOSE,
+    TAG_SILO,
+)
 from tests.infra.helpers import (
     BLUEPRINT_NAMES,
     blueprint_run,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from blueprints.mock_runtime import MockRun
-from components import naming
-from components.conventions import (
+from components.vocabulary import naming
+from components.vocabulary.conventions import (
     PURPOSE_MODELS,
     PURPOSE_SILO_DATA,
     PURPOSE_WORKSPACE,
@@ -360,8 +360,8 @@ def test_no_code_ever_lists_keys() -> None:
     root = Path(__file__).resolve().parents[2]
     sources = [
         root / "__main__.py",
-        *(root / "components").glob("*.py"),
-        *(root / "blueprints").glob("*.py"),
+        *(root / "components").rglob("*.py"),
+        *(root / "blueprints").rglob("*.py"),
     ]
     for path in sources:
         assert not re.search(r"list\w*keys|connection_string", path.read_text(), re.I), path

@@ -10,7 +10,8 @@ from blueprints.catalog import BLUEPRINTS
 from blueprints.mock_runtime import MockRun, RecordedResource
 from blueprints.spec import EXAMPLE_SUBMITTER_RANGE
 from blueprints.uploaders import upload_route
-from components.conventions import (
+from components.kubernetes.aks import POOL_SELECTOR
+from components.vocabulary.conventions import (
     PURPOSE_AKS_CONTROL_PLANE,
     PURPOSE_IMAGE_BUILD,
     PURPOSE_JOBS,
@@ -18,9 +19,8 @@ from components.conventions import (
     TAG_PURPOSE,
     TAG_SILO,
 )
-from components.kubernetes.aks import POOL_SELECTOR
-from components.posture import ZONES_BY_GROUP, NetworkPosture
-from components.vm_sizes import vm_size
+from components.vocabulary.posture import ZONES_BY_GROUP, NetworkPosture
+from components.vocabulary.vm_sizes import vm_size
 from tests.infra.helpers import (
     BLUEPRINT_NAMES,
     blueprint_run,

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from components import naming
+from components.vocabulary import naming
 
 BASES = ["fl", "flsandbox", "a-very-long-base", "x1-y2"]
 LABELS = ["a", "silo1", "hospital-a", "hospital-b", "a-very-long-silo-name-xyz", "ws", "models"]

@@ -8,9 +8,6 @@ from dataclasses import replace
 import pytest
 
 from blueprints.catalog import BLUEPRINT_NAMES, BLUEPRINTS
-from components import builtin_roles as roles
-from components.access_targets import Target, parse_target
-from components.conventions import MEMBER_OF_MARKER, SUBMITTER_MARKER
 from components.permissions import (
     DEPLOYER,
     GRANTS_PER_SILO,
@@ -23,7 +20,10 @@ from components.permissions import (
     silo_identity,
     submitter_grants,
 )
-from components.posture import AML_API_ZONE, BLOB_ZONE, REGISTRY_ZONE, NetworkPosture
+from components.vocabulary import builtin_roles as roles
+from components.vocabulary.access_targets import Target, parse_target
+from components.vocabulary.conventions import MEMBER_OF_MARKER, SUBMITTER_MARKER
+from components.vocabulary.posture import AML_API_ZONE, BLOB_ZONE, REGISTRY_ZONE, NetworkPosture
 
 SILOS = ["alpha", "beta-2"]
 

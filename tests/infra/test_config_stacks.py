@@ -31,7 +31,7 @@ def test_sample_stack_files_parse(path: Path) -> None:
     spec = load_stack_file(path)
     assert path.name == f"Pulumi.{spec.blueprint}.yaml"
     assert spec.silos
-    assert all(s.address_space for s in spec.silos if s.kind != "arc")
+    assert all(s.network_range for s in spec.silos if s.silo_kind.in_vnet)
 
 
 def test_missing_stack_file_is_named(tmp_path: Path) -> None:

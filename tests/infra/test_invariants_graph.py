@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.conventions import TAG_PURPOSE, TAG_ROLE, TAG_SILO
 from components.permissions import signing_key_condition
+from components.vocabulary.conventions import TAG_PURPOSE, TAG_ROLE, TAG_SILO
 from policies import roles
 from policies.graph import ResourceGraph
 from policies.invariants import INVARIANTS, check_all

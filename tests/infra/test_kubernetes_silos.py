@@ -19,12 +19,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from blueprints.mock_runtime import MockRun, RecordedResource
 from blueprints.plan import Plan
 from components.arc_keys import agent_public_key_certificate
-from components.builtin_roles import BLOB_DATA_CONTRIBUTOR, BUILTIN_ROLES, NETWORK_CONTRIBUTOR
 from components.kubernetes.aks import POOL_SELECTOR
 from components.kubernetes.arc_onboarding import CHART, RELEASE_NAME, RELEASE_NAMESPACE
 from components.kubernetes.data_volume import MOUNT_ANNOTATION, PVC_LABEL
 from components.kubernetes.instance_types import GPU_RESOURCE
-from components.vm_sizes import vm_size
+from components.vocabulary.builtin_roles import (
+    BLOB_DATA_CONTRIBUTOR,
+    BUILTIN_ROLES,
+    NETWORK_CONTRIBUTOR,
+)
+from components.vocabulary.vm_sizes import vm_size
 from policies.graph import ResourceGraph
 from policies.invariants import check_graph
 from tests.infra.known_gaps import marked

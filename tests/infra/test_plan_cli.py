@@ -17,8 +17,8 @@ import components.permissions
 from blueprints.__main__ import EXIT_BAD_CONFIG, EXIT_VIOLATIONS, app
 from blueprints.mock_runtime import MOCK_SUBSCRIPTION
 from blueprints.spec import EXAMPLE_SUBMITTER_RANGE, SandboxSpec
-from components import builtin_roles
-from components.posture import NetworkPosture
+from components.vocabulary import builtin_roles
+from components.vocabulary.posture import NetworkPosture
 from fl_jobs.manifest import FederationManifest
 from policies import roles
 from policies.azure_rules import RULES

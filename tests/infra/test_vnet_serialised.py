@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from blueprints.catalog import BLUEPRINT_NAMES
-from components.arm_types import VNET_PEERING
+from components.vocabulary.arm_types import VNET_PEERING
 from policies.azure_rules import vnet_serialised as rule
 from tests.infra.breaks import graph, named, run_of, undepended
 

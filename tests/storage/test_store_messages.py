@@ -104,12 +104,12 @@ def test_json_documents() -> None:
 
 
 def test_layout_names() -> None:
-    from components.conventions import GLOBAL_MODELS_CONTAINER
-    from components.naming import silo_container
+    from components.vocabulary.conventions import GLOBAL_MODELS_CONTAINER
+    from components.vocabulary.naming import silo_container
 
     assert layout.GLOBAL_CONTAINER == GLOBAL_MODELS_CONTAINER
-    from components.conventions import SIGNING_KEYS_CONTAINER
     from components.permissions import signing_key_blob
+    from components.vocabulary.conventions import SIGNING_KEYS_CONTAINER
 
     assert layout.SIGNING_KEYS_CONTAINER == SIGNING_KEYS_CONTAINER
     assert layout.signing_key_blob("north") == signing_key_blob("north")  # its write grant

@@ -96,7 +96,7 @@ def vm_size(size: str) -> VmSize:
         raise UnknownSize(
             "an N-series (GPU) size the sandbox does not know",
             f"use a size of a known GPU series ({known}), or add its series to "
-            "components/vm_sizes.py",
+            "components/vocabulary/vm_sizes.py",
         )
     return VmSize(size, None, 0, False)
 

@@ -11,12 +11,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from components.conventions import (
+from components.vocabulary.conventions import (
     GLOBAL_MODELS_CONTAINER,
     SIGNING_KEYS_CONTAINER,
     WORKSPACE_LOGS_CONTAINER,
 )
-from components.naming import silo_container
+from components.vocabulary.naming import silo_container
 
 TargetKind = Literal[
     "subscription",
