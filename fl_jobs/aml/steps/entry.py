@@ -51,7 +51,6 @@ def configure_logging() -> None:
     """Warnings and errors on stderr, one line each; a handler already there (a test's, a
     host's) is kept."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("azure").setLevel(logging.WARNING)
 
 
 def _error(exc: BaseException) -> None:
