@@ -34,11 +34,11 @@ import numpy as np
 import psutil
 import torch
 
-from benchmarks.cli import Clock, add_update_grid, parser_for
+from benchmarks import harness
+from benchmarks.cli import add_update_grid, parser_for
 from benchmarks.flower_runtime import REPO_ROOT, flower_env, flower_python
-from benchmarks.machine import collect
 from benchmarks.memory import exact_peaks_supported
-from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from benchmarks.report import Table, Target
 from benchmarks.timing import Measurement, measure, release_freed_memory
 from benchmarks.updates import fingerprint, layer_names, make_updates
 
@@ -352,8 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     if too_small:
         parser.error(f"--params: each size must be >= 4000 (got {too_small})")
 
-    clock = Clock()
-    machine = collect(flower_python())
+    bench = harness.start(NAME, args, argv, flower_python=flower_python())
     rows: list[Row] = []
     notes: list[str] = [
         f"torch's default is {torch.get_num_threads()} intra-op threads; numpy's copy is "
@@ -384,13 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         else "resident set sampled every 1 ms"
     )
     notes.append(f"peak extra memory: {method} above the pre-call level; malloc_trim first.")
-    report = BenchmarkReport(
-        benchmark=NAME,
+    bench.finish(
         title="Aggregation: streaming FedAvg vs memory copy, stack-then-average and Flower",
-        started_utc=clock.started_utc,
-        duration_s=round(clock.elapsed(), 1),
-        smoke=args.smoke,
-        machine=machine,
         parameters={
             "k": args.k,
             "params": args.params,
@@ -402,7 +396,6 @@ def main(argv: list[str] | None = None) -> int:
         tables=[_table(rows)] if rows else [],
         notes=notes,
     )
-    print(write_report(report, args.out))
     return 0
 
 

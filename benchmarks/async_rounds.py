@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cli import Clock, parser_for, positive_int
-from benchmarks.machine import collect
-from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from benchmarks import harness
+from benchmarks.cli import parser_for, positive_int
+from benchmarks.report import Table, Target
 
 ROOT = Path(__file__).resolve().parent.parent
 PERIOD_S = 0.1
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.azurite import AzuriteServer
     from tests.storage.identity_endpoint import IdentityEndpoint
 
-    clock = Clock()
+    bench = harness.start("async_rounds", args, argv)
     silos = [f"silo-{i}" for i in range(args.silos)]
     base = {"example": "digits", "seed": 3, "epochs": args.epochs, "round_timeout": 600}
     modes = {
@@ -169,14 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     sync_s, async_s = reached.values()
     ratio = None if sync_s is None or async_s is None else sync_s / async_s
-    report = BenchmarkReport(
-        benchmark="async_rounds",
+    bench.finish(
         title=f"Asynchronous vs synchronous rounds over Azurite, one silo {args.slowdown:g}x "
         "slower",
-        started_utc=clock.started_utc,
-        duration_s=clock.elapsed(),
-        smoke=args.smoke,
-        machine=collect(),
         parameters={
             "silos": args.silos,
             "buffer": args.buffer,
@@ -218,8 +213,6 @@ def main(argv: list[str] | None = None) -> int:
             "so asynchronous runs vary from run to run.",
         ],
     )
-    path = write_report(report, args.out)
-    print(f"wrote {path}")
     return 0
 
 

@@ -9,10 +9,7 @@ expected form, before anything runs.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -81,19 +78,6 @@ def parser_for(benchmark: str, description: str | None) -> argparse.ArgumentPars
         help="tiny sizes that finish in seconds (checks the script, measures nothing useful)",
     )
     return parser
-
-
-@dataclass
-class Clock:
-    """When a benchmark started (UTC, for the report) and how long it has run."""
-
-    started_utc: str = field(
-        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    )
-    _start: float = field(default_factory=time.perf_counter)
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self._start
 
 
 def add_update_grid(parser: argparse.ArgumentParser, k: list[int], k_help: str) -> None:

@@ -24,10 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.cli import Clock, parser_for, positive_int
-from benchmarks.machine import collect
+from benchmarks import harness
+from benchmarks.cli import parser_for, positive_int
 from benchmarks.memory import TreePeakSampler
-from benchmarks.report import BenchmarkReport, Cell, Table, Target, write_report
+from benchmarks.report import Cell, Table, Target
 
 NAME = "fedavg_paper"
 CLIENTS = 100
@@ -206,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.only == "non-iid":
         settings = [s for s in settings if s.partition != "iid"]
 
-    clock = Clock()
-    machine = collect()
+    bench = harness.start(NAME, args, argv)
     outcomes = []
     for setting in settings:
         cap = args.max_rounds
@@ -251,13 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                 round(o.peak_tree_bytes / 1e6),
             ]
         )
-    report = BenchmarkReport(
-        benchmark=NAME,
+    bench.finish(
         title="The FedAvg paper's MNIST rows (McMahan et al., 2017) with fl-sandbox",
-        started_utc=clock.started_utc,
-        duration_s=round(clock.elapsed(), 1),
-        smoke=args.smoke,
-        machine=machine,
         parameters={
             "clients": clients,
             "C": FRACTION,
@@ -304,7 +298,6 @@ def main(argv: list[str] | None = None) -> int:
             "MNIST; the test set is the official 10,000 images, evaluated every round.",
         ],
     )
-    print(write_report(report, args.out))
     return 0
 
 

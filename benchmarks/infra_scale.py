@@ -18,10 +18,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.cli import Clock, list_of, parser_for, positive_int
+from benchmarks import harness
+from benchmarks.cli import list_of, parser_for, positive_int
 from benchmarks.flower_runtime import REPO_ROOT
-from benchmarks.machine import collect
-from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from benchmarks.report import Table, Target
 from blueprints.catalog import BLUEPRINT_NAMES
 
 NAME = "infra_scale"
@@ -156,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--silos/--pipeline-silos: at most {MAX_SILOS} silos (got {too_many})")
     sizes = sorted(set(args.silos))
 
-    clock = Clock()
-    machine = collect()
+    bench = harness.start(NAME, args, argv)
     measured: dict[str, list[dict[str, Any]]] = {}
     for name in args.blueprints:
         runs = []
@@ -290,13 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                 met=ratio <= LINEAR_TOLERANCE * n1 / n0,
             )
         )
-    report = BenchmarkReport(
-        benchmark=NAME,
+    bench.finish(
         title="Infra scale: blueprint under mocks and Azure ML pipeline build, by federation size",
-        started_utc=clock.started_utc,
-        duration_s=round(clock.elapsed(), 1),
-        smoke=args.smoke,
-        machine=machine,
         parameters={
             "blueprints": list(args.blueprints),
             "silos": sizes,
@@ -315,7 +309,6 @@ def main(argv: list[str] | None = None) -> int:
             "the silo-rule check that runs before any submission.",
         ],
     )
-    print(write_report(report, args.out))
     return 0
 
 

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cli import Clock, list_of, parser_for, positive_int
-from benchmarks.machine import collect
-from benchmarks.report import BenchmarkReport, Table, write_report
+from benchmarks import harness
+from benchmarks.cli import list_of, parser_for, positive_int
+from benchmarks.report import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("pipeline", "agents")
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         args.k, args.rounds = [2], [2]
-    clock = Clock()
+    bench = harness.start("job_starts", args, argv)
     rows = []
     for k in args.k:
         for r in args.rounds:
@@ -100,13 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                     ]
                 )
                 print(rows[-1], flush=True)
-    report = BenchmarkReport(
-        benchmark="job_starts",
+    bench.finish(
         title="Azure ML job starts per FL job: unrolled pipeline vs model-store agents",
-        started_utc=clock.started_utc,
-        duration_s=clock.elapsed(),
-        smoke=args.smoke,
-        machine=collect(),
         parameters={"k": args.k, "rounds": args.rounds, "budget_s": args.budget},
         tables=[
             Table(
@@ -124,8 +119,6 @@ def main(argv: list[str] | None = None) -> int:
             "build did not finish within the budget on this machine.",
         ],
     )
-    path = write_report(report, args.out)
-    print(f"wrote {path}")
     return 0
 
 

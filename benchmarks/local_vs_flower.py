@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cli import Clock, list_of, parser_for, positive_int
+from benchmarks import harness
+from benchmarks.cli import list_of, parser_for, positive_int
 from benchmarks.flower_digits import partition_digest
 from benchmarks.flower_runtime import REPO_ROOT, flower_env, flower_python
-from benchmarks.machine import collect
 from benchmarks.measured_run import MeasuredRun, run_measured
-from benchmarks.report import BenchmarkReport, Cell, Table, Target, write_report
+from benchmarks.report import Cell, Table, Target
 
 NAME = "local_vs_flower"
 SPEEDUP_TARGET = 5.0
@@ -294,9 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(f"--partition: {exc}")
 
-    clock = Clock()
+    bench = harness.start(NAME, args, argv, flower_python=flower_python())
     stall_before = memory_stall_s()
-    machine = collect(flower_python())
     lr = digits_lr()
     pairs: list[tuple[Ours, Outcome | None]] = []
     notes: list[str] = []
@@ -364,13 +363,8 @@ def main(argv: list[str] | None = None) -> int:
                 None,
             ]
         )
-    report = BenchmarkReport(
-        benchmark=NAME,
+    bench.finish(
         title="Local federation vs Flower simulation: digits MLP, end to end",
-        started_utc=clock.started_utc,
-        duration_s=round(clock.elapsed(), 1),
-        smoke=args.smoke,
-        machine=machine,
         parameters={
             "example": "digits",
             "silos": args.silos,
@@ -423,7 +417,6 @@ def main(argv: list[str] | None = None) -> int:
             "evaluation) and one CPU per virtual client.",
         ],
     )
-    print(write_report(report, args.out))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The JSON each benchmark writes: targets with measured figures, tables, and run context.
+"""The JSON each benchmark writes: targets with measured figures, tables, and run context
+(machine, start, duration, command line). Benchmarks write it through ``benchmarks.harness``.
 
 A benchmark owns its presentation (it emits its tables as rows of values); ``results.py`` only
 formats and assembles, so any one benchmark can be re-run alone and RESULTS.md regenerated.
@@ -63,6 +64,10 @@ class BenchmarkReport(_Strict):
     started_utc: str
     duration_s: float = Field(ge=0)
     smoke: bool = False
+    command: str | None = Field(
+        description="the command line that produced it (benchmarks.harness records it); "
+        "None in reports written before it was recorded"
+    )
     machine: MachineInfo
     parameters: dict[str, Any] = Field(default_factory=dict)
     targets: list[Target] = Field(default_factory=list)

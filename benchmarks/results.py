@@ -110,8 +110,10 @@ def render(reports: list[BenchmarkReport], now: dt.datetime | None = None) -> st
         lines += ["", f"## {report.title}", ""]
         if report.smoke:
             lines += ["> Smoke run: sizes far too small for the figures to mean anything.", ""]
+        # Reports from before the command line was recorded name the script alone.
+        command = report.command or f"python -m benchmarks.{report.benchmark}"
         lines += [
-            f"`python -m benchmarks.{report.benchmark}`: started {report.started_utc}, took "
+            f"`{command}`: started {report.started_utc}, took "
             f"{report.duration_s:,.0f} s; load average at start {load} "
             f"(on {report.machine.usable_cores} cores).",
             "",

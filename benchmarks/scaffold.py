@@ -18,9 +18,9 @@ import statistics
 import sys
 from typing import Any
 
-from benchmarks.cli import Clock, list_of, parser_for, positive_int
-from benchmarks.machine import collect
-from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from benchmarks import harness
+from benchmarks.cli import list_of, parser_for, positive_int
+from benchmarks.report import Table, Target
 from benchmarks.strategies import Contender, Run, run
 
 NAME = "scaffold"
@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.seeds, args.mnist_seeds, args.digits_rounds, args.mnist_rounds = [0], [0], 2, 2
         args.tasks = ["digits"]
-    clock = Clock()
-    machine = collect()
+    bench = harness.start(NAME, args, argv)
     rows: list[list[Any]] = []
     targets: list[Target] = []
     for task in args.tasks:
@@ -98,13 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 note=f"mean over seeds {seeds}, {rounds} rounds",
             )
         )
-    report = BenchmarkReport(
-        benchmark=NAME,
+    bench.finish(
         title="SCAFFOLD vs FedAvg and FedProx under label skew (shards:2, 10 silos)",
-        started_utc=clock.started_utc,
-        duration_s=clock.elapsed(),
-        smoke=args.smoke,
-        machine=machine,
         parameters={
             "seeds": args.seeds,
             "mnist_seeds": args.mnist_seeds,
@@ -136,8 +130,6 @@ def main(argv: list[str] | None = None) -> int:
             "seeds give every strategy the same partition and initial model.",
         ],
     )
-    path = write_report(report, args.out)
-    print(f"wrote {path}")
     return 0
 
 

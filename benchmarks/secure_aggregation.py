@@ -33,9 +33,9 @@ import numpy as np
 import psutil
 import torch
 
-from benchmarks.cli import Clock, add_update_grid, parser_for
-from benchmarks.machine import collect
-from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from benchmarks import harness
+from benchmarks.cli import add_update_grid, parser_for
+from benchmarks.report import Table, Target
 from benchmarks.secure_federation import e2e_table, e2e_target, measure_pairs
 from benchmarks.timing import Measurement, measure, release_freed_memory
 from benchmarks.updates import layer_names, make_update, make_updates
@@ -376,8 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     if too_small:
         parser.error(f"--params: each size must be >= 4000 (got {too_small})")
 
-    clock = Clock()
-    machine = collect()
+    bench = harness.start(NAME, args, argv)
     rows: list[Row] = []
     notes: list[str] = [
         "Each silo's masking costs K - 1 pairwise masks plus its self mask, O(K x P) work; "
@@ -408,13 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs = measure_pairs(silos, rounds, args.e2e_pairs)
         targets.append(e2e_target(silos, rounds, pairs))
         tables.append(e2e_table(silos, rounds, pairs))
-    report = BenchmarkReport(
-        benchmark=NAME,
+    bench.finish(
         title="Secure aggregation: overhead against plain streaming FedAvg",
-        started_utc=clock.started_utc,
-        duration_s=round(clock.elapsed(), 1),
-        smoke=args.smoke,
-        machine=machine,
         parameters={
             "k": args.k,
             "params": args.params,
@@ -426,7 +420,6 @@ def main(argv: list[str] | None = None) -> int:
         tables=tables,
         notes=notes,
     )
-    print(write_report(report, args.out))
     return 0
 
 

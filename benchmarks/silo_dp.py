@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cli import Clock, list_of, parser_for
-from benchmarks.machine import collect
-from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from benchmarks import harness
+from benchmarks.cli import list_of, parser_for
+from benchmarks.report import Table, Target
 
 NAME = "silo_dp"
 
@@ -121,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", type=Path, default=None, help="MNIST files (default: the example's)"
     )
     args = parser.parse_args(argv)
-    clock = Clock()
-    machine = collect()
+    bench = harness.start(NAME, args, argv)
     results: list[Result] = []
     for task in args.tasks:
         results.append(run(task, "none", None, args.smoke, args.data_dir))
@@ -156,13 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{task}: " + ", ".join(f"{k}={v}" for k, v in TASKS[task].items() if k != "example")
         for task in args.tasks
     )
-    report = BenchmarkReport(
-        benchmark=NAME,
+    bench.finish(
         title="Silo-level DP (DP-FedAvg) vs record-level DP (DP-SGD) at equal epsilon",
-        started_utc=clock.started_utc,
-        duration_s=round(clock.elapsed(), 1),
-        smoke=args.smoke,
-        machine=machine,
         parameters={
             "tasks": {t: TASKS[t] for t in args.tasks},
             "epsilons": args.epsilons,
@@ -200,7 +194,6 @@ def main(argv: list[str] | None = None) -> int:
             "the non-private accuracy.",
         ],
     )
-    print(write_report(report, args.out))
     return 0
 
 

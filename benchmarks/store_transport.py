@@ -30,9 +30,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.cli import Clock, count, list_of, parser_for, positive_int
-from benchmarks.machine import collect
-from benchmarks.report import BenchmarkReport, Table, write_report
+from benchmarks import harness
+from benchmarks.cli import count, list_of, parser_for, positive_int
+from benchmarks.report import Table
 from fl_jobs.model_io import load_weights, read_update, save_weights
 from fl_jobs.store import layout
 from fl_jobs.store.blobs import Store
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from tests.azurite import AzuriteServer
 
-    clock = Clock()
+    bench = harness.start("store_transport", args, argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         azurite = AzuriteServer(Path(tmp) / "azurite")
@@ -191,13 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                         print(rows[-1], flush=True)
         finally:
             azurite.stop()
-    report = BenchmarkReport(
-        benchmark="store_transport",
+    bench.finish(
         title="Model-store transport vs local pipes: one round without training",
-        started_utc=clock.started_utc,
-        duration_s=clock.elapsed(),
-        smoke=args.smoke,
-        machine=collect(),
         parameters={
             "k": args.k,
             "params": args.params,
@@ -218,8 +213,6 @@ def main(argv: list[str] | None = None) -> int:
             "are not counted there (no network).",
         ],
     )
-    path = write_report(report, args.out)
-    print(f"wrote {path}")
     return 0
 
 

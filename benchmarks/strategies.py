@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cli import Clock, list_of, parser_for, positive_int
-from benchmarks.machine import collect
-from benchmarks.report import BenchmarkReport, Table, Target, write_report
+from benchmarks import harness
+from benchmarks.cli import list_of, parser_for, positive_int
+from benchmarks.report import Table, Target
 
 NAME = "strategies"
 SILOS = 10
@@ -289,8 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.seeds, args.rounds, args.prox_rounds, args.attack_rounds = [0], 2, 2, 2
 
-    clock = Clock()
-    machine = collect()
+    bench = harness.start(NAME, args, argv)
     print("server optimisers", file=sys.stderr)
     opt_runs, opt_common = optimisers(args.seeds, args.rounds, args.smoke)
     print("FedProx", file=sys.stderr)
@@ -326,13 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
 
     seeds_text = ", ".join(str(s) for s in args.seeds)
-    report = BenchmarkReport(
-        benchmark=NAME,
+    bench.finish(
         title="Strategies on digits: server optimisers, FedProx, one attacking silo",
-        started_utc=clock.started_utc,
-        duration_s=round(clock.elapsed(), 1),
-        smoke=args.smoke,
-        machine=machine,
         parameters={
             "silos": SILOS,
             "seeds": args.seeds,
@@ -396,7 +390,6 @@ def main(argv: list[str] | None = None) -> int:
             "strategies and would reject the boosted update by its norm alone).",
         ],
     )
-    print(write_report(report, args.out))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,9 @@ def _smoke(module: str, out: Path, *args: str) -> BenchmarkReport:
     report = load_report(out)
     assert report.benchmark == module
     assert report.smoke is True
+    assert report.command == shlex.join(
+        ["python", "-m", f"benchmarks.{module}", "--smoke", "--out", str(out), *args]
+    )
     assert report.targets, "every benchmark states its targets"
     assert report.tables and all(table.rows for table in report.tables)
     return report
@@ -202,6 +206,7 @@ def _report(name: str, met: bool | None) -> BenchmarkReport:
         title=f"{name} title",
         started_utc="2026-01-01T00:00:00+00:00",
         duration_s=1.0,
+        command=f"python -m benchmarks.{name}",
         machine=collect(),
         parameters={"k": [10]},
         targets=[Target(name="speed", target=">= 4x", measured="5.0x", met=met)],

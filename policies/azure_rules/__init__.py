@@ -9,9 +9,7 @@ data-flow check (``fl_jobs/aml/dataflow.py``) before submission.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 
 from policies.azure_rules import (
     agent_pool_drift,
@@ -46,26 +44,18 @@ from policies.azure_rules import (
     workspace_endpoint,
     workspace_identity,
 )
+from policies.check_module import RegisteredCheck
 from policies.graph import ResourceGraph
 from policies.violation import Violation
 
 
 @dataclass(frozen=True)
-class AzureRule:
-    """One of Azure's rules: its number, stable id, title, source and check."""
+class AzureRule(RegisteredCheck):
+    """One of Azure's rules: its number, stable id, title and check, plus its source and
+    whether a Microsoft source states its effect outright (``SOURCE``, ``UNVERIFIED``)."""
 
-    number: int
-    id: str
-    title: str
     source: str
     unverified: bool
-    check: Callable[[ResourceGraph], list[Violation]]
-
-    @classmethod
-    def of(cls, module: ModuleType) -> AzureRule:
-        return cls(
-            module.NUMBER, module.ID, module.TITLE, module.SOURCE, module.UNVERIFIED, module.check
-        )
 
 
 RULES: tuple[AzureRule, ...] = tuple(

@@ -7,11 +7,11 @@ in the offline plan (``python -m blueprints plan``) and in the CrossGuard policy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
+from policies.check_module import RegisteredCheck
 from policies.graph import ResourceGraph, ResourceLike
 from policies.invariants import (
     compute_placement,
@@ -34,18 +34,9 @@ check_no_secret_outputs = no_secrets.check
 
 
 @dataclass(frozen=True)
-class Invariant:
-    """One numbered invariant: its stable id, a one-line title and its check. Registered the
-    way the Azure rules are: each module carries ``NUMBER``, ``ID``, ``TITLE`` and ``check``."""
-
-    number: int
-    id: str
-    title: str
-    check: Callable[[ResourceGraph], list[Violation]]
-
-    @classmethod
-    def of(cls, module: ModuleType) -> Invariant:
-        return cls(module.NUMBER, module.ID, module.TITLE, module.check)
+class Invariant(RegisteredCheck):
+    """One numbered invariant: its stable id, a one-line title and its check, read from its
+    module (``NUMBER``, ``ID``, ``TITLE``, ``check``) as the Azure rules are."""
 
 
 INVARIANTS: tuple[Invariant, ...] = tuple(

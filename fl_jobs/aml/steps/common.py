@@ -1,4 +1,5 @@
-"""What the entry scripts share: file names inside model folders, config loading, metrics.
+"""What the step bodies share: file names inside model folders, config loading, metrics
+(their entry, parsing and exit codes, is fl_jobs.aml.steps.entry).
 
 Model folders are plain files so that any step (or a person) can read them:
 ``model.pt`` (global weights + meta: round, example, task, input/output width),
@@ -9,16 +10,13 @@ and in an update folder ``update.pt`` (weights + meta: n_samples, metrics) with
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from fl_jobs.config import JobConfig, load_job_config
-from fl_jobs.errors import FLJobError, QuorumLostError
 from fl_jobs.examples.base import Example
 from fl_jobs.examples.registry import get_example
 
@@ -56,29 +54,6 @@ def decode_silo_config(text: str) -> dict[str, float]:
                 f"--train-config {text!r} is not KEY=NUMBER[,KEY=NUMBER...] or {NO_SILO_CONFIG}"
             ) from None
     return config
-
-
-def run_step(body: Callable[[], None]) -> int:
-    """Every step's ending: 0, or one ``error:`` line on stderr (the step's log in Azure ML)
-    and the exit code of the failure we can name: 3 for a lost quorum, 2 for bad input (a
-    config, a manifest, a model update). Anything else keeps its traceback for the log."""
-    try:
-        body()
-    except QuorumLostError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except FLJobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def base_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--config", type=Path, required=True, help="job YAML staged with the code (job.yaml)"
-    )
-    return parser
 
 
 def load_config(path: Path) -> JobConfig:

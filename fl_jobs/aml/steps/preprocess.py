@@ -8,14 +8,15 @@ statistics, exactly as each local worker prepares its own data.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from fl_jobs.aml.steps.common import base_parser, example_for, load_config, run_step
+from fl_jobs.aml.steps.common import example_for, load_config
+from fl_jobs.aml.steps.entry import step
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base_parser("Prepare one silo's raw data for training.")
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--silo", required=True, help="silo name (recorded in the meta)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--raw-data", type=Path, help="raw silo data folder (mounted datastore)")
@@ -23,23 +24,22 @@ def main(argv: list[str] | None = None) -> int:
         "--raw-path", type=Path, help="raw silo data folder on the silo's own mounted volume"
     )
     parser.add_argument("--out", type=Path, required=True, help="prepared data folder to write")
-    args = parser.parse_args(argv)
 
-    def run() -> None:
-        from fl_jobs.silo_data import SiloArrays, read_silo_data, write_silo_data
 
-        config = load_config(args.config)
-        raw = read_silo_data(args.raw_data if args.raw_data is not None else args.raw_path)
-        example = example_for(config, raw.task)
-        prepared = SiloArrays(
-            X=example.prepare(raw.X),
-            y=raw.y,
-            task=raw.task,
-            meta={**raw.meta, "silo": args.silo, "prepared": True},
-        )
-        write_silo_data(args.out, prepared)
+@step("Prepare one silo's raw data for training.", arguments)
+def main(args: argparse.Namespace) -> None:
+    from fl_jobs.silo_data import SiloArrays, read_silo_data, write_silo_data
 
-    return run_step(run)
+    config = load_config(args.config)
+    raw = read_silo_data(args.raw_data if args.raw_data is not None else args.raw_path)
+    example = example_for(config, raw.task)
+    prepared = SiloArrays(
+        X=example.prepare(raw.X),
+        y=raw.y,
+        task=raw.task,
+        meta={**raw.meta, "silo": args.silo, "prepared": True},
+    )
+    write_silo_data(args.out, prepared)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ as in the local engine. ``--silo-metrics`` is applied to what the step writes an
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -25,21 +26,19 @@ from fl_jobs.aml.steps.common import (
     METRICS_FILE,
     NO_SILO_CONFIG,
     UPDATE_FILE,
-    base_parser,
     decode_silo_config,
     example_for,
     load_config,
     log_silo_metrics,
-    run_step,
     write_json,
 )
+from fl_jobs.aml.steps.entry import StepArgumentError, step
 from fl_jobs.aml.steps.silo_privacy import SiloPrivacy
 from fl_jobs.errors import FLJobError
 from fl_jobs.silo_metrics import METRIC_NOISE_KEY, released, silo_metrics_policy
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base_parser("Train one silo for one round.")
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--silo", required=True)
     parser.add_argument("--silo-index", type=int, required=True, help="0-based silo position")
     parser.add_argument("--round", type=int, required=True, help="1-based round number")
@@ -57,97 +56,94 @@ def main(argv: list[str] | None = None) -> int:
         default=NO_SILO_CONFIG,
         help="the strategy's settings for this silo and round: KEY=NUMBER[,...] or none",
     )
-    args = parser.parse_args(argv)
+
+
+@step("Train one silo for one round.", arguments)
+def main(args: argparse.Namespace) -> None:
     if args.silo_index < 0 or args.round < 1:
-        parser.error("--silo-index must be >= 0 and --round >= 1")
+        raise StepArgumentError("--silo-index must be >= 0 and --round >= 1")
     try:
         silo_config = decode_silo_config(args.train_config)
     except ValueError as exc:
-        parser.error(str(exc))
+        raise StepArgumentError(str(exc)) from None
 
-    def run() -> None:
-        import torch
+    import torch
 
-        from fl_jobs.aml.steps.model_folder import module_for, read_global
-        from fl_jobs.model_io import save_weights
-        from fl_jobs.seeds import derive_seed
-        from fl_jobs.silo_data import read_silo_data
-        from fl_jobs.silo_hook import round_inputs
-        from fl_jobs.strategies.registry import build_strategy
-        from fl_jobs.training import train_local, train_params_from_config
+    from fl_jobs.aml.steps.model_folder import module_for, read_global
+    from fl_jobs.model_io import save_weights
+    from fl_jobs.seeds import derive_seed
+    from fl_jobs.silo_data import read_silo_data
+    from fl_jobs.silo_hook import round_inputs
+    from fl_jobs.strategies.registry import build_strategy
+    from fl_jobs.training import train_local, train_params_from_config
 
-        # One intra-op thread, as in the local federation's workers: matmul blocking depends on
-        # the thread count, so this makes the update bit-identical on any node size.
-        torch.set_num_threads(1)
-        config = load_config(args.config)
-        weights, meta = read_global(args.global_model, config)
-        data = read_silo_data(args.silo_data)
-        model = module_for(config, meta, weights)
-        params = train_params_from_config(config)  # momentum and DP settings included
-        hook = build_strategy(config).silo_hook()  # the strategy's silo side (FedProx's term)
-        try:
-            settings = hook.check_settings(silo_config)
-        except ValueError as exc:
-            parser.error(f"--train-config: {exc}")
-        inputs = round_inputs(
-            model, {}, settings, round=args.round, state=None, keep_start=hook.keeps_start
-        )
-        example = example_for(config, meta["task"])
-        policy = silo_metrics_policy(config)
-        own: SiloPrivacy | None = None
-        if params.clip_norm is not None:
-            if args.silo_store is None:
-                raise FLJobError(
-                    "DP-SGD draws its noise from the silo's own secret, and no --silo-store "
-                    "was given",
-                    "pass the silo's store folder (--silo-store)",
-                )
-            own = SiloPrivacy.open(args.silo, args.silo_store, model, args.round)
-            own.check(params, data.n_samples, args.out, policy == "dp")
-        update = train_local(
-            model,
-            data,
-            params,
-            seed=derive_seed(
-                config.federation.seed, args.round, args.silo_index
-            ),  # as the local run
-            example=example,
-            private_seeds=None if own is None else own.seeds,
-            terms=hook.terms(inputs),
-        )
-        if own is not None:  # in the silo's ledger before the update is written
-            update.metrics.update(own.record(update.metrics, model, data, example, policy))
-        sent = released(update.metrics, policy)  # the rest stays in the silo
-        if "dp_steps" in sent:
-            from fl_jobs.privacy import spent
+    # One intra-op thread, as in the local federation's workers: matmul blocking depends on
+    # the thread count, so this makes the update bit-identical on any node size.
+    torch.set_num_threads(1)
+    config = load_config(args.config)
+    weights, meta = read_global(args.global_model, config)
+    data = read_silo_data(args.silo_data)
+    model = module_for(config, meta, weights)
+    params = train_params_from_config(config)  # momentum and DP settings included
+    hook = build_strategy(config).silo_hook()  # the strategy's silo side (FedProx's term)
+    try:
+        settings = hook.check_settings(silo_config)
+    except ValueError as exc:
+        raise StepArgumentError(f"--train-config: {exc}") from None
+    inputs = round_inputs(
+        model, {}, settings, round=args.round, state=None, keep_start=hook.keeps_start
+    )
+    example = example_for(config, meta["task"])
+    policy = silo_metrics_policy(config)
+    own: SiloPrivacy | None = None
+    if params.clip_norm is not None:
+        if args.silo_store is None:
+            raise FLJobError(
+                "DP-SGD draws its noise from the silo's own secret, and no --silo-store was given",
+                "pass the silo's store folder (--silo-store)",
+            )
+        own = SiloPrivacy.open(args.silo, args.silo_store, model, args.round)
+        own.check(params, data.n_samples, args.out, policy == "dp")
+    update = train_local(
+        model,
+        data,
+        params,
+        seed=derive_seed(config.federation.seed, args.round, args.silo_index),  # as the local run
+        example=example,
+        private_seeds=None if own is None else own.seeds,
+        terms=hook.terms(inputs),
+    )
+    if own is not None:  # in the silo's ledger before the update is written
+        update.metrics.update(own.record(update.metrics, model, data, example, policy))
+    sent = released(update.metrics, policy)  # the rest stays in the silo
+    if "dp_steps" in sent:
+        from fl_jobs.privacy import spent
 
-            steps = sent["dp_steps"] * args.round
-            history = [(sent["dp_noise_multiplier"], sent["dp_sample_rate"], steps)]
-            if METRIC_NOISE_KEY in sent:  # one noised-metric release a round
-                history.append((sent[METRIC_NOISE_KEY], 1.0, float(args.round)))
-            sent["epsilon"] = spent(history, sent["dp_delta"])
-        save_weights(
-            args.out / UPDATE_FILE,
-            update.weights,
-            meta={
-                "n_samples": update.n_samples,
-                "metrics": sent,
-                "silo": args.silo,
-                "round": args.round,
-            },
-        )
-        write_json(
-            args.out / METRICS_FILE,
-            {
-                "silo": args.silo,
-                "round": args.round,
-                "n_samples": update.n_samples,
-                **sent,
-            },
-        )
-        log_silo_metrics(args.silo, args.round, {**sent, "samples": update.n_samples})
-
-    return run_step(run)
+        steps = sent["dp_steps"] * args.round
+        history = [(sent["dp_noise_multiplier"], sent["dp_sample_rate"], steps)]
+        if METRIC_NOISE_KEY in sent:  # one noised-metric release a round
+            history.append((sent[METRIC_NOISE_KEY], 1.0, float(args.round)))
+        sent["epsilon"] = spent(history, sent["dp_delta"])
+    save_weights(
+        args.out / UPDATE_FILE,
+        update.weights,
+        meta={
+            "n_samples": update.n_samples,
+            "metrics": sent,
+            "silo": args.silo,
+            "round": args.round,
+        },
+    )
+    write_json(
+        args.out / METRICS_FILE,
+        {
+            "silo": args.silo,
+            "round": args.round,
+            "n_samples": update.n_samples,
+            **sent,
+        },
+    )
+    log_silo_metrics(args.silo, args.round, {**sent, "samples": update.n_samples})
 
 
 if __name__ == "__main__":
