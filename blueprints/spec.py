@@ -32,6 +32,7 @@ from blueprints.silo_kinds import (
     SILO_MODELS,
     SiloSpec,
     SiloSpecBase,
+    holds_silos,
     kind_names,
 )
 from blueprints.silo_kinds.aks import AksPool
@@ -103,6 +104,7 @@ def _deployer_submits() -> list[Submitter]:
     return [Submitter(principal_id=DEPLOYER)]
 
 
+@holds_silos
 class SandboxSpec(SpecModel):
     """A whole sandbox: which blueprint, where, which silos, and who else gets access."""
 

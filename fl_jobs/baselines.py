@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from fl_jobs.evaluation import evaluate
+from fl_jobs.job_parts import train_params_from_config
 from fl_jobs.local.federation import initial_model
 from fl_jobs.local.prepare import PreparedJob
 from fl_jobs.seeds import derive_seed
 from fl_jobs.silo_data import SiloArrays
 from fl_jobs.torch_threads import single_threaded
-from fl_jobs.training import train_local, train_params_from_config
+from fl_jobs.training import train_local
 
 
 @dataclass

@@ -24,7 +24,7 @@ from fl_jobs.silo_hook import GradientTerm, apply_terms
 
 if TYPE_CHECKING:
     from fl_jobs.examples.base import Example
-    from fl_jobs.training import TrainParams
+    from fl_jobs.train_params import TrainParams
 
 
 def dp_schedule(n_samples: int, batch_size: int) -> tuple[float, int]:

@@ -30,6 +30,7 @@ import torch
 from fl_jobs.config import JobConfig
 from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.examples.base import DataShape, Example
+from fl_jobs.job_parts import build_strategy, train_params_from_config
 from fl_jobs.secure_aggregation.silo_guard import update_digest
 from fl_jobs.silo_data import SiloArrays
 from fl_jobs.silo_dp import SiloRelease
@@ -39,13 +40,11 @@ from fl_jobs.silo_ledger import record as record_release
 from fl_jobs.silo_metrics import metric_release, noised_loss, released, silo_metrics_policy
 from fl_jobs.silo_secret import metric_seed, private_seeds, silo_secret
 from fl_jobs.silo_store import SiloStore
-from fl_jobs.strategies.registry import build_strategy
 from fl_jobs.training import (
     LocalUpdate,
     TrainParams,
     tensors,
     train_local,
-    train_params_from_config,
 )
 
 

@@ -14,72 +14,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from fl_jobs.device import resolve_device
 from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.local_sgd import PlainSGD
+from fl_jobs.privacy import train_private
 from fl_jobs.silo_data import SiloArrays
 from fl_jobs.silo_hook import GradientTerm
+from fl_jobs.train_params import TrainParams
 
 if TYPE_CHECKING:
-    from fl_jobs.config import JobConfig
     from fl_jobs.examples.base import Example
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    """Local training budget and optimiser settings (FedAvg's E, B and learning rate)."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    #: DP-SGD: per-example gradient norm bound; ``None`` trains without privacy.
-    clip_norm: float | None = None
-    #: DP-SGD: noise standard deviation as a multiple of ``clip_norm``.
-    noise_multiplier: float = 0.0
-    #: DP-SGD: instead of ``noise_multiplier``, the noise that spends this epsilon (at
-    #: ``target_delta``) over ``planned_rounds`` rounds of this silo's training.
-    target_epsilon: float | None = None
-    #: ``None``: ``0.1 / n`` for a silo of n samples (:func:`fl_jobs.privacy.silo_delta`).
-    target_delta: float | None = None
-    planned_rounds: int = 1
-    #: torch device of the local training, resolved on the silo (fl_jobs.device).
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ValueError(
-                f"epochs and batch_size must be >= 1 and lr > 0, got {self.epochs}, "
-                f"{self.batch_size}, {self.lr}"
-            )
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise ValueError(f"clip_norm must be > 0, got {self.clip_norm}")
-        if self.noise_multiplier < 0 or (self.noise_multiplier > 0 and self.clip_norm is None):
-            raise ValueError("noise_multiplier must be >= 0 and needs clip_norm")
-        if self.target_epsilon is not None and (
-            self.clip_norm is None or not self.target_epsilon > 0 or self.noise_multiplier
-        ):
-            raise ValueError("target_epsilon must be > 0, needs clip_norm, excludes noise")
-
-
-def train_params_from_config(config: JobConfig) -> TrainParams:
-    """The local training settings of a job (after the example's defaults were applied)."""
-    return TrainParams(
-        epochs=int(config.training.epochs or 1),
-        batch_size=int(config.training.batch_size or 32),
-        lr=float(config.training.lr or 0.01),
-        momentum=float(config.training.momentum or 0.0),
-        clip_norm=config.privacy.clip_norm,
-        # record-level DP-SGD's noise only (silo-level DP's is fl_jobs.silo_dp's)
-        noise_multiplier=float(config.privacy.noise_multiplier or 0.0)
-        if config.privacy.clip_norm
-        else 0.0,
-        target_epsilon=config.privacy.target_epsilon if config.privacy.clip_norm else None,
-        target_delta=config.privacy.target_delta,
-        planned_rounds=config.federation.rounds,
-        device=resolve_device(config.training.device),
-    )
 
 
 @dataclass
@@ -151,8 +94,6 @@ def train_local(
         model.to(params.device)
         X, y = X.to(params.device), y.to(params.device)
     if params.clip_norm is not None:
-        from fl_jobs.privacy import train_private
-
         metrics = train_private(
             model,
             X,

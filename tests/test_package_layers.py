@@ -102,3 +102,46 @@ def test_the_graph_reads_the_posture_the_stack_exported() -> None:
     assert by_name.posture == BLUEPRINT_POSTURES["eyes-off"]
     garbage = ResourceGraph.build([], {"blueprint": "nope", "posture": {"networked": "yes"}})
     assert garbage.posture is None
+
+
+#: fl_jobs parts below the engines: the job config, the examples and the strategies. No
+#: import path from what they import leads back to them, function-local imports included.
+CONFIG_LAYER = ("fl_jobs.config", "fl_jobs.examples", "fl_jobs.strategies")
+
+
+def _fl_jobs_graph() -> dict[str, set[str]]:
+    """fl_jobs' parts (a sub-package, or a top-level module) -> the parts it imports."""
+    root = REPO / "fl_jobs"
+    parts = {".".join(p.relative_to(REPO).with_suffix("").parts[:2]) for p in root.rglob("*.py")}
+    graph: dict[str, set[str]] = defaultdict(set)
+    for path in root.rglob("*.py"):
+        me = ".".join(path.relative_to(REPO).with_suffix("").parts[:2])
+        for module in _imports(path):
+            target = ".".join(module.split(".")[:2])
+            if target in parts and target != me:
+                graph[me].add(target)
+    return graph
+
+
+def test_the_config_layer_is_below_everything_that_uses_it() -> None:
+    graph = _fl_jobs_graph()
+    for part in CONFIG_LAYER:
+        seen: set[str] = set()
+        trail: dict[str, str] = {}
+        todo = list(graph[part])
+        for target in todo:
+            trail.setdefault(target, part)
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            for target in graph[current]:
+                trail.setdefault(target, current)
+                todo.append(target)
+        if part in seen:
+            path, node = [part], trail[part]
+            while node != part:
+                path.append(node)
+                node = trail[node]
+            raise AssertionError(f"import cycle: {' <- '.join([*path, part])}")

@@ -16,6 +16,7 @@ from blueprints.silo_kinds.registry import (
     SILO_KINDS,
     SILO_MODELS,
     SiloSpec,
+    holds_silos,
     kind_names,
     registered,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "SiloKind",
     "SiloSpec",
     "SiloSpecBase",
+    "holds_silos",
     "kind_names",
     "registered",
 ]

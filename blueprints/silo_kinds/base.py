@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import typing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
@@ -70,12 +70,13 @@ class SiloSpecBase(SpecModel):
         default=None, description="an existing storage account instead of a new one"
     )
 
+    #: This model's kind, set when its :class:`SiloKind` is declared.
+    kind_descriptor: ClassVar[SiloKind]
+
     @property
     def silo_kind(self) -> SiloKind:
         """This silo's kind: the answers the builder and the checks ask for."""
-        from blueprints.silo_kinds.registry import SILO_KINDS
-
-        return SILO_KINDS[self.kind]
+        return type(self).kind_descriptor
 
     @property
     def network_range(self) -> str | None:
@@ -143,3 +144,4 @@ class SiloKind:
                 f"silo kind {self.name!r}: {self.spec.__name__} needs an address_space setting "
                 f"exactly when {self.component.__name__}.in_vnet is true"
             )
+        self.spec.kind_descriptor = self

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import GetCoreSchemaHandler
+from pydantic import BaseModel, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, core_schema
 
 from blueprints.silo_kinds import aks, aml, arc
 from blueprints.silo_kinds.base import SiloKind, SiloSpecBase
+
+M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_KIND = "aml"
 """The kind of a silo whose settings name none."""
@@ -63,12 +65,20 @@ SiloSpec = Annotated[SiloSpecBase, _AnyKind()]
 """One silo, of any registered kind (``kind`` picks the model; ``aml`` when unset)."""
 
 
-def _rebuild_models() -> None:
-    """Rebuild the models that hold silos, so their union has exactly the registered kinds."""
-    from blueprints.spec import SandboxSpec
+_HOLDERS: list[type[BaseModel]] = []
 
+
+def holds_silos(model: type[M]) -> type[M]:
+    """Class decorator for a model with :data:`SiloSpec` fields (the stack's spec): it is
+    rebuilt when a kind is registered, so that its union has exactly the registered kinds."""
+    _HOLDERS.append(model)
+    return model
+
+
+def _rebuild_models() -> None:
     _sync_models()
-    SandboxSpec.model_rebuild(force=True)
+    for model in _HOLDERS:
+        model.model_rebuild(force=True)
 
 
 @contextmanager

@@ -162,7 +162,8 @@ def build_pipeline(
     from azure.ai.ml import Input, Output, dsl
 
     from fl_jobs.aml.steps.common import encode_silo_config
-    from fl_jobs.strategies.registry import build_strategy, strategy_title
+    from fl_jobs.job_parts import build_strategy
+    from fl_jobs.strategies.registry import strategy_title
 
     strategy = build_strategy(config)
     title = strategy_title(config.strategy.name, config.strategy.options)

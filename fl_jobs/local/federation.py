@@ -43,6 +43,7 @@ from fl_jobs.federation_state import (
     RoundRecord,
     dp_history,
 )
+from fl_jobs.job_parts import build_strategy
 from fl_jobs.local.pipes import PipesServer
 from fl_jobs.local.prepare import PreparedJob, prepare_job
 from fl_jobs.local.round_ledger import Notify
@@ -55,7 +56,7 @@ from fl_jobs.secure_aggregation import FixedPointCodec
 from fl_jobs.seeds import derive_seed
 from fl_jobs.silo_dp import SiloDPAggregator, silo_dp_on
 from fl_jobs.strategies.base import MeanStrategy, Strategy
-from fl_jobs.strategies.registry import build_strategy, get_info, strategy_title
+from fl_jobs.strategies.registry import get_info, strategy_title
 from fl_jobs.torch_threads import single_threaded
 from fl_jobs.training import state_weights
 

@@ -121,8 +121,8 @@ def check_privacy_target(config: JobConfig, parts: list[np.ndarray]) -> None:
     """Every silo can meet ``target_epsilon``: the smallest silo needs the most noise (its
     sampling rate is the highest for the same number of passes), so it is the one computed
     here; each silo computes its own noise when it trains. Raises DataError naming it."""
+    from fl_jobs.job_parts import train_params_from_config
     from fl_jobs.privacy import silo_noise
-    from fl_jobs.training import train_params_from_config
 
     smallest = min(range(len(parts)), key=lambda i: len(parts[i]))
     try:

@@ -24,6 +24,7 @@ import numpy as np
 from fl_jobs.async_engine import AsyncEngine
 from fl_jobs.checkpoint import load_checkpoint, save_checkpoint
 from fl_jobs.errors import FLJobError
+from fl_jobs.job_parts import build_strategy
 from fl_jobs.local.federation import (
     FederationState,
     initial_model,
@@ -39,7 +40,6 @@ from fl_jobs.store.blobs import Blob, Store
 from fl_jobs.store.lease import JobLease
 from fl_jobs.store.server import StoreServer
 from fl_jobs.strategies.base import MeanStrategy
-from fl_jobs.strategies.registry import build_strategy
 
 log = logging.getLogger("fl_jobs.store")
 

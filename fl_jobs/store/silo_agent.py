@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from fl_jobs.errors import TrainingDivergedError
+from fl_jobs.job_parts import build_strategy
 from fl_jobs.local.prepare import PreparedJob
 from fl_jobs.local.secure_messages import SecureSilo
 from fl_jobs.secure_aggregation.silo_guard import (
@@ -34,7 +35,6 @@ from fl_jobs.silo_store import SiloStore, local_silo_store
 from fl_jobs.store import messages as msg
 from fl_jobs.store.secure_relay import store_session_policy
 from fl_jobs.store.silo import StoreSilo
-from fl_jobs.strategies.registry import build_strategy
 
 log = logging.getLogger("fl_jobs.store")
 

@@ -1,23 +1,17 @@
-"""Every strategy by name, with its options, papers and constraints; building one from a job.
+"""Every strategy by name, with its options, papers and constraints.
 
 The job config names a strategy and its options (``strategy: {name: fedadam, eta: 0.01}``
 in YAML, ``--strategy fedadam --strategy-option eta=0.01`` on the command line); this module
-checks them (unknown names and options, values of the wrong kind or out of range are errors)
-and is the only place that turns them into a strategy object, for the local federation and
-the Azure ML steps alike. Import-light: no torch until a strategy is built.
+checks them (unknown names and options, values of the wrong kind or out of range are errors);
+fl_jobs.strategies.build turns them into a strategy object. Import-light: no torch here.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from fl_jobs.config import JobConfig
-    from fl_jobs.strategies.base import Strategy
+from typing import Any
 
 Value = float | int | bool
 
@@ -304,17 +298,3 @@ def options_help() -> str:
         if info.options:
             parts.append(f"{info.name}: " + ", ".join(o.describe() for o in info.options))
     return "; ".join(parts)
-
-
-def build_strategy(config: JobConfig) -> Strategy:
-    """The strategy a job runs, fresh (round 0)."""
-    info = get_info(config.strategy.name)
-    cls = getattr(importlib.import_module(info.module), info.cls)
-    kwargs: dict[str, Any] = dict(config.strategy.options)
-    if info.server_sgd:
-        strategy: Strategy = cls(
-            config.federation.fraction, config.server.lr, config.server.momentum, **kwargs
-        )
-    else:
-        strategy = cls(config.federation.fraction, **kwargs)
-    return strategy

@@ -386,9 +386,9 @@ def test_stateful_strategies_carry_across_rounds_like_the_local_run(
     carried in the global model folder, and the per-round silo settings reach the train
     steps: two rounds through the components' command lines match the local federation."""
     from fl_jobs.aml.steps.common import encode_silo_config
+    from fl_jobs.job_parts import build_strategy
     from fl_jobs.local.federation import run_federation
     from fl_jobs.model_io import load_weights
-    from fl_jobs.strategies.registry import build_strategy
 
     base = {"example": "digits", "silos": 3, "seed": 11, "partition": "dirichlet:0.5",
             "tracking": False, "baselines": False}  # fmt: skip

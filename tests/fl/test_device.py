@@ -15,8 +15,8 @@ import torch
 from fl_jobs.config import load_job_config
 from fl_jobs.device import resolve_device
 from fl_jobs.errors import JobConfigError
+from fl_jobs.job_parts import train_params_from_config
 from fl_jobs.model_io import load_weights
-from fl_jobs.training import train_params_from_config
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from fl_jobs.config import JobConfig
+from fl_jobs.job_parts import train_params_from_config
 from fl_jobs.local.prepare import prepare_job
 from fl_jobs.local.worker import STOP, Ready, TrainReply, TrainRequest, _serve
 from fl_jobs.model_io import load_weights, save_weights
@@ -19,7 +20,7 @@ from fl_jobs.seeds import derive_seed
 from fl_jobs.silo_data import SiloArrays
 from fl_jobs.silo_secret import SECRET_RECORD, private_seeds, silo_secret
 from fl_jobs.silo_store import LocalSiloStore, local_silo_store
-from fl_jobs.training import train_local, train_params_from_config
+from fl_jobs.training import train_local
 
 
 def _config(tmp_path: Path, strategy: str = "fedavg") -> JobConfig:

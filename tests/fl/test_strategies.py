@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fl_jobs.config import load_job_config
+from fl_jobs.job_parts import build_strategy
 from fl_jobs.strategies import stacked
 from fl_jobs.strategies.base import Strategy
 from fl_jobs.strategies.fedadagrad import FedAdagrad
@@ -19,7 +20,7 @@ from fl_jobs.strategies.fedprox import FedProx
 from fl_jobs.strategies.fedyogi import FedYogi
 from fl_jobs.strategies.krum import Krum
 from fl_jobs.strategies.median import Median
-from fl_jobs.strategies.registry import STRATEGIES, build_strategy
+from fl_jobs.strategies.registry import STRATEGIES
 from fl_jobs.strategies.trimmed_mean import TrimmedMean
 from fl_jobs.training import LocalUpdate
 

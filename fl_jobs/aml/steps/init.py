@@ -29,9 +29,9 @@ def main(args: argparse.Namespace) -> None:
     import torch
 
     from fl_jobs.aml.steps.model_folder import model_meta, shape_of
+    from fl_jobs.job_parts import build_strategy
     from fl_jobs.model_io import save_weights
     from fl_jobs.silo_data import read_silo_data
-    from fl_jobs.strategies.registry import build_strategy
     from fl_jobs.strategies.state_file import save_strategy_state
     from fl_jobs.training import state_weights
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from fl_jobs.examples.base import Example
     from fl_jobs.silo_data import SiloArrays
-    from fl_jobs.training import TrainParams
+    from fl_jobs.train_params import TrainParams
 
 
 @dataclass

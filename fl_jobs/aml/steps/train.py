@@ -70,12 +70,12 @@ def main(args: argparse.Namespace) -> None:
     import torch
 
     from fl_jobs.aml.steps.model_folder import module_for, read_global
+    from fl_jobs.job_parts import build_strategy, train_params_from_config
     from fl_jobs.model_io import save_weights
     from fl_jobs.seeds import derive_seed
     from fl_jobs.silo_data import read_silo_data
     from fl_jobs.silo_hook import round_inputs
-    from fl_jobs.strategies.registry import build_strategy
-    from fl_jobs.training import train_local, train_params_from_config
+    from fl_jobs.training import train_local
 
     # One intra-op thread, as in the local federation's workers: matmul blocking depends on
     # the thread count, so this makes the update bit-identical on any node size.
