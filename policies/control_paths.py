@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from components.vocabulary.arm_types import MANAGED_CLUSTER, WORKSPACE
 from policies.graph import Node, ResourceGraph, SubnetInfo, silo_of
-from policies.job_path import Actor, Movement
+from policies.movement import Actor, Movement
 from policies.nsg_egress import INTERNET, Egress, egress, route_to, subnet_nsg
 
 

@@ -37,16 +37,15 @@ movement is reported like a violation, naming the resource that decides it and t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from components.jump_host import HOST_SUBNET, PURPOSE_JUMP_HOST
-from components.vocabulary import builtin_roles as names
 from components.vocabulary.arm_types import BASTION_HOST, VIRTUAL_MACHINE
 from components.vocabulary.conventions import SIGNING_KEYS_CONTAINER, WORKSPACE_LOGS_CONTAINER
 from fl_jobs.aml import round_movements
 from fl_jobs.aml.round_movements import DataMovement, Store
-from policies import roles
+from policies.control_paths import aml_compute_control, kubernetes_control
 from policies.graph import (
     CONTAINER_REGISTRY,
     DATASTORE,
@@ -56,207 +55,33 @@ from policies.graph import (
     ResourceGraph,
     purpose_of,
 )
+from policies.movement import (
+    ACR_PULL,
+    ACR_PUSH,
+    BLOB_READ,
+    BLOB_WRITE,
+    ROLE_WORDS,
+    SUBMIT,
+    VM_LOGIN,
+    VM_READ,
+    Actor,
+    Movement,
+    Target,
+    checked_movement,
+    holding_grant,
+    resource_target,
+)
 from policies.network_paths import (
     Origin,
-    Path,
     compute_named,
     compute_origin,
-    reach,
     submitter_origin,
 )
+from policies.service_paths import service_movements
 from policies.violation import Violation
 
-CHECK_ID = "job-path"
 GLOBAL_UPLOADS = "global"
 """The ``data_uploaders`` target of the test set (``blueprints.uploaders.GLOBAL``)."""
-
-
-def _guids(*role_names: str) -> frozenset[str]:
-    return frozenset(names.BUILTIN_ROLES[n].lower() for n in role_names)
-
-
-BLOB_READ = _guids(names.BLOB_DATA_READER, names.BLOB_DATA_CONTRIBUTOR, names.BLOB_DATA_OWNER)
-BLOB_WRITE = _guids(names.BLOB_DATA_CONTRIBUTOR, names.BLOB_DATA_OWNER)
-FILE_WRITE = _guids(names.FILE_DATA_PRIVILEGED_CONTRIBUTOR)
-ACR_PULL = _guids(names.ACR_PULL, "AcrPush", names.CONTRIBUTOR, names.OWNER)
-ACR_PUSH = _guids("AcrPush", names.CONTRIBUTOR, names.OWNER)
-SUBMIT = _guids(names.AML_DATA_SCIENTIST, names.CONTRIBUTOR, names.OWNER)
-VM_READ = _guids(names.READER, names.CONTRIBUTOR, names.OWNER)
-VM_LOGIN = _guids(names.VM_USER_LOGIN)
-
-ROLE_WORDS = {
-    BLOB_READ: "Storage Blob Data Reader (or Contributor/Owner)",
-    BLOB_WRITE: "Storage Blob Data Contributor (or Owner)",
-    FILE_WRITE: "Storage File Data Privileged Contributor",
-    ACR_PULL: "AcrPull (or AcrPush/Contributor/Owner)",
-    ACR_PUSH: "AcrPush (or Contributor/Owner)",
-    SUBMIT: "AzureML Data Scientist (or Contributor/Owner)",
-    VM_READ: "Reader (or Contributor/Owner)",
-    VM_LOGIN: "Virtual Machine User Login",
-}
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who moves the data: a principal id (None when unknown) and where it runs."""
-
-    label: str
-    principal_id: str | None
-    origin: Origin
-    node: Node | None = None
-    """The resource that runs it (a compute), to name in reports."""
-
-
-@dataclass(frozen=True)
-class Movement:
-    """One data movement of the round, checked."""
-
-    step: str
-    what: str
-    actor: str
-    target: str
-    role: str
-    role_ok: bool | None
-    """None: not checked (the movement is then *assumed*, never *ok*)."""
-    role_detail: str
-    route: str
-    network_ok: bool | None
-    """None: not checked, as for ``role_ok``."""
-    problem: str
-    fix: str
-    resource: Node | None
-    assumed: str = ""
-    """What the sandbox does not build and the movement relies on (a host in the hub VNet);
-    set, the movement is reported *assumed*, not *ok*, and the plan says what to provide."""
-
-    @property
-    def ok(self) -> bool:
-        return self.role_ok is not False and self.network_ok is not False
-
-    @property
-    def status(self) -> str:
-        """``ok``, ``assumed`` (holds if the user provides what ``assumed`` says) or
-        ``broken``."""
-        if not self.ok:
-            return "broken"
-        unchecked = self.role_ok is None or self.network_ok is None
-        return "assumed" if self.assumed or unchecked else "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("resource")
-        data["resource"] = self.resource.label if self.resource is not None else None
-        data["ok"] = self.ok
-        data["status"] = self.status
-        return data
-
-    def violation(self) -> Violation:
-        where = f"{self.step}: {self.what}: {self.actor} -> {self.target}: "
-        if self.resource is not None:
-            return Violation.at(CHECK_ID, self.resource, where + self.problem, self.fix)
-        return Violation(
-            CHECK_ID, "job step", self.step, self.step, None, where + self.problem, self.fix
-        )
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a movement touches: a resource, a blob container in it, and its sub-resource."""
-
-    node: Node | None
-    group: str
-    container: str | None = None
-    label: str = ""
-    missing: str = ""
-    """Why the target is not in the sandbox (a manifest entry that resolves to nothing)."""
-
-
-def _holds(
-    graph: ResourceGraph, principal_id: str, allowed: frozenset[str], target: Target
-) -> str | None:
-    """A description of the grant that allows the movement, or None."""
-    assert target.node is not None
-    for grant in graph.grants_of(principal_id):
-        if roles.role_guid(grant.role_definition_id) not in allowed:
-            continue
-        if target.node.type == STORAGE_ACCOUNT:
-            for reached in grant.targets:
-                if reached.account is not target.node:
-                    continue
-                if reached.container is None or reached.container == target.container:
-                    limited = (
-                        ", paths limited by a condition"
-                        if grant.assignment.get("condition")
-                        else ""
-                    )
-                    return f"{grant.role} at {reached.level} scope{limited}"
-            continue
-        level = graph.scope_covers(grant.scope, target.node)
-        if level is not None:
-            return f"{grant.role} at {level} scope"
-    return None
-
-
-def _movement(
-    graph: ResourceGraph,
-    step: str,
-    what: str,
-    actor: Actor,
-    target: Target,
-    allowed: frozenset[str] | None,
-) -> Movement:
-    role_words = ROLE_WORDS.get(allowed, "") if allowed is not None else "none (network only)"
-    if target.node is None:
-        return Movement(
-            step,
-            what,
-            actor.label,
-            target.label,
-            role_words,
-            False,
-            "",
-            "",
-            False,
-            target.missing,
-            "Fix the manifest or declare the resource in the stack",
-            actor.node,
-        )
-    role_ok, role_detail = True, "not needed"
-    if allowed is not None:
-        if actor.principal_id is None:
-            role_ok, role_detail = False, "the actor's identity is not in this sandbox"
-        else:
-            found = _holds(graph, actor.principal_id, allowed, target)
-            role_ok, role_detail = found is not None, found or "missing"
-    path: Path = reach(graph, actor.origin, target.node, target.group)
-    problem, fix, resource = "", "", None
-    if not role_ok:
-        on = f"{target.label}" + (f" (container '{target.container}')" if target.container else "")
-        problem = f"{actor.label} holds no role allowing this on {on}; it needs {role_words}."
-        fix = f"Grant {actor.label} {role_words.split(' (')[0]} on {on}" + (
-            " (the submitters' roles come from the stack's `submitters` setting)"
-            if step == "submit"
-            else ""
-        )
-        resource = target.node
-    if not path.ok:
-        problem = (problem + " " if problem else "") + path.problem + "."
-        fix = (fix + "; " if fix else "") + path.fix
-        resource = resource or path.blocker or target.node
-    return Movement(
-        step,
-        what,
-        actor.label,
-        target.label,
-        role_words,
-        role_ok,
-        role_detail,
-        path.route,
-        path.ok,
-        problem,
-        fix,
-        resource,
-    )
 
 
 def _outbound(step: str, what: str, actor: Actor) -> Movement:
@@ -341,14 +166,6 @@ def _datastore(graph: ResourceGraph, name: str | None, group: str = "blob") -> T
     )
 
 
-def _resource(node: Node | None, group: str, label: str, container: str | None = None) -> Target:
-    if node is None:
-        return Target(
-            None, group, container, label=label, missing=f"{label} is not in this sandbox"
-        )
-    return Target(node, group, container, label=f"{label} '{node.arm_name}'")
-
-
 def _compute_actor(graph: ResourceGraph, compute: Node, label: str) -> Actor:
     identities = graph.compute_identities(compute)
     principal = identities[0].get("principalId") if identities else None
@@ -399,12 +216,12 @@ def _submit(
         found += route
         found.append(
             _assume(
-                _movement(
+                checked_movement(
                     graph,
                     "submit",
                     "call the workspace API",
                     actor,
-                    _resource(workspace, "amlworkspace", "workspace"),
+                    resource_target(workspace, "amlworkspace", "workspace"),
                     SUBMIT,
                 ),
                 assumed,
@@ -412,12 +229,12 @@ def _submit(
         )
         found.append(
             _assume(
-                _movement(
+                checked_movement(
                     graph,
                     "submit",
                     "upload the code snapshot",
                     actor,
-                    _resource(ws_storage, "blob", "workspace storage"),
+                    resource_target(ws_storage, "blob", "workspace storage"),
                     BLOB_WRITE,
                 ),
                 assumed,
@@ -460,8 +277,8 @@ def _through_bastion(graph: ResourceGraph, step: str, actor: Actor, vm: Node) ->
     on the VM (and on its NIC and the Bastion host, granted with it) and Virtual Machine User
     Login to sign in as oneself; Bastion's own public endpoint is the route."""
     target = Target(vm, "vm", label=f"jump host '{vm.arm_name}'")
-    reader = _holds(graph, actor.principal_id or "", VM_READ, target)
-    login = _holds(graph, actor.principal_id or "", VM_LOGIN, target)
+    reader = holding_grant(graph, actor.principal_id or "", VM_READ, target)
+    login = holding_grant(graph, actor.principal_id or "", VM_LOGIN, target)
     held = f"{reader}; {login}" if reader and login else None
     role_words = f"{ROLE_WORDS[VM_READ]} and {ROLE_WORDS[VM_LOGIN]}"
     return Movement(
@@ -535,7 +352,9 @@ def _seeding(graph: ResourceGraph) -> list[Movement]:
             if route:
                 actor = replace(actor, origin=_on_jump_host(graph, origin))
             found += route
-            found.append(_assume(_movement(graph, step, what, actor, target, allowed), assumed))
+            found.append(
+                _assume(checked_movement(graph, step, what, actor, target, allowed), assumed)
+            )
     return found
 
 
@@ -620,20 +439,20 @@ def _image_build(
         _outbound(
             "image build", "pull the base image and packages (mcr.microsoft.com, PyPI)", actor
         ),
-        _movement(
+        checked_movement(
             graph,
             "image build",
             "read the build context",
             actor,
-            _resource(ws_storage, "blob", "workspace storage"),
+            resource_target(ws_storage, "blob", "workspace storage"),
             BLOB_READ,
         ),
-        _movement(
+        checked_movement(
             graph,
             "image build",
             "push the environment image",
             actor,
-            _resource(registry, "registry", "registry"),
+            resource_target(registry, "registry", "registry"),
             ACR_PUSH,
         ),
         *_control(graph, "image build", actor, workspace),
@@ -657,31 +476,31 @@ def _common(
     )
     return [
         _outbound(step, "reach Microsoft Entra ID and Azure Resource Manager", actor),
-        _movement(
+        checked_movement(
             graph,
             step,
             "pull the job image",
             actor,
-            _resource(registry, "registry", "registry"),
+            resource_target(registry, "registry", "registry"),
             ACR_PULL,
         ),
-        _movement(
+        checked_movement(
             graph,
             step,
             "download the code snapshot",
             actor,
-            _resource(ws_storage, "blob", "workspace storage"),
+            resource_target(ws_storage, "blob", "workspace storage"),
             BLOB_READ,
         ),
-        _movement(
+        checked_movement(
             graph,
             step,
             "talk to the workspace (job control, MLflow metrics)",
             actor,
-            _resource(workspace, "amlworkspace", "workspace"),
+            resource_target(workspace, "amlworkspace", "workspace"),
             None,
         ),
-        _movement(graph, step, "write logs and MLflow artifacts", actor, logs, BLOB_WRITE),
+        checked_movement(graph, step, "write logs and MLflow artifacts", actor, logs, BLOB_WRITE),
         *_control(graph, step, actor, workspace),
     ]
 
@@ -690,7 +509,6 @@ def _control(
     graph: ResourceGraph, step: str, actor: Actor, workspace: Node | None
 ) -> list[Movement]:
     """The compute's control traffic (``policies.control_paths``)."""
-    from policies.control_paths import aml_compute_control, kubernetes_control
 
     if actor.node is None:
         return []
@@ -774,7 +592,9 @@ def _silos(
         actor = _compute_actor(graph, compute, f"silo {silo.get('name')}")
         found += _common(graph, step, actor, workspace, ws_storage, registry)
         found += [
-            _movement(graph, step, m.what, actor, _store_target(graph, m, silo), _blob_role(m))
+            checked_movement(
+                graph, step, m.what, actor, _store_target(graph, m, silo), _blob_role(m)
+            )
             for m in round_movements.silo_movements()
         ]
     return found
@@ -804,7 +624,7 @@ def _aggregate(
         str(s.get("name")) for s in _cloud_silos(graph)
     )
     found += [
-        _movement(
+        checked_movement(
             graph, step, m.what, actor, _store_target(graph, m, _whose(graph, m)), _blob_role(m)
         )
         for m in declared
@@ -821,7 +641,6 @@ def job_path(graph: ResourceGraph) -> list[Movement]:
     ws_storage = _linked(graph, workspace, "storageAccount", graph.workspace_storage())
     registry = _linked(graph, workspace, "containerRegistry", graph.of_type(CONTAINER_REGISTRY))
     vault = _linked(graph, workspace, "keyVault", graph.of_type(KEY_VAULT))
-    from policies.service_paths import service_movements
 
     return [
         *_submit(graph, workspace, ws_storage),

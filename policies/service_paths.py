@@ -42,21 +42,21 @@ from dataclasses import replace
 from components.vocabulary import builtin_roles as names
 from components.vocabulary.arm_types import CONTAINER_REGISTRY, KEY_VAULT, STORAGE_ACCOUNT
 from policies.graph import COMPUTE, Node, ResourceGraph
-from policies.job_path import (
+from policies.movement import (
     ACR_PULL,
     BLOB_WRITE,
     ROLE_WORDS,
     Actor,
     Movement,
-    _guids,
-    _movement,
-    _resource,
+    checked_movement,
+    resource_target,
+    role_guids,
 )
 from policies.network_paths import Origin, Path
 
 STEP = "Azure ML service"
-KV_READ = _guids(names.KEY_VAULT_ADMINISTRATOR, "Key Vault Secrets User")
-ACCOUNT_CONTROL = _guids(names.STORAGE_ACCOUNT_CONTRIBUTOR, names.CONTRIBUTOR, names.OWNER)
+KV_READ = role_guids(names.KEY_VAULT_ADMINISTRATOR, "Key Vault Secrets User")
+ACCOUNT_CONTROL = role_guids(names.STORAGE_ACCOUNT_CONTRIBUTOR, names.CONTRIBUTOR, names.OWNER)
 # The job path names a movement's role from ROLE_WORDS; these two are the service's own.
 ROLE_WORDS.setdefault(KV_READ, "Key Vault Administrator (or Key Vault Secrets User)")
 ROLE_WORDS.setdefault(ACCOUNT_CONTROL, "Storage Account Contributor (or Contributor/Owner)")
@@ -276,6 +276,8 @@ def service_movements(
         ]
     found = []
     for what, who, node, group, label, allowed, as_system in wanted:
-        checked = _movement(graph, STEP, what, who, _resource(node, group, label), allowed)
+        checked = checked_movement(
+            graph, STEP, what, who, resource_target(node, group, label), allowed
+        )
         found.append(_with_service_path(graph, checked, node, workspace, as_system))
     return found
