@@ -106,9 +106,9 @@ def _copy_torch(updates: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tenso
 
 
 def _single_threaded(call: Callable[[], T]) -> Callable[[], T]:
-    """``call`` under the project's own thread policy (``fl_jobs.torch_threads``), which the
+    """``call`` under the project's own thread policy (``fl_jobs.core.torch_threads``), which the
     local federation applies to its whole loop, aggregation included."""
-    from fl_jobs.torch_threads import single_threaded
+    from fl_jobs.core.torch_threads import single_threaded
 
     def run() -> T:
         with single_threaded():
@@ -118,7 +118,7 @@ def _single_threaded(call: Callable[[], T]) -> Callable[[], T]:
 
 
 def _streaming(updates: list[dict[str, torch.Tensor]], weights: np.ndarray) -> Mapping:
-    from fl_jobs.aggregation import StreamingWeightedMean
+    from fl_jobs.core.aggregation import StreamingWeightedMean
 
     mean = StreamingWeightedMean()
     for update, weight in zip(updates, weights, strict=True):
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         f"torch's default is {torch.get_num_threads()} intra-op threads; numpy's copy is "
         "single-threaded, torch's copy_ and the BLAS weighted sum may use every thread. The "
         "targets are judged on fl-sandbox as its local "
-        "federation runs it: single-threaded (fl_jobs.torch_threads). The default-threads row "
+        "federation runs it: single-threaded (fl_jobs.core.torch_threads). The default-threads row "
         "shows the same code with torch's default: when other processes keep the cores busy, a "
         "multi-threaded memory-bound op waits for its slowest thread.",
         "GB/s = K x P x 4 bytes of updates read / best seconds; 'vs copy' = copy seconds / "

@@ -53,13 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     from flwr.simulation import run_simulation
 
     from fl_jobs.config import JobConfig
-    from fl_jobs.evaluation import evaluate
-    from fl_jobs.job_parts import train_params_from_config
+    from fl_jobs.core.evaluation import evaluate
+    from fl_jobs.core.seeds import derive_seed
+    from fl_jobs.core.silo_data import SiloArrays
+    from fl_jobs.core.training import state_weights, train_local
     from fl_jobs.local.federation import initial_model
     from fl_jobs.local.prepare import prepare_job
-    from fl_jobs.seeds import derive_seed
-    from fl_jobs.silo_data import SiloArrays
-    from fl_jobs.training import state_weights, train_local
+    from fl_jobs.rounds.job_parts import train_params_from_config
 
     config = JobConfig.of(
         example="digits",

@@ -103,7 +103,7 @@ def blueprint(name: str, silos: int) -> dict[str, Any]:
 
 
 def _manifest(silos: int) -> Any:
-    from fl_jobs.manifest import FederationManifest
+    from fl_jobs.run.manifest import FederationManifest
 
     return FederationManifest.model_validate(
         {

@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         args.rounds, args.silos, args.repeats = [1], 3, 1
-    from fl_jobs.partition import parse_partition
+    from fl_jobs.core.partition import parse_partition
 
     try:
         parse_partition(args.partition)

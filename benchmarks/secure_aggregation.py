@@ -39,7 +39,8 @@ from benchmarks.report import Table, Target
 from benchmarks.secure_federation import e2e_table, e2e_target, measure_pairs
 from benchmarks.timing import Measurement, measure, release_freed_memory
 from benchmarks.updates import layer_names, make_update, make_updates
-from fl_jobs.aggregation import StreamingWeightedMean
+from fl_jobs.core.aggregation import StreamingWeightedMean
+from fl_jobs.core.torch_threads import single_threaded
 from fl_jobs.secure_aggregation import (
     MaskedSum,
     MaskedUpdate,
@@ -50,7 +51,6 @@ from fl_jobs.secure_aggregation import (
     ShareBundle,
     SiloKeys,
 )
-from fl_jobs.torch_threads import single_threaded
 
 NAME = "secure_aggregation"
 PLAIN = "plain StreamingWeightedMean (orchestrator)"

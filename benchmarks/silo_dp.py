@@ -59,10 +59,10 @@ class Result:
 
 
 def run(task: str, mode: str, eps: float | None, smoke: bool, data_dir: Path | None) -> Result:
-    from fl_jobs import silo_dp
     from fl_jobs.config import load_job_config
     from fl_jobs.errors import DivergenceError
     from fl_jobs.local.federation import run_federation
+    from fl_jobs.silo import silo_dp
 
     settings: dict[str, Any] = dict(TASKS[task])
     if smoke:

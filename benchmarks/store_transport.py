@@ -9,8 +9,8 @@ of the same size, and the orchestrator reads and checks all K updates.
   threads of one process (their polling and decoding share one interpreter, so this is an
   upper bound on the store's latency on this machine);
 * ``pipes``: the local engine's mechanism (global model file written with
-  :func:`fl_jobs.model_io.save_weights`, request down a ``multiprocessing`` pipe to K forked
-  workers, update files back, :func:`fl_jobs.model_io.read_update`), with echo workers.
+  :func:`fl_jobs.core.model_io.save_weights`, request down a ``multiprocessing`` pipe to K forked
+  workers, update files back, :func:`fl_jobs.core.model_io.read_update`), with echo workers.
 
 Requests and bytes are :class:`fl_jobs.store.blobs.Cost`'s counts, on both sides (orchestrator
 plus every silo). Run: ``python -m benchmarks.store_transport`` (needs ``make setup`` for
@@ -33,7 +33,7 @@ import torch
 from benchmarks import harness
 from benchmarks.cli import count, list_of, parser_for, positive_int
 from benchmarks.report import Table
-from fl_jobs.model_io import load_weights, read_update, save_weights
+from fl_jobs.core.model_io import load_weights, read_update, save_weights
 from fl_jobs.store import layout
 from fl_jobs.store.blobs import Store
 from fl_jobs.store.server import StoreServer

@@ -110,7 +110,7 @@ ATTACK_SCALE = -10.0
 def attacking_silo(silo: str) -> Iterator[None]:
     """``silo`` returns ``w_global + ATTACK_SCALE * (w - w_global)`` instead of its update
     ``w`` (workers forked inside this block inherit it)."""
-    from fl_jobs import silo_round as worker  # where a silo trains
+    from fl_jobs.silo import silo_round as worker  # where a silo trains
 
     real: Callable[..., Any] = worker.train_local
 

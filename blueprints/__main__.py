@@ -18,7 +18,7 @@ from rich.console import Console
 
 from blueprints.catalog import BLUEPRINT_NAMES
 from blueprints.spec import ConfigError, SandboxSpec, default_spec, load_stack_file
-from fl_jobs.cli_errors import OneLineErrorsGroup, error_line, runtime_failure
+from fl_jobs.cli.cli_errors import OneLineErrorsGroup, error_line, runtime_failure
 
 EXIT_VIOLATIONS = 1
 EXIT_BAD_CONFIG = 2

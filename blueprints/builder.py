@@ -54,7 +54,7 @@ from components.silos.base import SiloArgs, SiloComponent, silo_datastore
 from components.vocabulary import naming
 from components.vocabulary.access_targets import Target, parse_target
 from components.vocabulary.conventions import GLOBAL_MODELS_CONTAINER
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 
 SUFFIX_RESOURCE = "name-suffix"
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from blueprints.mock_runtime import MockRun, RecordedResource, run_under_mocks
 from blueprints.spec import SandboxSpec
-from fl_jobs.manifest import FederationManifest, ManifestError
+from fl_jobs.run.manifest import FederationManifest, ManifestError
 from policies.access_matrix import access_matrix
 from policies.azure_rules import RULES, check_rules
 from policies.azure_rules.compute_identity_reach import compute_identity_table

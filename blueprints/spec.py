@@ -53,7 +53,7 @@ from components.vocabulary import naming
 from components.vocabulary.access_targets import TARGET_FORMS, Target, parse_target
 from components.vocabulary.builtin_roles import BUILTIN_ROLES, touches_data
 from components.vocabulary.posture import NetworkPosture
-from fl_jobs.unique_key_yaml import DuplicateKeyError, load_unique_keys
+from fl_jobs.config.unique_key_yaml import DuplicateKeyError, load_unique_keys
 
 DEPLOYER = "deployer"
 EXAMPLE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://fl-sandbox.example/")

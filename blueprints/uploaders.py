@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from blueprints.spec_base import GUID, ConfigError, SpecModel, check_ip_range
-from fl_jobs.data_upload import TEST_PATH_PATTERN
+from fl_jobs.silo.data_upload import TEST_PATH_PATTERN
 
 if TYPE_CHECKING:
     from blueprints.spec import SandboxSpec

@@ -85,7 +85,7 @@ class DivergenceError(JobStopped):
 
 class CollapseError(JobStopped):
     """The global model stayed no better than the untrained one for several rounds (see
-    fl_jobs.collapse); the rounds are kept, but resuming with the same settings would not
+    fl_jobs.core.collapse); the rounds are kept, but resuming with the same settings would not
     help."""
 
     exit_code = 4

@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 from blueprints.deployer import unstable_deployer  # noqa: E402
 from blueprints.spec import load_stack_file  # noqa: E402
 from blueprints.spec_base import ConfigError  # noqa: E402
-from fl_jobs.cli_errors import OneLineArgumentParser, bad_input  # noqa: E402
+from fl_jobs.cli.cli_errors import OneLineArgumentParser, bad_input  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

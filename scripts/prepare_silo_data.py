@@ -28,7 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # runnable as `python scripts/prepare_silo_data.py`
     sys.path.insert(0, str(REPO_ROOT))
 
-from fl_jobs.cli_errors import (  # noqa: E402
+from fl_jobs.cli.cli_errors import (  # noqa: E402
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     OneLineArgumentParser,
@@ -36,7 +36,9 @@ from fl_jobs.cli_errors import (  # noqa: E402
     runtime_failure,
 )
 from fl_jobs.config import JobConfig, load_job_config  # noqa: E402
-from fl_jobs.data_upload import (  # noqa: E402
+from fl_jobs.errors import FLJobError  # noqa: E402
+from fl_jobs.run.manifest import FederationManifest, ManifestError  # noqa: E402
+from fl_jobs.silo.data_upload import (  # noqa: E402
     DEFAULT_BLOB_ENDPOINT,
     TEST_PATH_PATTERN,
     Destination,
@@ -47,8 +49,6 @@ from fl_jobs.data_upload import (  # noqa: E402
     test_path_allowed,
     upload_folder,
 )
-from fl_jobs.errors import FLJobError  # noqa: E402
-from fl_jobs.manifest import FederationManifest, ManifestError  # noqa: E402
 
 SILOS_DIR = "silos"
 TEST_DIR = Path("orchestrator") / "test"
@@ -72,9 +72,9 @@ def prepare_silo_data(
     The k-th manifest silo gets the k-th partition of the local federation, so a pipeline over
     ``manifest`` trains on the same rows as ``python -m fl_jobs run`` with the same config.
     """
-    from fl_jobs.federation_size import sized_for
+    from fl_jobs.core.silo_data import SiloArrays, write_silo_data
     from fl_jobs.local.prepare import prepare_job
-    from fl_jobs.silo_data import SiloArrays, write_silo_data
+    from fl_jobs.rounds.federation_size import sized_for
 
     config = sized_for(config, manifest)
     job = prepare_job(config)

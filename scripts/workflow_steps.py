@@ -26,7 +26,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fl_jobs.cli_errors import OneLineArgumentParser, bad_input  # noqa: E402
+from fl_jobs.cli.cli_errors import OneLineArgumentParser, bad_input  # noqa: E402
 
 _EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _VAR = re.compile(r"^vars\.([A-Za-z_][A-Za-z0-9_]*)(?:\s*\|\|\s*'([^']*)')?$")

@@ -68,7 +68,7 @@ socket.getaddrinfo = _guarded_getaddrinfo  # type: ignore[assignment]
 os.environ.setdefault("AZURE_CORE_COLLECT_TELEMETRY", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
-# Silo data that runs cache (fl_jobs.silo_cache) goes to a throw-away folder, never to the
+# Silo data that runs cache (fl_jobs.silo.silo_cache) goes to a throw-away folder, never to the
 # user's ~/.cache; subprocesses inherit it.
 _SILO_CACHE = tempfile.mkdtemp(prefix="fl-sandbox-test-cache-")
 os.environ["FL_SANDBOX_CACHE"] = _SILO_CACHE

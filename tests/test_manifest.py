@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fl_jobs.manifest import FederationManifest, ManifestError
+from fl_jobs.run.manifest import FederationManifest, ManifestError
 
 
 def _cloud_manifest() -> dict:

@@ -56,7 +56,8 @@ def test_the_checks_need_nothing_from_the_blueprints() -> None:
 
 
 def _imports(path: Path) -> list[str]:
-    """Every module ``path`` imports, anywhere in it, relative imports resolved."""
+    """Every module ``path`` imports, anywhere in it, relative imports resolved (a name
+    imported from a module counts as that module's submodule too)."""
     package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
     found: list[str] = []
     for node in ast.walk(ast.parse(path.read_text())):
@@ -65,7 +66,10 @@ def _imports(path: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom):
             base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
             module = node.module or ""
-            found.append(module if node.level == 0 else f"{base}.{module}".rstrip("."))
+            module = module if node.level == 0 else f"{base}.{module}".rstrip(".")
+            found.append(module)
+            # ``from fl_jobs.silo import silo_round`` imports fl_jobs.silo.silo_round
+            found += [f"{module}.{alias.name}" for alias in node.names if alias.name != "*"]
     return found
 
 
@@ -145,3 +149,36 @@ def test_the_config_layer_is_below_everything_that_uses_it() -> None:
                 path.append(node)
                 node = trail[node]
             raise AssertionError(f"import cycle: {' <- '.join([*path, part])}")
+
+
+def test_fl_jobs_is_grouped_by_layer() -> None:
+    """Every module of fl_jobs lives in the sub-package of its layer (fl_jobs/core,
+    fl_jobs/config, fl_jobs/silo, fl_jobs/rounds, fl_jobs/run, fl_jobs/cli, ...), so that a
+    reader finds a concept by its folder: only the package's own entry modules and its error
+    types stay at the top."""
+    top = sorted(p.stem for p in (REPO / "fl_jobs").glob("*.py"))
+    assert top == ["__init__", "__main__", "errors"], top
+
+
+#: What the ML core must not import: it trains, evaluates and aggregates on plain values and
+#: knows nothing of a job's config, its run, its engines, its command line or its transports.
+ABOVE_THE_CORE = (
+    "fl_jobs.config",
+    "fl_jobs.run",
+    "fl_jobs.rounds",
+    "fl_jobs.cli",
+    "fl_jobs.local",
+    "fl_jobs.store",
+    "fl_jobs.aml",
+    "fl_jobs.silo",
+)
+
+
+def test_the_core_imports_nothing_above_it() -> None:
+    found = [
+        f"{path.relative_to(REPO)}: {module}"
+        for path in sorted((REPO / "fl_jobs" / "core").rglob("*.py"))
+        for module in _imports(path)
+        if any(module == part or module.startswith(part + ".") for part in ABOVE_THE_CORE)
+    ]
+    assert found == [], found

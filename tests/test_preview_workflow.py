@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "preview.yml"
@@ -34,7 +34,7 @@ def test_guards_oidc_backend_concurrency_and_paths() -> None:
     assert "PULUMI_STACK" in document["concurrency"]["group"]
     assert document["concurrency"]["cancel-in-progress"] is False
     paths = document["on"]["pull_request"]["paths"]
-    for needed in ("Pulumi.yaml", "pyproject.toml", "fl_jobs/manifest.py", "requirements.txt"):
+    for needed in ("Pulumi.yaml", "pyproject.toml", "fl_jobs/run/manifest.py", "requirements.txt"):
         assert needed in paths
     assert document["permissions"]["id-token"] == "write"
     assert "PULUMI_ACCESS_TOKEN" not in WORKFLOW.read_text().split("name: pulumi-preview")[1]

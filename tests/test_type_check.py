@@ -35,7 +35,7 @@ def test_a_deliberate_type_error_fails_the_check(tmp_path: Path) -> None:
     # A real project module with one wrong annotation, checked under the project's config.
     copy = tmp_path / "fl_jobs"
     copy.mkdir()
-    shutil.copy(REPO / "fl_jobs" / "plurals.py", copy / "plurals.py")
+    shutil.copy(REPO / "fl_jobs" / "cli" / "plurals.py", copy / "plurals.py")
     (copy / "__init__.py").write_text("")
     clean = subprocess.run(
         [*MYPY, str(copy / "plurals.py")], cwd=tmp_path, capture_output=True, text=True

@@ -44,9 +44,9 @@ from fl_jobs.aml.round_movements import (
     Store,
 )
 from fl_jobs.aml.step_identity import step_identity
+from fl_jobs.cli.plurals import count
 from fl_jobs.config import JobConfig
-from fl_jobs.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
-from fl_jobs.plurals import count
+from fl_jobs.run.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
 
 ORCHESTRATOR_STEP = "orchestrator"
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fl_jobs.aml.steps_io import StepIO
-from fl_jobs.approval_spec import ApprovalSpec
+from fl_jobs.config.approval_spec import ApprovalSpec
 
 PROTOCOL = "fl-sandbox-approval/1"
 AUTHOR_ENV = "FL_SANDBOX_AUTHOR"

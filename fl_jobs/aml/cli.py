@@ -6,7 +6,7 @@ azure-ai-ml is imported inside, never at module import: it costs seconds.
 
 Exit codes: 0 submitted (or dry run written), 1 refused or failed by Azure, 2 bad input or a
 pipeline that breaks the silo rules, 3 not approved. Every error is one line on stderr
-(fl_jobs.cli_errors); an unexpected failure also names the log file holding its traceback.
+(fl_jobs.cli.cli_errors); an unexpected failure also names the log file holding its traceback.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fl_jobs.cli_errors import OneLineErrorsGroup, print_error, runtime_failure
+from fl_jobs.cli.cli_errors import OneLineErrorsGroup, print_error, runtime_failure
 from fl_jobs.errors import FLJobError
-from fl_jobs.manifest import ManifestError
+from fl_jobs.run.manifest import ManifestError
 
 app = typer.Typer(add_completion=False, help=__doc__, cls=OneLineErrorsGroup)
 CLIENT_FACTORY_KEY = "client_factory"

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from fl_jobs.config import JobConfig
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 JOB_CONFIG_NAME = "job.yaml"

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from fl_jobs.aml.layout import is_global_model_path, parse_datastore_uri
 from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.aml.steps_io import DataPort, StepIO, describe_steps
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 
 
 @dataclass(frozen=True)

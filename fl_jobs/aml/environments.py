@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fl_jobs.aml.dataflow import DataFlowViolation
-from fl_jobs.manifest import FederationManifest, SiloRef
+from fl_jobs.run.manifest import FederationManifest, SiloRef
 
 ENVIRONMENT_DIR = Path(__file__).resolve().parent / "environment"
 

@@ -63,7 +63,7 @@ def update_path(job: str, round_index: int) -> str:
 
 
 #: A silo's own store (DP secret, privacy ledger, budget) in its own datastore: one folder
-#: for every job, since the ledger counts releases across jobs (fl_jobs.silo_ledger).
+#: for every job, since the ledger counts releases across jobs (fl_jobs.silo.silo_ledger).
 SILO_STORE_PATH = "fl-sandbox/silo-store"
 
 

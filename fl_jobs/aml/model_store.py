@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fl_jobs.manifest import FederationManifest, ManifestError, SiloRef
+from fl_jobs.run.manifest import FederationManifest, ManifestError, SiloRef
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,9 @@ from fl_jobs.aml.layout import (
 )
 from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.aml.step_identity import step_identity
+from fl_jobs.cli.plurals import count
 from fl_jobs.config import JobConfig
-from fl_jobs.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
-from fl_jobs.plurals import count
+from fl_jobs.run.manifest import FederationManifest, ManifestError, OrchestratorRef, SiloRef
 
 TAG_BLUEPRINT = "fl-sandbox-blueprint"
 TAG_CODE_SHA256 = "fl-sandbox-code-sha256"
@@ -84,7 +84,7 @@ def check_cloud_manifest(
         )
     if engine == "pipeline" and config.privacy.dp_level == "silo":
         raise ManifestError(
-            "dp_level silo needs the round engine (fl_jobs.silo_dp), which the unrolled "
+            "dp_level silo needs the round engine (fl_jobs.silo.silo_dp), which the unrolled "
             "pipeline's aggregate steps do not run - submit with --engine agents, or use "
             "--dp-level record (--clip-norm)"
         )
@@ -162,7 +162,7 @@ def build_pipeline(
     from azure.ai.ml import Input, Output, dsl
 
     from fl_jobs.aml.steps.common import encode_silo_config
-    from fl_jobs.job_parts import build_strategy
+    from fl_jobs.rounds.job_parts import build_strategy
     from fl_jobs.strategies.registry import strategy_title
 
     strategy = build_strategy(config)

@@ -27,7 +27,7 @@ SILO_AGENT = "silo agent"
 ORCHESTRATOR_AGENT = "orchestrator agent"
 SEEDING = "seeding"
 """The steps that perform movements: the two agents' pipeline steps, and the uploads before
-the first round (``fl_jobs.data_upload``, run by each uploader)."""
+the first round (``fl_jobs.silo.data_upload``, run by each uploader)."""
 
 
 class Store(Enum):

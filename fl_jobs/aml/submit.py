@@ -24,8 +24,8 @@ from fl_jobs.aml.model_store import ModelStore, model_store_for
 from fl_jobs.aml.steps_io import StepIO, describe_steps
 from fl_jobs.config import JobConfig, load_job_config
 from fl_jobs.errors import FLJobError
-from fl_jobs.federation_size import sized_for
-from fl_jobs.manifest import FederationManifest, ManifestError, WorkspaceRef
+from fl_jobs.rounds.federation_size import sized_for
+from fl_jobs.run.manifest import FederationManifest, ManifestError, WorkspaceRef
 
 ClientFactory = Callable[[WorkspaceRef], Any]
 ENGINES = ("agents", "pipeline")

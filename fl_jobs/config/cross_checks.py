@@ -31,7 +31,7 @@ def check_sections(
 
 def check_dp_modes(privacy: PrivacySettings) -> None:
     """DP-SGD's noise needs its clipping; a target and a noise multiplier exclude each other."""
-    silo_dp = privacy.dp_level == "silo"  # silo-level DP-FedAvg: fl_jobs.silo_dp
+    silo_dp = privacy.dp_level == "silo"  # silo-level DP-FedAvg: fl_jobs.silo.silo_dp
     if privacy.noise_multiplier is not None and privacy.clip_norm is None and not silo_dp:
         raise ValueError(
             "noise_multiplier needs clip_norm (DP-SGD clips, then adds noise) - add "
@@ -133,7 +133,7 @@ def check_async(
     privacy: PrivacySettings,
     secure: SecureAggregationSettings,
 ) -> None:
-    """What FedBuff's buffer cannot do (fl_jobs.async_engine): it folds single updates as
+    """What FedBuff's buffer cannot do (fl_jobs.rounds.async_engine): it folds single updates as
     they arrive, so it needs each one in clear and a mean strategy's server step."""
     m = federation.async_buffer
     if m is None:
@@ -176,7 +176,7 @@ def check_silo_dp(
     privacy: PrivacySettings,
     secure: SecureAggregationSettings,
 ) -> None:
-    """A silo-level DP setting that cannot hold (fl_jobs.silo_dp)."""
+    """A silo-level DP setting that cannot hold (fl_jobs.silo.silo_dp)."""
     if privacy.dp_level != "silo":
         if privacy.dp_silo_clip is not None or privacy.dp_silo_noise is not None:
             raise ValueError(

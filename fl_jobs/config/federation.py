@@ -6,9 +6,9 @@ from typing import ClassVar
 
 from pydantic import field_validator
 
+from fl_jobs.core.partition import parse_partition
 from fl_jobs.errors import PartitionError
-from fl_jobs.partition import parse_partition
-from fl_jobs.strict_model import StrictModel, setting
+from fl_jobs.examples.strict_model import StrictModel, setting
 
 
 class FederationSettings(StrictModel):

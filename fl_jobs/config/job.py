@@ -4,7 +4,7 @@ the Azure ML entry scripts, in sections (``example``, ``training``, ``federation
 
 A job file may use the sections or the flat keys of the command line (fl_jobs.config.flat_keys);
 CLI options win over the file. Unknown keys are rejected so that a typo never silently falls
-back to a default, no value is silently taken for another (fl_jobs.strict_model), and a
+back to a default, no value is silently taken for another (fl_jobs.examples.strict_model), and a
 setting the chosen example does not read is refused rather than ignored.
 """
 
@@ -24,9 +24,9 @@ from fl_jobs.config.secure_aggregation import SecureAggregationSettings
 from fl_jobs.config.server import ServerSettings
 from fl_jobs.examples.registry import EXAMPLES
 from fl_jobs.examples.settings import ExampleSettings
+from fl_jobs.examples.strict_model import StrictModel
 from fl_jobs.strategies.choice import StrategyChoice
 from fl_jobs.strategies.registry import get_info
-from fl_jobs.strict_model import StrictModel
 
 
 def _example_name(value: Any) -> str:
@@ -97,6 +97,15 @@ class JobConfig(StrictModel):
         if self.server.screen_norms is not None:
             return self.server.screen_norms
         return get_info(self.strategy.name).robust
+
+    def silo_metrics_policy(self) -> str:
+        """Which of a silo's training metrics leave it (fl_jobs.core.silo_metrics): ``clear``,
+        ``dp`` or ``none``: the job's setting, else ``none`` with DP or secure aggregation."""
+        if self.privacy.silo_metrics is not None:
+            return self.privacy.silo_metrics
+        dp = self.privacy.clip_norm is not None or self.privacy.dp_level == "silo"
+        private = dp or self.secure_aggregation.enabled
+        return "none" if private else "clear"
 
     def flat(self) -> dict[str, Any]:
         """Every setting by its flat key (fl_jobs.config.flat_keys), as JSON values."""

@@ -10,10 +10,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from fl_jobs.config.flat_keys import STRATEGY, flat_key, overlay
+from fl_jobs.config.implied_settings import imply_example
 from fl_jobs.config.job import JobConfig
+from fl_jobs.config.job_yaml import read_job_yaml
 from fl_jobs.errors import JobConfigError
-from fl_jobs.implied_settings import imply_example
-from fl_jobs.job_yaml import read_job_yaml
 from fl_jobs.strategies.aliases import expand_aliases
 from fl_jobs.strategies.choice import StrategyChoice
 from fl_jobs.strategies.registry import DEFAULT, parse_option_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from fl_jobs.strict_model import StrictModel, setting
+from fl_jobs.examples.strict_model import StrictModel, setting
 
 
 class PrivacySettings(StrictModel):

@@ -9,8 +9,8 @@ from typing import ClassVar
 
 from pydantic import field_validator
 
-from fl_jobs.approval_spec import ApprovalSpec
-from fl_jobs.strict_model import StrictModel, setting
+from fl_jobs.config.approval_spec import ApprovalSpec
+from fl_jobs.examples.strict_model import StrictModel, setting
 
 #: A run name is a folder name under ``runs/``.
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from fl_jobs.examples.strict_model import StrictModel, setting
 from fl_jobs.strategies.registry import ROBUST
-from fl_jobs.strict_model import StrictModel, setting
 
 
 class ServerSettings(StrictModel):

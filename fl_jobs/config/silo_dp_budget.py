@@ -1,6 +1,6 @@
 """Silo-level DP's parameters from a job's settings, without torch: the cohort, delta, and
 the noise a target epsilon needs. The job config checks a silo-level DP setting with these
-before anything runs; fl_jobs.silo_dp adds the noise with the same numbers."""
+before anything runs; fl_jobs.silo.silo_dp adds the noise with the same numbers."""
 
 from __future__ import annotations
 

@@ -20,15 +20,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fl_jobs.cli_errors import print_error, runtime_failure
+from fl_jobs.cli.cli_errors import print_error, runtime_failure
 from fl_jobs.errors import FLJobError
-from fl_jobs.manifest import FederationManifest, ManifestError
+from fl_jobs.run.manifest import FederationManifest, ManifestError
 
 
 def _datastores(outputs: Path, manifest: FederationManifest) -> dict[str, Any]:
     """The stack's datastore map, checked to cover every datastore the probes touch."""
-    from fl_jobs.data_upload import check_destinations, load_destinations
     from fl_jobs.doctor.expectations import datastores_of
+    from fl_jobs.silo.data_upload import check_destinations, load_destinations
 
     check_destinations(datastores_of(manifest), load_destinations(outputs))
     return dict(json.loads(outputs.read_text())["datastores"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from fl_jobs.manifest import FederationManifest, SiloRef
+from fl_jobs.run.manifest import FederationManifest, SiloRef
 
 Operation = Literal["read", "write"]
 ORCHESTRATOR = "orchestrator"

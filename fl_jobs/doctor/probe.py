@@ -20,13 +20,13 @@ from typing import Any
 
 from rich.console import Console
 
-from fl_jobs.cli_errors import EXIT_BAD_INPUT, EXIT_FAILED, OneLineArgumentParser, print_error
-from fl_jobs.data_upload import Destination, check_destinations, load_destinations
+from fl_jobs.cli.cli_errors import EXIT_BAD_INPUT, EXIT_FAILED, OneLineArgumentParser, print_error
 from fl_jobs.doctor.expectations import actors, datastores_of, expectations, uploader_actors
 from fl_jobs.doctor.report import table
 from fl_jobs.doctor.storage import differences, probe
 from fl_jobs.errors import FLJobError
-from fl_jobs.manifest import FederationManifest, ManifestError
+from fl_jobs.run.manifest import FederationManifest, ManifestError
+from fl_jobs.silo.data_upload import Destination, check_destinations, load_destinations
 
 
 def run_probe(

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fl_jobs.data_upload import Destination
 from fl_jobs.doctor.expectations import Expectation
+from fl_jobs.silo.data_upload import Destination
 
 Observed = Literal["allowed", "denied", "error"]
 PROBE_FOLDER = "_fl-sandbox-doctor"

@@ -21,7 +21,7 @@ from typing import Any
 from fl_jobs.aml.code_snapshot import PACKAGE_DIR, directory_sha256
 from fl_jobs.aml.environments import CPU
 from fl_jobs.doctor.expectations import ORCHESTRATOR, actors
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 
 MANIFEST_NAME = "federation.json"
 TARGETS_NAME = "datastores.json"

@@ -101,7 +101,8 @@ class Example(ABC):
     def loss_fn(
         self, outputs: torch.Tensor, targets: torch.Tensor, reduction: str = "mean"
     ) -> torch.Tensor:
-        """The training loss; ``reduction="none"`` gives each example's (fl_jobs.silo_metrics)."""
+        """The training loss; ``reduction="none"`` gives each example's
+        (fl_jobs.core.silo_metrics)."""
         import torch.nn.functional as F
 
         if self.task == "classification":

@@ -14,7 +14,7 @@ from fl_jobs.examples.base import Dataset, DataShape, Example
 from fl_jobs.examples.data_paths import fetch_command, read_bytes, resolve_data_dir
 from fl_jobs.examples.data_sources import MNIST
 from fl_jobs.examples.settings import FolderSettings
-from fl_jobs.strict_model import setting
+from fl_jobs.examples.strict_model import setting
 
 if TYPE_CHECKING:
     from torch import nn

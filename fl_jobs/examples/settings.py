@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fl_jobs.strict_model import StrictModel, setting
+from fl_jobs.examples.strict_model import StrictModel, setting
 
 
 class ExampleSettings(StrictModel):

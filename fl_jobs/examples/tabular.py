@@ -30,7 +30,7 @@ from fl_jobs.examples.csv_format import (
 )
 from fl_jobs.examples.settings import HeldOutSettings
 from fl_jobs.examples.split import train_test_indices
-from fl_jobs.strict_model import setting
+from fl_jobs.examples.strict_model import setting
 
 if TYPE_CHECKING:
     import pandas as pd

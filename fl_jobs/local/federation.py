@@ -1,6 +1,6 @@
 """The local federation loop: workers per silo, the job's strategy on the orchestrator side.
 
-Each round is :class:`fl_jobs.round_engine.RoundEngine`'s, the one the model-store
+Each round is :class:`fl_jobs.rounds.round_engine.RoundEngine`'s, the one the model-store
 orchestrator runs too, over :class:`fl_jobs.local.pipes.PipesServer` (the workers' pipes and
 files); this loop starts the workers, publishes the global model, and checkpoints.
 
@@ -34,31 +34,31 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fl_jobs.async_engine import AsyncEngine
 from fl_jobs.config import JobConfig
+from fl_jobs.core.evaluation import evaluate
+from fl_jobs.core.local_sgd import PlainSGD
+from fl_jobs.core.model_io import save_weights
+from fl_jobs.core.seeds import derive_seed
+from fl_jobs.core.torch_threads import single_threaded
+from fl_jobs.core.training import state_weights
 from fl_jobs.errors import RunFolderError
-from fl_jobs.evaluation import evaluate
-from fl_jobs.federation_state import (
-    FederationState,
-    RoundRecord,
-    dp_history,
-)
-from fl_jobs.job_parts import build_strategy
 from fl_jobs.local.pipes import PipesServer
 from fl_jobs.local.prepare import PreparedJob, prepare_job
 from fl_jobs.local.round_ledger import Notify
 from fl_jobs.local.run_identity import start_run
 from fl_jobs.local.worker_pool import FederationError, WorkerPool
-from fl_jobs.local_sgd import PlainSGD
-from fl_jobs.model_io import save_weights
-from fl_jobs.round_engine import RoundEngine
+from fl_jobs.rounds.async_engine import AsyncEngine
+from fl_jobs.rounds.federation_state import (
+    FederationState,
+    RoundRecord,
+    dp_history,
+)
+from fl_jobs.rounds.job_parts import build_strategy
+from fl_jobs.rounds.round_engine import RoundEngine
 from fl_jobs.secure_aggregation import FixedPointCodec
-from fl_jobs.seeds import derive_seed
-from fl_jobs.silo_dp import SiloDPAggregator, silo_dp_on
+from fl_jobs.silo.silo_dp import SiloDPAggregator, silo_dp_on
 from fl_jobs.strategies.base import MeanStrategy, Strategy
 from fl_jobs.strategies.registry import get_info, strategy_title
-from fl_jobs.torch_threads import single_threaded
-from fl_jobs.training import state_weights
 
 __all__ = [
     "FederationError",
@@ -320,7 +320,7 @@ def _privacy_spent(config: JobConfig, history: list[RoundRecord]) -> dict[str, f
     """Epsilon each silo spent over the run (client sampling is not credited)."""
     if config.privacy.clip_norm is None:
         return None
-    from fl_jobs.privacy import spent
+    from fl_jobs.core.privacy import spent
 
     deltas = {
         silo: metrics["dp_delta"]

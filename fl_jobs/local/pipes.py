@@ -1,7 +1,7 @@
 """The local worker processes behind :class:`~fl_jobs.store.transport.ServerTransport`: the
 local engine's wire.
 
-The global model and each update are files in the run folder (:mod:`fl_jobs.model_io`), and
+The global model and each update are files in the run folder (:mod:`fl_jobs.core.model_io`), and
 requests and replies go over the workers' pipes (:class:`fl_jobs.local.worker_pool.WorkerPool`).
 With secure aggregation the workers write no update file: they keep their trained weights,
 and :meth:`PipesServer.secure_round` relays the protocol's messages between them
@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from fl_jobs.core.model_io import read_update, save_weights
 from fl_jobs.errors import ModelUpdateError
 from fl_jobs.local.round_ledger import Notify, RoundLedger
 from fl_jobs.local.run_identity import RunIdentity
@@ -24,7 +25,6 @@ from fl_jobs.local.secure_round import PoolRelay, SecureRound
 from fl_jobs.local.wait_notice import wait_notice
 from fl_jobs.local.worker import TrainReply, TrainRequest
 from fl_jobs.local.worker_pool import WorkerPool
-from fl_jobs.model_io import read_update, save_weights
 from fl_jobs.secure_aggregation import FixedPointCodec
 from fl_jobs.secure_aggregation.silo_guard import session_policy
 from fl_jobs.store.transport import (
@@ -108,7 +108,7 @@ class PipesServer:
         ):
             yield worker.name, _checked(worker.name, reply, template)
 
-    # -- asynchronous rounds (fl_jobs.async_engine) -------------------------------------------
+    # -- asynchronous rounds (fl_jobs.rounds.async_engine) ------------------------------------
 
     def first_free_task(self) -> int:
         return 1  # a run's scratch folders are emptied when it starts

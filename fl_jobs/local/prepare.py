@@ -12,15 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from fl_jobs.config import JobConfig
-from fl_jobs.errors import DataError
-from fl_jobs.examples.base import Dataset, Example
-from fl_jobs.examples.registry import get_example
-from fl_jobs.partition import (
+from fl_jobs.core.partition import (
     PartitionSpec,
     parse_partition,
     partition_groups,
     partition_indices,
 )
+from fl_jobs.errors import DataError
+from fl_jobs.examples.base import Dataset, Example
+from fl_jobs.examples.registry import get_example
 
 #: The fewest training samples a silo may hold. Below this a silo's update is mostly noise, its
 #: own standardisation statistics mean little and its local-only baseline says nothing; a job
@@ -52,7 +52,7 @@ def silo_names(n: int) -> list[str]:
 
 def prepare_job(config: JobConfig) -> PreparedJob:
     """Load and partition the data of ``config``; raise an FLJobError subclass if unusable."""
-    from fl_jobs.device import resolve_device
+    from fl_jobs.core.device import resolve_device
 
     resolve_device(
         config.training.device
@@ -108,7 +108,7 @@ def prepare_job(config: JobConfig) -> PreparedJob:
 def check_privacy_delta(delta: float, parts: list[np.ndarray]) -> None:
     """``delta < 1/n`` for every silo (the largest is the one to check); each silo checks
     its own again before it trains. Raises DataError naming it."""
-    from fl_jobs.privacy import silo_delta
+    from fl_jobs.core.privacy import silo_delta
 
     largest = max(range(len(parts)), key=lambda i: len(parts[i]))
     try:
@@ -121,8 +121,8 @@ def check_privacy_target(config: JobConfig, parts: list[np.ndarray]) -> None:
     """Every silo can meet ``target_epsilon``: the smallest silo needs the most noise (its
     sampling rate is the highest for the same number of passes), so it is the one computed
     here; each silo computes its own noise when it trains. Raises DataError naming it."""
-    from fl_jobs.job_parts import train_params_from_config
-    from fl_jobs.privacy import silo_noise
+    from fl_jobs.core.privacy import silo_noise
+    from fl_jobs.rounds.job_parts import train_params_from_config
 
     smallest = min(range(len(parts)), key=lambda i: len(parts[i]))
     try:

@@ -26,22 +26,22 @@ import numpy as np
 import torch
 
 from fl_jobs.config import JobConfig
+from fl_jobs.core.model_io import load_weights, save_weights
+from fl_jobs.core.silo_data import SiloArrays, read_silo_data
 from fl_jobs.errors import TrainingDivergedError
 from fl_jobs.examples.base import DataShape, Example
-from fl_jobs.job_parts import build_strategy
 from fl_jobs.local.secure_messages import SECURE_REQUESTS, SecureSilo
-from fl_jobs.model_io import load_weights, save_weights
+from fl_jobs.rounds.job_parts import build_strategy
 from fl_jobs.secure_aggregation.silo_guard import (
     SIGNING_PUBLIC_RECORD,
     GuardRefusal,
     SessionGuard,
     session_policy,
 )
-from fl_jobs.silo_cache import materialize_silo_folder
-from fl_jobs.silo_data import SiloArrays, read_silo_data
-from fl_jobs.silo_ledger import BudgetExhausted
-from fl_jobs.silo_round import SiloTrainer
-from fl_jobs.silo_store import local_silo_store
+from fl_jobs.silo.silo_cache import materialize_silo_folder
+from fl_jobs.silo.silo_ledger import BudgetExhausted
+from fl_jobs.silo.silo_round import SiloTrainer
+from fl_jobs.silo.silo_store import local_silo_store
 
 
 @dataclass(frozen=True)

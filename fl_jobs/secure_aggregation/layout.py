@@ -14,8 +14,8 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from fl_jobs.core.model_io import validate_update
 from fl_jobs.errors import ModelUpdateError
-from fl_jobs.model_io import validate_update
 from fl_jobs.secure_aggregation.encoding import FixedPointCodec
 
 #: Elements converted at a time (float64 temporaries of 512 KiB).

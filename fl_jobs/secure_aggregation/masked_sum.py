@@ -1,6 +1,6 @@
 """The orchestrator's side: a streaming sum of masked updates, unmasked once the round ends.
 
-Like ``fl_jobs.aggregation.StreamingWeightedMean``, each masked vector is added into one
+Like ``fl_jobs.core.aggregation.StreamingWeightedMean``, each masked vector is added into one
 accumulator as it arrives (uint64, wrapping mod 2^64) and can be freed right after; the
 orchestrator holds one encoded model however many silos send. It never sees an unmasked
 update: when the round closes, the survivors' reveals give it each survivor's self-mask seed

@@ -14,7 +14,7 @@ The session object comes from the orchestrator; the silo trusts none of it as se
 * it reveals shares for an update (the same bytes) over one survivor set only: unmasking
   the round over all silos and then "redoing" it without silo u would give u's update by
   subtraction. Retraining from the same global model gives the same update (the DP seeds
-  are the silo's, see fl_jobs.silo_secret), so this holds across attempts, sessions, run
+  are the silo's, see fl_jobs.silo.silo_secret), so this holds across attempts, sessions, run
   ids, restarts and resumes. Revealing the same survivor set again gives nothing new (the
   same sum), so a rerun of the same job still works;
 * it reveals one round of one run over one survivor set only, whatever the update: a redo
@@ -39,7 +39,7 @@ that publishes, as the *next* round's model, one that is not the aggregate of th
 (this round's, perturbed) and leaves u out can difference the two rounds' sums. A silo cannot
 check the aggregate without every masked input; each of its releases is in its DP ledger.
 
-The memory is appended to the silo's own store (fl_jobs.silo_store) before the reply leaves,
+The memory is appended to the silo's own store (fl_jobs.silo.silo_store) before the reply leaves,
 so it survives a restart. Refusals carry a fixed reason code (:data:`REASONS`) and no value.
 """
 
@@ -64,7 +64,7 @@ from fl_jobs.secure_aggregation.session import (
     majority,
     public_max_samples,
 )
-from fl_jobs.silo_store import SiloStore
+from fl_jobs.silo.silo_store import SiloStore
 
 if TYPE_CHECKING:
     from fl_jobs.config import JobConfig
@@ -139,7 +139,7 @@ class SessionPolicy:
         cls, config: JobConfig, silos: Iterable[str], per_round: int, run_id: str | None
     ) -> SessionPolicy:
         """The policy of a silo whose own job configuration is ``config``."""
-        from fl_jobs.silo_dp import min_cohort, silo_dp_on
+        from fl_jobs.silo.silo_dp import min_cohort, silo_dp_on
 
         distributed = silo_dp_on(config) and config.privacy.dp_silo_noise == "distributed"
         return cls.for_cohort(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from fl_jobs.cli_errors import bad_input
+from fl_jobs.cli.cli_errors import bad_input
 
 
 def predict(

@@ -76,8 +76,8 @@ def export_program(prepared: PreparedJob, weights_file: Path, path: Path) -> Non
     import torch
     from torch.export import Dim
 
+    from fl_jobs.core.model_io import load_weights
     from fl_jobs.local.federation import initial_model
-    from fl_jobs.model_io import load_weights
 
     model = initial_model(prepared)
     weights, _ = load_weights(weights_file)

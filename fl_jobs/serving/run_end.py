@@ -1,4 +1,4 @@
-"""What the end of a finished local run does with its model (called by fl_jobs.job): save the
+"""What the end of a finished local run does with its model (called by fl_jobs.run.job): save the
 MLflow model in the run folder, then log it to the run's MLflow run. A failure here is a
 warning: the run's results and ``global_model.pt`` are already on disk."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from fl_jobs.cli_errors import OneLineErrorsGroup, bad_input
+from fl_jobs.cli.cli_errors import OneLineErrorsGroup, bad_input
 
 agent_app = typer.Typer(
     name="agent",
@@ -39,7 +39,7 @@ def _setup(manifest: Path, job_file: Path, job: str, account_url: str) -> tuple[
     from fl_jobs.config import load_job_config
     from fl_jobs.errors import FLJobError
     from fl_jobs.local.prepare import prepare_job
-    from fl_jobs.manifest import FederationManifest, ManifestError
+    from fl_jobs.run.manifest import FederationManifest, ManifestError
     from fl_jobs.store.layout import check_job_id
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -110,11 +110,11 @@ def orchestrator(
     out: Path = typer.Option(..., "--out", help="Local folder: lease id, cost log, final model"),
 ) -> None:
     """Drive the job's rounds: announce, collect, aggregate, checkpoint to the store."""
+    from fl_jobs.core.torch_threads import single_threaded
     from fl_jobs.errors import FLJobError, JobStopped
     from fl_jobs.store.blobs import AlreadyWritten, Conflict, StoreUnavailable
     from fl_jobs.store.layout import GLOBAL_CONTAINER, silo_container
     from fl_jobs.store.orchestrator import StoreOrchestrator
-    from fl_jobs.torch_threads import single_threaded
 
     fed, prepared = _setup(manifest, job_file, job, account_url)
     silos = [s.name for s in fed.silos]
@@ -154,8 +154,8 @@ def silo(
     ),
 ) -> None:
     """Serve the job's rounds for one silo until the orchestrator says it is over."""
-    from fl_jobs.manifest import ManifestError
-    from fl_jobs.silo_store import LocalSiloStore
+    from fl_jobs.run.manifest import ManifestError
+    from fl_jobs.silo.silo_store import LocalSiloStore
     from fl_jobs.store.blobs import StoreUnavailable
     from fl_jobs.store.layout import GLOBAL_CONTAINER, SIGNING_KEYS_CONTAINER, silo_container
     from fl_jobs.store.silo import StoreSilo

@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
+from fl_jobs.core.model_io import validate_update
 from fl_jobs.errors import ModelUpdateError
-from fl_jobs.model_io import validate_update
 
 SCHEMA = "fl-sandbox/store/1"
 #: The safetensors metadata key holding a tensor message's JSON header.

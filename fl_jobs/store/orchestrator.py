@@ -6,7 +6,7 @@ round, takes the replies in silo order under the quorum and the deadline, screen
 the strategy aggregate, evaluates, and writes the new global model and its checkpoint to the
 store before the head says the round is complete.
 
-A round itself is :class:`fl_jobs.round_engine.RoundEngine`'s, the local engine's own, over
+A round itself is :class:`fl_jobs.rounds.round_engine.RoundEngine`'s, the local engine's own, over
 the store transport.
 """
 
@@ -21,20 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from fl_jobs.async_engine import AsyncEngine
-from fl_jobs.checkpoint import load_checkpoint, save_checkpoint
+from fl_jobs.core.model_io import save_weights
+from fl_jobs.core.seeds import derive_seed
 from fl_jobs.errors import FLJobError
-from fl_jobs.job_parts import build_strategy
 from fl_jobs.local.federation import (
     FederationState,
     initial_model,
     initial_state,
 )
 from fl_jobs.local.prepare import PreparedJob
-from fl_jobs.model_io import save_weights
-from fl_jobs.round_engine import RoundEngine
-from fl_jobs.seeds import derive_seed
-from fl_jobs.silo_dp import SiloDPAggregator, silo_dp_on
+from fl_jobs.rounds.async_engine import AsyncEngine
+from fl_jobs.rounds.checkpoint import load_checkpoint, save_checkpoint
+from fl_jobs.rounds.job_parts import build_strategy
+from fl_jobs.rounds.round_engine import RoundEngine
+from fl_jobs.silo.silo_dp import SiloDPAggregator, silo_dp_on
 from fl_jobs.store import layout
 from fl_jobs.store.blobs import Blob, Store
 from fl_jobs.store.lease import JobLease

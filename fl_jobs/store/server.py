@@ -243,7 +243,7 @@ class StoreServer:
             return Rejected(silo, str(exc))
         return TrainResult(silo, update.weights, update.n_samples, update.metrics)
 
-    # -- asynchronous rounds (fl_jobs.async_engine) -------------------------------------------
+    # -- asynchronous rounds (fl_jobs.rounds.async_engine) ------------------------------------
     #
     # Each task is a "round" of its own number with one attempt and one silo: its document in
     # ``global`` names the model version it trains from, the silo's reply goes where a round's

@@ -1,10 +1,10 @@
 """The silo agent: waits for rounds in the model store, trains on its own data, replies.
 
-Training is the local worker's own (:class:`fl_jobs.silo_round.SiloTrainer` on the data
+Training is the local worker's own (:class:`fl_jobs.silo.silo_round.SiloTrainer` on the data
 folder written and read back the same way), so a round trains to the same weights either way,
 under the same silo-held controls: DP-SGD's randomness from the silo's secret, its ledger and
 budget, silo-level DP's clipping, the metrics policy. The silo's store is this host's
-(``$FL_SANDBOX_SILO_STORE``, see :mod:`fl_jobs.silo_store`). The
+(``$FL_SANDBOX_SILO_STORE``, see :mod:`fl_jobs.silo.silo_store`). The
 data: a ``--data`` folder in the silo data format, or, in the sandbox, the silo's partition of
 the job's data set written to its work folder (what the local workers do, standing for data
 the site already holds).
@@ -18,20 +18,20 @@ from pathlib import Path
 
 import torch
 
+from fl_jobs.core.silo_data import SiloArrays, read_silo_data
 from fl_jobs.errors import TrainingDivergedError
-from fl_jobs.job_parts import build_strategy
 from fl_jobs.local.prepare import PreparedJob
 from fl_jobs.local.secure_messages import SecureSilo
+from fl_jobs.rounds.job_parts import build_strategy
 from fl_jobs.secure_aggregation.silo_guard import (
     SIGNING_PUBLIC_RECORD,
     GuardRefusal,
     SessionGuard,
 )
-from fl_jobs.silo_cache import materialize_silo_folder
-from fl_jobs.silo_data import SiloArrays, read_silo_data
-from fl_jobs.silo_ledger import BudgetExhausted
-from fl_jobs.silo_round import SiloTrainer
-from fl_jobs.silo_store import SiloStore, local_silo_store
+from fl_jobs.silo.silo_cache import materialize_silo_folder
+from fl_jobs.silo.silo_ledger import BudgetExhausted
+from fl_jobs.silo.silo_round import SiloTrainer
+from fl_jobs.silo.silo_store import SiloStore, local_silo_store
 from fl_jobs.store import messages as msg
 from fl_jobs.store.secure_relay import store_session_policy
 from fl_jobs.store.silo import StoreSilo
@@ -68,7 +68,7 @@ def run_silo_agent(
     silos: Sequence[str] | None = None,
 ) -> int:
     """Serve rounds until the job is over; the number of rounds trained. ``store``: the
-    silo's own store (default: this host's, :func:`fl_jobs.silo_store.local_silo_store`).
+    silo's own store (default: this host's, :func:`fl_jobs.silo.silo_store.local_silo_store`).
     ``silos``: every silo of the job, from the silo's own manifest (secure aggregation joins
     sessions of these silos only)."""
     torch.set_num_threads(1)

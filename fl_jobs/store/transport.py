@@ -3,7 +3,7 @@
 The local engine talks to its worker processes through pipes
 (:class:`~fl_jobs.local.pipes.PipesServer`); :class:`~fl_jobs.store.server.StoreServer` does
 the same through the model store. Both fit :class:`ServerTransport`, and the one round engine
-(:mod:`fl_jobs.round_engine`) drives either: publish the global model, send a round's train
+(:mod:`fl_jobs.rounds.round_engine`) drives either: publish the global model, send a round's train
 requests, take the replies in silo order within the deadline (a silo that died, stayed silent
 or sent a message that fails its checks comes back as :class:`Dropped` or :class:`Rejected`,
 never an exception), and let a dropped silo rejoin. :class:`SiloTransport` is the silo's
@@ -106,7 +106,7 @@ class ServerTransport(Protocol):
 
 class AsyncServerTransport(Protocol):
     """The orchestrator's side of the wire for asynchronous rounds (FedBuff,
-    :mod:`fl_jobs.async_engine`): one task per silo at a time, each from the global model of
+    :mod:`fl_jobs.rounds.async_engine`): one task per silo at a time, each from the global model of
     its own version, and the replies in the order they arrive."""
 
     def publish_global(self, round: int, weights: Mapping[str, torch.Tensor]) -> None:

@@ -25,15 +25,16 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch
 
-from fl_jobs.aggregation import StreamingWeightedMean
-from fl_jobs.silo_hook import SiloHook
+from fl_jobs.core.aggregation import StreamingWeightedMean
+from fl_jobs.core.silo_hook import SiloHook
+from fl_jobs.core.training import LocalUpdate
 from fl_jobs.strategies.client_fraction import select_silos
-from fl_jobs.training import LocalUpdate
 
 S = TypeVar("S")
 
 #: Per-silo, per-round training settings a strategy sends with a train request: names of
-#: :data:`fl_jobs.training.SILO_CONFIG_KEYS` mapped to numbers (e.g. ``{"proximal_mu": 0.01}``).
+#: :data:`fl_jobs.core.training.SILO_CONFIG_KEYS` mapped to numbers (e.g.
+#: ``{"proximal_mu": 0.01}``).
 SiloConfig = dict[str, float]
 
 
@@ -79,14 +80,14 @@ class Strategy:
         return {}
 
     def silo_hook(self) -> SiloHook:
-        """What runs at each silo (:mod:`fl_jobs.silo_hook`): by default nothing."""
+        """What runs at each silo (:mod:`fl_jobs.core.silo_hook`): by default nothing."""
         return SiloHook()
 
     def to_silos(
         self, round: int, global_weights: Mapping[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         """Tensors sent to every silo with the global model for ``round`` (SCAFFOLD's
-        control variate); they travel under :data:`fl_jobs.silo_hook.EXTRA` keys."""
+        control variate); they travel under :data:`fl_jobs.core.silo_hook.EXTRA` keys."""
         return {}
 
     def reply_template(self, global_weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

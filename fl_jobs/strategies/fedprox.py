@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from fl_jobs.silo_hook import GradientTerm, SiloHook, SiloRoundInputs
+from fl_jobs.core.silo_hook import GradientTerm, SiloHook, SiloRoundInputs
 from fl_jobs.strategies.base import SiloConfig
 from fl_jobs.strategies.fedavg import FedAvg
 

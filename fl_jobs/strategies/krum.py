@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from fl_jobs.aggregation import StreamingWeightedMean
+from fl_jobs.core.aggregation import StreamingWeightedMean
 from fl_jobs.strategies.registry import strategy_title
 from fl_jobs.strategies.stacked import RobustStrategy, UpdateStack
 

@@ -21,9 +21,9 @@ Here ``mean(dy)`` is sample-weighted as FedAvg's (the paper averages with equal 
 equal silo sizes the two agree), and ``sum(dc) / N`` is exactly the paper's
 ``|S|/N * mean(dc)``, so ``c`` stays the mean of every silo's ``c_i``. ``c`` is the
 strategy's state (checkpointed); ``c_i`` is the silo's, in its own store
-(:class:`fl_jobs.silo_hook.HookState`), keyed by run and round so that a redone round reads
+(:class:`fl_jobs.core.silo_hook.HookState`), keyed by run and round so that a redone round reads
 what the first attempt read. ``c`` travels with the global model and ``dc`` with each update
-(:mod:`fl_jobs.silo_hook`). The control variates cover every floating-point entry of the
+(:mod:`fl_jobs.core.silo_hook`). The control variates cover every floating-point entry of the
 model's state; entries without a gradient (buffers) keep ``c_i = 0``.
 """
 
@@ -35,15 +35,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from fl_jobs.aggregation import StreamingWeightedMean
-from fl_jobs.silo_hook import (
+from fl_jobs.core.aggregation import StreamingWeightedMean
+from fl_jobs.core.silo_hook import (
     GradientTerm,
     SiloHook,
     SiloRoundInputs,
     split_extras,
 )
+from fl_jobs.core.training import LocalUpdate
 from fl_jobs.strategies.base import S, Strategy, check_tensor_state
-from fl_jobs.training import LocalUpdate
 
 C = "c/"
 """The server's control variate, sent with the global model: ``~c/<key>``."""

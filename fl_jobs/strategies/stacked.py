@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fl_jobs.core.training import LocalUpdate
 from fl_jobs.strategies.base import Strategy
-from fl_jobs.training import LocalUpdate
 
 #: Stacked values per column slice (K rows x slice width x item size).
 CHUNK_BYTES = 32 * 2**20

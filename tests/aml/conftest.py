@@ -15,7 +15,7 @@ import pytest
 
 from fl_jobs.aml.submit import PreparedJob
 from fl_jobs.config import JobConfig, load_job_config
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 
 # Azure ML cluster silos at both federation sizes (1 and 3 silos); Kubernetes silos (hybrid,
 # confidential) are in test_kubernetes_jobs.py.

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from fl_jobs.aml.cli import app
 from fl_jobs.aml.dataflow import check_data_flow
 from fl_jobs.aml.layout import SILO_STORE_PATH, parse_datastore_uri
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 from tests.aml.conftest import BLUEPRINT_CASES, blueprint_outputs, stack_outputs
 
 CASES = [*(f"{b}:{k}" for b, k in BLUEPRINT_CASES), "hybrid", "confidential", "private"]

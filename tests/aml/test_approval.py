@@ -20,7 +20,7 @@ from fl_jobs.aml.approval import (
     current_author,
     require_approval,
 )
-from fl_jobs.approval_spec import ApprovalSpec
+from fl_jobs.config.approval_spec import ApprovalSpec
 
 APPROVER = Path(__file__).with_name("approver.py")
 

@@ -15,7 +15,7 @@ def test_snapshot_holds_the_package_and_the_cloud_config(tmp_path: Path) -> None
     config = job_config(seed=4, output_dir=tmp_path / "runs", tracking_uri="sqlite:///x.db")
     snapshot = stage_code(tmp_path / "code", config)
     assert (snapshot.path / "fl_jobs" / "aml" / "steps" / "train.py").is_file()
-    assert (snapshot.path / "fl_jobs" / "training.py").is_file()
+    assert (snapshot.path / "fl_jobs" / "core" / "training.py").is_file()
     assert not list(snapshot.path.rglob("__pycache__"))
     staged = yaml.safe_load((snapshot.path / JOB_CONFIG_NAME).read_text())
     assert staged["federation"]["seed"] == 4 and staged["federation"]["rounds"] == 2

@@ -9,7 +9,7 @@ import pytest
 from fl_jobs.aml.dataflow import DataFlowError, check_data_flow, check_steps, require_data_flow
 from fl_jobs.aml.layout import datastore_uri, parse_datastore_uri
 from fl_jobs.aml.steps_io import DataPort, describe_steps
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 
 
 def _job(prepared: Any) -> Any:

@@ -83,7 +83,7 @@ def _cli(tmp_path: Path, outputs: dict[str, Any], *extra: str) -> Any:
 
     from typer.testing import CliRunner
 
-    from fl_jobs.cli import app
+    from fl_jobs.cli.app import app
 
     manifest = tmp_path / "federation.json"
     manifest.write_text(blueprint_manifest("eyes-off", 2).to_json())
@@ -168,7 +168,7 @@ def test_cli_submits_and_names_each_probe_that_differs(tmp_path: Path, failing: 
 
     from typer.testing import CliRunner
 
-    from fl_jobs.cli import app
+    from fl_jobs.cli.app import app
 
     manifest = tmp_path / "federation.json"
     manifest.write_text(blueprint_manifest("eyes-off", 2).to_json())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.cli.app import app
+from fl_jobs.run.manifest import FederationManifest
 
 
 def test_an_earlier_dry_run_is_not_replaced(manifest3: FederationManifest, tmp_path: Path) -> None:

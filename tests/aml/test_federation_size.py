@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
-from fl_jobs.federation_size import silo_count, sized_for
-from fl_jobs.manifest import FederationManifest, ManifestError
+from fl_jobs.cli.app import app
+from fl_jobs.rounds.federation_size import silo_count, sized_for
+from fl_jobs.run.manifest import FederationManifest, ManifestError
 from tests.aml.conftest import job_config
 
 REPO = Path(__file__).resolve().parents[2]

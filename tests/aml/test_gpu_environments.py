@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from fl_jobs.aml.cli import app
 from fl_jobs.aml.environments import CPU, CUDA, ENVIRONMENT_DIR, check_environments
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 from tests.aml.conftest import job_config, stack_outputs
 
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fl_jobs.aml.cli import app
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 from tests.aml.conftest import stack_outputs
 
 

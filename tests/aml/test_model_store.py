@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fl_jobs.aml.model_store import model_store_for
-from fl_jobs.manifest import FederationManifest, ManifestError
+from fl_jobs.run.manifest import FederationManifest, ManifestError
 from tests.aml.conftest import blueprint_outputs
 
 

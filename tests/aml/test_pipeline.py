@@ -10,7 +10,7 @@ import pytest
 
 from fl_jobs.aml.layout import datastore_uri
 from fl_jobs.aml.steps_io import describe_steps
-from fl_jobs.manifest import FederationManifest, ManifestError
+from fl_jobs.run.manifest import FederationManifest, ManifestError
 from tests.aml.conftest import BLUEPRINT_CASES, blueprint_manifest, job_config
 
 JOB = "fl-digits-case"

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fl_jobs.core.silo_data import read_silo_data
 from fl_jobs.local.prepare import prepare_job
-from fl_jobs.manifest import FederationManifest
-from fl_jobs.silo_data import read_silo_data
+from fl_jobs.run.manifest import FederationManifest
 from scripts.prepare_silo_data import main
 from tests.aml.conftest import job_config
 

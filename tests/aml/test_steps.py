@@ -21,7 +21,7 @@ import torch
 from fl_jobs.aml.code_snapshot import CodeSnapshot, stage_code
 from fl_jobs.aml.component_loader import aggregate_yaml, component_yaml, update_port
 from fl_jobs.config import JobConfig, load_job_config
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 from scripts.prepare_silo_data import prepare_silo_data
 
 _PLACEHOLDER = re.compile(r"\$\{\{(inputs|outputs)\.([a-z0-9_]+)\}\}")
@@ -164,8 +164,8 @@ def cloud_round(
 
 
 def test_one_round_matches_the_local_federation(cloud_round: CloudRound) -> None:
+    from fl_jobs.core.model_io import load_weights
     from fl_jobs.local.federation import run_federation
-    from fl_jobs.model_io import load_weights
 
     local = run_federation(cloud_round.config)
     cloud, meta = load_weights(cloud_round.models / "g1" / "model.pt")
@@ -204,7 +204,7 @@ def _aggregate_in_process(
 def test_aggregate_rejects_a_tampered_update(
     cloud_round: CloudRound, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fl_jobs.model_io import load_weights, save_weights
+    from fl_jobs.core.model_io import load_weights, save_weights
 
     silo = cloud_round.manifest.silos[0]
     weights, meta = load_weights(cloud_round.models / "round-1" / silo.name / "update.pt")
@@ -274,7 +274,7 @@ def test_preprocess_reads_an_on_premises_volume_as_it_reads_the_datastore(
 ) -> None:
     """An Arc silo with a data volume: the same component, given ``raw_path`` (the volume's
     mount in the pod) instead of ``raw_data``, prepares the same data."""
-    from fl_jobs.silo_data import read_silo_data
+    from fl_jobs.core.silo_data import read_silo_data
 
     silo = cloud_round.manifest.silos[0].name
     mount = tmp_path / "mnt" / "silo-data"
@@ -315,7 +315,7 @@ def test_steps_log_metrics_under_the_local_runs_names(
     from mlflow.tracking import MlflowClient
 
     from fl_jobs.aml.steps import aggregate, train
-    from fl_jobs.tracking import round_metric_names, silo_metric_names
+    from fl_jobs.tracking.mlflow_run import round_metric_names, silo_metric_names
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -386,9 +386,9 @@ def test_stateful_strategies_carry_across_rounds_like_the_local_run(
     carried in the global model folder, and the per-round silo settings reach the train
     steps: two rounds through the components' command lines match the local federation."""
     from fl_jobs.aml.steps.common import encode_silo_config
-    from fl_jobs.job_parts import build_strategy
+    from fl_jobs.core.model_io import load_weights
     from fl_jobs.local.federation import run_federation
-    from fl_jobs.model_io import load_weights
+    from fl_jobs.rounds.job_parts import build_strategy
 
     base = {"example": "digits", "silos": 3, "seed": 11, "partition": "dirichlet:0.5",
             "tracking": False, "baselines": False}  # fmt: skip
@@ -461,7 +461,7 @@ def test_aggregate_screens_norms_and_records_the_rejection(
 ) -> None:
     """A robust strategy screens norms by default: a scaled-up update is left out, the round
     goes on (min_silos 3 of 4) and metrics.json names it."""
-    from fl_jobs.model_io import load_weights, save_weights
+    from fl_jobs.core.model_io import load_weights, save_weights
 
     config = load_job_config(
         None, {"example": "digits", "silos": 4, "strategy": "median", "min_silos": 3}
@@ -522,9 +522,9 @@ def test_train_draws_dp_noise_from_the_silo_secret_not_the_job_seed(
     """The train component, run as Azure ML would: with the same job seed, two silo stores
     (two secrets) give different DP updates, and the same store gives the same update again;
     the release is in that silo's ledger."""
-    from fl_jobs.model_io import load_weights
-    from fl_jobs.silo_ledger import read_ledger
-    from fl_jobs.silo_store import LocalSiloStore
+    from fl_jobs.core.model_io import load_weights
+    from fl_jobs.silo.silo_ledger import read_ledger
+    from fl_jobs.silo.silo_store import LocalSiloStore
 
     dp = load_job_config(
         None,

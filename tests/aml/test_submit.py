@@ -17,8 +17,8 @@ from fl_jobs.aml.approval import ApprovalError
 from fl_jobs.aml.cli import CLIENT_FACTORY_KEY, app
 from fl_jobs.aml.dataflow import DataFlowError
 from fl_jobs.aml.submit import SubmissionError, default_client_factory, submit_job
-from fl_jobs.approval_spec import ApprovalSpec
-from fl_jobs.manifest import FederationManifest, WorkspaceRef
+from fl_jobs.config.approval_spec import ApprovalSpec
+from fl_jobs.run.manifest import FederationManifest, WorkspaceRef
 from tests.aml.conftest import blueprint_outputs
 
 APPROVER = Path(__file__).with_name("approver.py")

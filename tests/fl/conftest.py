@@ -1,6 +1,7 @@
-"""FL test settings: torch single-threaded, as the silo workers run (see fl_jobs.torch_threads);
-in-process jobs log to a store of their own, not to the shared ``runs/mlflow.db`` of
-whatever folder pytest runs in (jobs run as processes start in the test's folder instead)."""
+"""FL test settings: torch single-threaded, as the silo workers run (see
+fl_jobs.core.torch_threads); in-process jobs log to a store of their own, not to the shared
+``runs/mlflow.db`` of whatever folder pytest runs in (jobs run as processes start in the
+test's folder instead)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fl_jobs.torch_threads import single_threaded
+from fl_jobs.core.torch_threads import single_threaded
 
 
 @pytest.fixture(autouse=True)

@@ -63,7 +63,7 @@ def finish(process: subprocess.Popen[str], timeout: float = 240) -> Finished:
 
 def completed_round(run_dir: Path) -> int:
     """The last round in the run's checkpoint (0 while there is none)."""
-    from fl_jobs.checkpoint import CHECKPOINT_FILE, load_checkpoint
+    from fl_jobs.rounds.checkpoint import CHECKPOINT_FILE, load_checkpoint
 
     if not (run_dir / CHECKPOINT_FILE).exists():
         return 0

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from fl_jobs.aggregation import StreamingWeightedMean
+from fl_jobs.core.aggregation import StreamingWeightedMean
+from fl_jobs.core.training import LocalUpdate
 from fl_jobs.strategies.fedavg import FedAvg
-from fl_jobs.training import LocalUpdate
 
 SHAPES = {"w1": (64, 32), "b1": (32,), "w2": (32, 10), "b2": (10,)}
 

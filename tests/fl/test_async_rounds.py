@@ -11,10 +11,10 @@ import torch
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from fl_jobs.config import JobConfig
-from fl_jobs.fedbuff import Buffered, fold, staleness_weight
 from fl_jobs.local.federation import run_federation
+from fl_jobs.rounds.fedbuff import Buffered, fold, staleness_weight
 from tests.fl.run_process import (
     assert_no_traceback,
     finish,
@@ -175,7 +175,7 @@ def test_a_reply_that_arrived_while_the_orchestrator_folded_is_not_dropped(
     their pipes still count."""
     import time as clock
 
-    import fl_jobs.async_engine as engine
+    import fl_jobs.rounds.async_engine as engine
 
     real = engine.evaluate
 

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from fl_jobs.checkpoint import (
+from fl_jobs.core.training import LocalUpdate
+from fl_jobs.errors import RunFolderError
+from fl_jobs.local.federation import FederationState, RoundRecord
+from fl_jobs.rounds.checkpoint import (
     CHECKPOINT_FILE,
     CheckpointWriter,
     load_checkpoint,
     save_checkpoint,
 )
-from fl_jobs.errors import RunFolderError
-from fl_jobs.local.federation import FederationState, RoundRecord
 from fl_jobs.strategies.fedavg import FedAvg
-from fl_jobs.training import LocalUpdate
 
 
 def updates(value: float) -> list[LocalUpdate]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 
 runner = CliRunner()
 

@@ -16,7 +16,7 @@ from fl_jobs.config import load_job_config
 from fl_jobs.errors import JobConfigError
 from fl_jobs.local.federation import RoundRecord
 from fl_jobs.local.prepare import prepare_job
-from fl_jobs.progress import RoundProgress
+from fl_jobs.run.progress import RoundProgress
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,8 +101,8 @@ def test_round_lines_stay_above_the_progress_bar() -> None:
 def test_help_groups_every_option_and_keeps_long_names_whole(tmp_path: Path) -> None:
     import inspect
 
-    from fl_jobs.cli import run
-    from fl_jobs.cli_settings import PANELS
+    from fl_jobs.cli.app import run
+    from fl_jobs.cli.cli_settings import PANELS
 
     panels = {p.name: p.default.rich_help_panel for p in inspect.signature(run).parameters.values()}
     assert set(panels.values()) == set(PANELS.values())  # every option sits in a panel

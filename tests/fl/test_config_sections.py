@@ -16,7 +16,7 @@ import yaml
 
 from fl_jobs.config import JobConfig, load_job_config
 from fl_jobs.errors import JobConfigError
-from fl_jobs.resume import DATA_KEY, weight_settings
+from fl_jobs.rounds.resume import DATA_KEY, weight_settings
 
 REPO = Path(__file__).resolve().parents[2]
 BEFORE = REPO / "tests/fixtures/run-before-config-sections"
@@ -124,7 +124,7 @@ import sys
 from fl_jobs.examples import registry
 from tests.fl.toy.wave_example import WaveExample
 registry.EXAMPLES["wave"] = WaveExample  # the one registry line
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 app(sys.argv[1:], prog_name="fl-sandbox")
 """
 

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from fl_jobs.config import load_job_config
-from fl_jobs.device import resolve_device
+from fl_jobs.core.device import resolve_device
+from fl_jobs.core.model_io import load_weights
 from fl_jobs.errors import JobConfigError
-from fl_jobs.job_parts import train_params_from_config
-from fl_jobs.model_io import load_weights
+from fl_jobs.rounds.job_parts import train_params_from_config
 
 REPO = Path(__file__).resolve().parents[2]
 

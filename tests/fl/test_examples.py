@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from fl_jobs.config import JobConfig
+from fl_jobs.core.evaluation import evaluate
+from fl_jobs.core.silo_data import SiloArrays
+from fl_jobs.core.training import TrainParams, train_local
 from fl_jobs.errors import DataError, PartitionError
-from fl_jobs.evaluation import evaluate
 from fl_jobs.examples.base import DataShape
 from fl_jobs.examples.mnist import read_idx_images, read_idx_labels
 from fl_jobs.examples.registry import EXAMPLES, get_example
 from fl_jobs.examples.turbofan import RUL_CAP, WINDOW
 from fl_jobs.local.prepare import prepare_job
-from fl_jobs.silo_data import SiloArrays
-from fl_jobs.training import TrainParams, train_local
 
 MNIST_FILES = [
     "train-images-idx3-ubyte",

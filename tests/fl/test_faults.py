@@ -16,11 +16,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from fl_jobs.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from fl_jobs.config import JobConfig
+from fl_jobs.core.model_io import load_weights
 from fl_jobs.local.federation import run_federation
-from fl_jobs.model_io import load_weights
+from fl_jobs.rounds.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from tests.fl.run_process import (
     assert_no_traceback,
     finish,

@@ -464,7 +464,7 @@ def test_storage_errors_are_told_apart_from_other_failures(
 ) -> None:
     """EIO cannot be caused on purpose here; its classification is checked directly, the
     rest of its path (summary, MLflow, resume line) is the full-disk test's."""
-    from fl_jobs.storage_failure import storage_failure
+    from fl_jobs.run.storage_failure import storage_failure
 
     error = OSError(code, os.strerror(code), str(tmp_path / "checkpoint.pt"))
     wrapped = RuntimeError("the checkpoint could not be written")

@@ -18,13 +18,13 @@ import pytest
 from sklearn.datasets import load_diabetes, load_wine
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from fl_jobs.config import JobConfig, load_job_config
+from fl_jobs.core.silo_data import read_silo_data
 from fl_jobs.errors import DataError, JobConfigError, SiloDataError
 from fl_jobs.examples.split import train_test_indices
 from fl_jobs.examples.tabular import encode_features
 from fl_jobs.local.prepare import MIN_SAMPLES_PER_SILO, prepare_job
-from fl_jobs.silo_data import read_silo_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fl_jobs.local_sgd import PlainSGD
+from fl_jobs.core.local_sgd import PlainSGD
 from fl_jobs.strategies.fedprox import FedProxHook, ProximalTerm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,9 +115,9 @@ def test_local_training_never_imports_torch_dynamo() -> None:
         "from fl_jobs.config import JobConfig\n"
         "from fl_jobs.local.prepare import prepare_job\n"
         "from fl_jobs.local.federation import initial_model, warm_up_torch\n"
-        "from fl_jobs.silo_data import SiloArrays\n"
-        "from fl_jobs.job_parts import train_params_from_config\n"
-        "from fl_jobs.training import train_local\n"
+        "from fl_jobs.core.silo_data import SiloArrays\n"
+        "from fl_jobs.rounds.job_parts import train_params_from_config\n"
+        "from fl_jobs.core.training import train_local\n"
         "from fl_jobs.strategies.fedprox import ProximalTerm\n"
         "p = prepare_job(JobConfig(example='digits', silos=2, momentum=0.9))\n"
         "m = initial_model(p); warm_up_torch(m, p)\n"

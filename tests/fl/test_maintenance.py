@@ -14,7 +14,7 @@ import pytest
 
 from fl_jobs.config import JobConfig
 from fl_jobs.local.prepare import prepare_job
-from fl_jobs.maintenance import (
+from fl_jobs.run.maintenance import (
     COSTS,
     THRESHOLD,
     best_interval,
@@ -22,7 +22,7 @@ from fl_jobs.maintenance import (
     outcome,
     predictive_stops,
 )
-from fl_jobs.maintenance_report import test_fleet as load_fleet
+from fl_jobs.run.maintenance_report import test_fleet as load_fleet
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from fl_jobs.core.model_io import load_update, load_weights, read_update, save_weights
 from fl_jobs.errors import ModelUpdateError
-from fl_jobs.model_io import load_update, load_weights, read_update, save_weights
 
 TEMPLATE = {"0.weight": torch.zeros(4, 3), "0.bias": torch.zeros(4)}
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fl_jobs.errors import PartitionError
-from fl_jobs.partition import (
+from fl_jobs.core.partition import (
     PartitionSpec,
     parse_partition,
     partition_groups,
     partition_indices,
 )
+from fl_jobs.errors import PartitionError
 
 LABELS = np.repeat(np.arange(10), 50)
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from fl_jobs.config import JobConfig
+from fl_jobs.core.privacy import epsilon
+from fl_jobs.core.silo_data import SiloArrays
+from fl_jobs.core.training import TrainParams, train_local
 from fl_jobs.examples.registry import get_example
 from fl_jobs.local.federation import run_federation
-from fl_jobs.privacy import epsilon
-from fl_jobs.silo_data import SiloArrays
-from fl_jobs.training import TrainParams, train_local
 
 
 def digits_silo() -> tuple[SiloArrays, object]:
@@ -95,7 +95,7 @@ def test_target_epsilon_sets_each_silos_noise_and_logs_the_spend_per_round(
     from mlflow.tracking import MlflowClient
     from typer.testing import CliRunner
 
-    from fl_jobs.cli import app
+    from fl_jobs.cli.app import app
 
     out = tmp_path / "run"
     args = ["run", "--silos", "2", "--rounds", "3", "--epochs", "1", "--partition",
@@ -131,7 +131,7 @@ def test_delta_is_checked_against_each_silos_size_and_reported(tmp_path: Path) -
 
     from typer.testing import CliRunner
 
-    from fl_jobs.cli import app
+    from fl_jobs.cli.app import app
 
     base = ["run", "--silos", "2", "--rounds", "1", "--epochs", "1", "--clip-norm", "1",
             "--no-baselines", "--no-tracking"]  # fmt: skip
@@ -158,7 +158,7 @@ def test_replace_one_epsilon_is_group_privacy_of_opacus_add_remove() -> None:
     (1 + e^e) d <= delta: larger than the add/remove figure, and consistent with it."""
     from opacus.accountants import RDPAccountant
 
-    from fl_jobs.privacy import add_remove_spent, spent
+    from fl_jobs.core.privacy import add_remove_spent, spent
 
     history = [(1.1, 0.05, 200)]
     accountant = RDPAccountant()

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from fl_jobs.baselines import centralized, local_only, run_baselines
 from fl_jobs.config import JobConfig
 from fl_jobs.local.federation import run_federation
 from fl_jobs.local.prepare import prepare_job
+from fl_jobs.rounds.baselines import centralized, local_only, run_baselines
 
 
 def test_digits_iid_federated_within_two_points_of_centralized(tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from fl_jobs.baselines import run_baselines
 from fl_jobs.config import JobConfig
+from fl_jobs.core.training import batch_bounds
 from fl_jobs.local.prepare import prepare_job
-from fl_jobs.report import Comparison, comparison_table, jump_notes
-from fl_jobs.result_curves import summarize
-from fl_jobs.training import batch_bounds
+from fl_jobs.rounds.baselines import run_baselines
+from fl_jobs.run.report import Comparison, comparison_table, jump_notes
+from fl_jobs.run.result_curves import summarize
 
 #: The turbofan pooled baseline of the README command before the fix (RMSE per round).
 SPIKY = [20.1, 19.2, 18.3, 17.8, 18.3, 18.3, 18.6, 17.7, 17.3, 17.4, 17.5, 29.8, 17.0, 16.8]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 
 runner = CliRunner()
 QUICK = ["--silos", "2", "--rounds", "1", "--epochs", "1", "--no-baselines", "--no-tracking"]

@@ -12,12 +12,12 @@ import torch
 from pydantic import ValidationError
 
 from fl_jobs.config import JobConfig
+from fl_jobs.core.silo_data import SiloArrays
+from fl_jobs.core.silo_hook import EXTRA, HookState, round_inputs, split_extras, with_extras
+from fl_jobs.core.training import LocalUpdate, TrainParams, train_local
 from fl_jobs.local.federation import run_federation
-from fl_jobs.silo_data import SiloArrays
-from fl_jobs.silo_hook import EXTRA, HookState, round_inputs, split_extras, with_extras
-from fl_jobs.silo_store import local_silo_store
+from fl_jobs.silo.silo_store import local_silo_store
 from fl_jobs.strategies.scaffold import Scaffold, ScaffoldHook
-from fl_jobs.training import LocalUpdate, TrainParams, train_local
 
 LR, EPOCHS = 0.1, 3
 
@@ -224,6 +224,7 @@ def test_a_silo_side_strategy_is_one_file_and_a_registry_line(
     come back, its silos keep state across rounds, and the job runs in the local engine."""
     import dataclasses
 
+    from fl_jobs.rounds import job_parts
     from fl_jobs.strategies import registry
 
     info = dataclasses.replace(
@@ -236,7 +237,7 @@ def test_a_silo_side_strategy_is_one_file_and_a_registry_line(
     )
     monkeypatch.setitem(registry.STRATEGIES, "damped", info)
     seen: list[dict[str, float]] = []
-    real = registry.build_strategy
+    real = job_parts.build_strategy
 
     def keep(config: JobConfig):  # the orchestrator's instance, to read what it received
         strategy = real(config)

@@ -2,7 +2,7 @@
 reason (console, summary, MLflow) and the round goes on while the quorum holds; below it the
 job stops on the quorum-lost path.
 
-A silo misbehaves by a patched ``train_local`` where silos train (``fl_jobs.silo_round``):
+A silo misbehaves by a patched ``train_local`` where silos train (``fl_jobs.silo.silo_round``):
 the silo workers are forked from this process, so they run the patched function on their own
 data, and their update files cross the same boundary as any silo's."""
 
@@ -17,13 +17,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from fl_jobs import silo_round as worker  # where a silo trains
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from fl_jobs.config import load_job_config
+from fl_jobs.core.screening import norm_outliers, screen_norms
+from fl_jobs.core.training import LocalUpdate
 from fl_jobs.errors import QuorumLostError
 from fl_jobs.local.federation import run_federation
-from fl_jobs.screening import norm_outliers, screen_norms
-from fl_jobs.training import LocalUpdate
+from fl_jobs.silo import silo_round as worker  # where a silo trains
 
 
 def test_norm_outliers_are_named_with_their_ratio() -> None:

@@ -34,7 +34,7 @@ from fl_jobs.secure_aggregation.silo_guard import (
     SessionPolicy,
     model_digest,
 )
-from fl_jobs.silo_store import LocalSiloStore
+from fl_jobs.silo.silo_store import LocalSiloStore
 
 SILOS = ["silo-0", "silo-1", "silo-2", "silo-3"]
 GLOBAL = {"w": torch.zeros(3)}

@@ -18,11 +18,11 @@ import torch
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from fl_jobs.config import JobConfig
+from fl_jobs.core.model_io import load_weights
 from fl_jobs.local.federation import run_federation
 from fl_jobs.local.worker_pool import WorkerPool
-from fl_jobs.model_io import load_weights
 from fl_jobs.secure_aggregation import MaskedUpdate
 
 SETTINGS: dict[str, Any] = {

@@ -16,13 +16,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from fl_jobs.config import JobConfig
+from fl_jobs.core.model_io import load_weights
 from fl_jobs.errors import QuorumLostError
 from fl_jobs.local import secure_messages, worker
 from fl_jobs.local.federation import FederationResult, run_federation
 from fl_jobs.local.secure_messages import KeysRequest, MaskRequest, RevealRequest, SharesRequest
-from fl_jobs.model_io import load_weights
 from fl_jobs.secure_aggregation import FixedPointCodec
 from tests.fl.secagg_round import max_excess
 

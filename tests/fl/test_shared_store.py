@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from tests.fl.run_process import finish, start_run, summary_of
 
 ARGS = ["--example", "digits", "--silos", "2", "--rounds", "2", "--epochs", "1"]

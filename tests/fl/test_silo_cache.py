@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
-from fl_jobs.silo_cache import cache_root, materialize_silo_folder
-from fl_jobs.silo_data import ARRAYS_FILE, SiloArrays, read_silo_data
+from fl_jobs.cli.app import app
+from fl_jobs.core.silo_data import ARRAYS_FILE, SiloArrays, read_silo_data
+from fl_jobs.silo.silo_cache import cache_root, materialize_silo_folder
 
 
 def arrays(seed: int = 0) -> SiloArrays:

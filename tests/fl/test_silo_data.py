@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fl_jobs.core.silo_data import SiloArrays, read_silo_data, write_silo_data
 from fl_jobs.errors import SiloDataError
-from fl_jobs.silo_data import SiloArrays, read_silo_data, write_silo_data
 
 
 def arrays() -> SiloArrays:

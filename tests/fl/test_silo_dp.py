@@ -1,4 +1,4 @@
-"""Silo-level DP (DP-FedAvg, fl_jobs.silo_dp): epsilon is Opacus's RDP accountant, every
+"""Silo-level DP (DP-FedAvg, fl_jobs.silo.silo_dp): epsilon is Opacus's RDP accountant, every
 silo's contribution is clipped as the orchestrator sees it, distributed noise sums to the
 full variance, bad settings are refused, and a resumed run is bit-identical."""
 
@@ -14,13 +14,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from fl_jobs import silo_dp
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from fl_jobs.config import JobConfig
+from fl_jobs.core.model_io import load_weights
 from fl_jobs.local.federation import FederationResult, run_federation
-from fl_jobs.model_io import load_weights
-from fl_jobs.silo_secret import SECRET_RECORD
-from fl_jobs.silo_store import local_silo_store
+from fl_jobs.silo import silo_dp
+from fl_jobs.silo.silo_secret import SECRET_RECORD
+from fl_jobs.silo.silo_store import local_silo_store
 
 COMMON: dict[str, Any] = {
     "example": "digits",
@@ -102,7 +102,7 @@ def test_an_update_beyond_the_clip_is_rejected(tmp_path: Path) -> None:
     config = JobConfig(**COMMON, silos=5, dp_silo_clip=1.0, output_dir=tmp_path)
     aggregator = silo_dp.SiloDPAggregator(config, tmp_path)
     base = {"w": torch.zeros(4)}
-    from fl_jobs.training import LocalUpdate
+    from fl_jobs.core.training import LocalUpdate
 
     updates = [LocalUpdate({"w": torch.full((4,), 0.1)}, 1, silo=f"s{i}") for i in range(5)]
     updates.append(LocalUpdate({"w": torch.full((4,), 1.0)}, 1, silo="big"))  # norm 2

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
-from fl_jobs.silo_ledger import read_ledger
-from fl_jobs.silo_store import local_silo_store
+from fl_jobs.cli.app import app
+from fl_jobs.silo.silo_ledger import read_ledger
+from fl_jobs.silo.silo_store import local_silo_store
 
 RUN = ["run", "--silos", "2", "--epochs", "1", "--clip-norm", "1", "--noise-multiplier", "1.1",
        "--no-baselines", "--no-tracking"]  # fmt: skip
@@ -65,7 +65,7 @@ def test_silo_level_dp_rounds_are_in_the_silo_ledger_and_its_budget(tmp_path: Pa
     """Silo-level DP (DP-FedAvg) releases are recorded by each silo before its update leaves,
     and count against the budget its operator set: a silo past it refuses to train, naming
     itself and the budget."""
-    from fl_jobs.privacy import spent
+    from fl_jobs.core.privacy import spent
 
     first = CliRunner().invoke(
         app, [*SILO_LEVEL, "--rounds", "2", "--output-dir", str(tmp_path / "a")]

@@ -10,13 +10,13 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from fl_jobs.config import JobConfig
+from fl_jobs.core.privacy import spent
+from fl_jobs.core.silo_metrics import LOSS_BOUND, METRIC_NOISE_MULTIPLIER, noised_loss
 from fl_jobs.local.prepare import prepare_job
-from fl_jobs.privacy import spent
-from fl_jobs.silo_ledger import read_ledger
-from fl_jobs.silo_metrics import LOSS_BOUND, METRIC_NOISE_MULTIPLIER, noised_loss
-from fl_jobs.silo_store import local_silo_store
+from fl_jobs.silo.silo_ledger import read_ledger
+from fl_jobs.silo.silo_store import local_silo_store
 
 BASE = ["run", "--silos", "2", "--rounds", "1", "--epochs", "1", "--no-baselines"]
 

@@ -12,15 +12,15 @@ import pytest
 import torch
 
 from fl_jobs.config import JobConfig
-from fl_jobs.job_parts import train_params_from_config
+from fl_jobs.core.model_io import load_weights, save_weights
+from fl_jobs.core.seeds import derive_seed
+from fl_jobs.core.silo_data import SiloArrays
+from fl_jobs.core.training import train_local
 from fl_jobs.local.prepare import prepare_job
 from fl_jobs.local.worker import STOP, Ready, TrainReply, TrainRequest, _serve
-from fl_jobs.model_io import load_weights, save_weights
-from fl_jobs.seeds import derive_seed
-from fl_jobs.silo_data import SiloArrays
-from fl_jobs.silo_secret import SECRET_RECORD, private_seeds, silo_secret
-from fl_jobs.silo_store import LocalSiloStore, local_silo_store
-from fl_jobs.training import train_local
+from fl_jobs.rounds.job_parts import train_params_from_config
+from fl_jobs.silo.silo_secret import SECRET_RECORD, private_seeds, silo_secret
+from fl_jobs.silo.silo_store import LocalSiloStore, local_silo_store
 
 
 def _config(tmp_path: Path, strategy: str = "fedavg") -> JobConfig:
@@ -178,7 +178,7 @@ def test_a_resumed_private_run_is_bit_identical(tmp_path: Path) -> None:
     one uninterrupted run."""
     from typer.testing import CliRunner
 
-    from fl_jobs.cli import app
+    from fl_jobs.cli.app import app
     from fl_jobs.config import load_job_config
     from fl_jobs.local.federation import run_federation
 
@@ -206,7 +206,7 @@ def test_dp_sgd_gives_a_crafted_model_no_divergence_to_observe(tmp_path: Path) -
     reply into a question about the data. Under DP-SGD a record whose gradient is not finite
     adds nothing (its clipped gradient is zero, the noise covers it) and the round is
     trained, answered and booked as any other."""
-    from fl_jobs.silo_ledger import read_ledger
+    from fl_jobs.silo.silo_ledger import read_ledger
 
     config = _config(tmp_path)
     global_path = tmp_path / "global.pt"

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from fl_jobs.config import load_job_config
-from fl_jobs.job_parts import build_strategy
+from fl_jobs.core.training import LocalUpdate
+from fl_jobs.rounds.job_parts import build_strategy
 from fl_jobs.strategies import stacked
 from fl_jobs.strategies.base import Strategy
 from fl_jobs.strategies.fedadagrad import FedAdagrad
@@ -22,7 +23,6 @@ from fl_jobs.strategies.krum import Krum
 from fl_jobs.strategies.median import Median
 from fl_jobs.strategies.registry import STRATEGIES
 from fl_jobs.strategies.trimmed_mean import TrimmedMean
-from fl_jobs.training import LocalUpdate
 
 
 def ups(*rows: tuple[list[float], int]) -> Iterator[LocalUpdate]:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from benchmarks.flower_runtime import REPO_ROOT, flower_env, flower_python
+from fl_jobs.core.training import LocalUpdate
 from fl_jobs.strategies.base import Strategy
 from fl_jobs.strategies.fedadagrad import FedAdagrad
 from fl_jobs.strategies.fedadam import FedAdam
@@ -22,7 +23,6 @@ from fl_jobs.strategies.fedyogi import FedYogi
 from fl_jobs.strategies.krum import Krum
 from fl_jobs.strategies.median import Median
 from fl_jobs.strategies.trimmed_mean import TrimmedMean
-from fl_jobs.training import LocalUpdate
 
 ROUNDS, UPDATES = 3, 5
 KEYS = {"layer.weight": (4, 3), "layer.bias": (3,)}

@@ -10,10 +10,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from fl_jobs.config import load_job_config
+from fl_jobs.core.model_io import load_weights
 from fl_jobs.local.federation import run_federation
-from fl_jobs.model_io import load_weights
 
 CASES = {
     "fedavgm": ["--server-momentum", "0.9"],

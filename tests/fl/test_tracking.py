@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fl_jobs.config import JobConfig
-from fl_jobs.tracking import (
+from fl_jobs.tracking.mlflow_run import (
     default_tracking_uri,
     flat_params,
     round_metric_names,
@@ -88,7 +88,7 @@ def test_one_mlflow_run_per_job_with_params_metrics_artifacts(
 def _run_with_tracking_uri(tmp_path: Path, uri: str):  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    from fl_jobs.cli import app
+    from fl_jobs.cli.app import app
 
     out = tmp_path / "run"
     args = ["run", "--silos", "2", "--rounds", "1", "--epochs", "1", "--no-baselines"]
@@ -115,7 +115,7 @@ def test_unreachable_tracking_server_is_one_line_and_the_run_goes_on(tmp_path: P
 def test_a_tracking_server_that_never_answers_times_out(tmp_path: Path) -> None:
     """Connections are accepted by the kernel (backlog) but nobody ever answers: MLflow alone
     would retry for minutes; the probe gives up after its timeout."""
-    from fl_jobs.tracking_store import PROBE_TIMEOUT_S
+    from fl_jobs.tracking.tracking_store import PROBE_TIMEOUT_S
 
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -161,7 +161,7 @@ def test_a_damaged_store_is_reported_with_the_fix(tmp_path: Path) -> None:
 def test_store_creation_is_all_or_nothing(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    from fl_jobs.tracking_store import ensure_sqlite_store
+    from fl_jobs.tracking.tracking_store import ensure_sqlite_store
 
     db = tmp_path / "mlflow.db"
     killed = tmp_path / ".mlflow.db.creating-12345"  # a creation killed half-way

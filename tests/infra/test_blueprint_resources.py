@@ -20,7 +20,7 @@ from components.vocabulary.conventions import (
     TAG_ROLE,
     TAG_SILO,
 )
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 from tests.infra.helpers import (
     BLUEPRINT_NAMES,
     USER_TAGS,

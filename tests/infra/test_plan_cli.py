@@ -19,7 +19,7 @@ from blueprints.mock_runtime import MOCK_SUBSCRIPTION
 from blueprints.spec import EXAMPLE_SUBMITTER_RANGE, SandboxSpec
 from components.vocabulary import builtin_roles
 from components.vocabulary.posture import NetworkPosture
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
 from policies import roles
 from policies.azure_rules import RULES
 from policies.invariants import INVARIANTS

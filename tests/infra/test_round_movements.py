@@ -27,7 +27,7 @@ from fl_jobs.aml.round_movements import (
     Store,
 )
 from fl_jobs.aml.submit import prepare_job
-from fl_jobs.manifest import FederationManifest, SiloRef
+from fl_jobs.run.manifest import FederationManifest, SiloRef
 from policies.job_path import (
     BLOB_READ,
     BLOB_WRITE,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from fl_jobs.model_io import load_weights
+from fl_jobs.core.model_io import load_weights
 from fl_jobs.store import layout
 from tests.azurite import REPO_ROOT, AzuriteServer
 from tests.storage.identity_endpoint import IdentityEndpoint

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fl_jobs.cli import app
+from fl_jobs.cli.app import app
 from tests.azurite import AzuriteServer
 from tests.storage.identity_endpoint import IdentityEndpoint, identity_endpoint  # noqa: F401
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import ContainerClient
 
-from fl_jobs.data_upload import Destination
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
+from fl_jobs.silo.data_upload import Destination
 from scripts.prepare_silo_data import main, prepare_silo_data, upload_all
 from tests.aml.conftest import blueprint_manifest, job_config
 from tests.azurite import AzuriteServer
@@ -145,7 +145,7 @@ def test_the_test_path_condition_admits_the_test_set_and_no_global_model() -> No
     from fl_jobs.aml.layout import global_model_path
     from fl_jobs.aml.pipeline import default_data_prefix
     from fl_jobs.aml.submit import default_job_name
-    from fl_jobs.data_upload import test_path_allowed
+    from fl_jobs.silo.data_upload import test_path_allowed
     from tests.aml.conftest import job_config
 
     prefix = default_data_prefix(job_config())

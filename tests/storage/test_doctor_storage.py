@@ -12,10 +12,10 @@ import pytest
 from azure.storage.blob import ContainerClient
 from rich.console import Console
 
-from fl_jobs.data_upload import Destination
 from fl_jobs.doctor.expectations import ORCHESTRATOR, actors, expectations
 from fl_jobs.doctor.probe import main, run_probe
-from fl_jobs.manifest import FederationManifest
+from fl_jobs.run.manifest import FederationManifest
+from fl_jobs.silo.data_upload import Destination
 from tests.aml.conftest import blueprint_manifest
 from tests.azurite import AzuriteServer
 

@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from fl_jobs.config import JobConfig
-from fl_jobs.job_parts import build_strategy
+from fl_jobs.core.seeds import derive_seed
+from fl_jobs.core.torch_threads import single_threaded
 from fl_jobs.local.federation import initial_model, initial_state, run_federation
 from fl_jobs.local.pipes import PipesServer
 from fl_jobs.local.prepare import prepare_job
 from fl_jobs.local.worker_pool import WorkerPool
-from fl_jobs.round_engine import RoundEngine
-from fl_jobs.seeds import derive_seed
-from fl_jobs.torch_threads import single_threaded
+from fl_jobs.rounds.job_parts import build_strategy
+from fl_jobs.rounds.round_engine import RoundEngine
 
 
 @pytest.mark.parametrize("strategy", ["fedavg", "fedprox"])

@@ -85,8 +85,8 @@ def test_dp_sgd_over_the_store_equals_the_local_engine_with_silo_held_controls(
     from the silo's secret (in the store ``--silo-store`` names), each release in the silo's
     ledger before the update leaves, the metrics policy; the one round engine adds each
     silo's epsilon."""
-    from fl_jobs.silo_ledger import read_ledger
-    from fl_jobs.silo_store import local_silo_store
+    from fl_jobs.silo.silo_ledger import read_ledger
+    from fl_jobs.silo.silo_store import local_silo_store
 
     fed = make(rounds=2, round_timeout=60, clip_norm=1.0, noise_multiplier=1.0)
     stores = fed.root / "silo-stores"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fl_jobs.fedbuff import Buffered, fold
+from fl_jobs.rounds.fedbuff import Buffered, fold
 from fl_jobs.store import layout
 from fl_jobs.store import messages as msg
 from tests.azurite import AzuriteServer

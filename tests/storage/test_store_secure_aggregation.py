@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from fl_jobs.config import JobConfig
-from fl_jobs.federation_state import FederationState
 from fl_jobs.local.federation import run_federation
 from fl_jobs.local.prepare import prepare_job
 from fl_jobs.local.secure_messages import (
@@ -23,8 +22,9 @@ from fl_jobs.local.secure_messages import (
     KeysRequest,
     Refused,
 )
+from fl_jobs.rounds.federation_state import FederationState
 from fl_jobs.secure_aggregation import SecureAggregationSession
-from fl_jobs.silo_store import LocalSiloStore, local_silo_store
+from fl_jobs.silo.silo_store import LocalSiloStore, local_silo_store
 from fl_jobs.store import layout
 from fl_jobs.store import messages as msg
 from fl_jobs.store.blobs import Blob

@@ -28,9 +28,9 @@ from tests.storage.identity_endpoint import IdentityEndpoint, identity_endpoint 
 def _write_silo_data(code: Path, manifest_silos: list[str], root: Path) -> dict[str, Path]:
     """Each silo's raw data folder, as scripts/prepare_silo_data.py would upload it."""
     from fl_jobs.config import load_job_config
+    from fl_jobs.core.silo_data import SiloArrays
     from fl_jobs.local.prepare import prepare_job
-    from fl_jobs.silo_cache import materialize_silo_folder
-    from fl_jobs.silo_data import SiloArrays
+    from fl_jobs.silo.silo_cache import materialize_silo_folder
 
     prepared = prepare_job(load_job_config(code / "job.yaml"))
     folders = {}

@@ -53,15 +53,15 @@ def main(args: argparse.Namespace) -> None:
     import torch
 
     from fl_jobs.aml.steps.model_folder import module_for, read_global
-    from fl_jobs.evaluation import evaluate
-    from fl_jobs.job_parts import build_strategy
+    from fl_jobs.core.evaluation import evaluate
+    from fl_jobs.core.model_io import read_update, save_weights
+    from fl_jobs.core.screening import screen_norms
+    from fl_jobs.core.silo_data import read_silo_data
+    from fl_jobs.core.training import LocalUpdate
     from fl_jobs.local.round_ledger import RoundLedger
-    from fl_jobs.model_io import read_update, save_weights
-    from fl_jobs.screening import screen_norms
-    from fl_jobs.silo_data import read_silo_data
+    from fl_jobs.rounds.job_parts import build_strategy
     from fl_jobs.strategies.registry import get_info
     from fl_jobs.strategies.state_file import load_strategy_state, save_strategy_state
-    from fl_jobs.training import LocalUpdate
 
     torch.set_num_threads(1)  # as the local federation's orchestrator (same test metrics)
     config = load_config(args.config)

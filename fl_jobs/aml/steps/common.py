@@ -86,7 +86,7 @@ def _log(metrics: Mapping[str, float], *, step: int) -> None:
 def log_silo_metrics(silo: str, round_index: int, metrics: Mapping[str, float]) -> None:
     """A silo's training metrics (and ``samples``) under the local federation's names."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
-        from fl_jobs.tracking import silo_metric_names
+        from fl_jobs.tracking.mlflow_run import silo_metric_names
 
         _log(silo_metric_names(silo, metrics), step=round_index)
 
@@ -97,6 +97,6 @@ def log_round_metrics(
     """The global model's test metrics under the local federation's names, and round counts
     (``silos_rejected``) under theirs."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
-        from fl_jobs.tracking import round_metric_names
+        from fl_jobs.tracking.mlflow_run import round_metric_names
 
         _log({**round_metric_names(metrics), **(counts or {})}, step=round_index)

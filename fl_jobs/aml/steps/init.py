@@ -29,11 +29,11 @@ def main(args: argparse.Namespace) -> None:
     import torch
 
     from fl_jobs.aml.steps.model_folder import model_meta, shape_of
-    from fl_jobs.job_parts import build_strategy
-    from fl_jobs.model_io import save_weights
-    from fl_jobs.silo_data import read_silo_data
+    from fl_jobs.core.model_io import save_weights
+    from fl_jobs.core.silo_data import read_silo_data
+    from fl_jobs.core.training import state_weights
+    from fl_jobs.rounds.job_parts import build_strategy
     from fl_jobs.strategies.state_file import save_strategy_state
-    from fl_jobs.training import state_weights
 
     config = load_config(args.config)
     test = read_silo_data(args.test_data)

@@ -15,9 +15,9 @@ from torch import nn
 
 from fl_jobs.aml.steps.common import MODEL_FILE, example_for
 from fl_jobs.config import JobConfig
+from fl_jobs.core.silo_data import SiloArrays
 from fl_jobs.errors import ModelUpdateError, SiloDataError
 from fl_jobs.examples.base import DataShape
-from fl_jobs.silo_data import SiloArrays
 
 
 def model_meta(config: JobConfig, task: str, shape: DataShape, round_index: int) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def model_meta(config: JobConfig, task: str, shape: DataShape, round_index: int)
 
 def read_global(folder: Path, config: JobConfig) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Weights and meta of a global model folder, checked against the job's example."""
-    from fl_jobs.model_io import load_weights
+    from fl_jobs.core.model_io import load_weights
 
     weights, meta = load_weights(folder / MODEL_FILE)
     if meta.get("example") != config.example.name:

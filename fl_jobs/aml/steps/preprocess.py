@@ -28,7 +28,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 @step("Prepare one silo's raw data for training.", arguments)
 def main(args: argparse.Namespace) -> None:
-    from fl_jobs.silo_data import SiloArrays, read_silo_data, write_silo_data
+    from fl_jobs.core.silo_data import SiloArrays, read_silo_data, write_silo_data
 
     config = load_config(args.config)
     raw = read_silo_data(args.raw_data if args.raw_data is not None else args.raw_path)

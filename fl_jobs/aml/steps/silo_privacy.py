@@ -11,18 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fl_jobs.silo_ledger import check_budget
-from fl_jobs.silo_ledger import record as record_release
-from fl_jobs.silo_metrics import metric_release, noised_loss
-from fl_jobs.silo_secret import metric_seed, private_seeds, silo_secret
-from fl_jobs.silo_store import LocalSiloStore
+from fl_jobs.core.silo_metrics import metric_release, noised_loss
+from fl_jobs.silo.silo_ledger import check_budget
+from fl_jobs.silo.silo_ledger import record as record_release
+from fl_jobs.silo.silo_secret import metric_seed, private_seeds, silo_secret
+from fl_jobs.silo.silo_store import LocalSiloStore
 
 if TYPE_CHECKING:
     import torch
 
+    from fl_jobs.core.silo_data import SiloArrays
+    from fl_jobs.core.train_params import TrainParams
     from fl_jobs.examples.base import Example
-    from fl_jobs.silo_data import SiloArrays
-    from fl_jobs.train_params import TrainParams
 
 
 @dataclass
@@ -53,7 +53,7 @@ class SiloPrivacy:
 
     def check(self, params: TrainParams, n_samples: int, run: Path, metric: bool) -> None:
         """The round's releases, checked against the silo's budget before training."""
-        from fl_jobs.privacy import dp_schedule, silo_delta, silo_noise
+        from fl_jobs.core.privacy import dp_schedule, silo_delta, silo_noise
 
         rate, per_epoch = dp_schedule(n_samples, params.batch_size)
         delta = silo_delta(params.target_delta, n_samples)
@@ -80,7 +80,7 @@ class SiloPrivacy:
         policy: str,
     ) -> dict[str, float]:
         """Append the releases to the ledger; returns the noised metrics under ``dp``."""
-        from fl_jobs.training import tensors
+        from fl_jobs.core.training import tensors
 
         extra: dict[str, float] = {}
         if policy == "dp":

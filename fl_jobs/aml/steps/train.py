@@ -8,7 +8,7 @@ With DP-SGD the step also reports the epsilon the silo has spent after this roun
 of an Azure ML job trains every silo (a failed step stops the job), so that is this round's
 steps times the round number.
 
-DP-SGD's noise and Poisson sampling come from the silo's own secret (fl_jobs.silo_secret),
+DP-SGD's noise and Poisson sampling come from the silo's own secret (fl_jobs.silo.silo_secret),
 kept in ``--silo-store``: a folder of the silo's own datastore that only the silo's compute
 writes (the pipeline mounts ``fl-sandbox/silo-store`` of the silo's datastore there), not from
 the job seed, which the orchestrator knows. Each release goes into the silo's ledger in the
@@ -34,8 +34,8 @@ from fl_jobs.aml.steps.common import (
 )
 from fl_jobs.aml.steps.entry import StepArgumentError, step
 from fl_jobs.aml.steps.silo_privacy import SiloPrivacy
+from fl_jobs.core.silo_metrics import METRIC_NOISE_KEY, released
 from fl_jobs.errors import FLJobError
-from fl_jobs.silo_metrics import METRIC_NOISE_KEY, released, silo_metrics_policy
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,12 +70,12 @@ def main(args: argparse.Namespace) -> None:
     import torch
 
     from fl_jobs.aml.steps.model_folder import module_for, read_global
-    from fl_jobs.job_parts import build_strategy, train_params_from_config
-    from fl_jobs.model_io import save_weights
-    from fl_jobs.seeds import derive_seed
-    from fl_jobs.silo_data import read_silo_data
-    from fl_jobs.silo_hook import round_inputs
-    from fl_jobs.training import train_local
+    from fl_jobs.core.model_io import save_weights
+    from fl_jobs.core.seeds import derive_seed
+    from fl_jobs.core.silo_data import read_silo_data
+    from fl_jobs.core.silo_hook import round_inputs
+    from fl_jobs.core.training import train_local
+    from fl_jobs.rounds.job_parts import build_strategy, train_params_from_config
 
     # One intra-op thread, as in the local federation's workers: matmul blocking depends on
     # the thread count, so this makes the update bit-identical on any node size.
@@ -94,7 +94,7 @@ def main(args: argparse.Namespace) -> None:
         model, {}, settings, round=args.round, state=None, keep_start=hook.keeps_start
     )
     example = example_for(config, meta["task"])
-    policy = silo_metrics_policy(config)
+    policy = config.silo_metrics_policy()
     own: SiloPrivacy | None = None
     if params.clip_norm is not None:
         if args.silo_store is None:
@@ -117,7 +117,7 @@ def main(args: argparse.Namespace) -> None:
         update.metrics.update(own.record(update.metrics, model, data, example, policy))
     sent = released(update.metrics, policy)  # the rest stays in the silo
     if "dp_steps" in sent:
-        from fl_jobs.privacy import spent
+        from fl_jobs.core.privacy import spent
 
         steps = sent["dp_steps"] * args.round
         history = [(sent["dp_noise_multiplier"], sent["dp_sample_rate"], steps)]

@@ -8,9 +8,15 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 
-from fl_jobs.silo_hook import GradientTerm, SiloHook, SiloRoundInputs, StepCounter, split_extras
+from fl_jobs.core.silo_hook import (
+    GradientTerm,
+    SiloHook,
+    SiloRoundInputs,
+    StepCounter,
+    split_extras,
+)
+from fl_jobs.core.training import LocalUpdate
 from fl_jobs.strategies.fedavg import FedAvg
-from fl_jobs.training import LocalUpdate
 
 
 class DampedHook(SiloHook):

@@ -13,7 +13,7 @@ from torch import nn
 from fl_jobs.examples.base import Dataset, DataShape, Example
 from fl_jobs.examples.settings import HeldOutSettings
 from fl_jobs.examples.split import train_test_indices
-from fl_jobs.strict_model import setting
+from fl_jobs.examples.strict_model import setting
 
 
 class WaveSettings(HeldOutSettings):
