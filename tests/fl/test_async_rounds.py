@@ -157,8 +157,10 @@ def test_a_killed_worker_is_left_out_restarted_and_folded_again(tmp_path: Path) 
 def test_silos_that_never_answer_stop_the_job_instead_of_spinning(tmp_path: Path) -> None:
     """Every task misses a deadline too short to train in: each silo is set aside after
     three tries, and the job stops with quorum lost (exit 3) instead of restarting workers
-    forever."""
+    forever. 500 local epochs take seconds, so no reply can be in a pipe when a 1 ms deadline
+    is judged, however busy the machine."""
     args = ["--example", "digits", "--silos", "3", "--rounds", "5", "--async-buffer", "2"]
+    args += ["--epochs", "500"]
     process = start_run(tmp_path, *args, "--round-timeout", "0.001", "--no-baselines")
     result = finish(process, timeout=120)
     assert result.code == 3, result.stderr
