@@ -107,10 +107,11 @@ def _section_of(key: str) -> str:
     return SETTINGS[key].section
 
 
-def nest(data: Mapping[str, Any]) -> dict[str, Any]:
+def nest(data: Mapping[str, Any], *, settle: bool = True) -> dict[str, Any]:
     """``data`` (flat, in sections, or both) in sections. A setting given twice (flat and in
     its section) is a ValueError; a key that is neither stays where it is, for the model to
-    refuse by name."""
+    refuse by name. ``settle`` checks the example section against its example (only once
+    every source of it is merged: :func:`overlay`)."""
     nested: dict[str, Any] = {}
     origin: dict[tuple[str, str], str] = {}
 
@@ -134,28 +135,34 @@ def nest(data: Mapping[str, Any]) -> dict[str, Any]:
             put(setting.section, setting.field, value, key)
         else:
             nested[key] = value
-    if EXAMPLE in nested:
+    if settle and EXAMPLE in nested:
         nested[EXAMPLE] = _example_section(nested[EXAMPLE])
     return nested
 
 
 def overlay(data: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` (a job file, flat or in sections) with ``given`` (flat options) over it, in
-    sections. ValueError for a setting a job file gives twice."""
-    nested = nest(data)
-    for section, values in nest(given).items():
+    sections. ValueError for a setting a job file gives twice, or one the job's example (from
+    either source) does not read."""
+    nested = nest(data, settle=False)
+    for section, values in nest(given, settle=False).items():
         replaces = section == STRATEGY  # --strategy NAME brings that strategy's defaults
         if not replaces and isinstance(values, dict) and isinstance(nested.get(section), dict):
             nested[section] = {**nested[section], **values}
         else:
             nested[section] = values
+    if EXAMPLE in nested:
+        nested[EXAMPLE] = _example_section(nested[EXAMPLE])
     return nested
 
 
 def _example_section(section: dict[str, Any]) -> dict[str, Any]:
     """The chosen example's settings: ``None`` means unset, and a setting only other examples
-    read is refused unless it holds its default (flat job files record every setting)."""
+    read is refused unless it holds what flat job files recorded for it (they record every
+    setting: ``None``, or ``test_fraction``'s default)."""
     name = section.get("name", DEFAULT_EXAMPLE)
+    if not isinstance(name, str):
+        raise ValueError(f"example must be an example's name, got {name!r} - e.g. example: digits")
     if name not in EXAMPLES:
         raise ValueError(f"unknown example {name!r} - choose one of {', '.join(EXAMPLES)}")
     own = EXAMPLES[name].settings.model_fields
@@ -166,7 +173,7 @@ def _example_section(section: dict[str, Any]) -> dict[str, Any]:
         if field in own or key is None:
             if value is not None or field == "name":
                 kept[field] = value
-        elif value is not None and value != SETTINGS[key].info.default:
+        elif value is not None and value != _ABSENT.get(key, SETTINGS[key].info.default):
             unread.append(key)
     if unread:
         raise ValueError(_unread_message(name, unread))
@@ -205,15 +212,30 @@ def flatten(sections: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def flat_key(loc: tuple[int | str, ...]) -> str | None:
-    """The flat key of a validation error's location (``('training', 'lr')`` -> ``lr``;
-    ``('example', 'mnist', 'model')`` -> ``model``), or None."""
+    """Where a validation error is, by flat key (``('training', 'lr')`` -> ``lr``;
+    ``('example', 'mnist', 'model')`` -> ``model``; ``('run', 'approval', 'command')`` ->
+    ``approval.command``), or None when the location is no setting (an unknown key)."""
     if not loc:
         return None
-    section = str(loc[0])
-    if section == EXAMPLE and len(loc) >= 3:
-        return _EXAMPLE_KEYS.get(str(loc[2]))
-    if section in SECTIONS and len(loc) >= 2:
+    section, inner = str(loc[0]), [str(p) for p in loc[1:]]
+    if section == EXAMPLE and len(inner) >= 2:
+        key = _EXAMPLE_KEYS.get(inner[1])
+        return ".".join([key, *inner[2:]]) if key else None
+    if section in SECTIONS and inner:
         for setting in SETTINGS.values():
-            if setting.section == section and setting.field == str(loc[1]):
-                return setting.key
+            if setting.section == section and setting.field == inner[0]:
+                return ".".join([setting.key, *inner[1:]])
+        return None
     return section if section in SETTINGS or section == STRATEGY else None
+
+
+def location(loc: tuple[int | str, ...]) -> str:
+    """A validation error's location as the user wrote it: its flat key when it is a
+    setting, else the dotted path without the example's union tag."""
+    key = flat_key(loc)
+    if key is not None:
+        return key
+    parts = [str(p) for p in loc]
+    if len(parts) >= 2 and parts[0] == EXAMPLE and parts[1] in EXAMPLES:
+        del parts[1]
+    return ".".join(parts)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fl_jobs.config.flat_keys import STRATEGY, flat_key, overlay
+from fl_jobs.config.flat_keys import STRATEGY, location, overlay
 from fl_jobs.config.implied_settings import imply_example
 from fl_jobs.config.job import JobConfig
 from fl_jobs.config.job_yaml import read_job_yaml
@@ -26,7 +26,7 @@ def describe(exc: ValidationError, source: Path | None, overrides: Mapping[str, 
     for err in exc.errors():
         loc = tuple(err["loc"])
         # a setting is named by its flat key, valid on the command line and in any job file
-        where = flat_key(loc) or ".".join(str(p) for p in loc)
+        where = location(loc)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown setting - check the spelling (see `python -m fl_jobs run --help`)"

@@ -101,6 +101,8 @@ def resume_config(folder: Path, overrides: dict[str, Any]) -> JobConfig:
         raise RunFolderError(
             f"cannot resume {folder}: {describe(exc, folder / JOB_FILE, given)}", FIX
         ) from None
+    except ValueError as exc:  # a setting given twice, or one the run's example does not read
+        raise RunFolderError(f"cannot resume {folder}: {exc}", FIX) from None
     now_flat, then_flat = merged.flat(), original.flat()
     for key in given:
         if key not in RESUMABLE and now_flat.get(key) != then_flat.get(key):

@@ -5,6 +5,7 @@ registry line (tests/fl/toy/wave_example.py)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -165,3 +166,59 @@ def test_an_example_with_its_own_setting_is_one_file_and_one_registry_line(
     assert "the digits example does not read periods (read only by wave)" in other.stderr
     bad = _wave(tmp_path, "run", "--example", "wave", "--periods", "11")
     assert bad.returncode == 2 and "periods: Input should be less than or equal to 10" in bad.stderr
+
+
+def _job(tmp_path: Path, text: str, name: str = "job.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_command_line_example_settings_join_the_files_example(tmp_path: Path) -> None:
+    """Options are checked against the example the job runs, wherever it was named."""
+    mnist = _job(tmp_path, "example: mnist\nmodel: cnn\n", "mnist.yaml")
+    assert load_job_config(mnist, {"model": "2nn"}).example.model == "2nn"  # the option wins
+    data = tmp_path / "mnist-files"
+    assert load_job_config(mnist, {"data_dir": data}).example.data_dir == data
+    sectioned = _job(tmp_path, "example: {name: mnist}\n", "sectioned.yaml")
+    assert load_job_config(sectioned, {"model": "cnn"}).example.model == "cnn"
+    rows = _job(tmp_path, "data: rows.csv\ntarget: label\n", "rows.yaml")  # a CSV: tabular
+    assert load_job_config(rows, {"task": "regression"}).example.name == "tabular"
+    with pytest.raises(JobConfigError, match="the digits example does not read model"):
+        load_job_config(None, {"model": "2nn"})  # even at mnist's default
+    with pytest.raises(JobConfigError, match="the digits example does not read model"):
+        load_job_config(mnist, {"example": "digits"})
+
+
+def test_resume_refuses_an_example_setting_in_one_line(tmp_path: Path) -> None:
+    from fl_jobs.rounds.resume import resume_config
+    from fl_jobs.run.run_folder import RunFolderError
+
+    old = tmp_path / "old"
+    shutil.copytree(BEFORE, old)
+    with pytest.raises(RunFolderError, match="the digits example does not read model"):
+        resume_config(old, {"model": "cnn"})
+    with pytest.raises(
+        RunFolderError, match=re.escape("--test-fraction 0.3 differs from the run's")
+    ):
+        resume_config(old, {"test_fraction": 0.3})
+    assert resume_config(old, {"rounds": 4}).federation.rounds == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("example: [a]\n", "example must be an example's name, got ['a'] - e.g. example: digits"),
+        ("example: {name: {}}\n", "example must be an example's name"),
+        (
+            "approval: {command: [a], timeout_seconds: 0}\n",
+            "approval.timeout_seconds: Input should be greater than 0",
+        ),
+        ("approval: {command: [a], extra: 1}\n", "approval.extra: unknown setting"),
+        ("secure_aggregation: {bogus: 1}\n", "secure_aggregation.bogus: unknown setting"),
+        ("example: {bogus: 1}\n", "example.bogus: unknown setting"),
+    ],
+)
+def test_an_error_names_the_key_the_user_wrote(tmp_path: Path, text: str, says: str) -> None:
+    with pytest.raises(JobConfigError, match=re.escape(says)):
+        load_job_config(_job(tmp_path, text))
