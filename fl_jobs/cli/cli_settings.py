@@ -16,7 +16,7 @@ from typing import Any, Literal
 import typer
 
 from fl_jobs.config.flat_keys import EXAMPLE, SECTIONS, SETTINGS, Setting
-from fl_jobs.examples.registry import EXAMPLE_NAMES
+from fl_jobs.examples.registry import EXAMPLES
 
 #: The help panel of each section's options.
 EXAMPLE_PANEL = "Example and data"
@@ -43,7 +43,7 @@ def _help(setting: Setting) -> str:
     extra = setting.extra
     text = str(extra["help"])
     if setting.key == "example":
-        text += ": " + " | ".join(EXAMPLE_NAMES)
+        text += ": " + " | ".join(EXAMPLES)
     default = extra.get("default_text") or f"(default: {setting.info.default})"
     return f"{text} {default}"
 

@@ -146,7 +146,9 @@ def test_an_example_with_its_own_setting_is_one_file_and_one_registry_line(
 ) -> None:
     shown = _wave(tmp_path, "run", "--help")
     assert shown.returncode == 0 and "--periods" in shown.stdout
-    assert "Sine periods over the inputs (wave) (default: 2)" in " ".join(shown.stdout.split())
+    help_text = " ".join(shown.stdout.split())
+    assert "Sine periods over the inputs (wave) (default: 2)" in help_text
+    assert "Example: digits | mnist | turbofan | tabular | wave (default: digits)" in help_text
     ran = _wave(
         tmp_path,
         *("run", "--example", "wave", "--periods", "3", "--silos", "2", "--rounds", "2"),
