@@ -6,14 +6,12 @@ from fl_jobs.errors import JobConfigError
 from fl_jobs.examples.base import Example
 from fl_jobs.examples.digits import DigitsExample
 from fl_jobs.examples.mnist import MnistExample
-from fl_jobs.examples.settings import ExampleSettings
 from fl_jobs.examples.tabular import TabularExample
 from fl_jobs.examples.turbofan import TurbofanExample
 
 EXAMPLES: dict[str, type[Example]] = {
     cls.name: cls for cls in (DigitsExample, MnistExample, TurbofanExample, TabularExample)
 }
-EXAMPLE_NAMES: tuple[str, ...] = tuple(EXAMPLES)
 
 
 def get_example(name: str) -> Example:
@@ -24,8 +22,3 @@ def get_example(name: str) -> Example:
         raise JobConfigError(
             f"unknown example {name!r}; choose one of {', '.join(EXAMPLES)}"
         ) from None
-
-
-def settings_models() -> list[type[ExampleSettings]]:
-    """Every example's settings model, in registry order (the ``run`` command's options)."""
-    return [cls.settings for cls in EXAMPLES.values()]
